@@ -86,10 +86,10 @@ void Loop::DrainMailbox() {
 void Loop::OnWake(uv_async_t* async) noexcept { static_cast<Loop*>(async->data)->DrainMailbox(); }
 
 void Loop::OnTurnEdge(uv_prepare_t* prepare) noexcept {
-  static_cast<Loop*>(prepare->data)->FlushAll();
+  static_cast<Loop*>(prepare->data)->EndTurn();
 }
 
-void Loop::OnAfterIo(uv_check_t* check) noexcept { static_cast<Loop*>(check->data)->FlushAll(); }
+void Loop::OnAfterIo(uv_check_t* check) noexcept { static_cast<Loop*>(check->data)->EndTurn(); }
 
 std::string Loop::TakeBuffer() {
   if (spare_buffers_.empty()) return {};
@@ -110,7 +110,8 @@ void Loop::CancelFlush(Connection* conn) {
   to_flush_.erase(std::remove(to_flush_.begin(), to_flush_.end(), conn), to_flush_.end());
 }
 
-void Loop::FlushAll() {
+void Loop::EndTurn() {
+  for (auto& hook : turn_hooks_) hook();
   // Flushing may schedule more (a failed write closes a connection), so the
   // list is walked by index while it grows. Connections are freed only in
   // close callbacks, which never run inside this walk.

@@ -65,6 +65,11 @@ class Loop {
   // Forgets a scheduled flush of a connection that is being freed.
   void CancelFlush(Connection* conn);
 
+  // Runs fn at the end of every loop turn, once after I/O callbacks and once
+  // after timers, before pending output is flushed. The broker submits its
+  // storage batch from here, so one batch holds everything read in a turn.
+  void AddTurnHook(std::function<void()> fn) { turn_hooks_.push_back(std::move(fn)); }
+
   // Milliseconds of the loop's clock (uv_now), cached per turn.
   uint64_t now_ms() const { return uv_now(&loop_); }
 
@@ -72,7 +77,7 @@ class Loop {
   static void OnWake(uv_async_t* async) noexcept;
   static void OnTurnEdge(uv_prepare_t* prepare) noexcept;
   static void OnAfterIo(uv_check_t* check) noexcept;
-  void FlushAll();
+  void EndTurn();
   void DrainMailbox();
 
   uv_loop_t loop_;
@@ -84,6 +89,7 @@ class Loop {
   std::unique_ptr<uint64_t[]> read_buffer_;
   std::vector<std::string> spare_buffers_;
   std::vector<Connection*> to_flush_;
+  std::vector<std::function<void()>> turn_hooks_;
 
   std::mutex mailbox_mu_;  // guards mailbox_ and mailbox_open_
   std::vector<std::function<void()>> mailbox_;

@@ -1,0 +1,101 @@
+#include "pipeline.h"
+
+#include "check.h"
+
+namespace hermod::core {
+
+Pipeline::Pipeline(net::Loop* loop, store::StorageThread* storage, const BrokerConfig& config,
+                   OnCommitted on_committed)
+    : loop_(loop),
+      storage_(storage),
+      on_committed_(std::move(on_committed)),
+      max_batch_messages_(config.max_batch_messages),
+      max_batch_bytes_(config.max_batch_bytes),
+      unapplied_(config.apply) {
+  // Records become due for apply as they age, with or without traffic; a
+  // quarter of the lag bounds how late an apply starts.
+  uint64_t period = std::max<uint64_t>(config.apply.lag_ms / 4, 10);
+  apply_timer_.Init(*loop_, [this] { MaybeSubmit(); });
+  apply_timer_.Start(period, period);
+  apply_timer_.Unref();  // an idle broker's loop must be free to exit
+}
+
+void Pipeline::Start(const store::Counters& counters, BatchNo applied_through) {
+  counters_ = counters;
+  committed_through_ = counters_.next_batch_no - 1;
+  unapplied_.set_applied_through(applied_through);
+  NewBatch();
+}
+
+void Pipeline::Close() { apply_timer_.Close(); }
+
+void Pipeline::NewBatch() {
+  batch_ = std::make_unique<store::WriteBatch>();
+  batch_->batch_no = counters_.next_batch_no++;
+  book_ = Book();
+  book_.batch_no = batch_->batch_no;
+  batch_messages_ = 0;
+  batch_bytes_ = 0;
+}
+
+void Pipeline::NoteQueue(Queue* q) {
+  if (q->last_touch_batch == batch_->batch_no) return;
+  q->last_touch_batch = batch_->batch_no;
+  book_.queues.push_back(q);
+}
+
+void Pipeline::NoteLogQueue(Queue* q) {
+  NoteQueue(q);
+  if (q->last_log_batch == batch_->batch_no) return;
+  q->last_log_batch = batch_->batch_no;
+  book_.log_queues.push_back(q);
+}
+
+void Pipeline::NoteSession(ConnId conn_id) { book_.sessions.push_back(conn_id); }
+
+void Pipeline::MaybeSubmit() {
+  if (in_flight_ || batch_ == nullptr) return;
+  uint64_t now = loop_->now_ms();
+  batch_->apply = unapplied_.TakeDue(now);
+  if (batch_->empty()) return;
+  batch_->now_ms = now;
+  batch_->counters = counters_;
+  in_flight_books_.push_back(std::move(book_));
+  in_flight_ = true;
+  storage_->Submit(std::move(batch_));
+  NewBatch();
+}
+
+void Pipeline::OnStorageWake() {
+  for (std::unique_ptr<store::WriteBatch>& batch : storage_->TakeDone()) {
+    HERMOD_CHECK(!in_flight_books_.empty() && in_flight_books_.front().batch_no == batch->batch_no);
+    Book book = std::move(in_flight_books_.front());
+    in_flight_books_.pop_front();
+    in_flight_ = false;
+
+    CommittedBatch committed;
+    committed.batch_no = batch->batch_no;
+    committed.status = batch->status;
+    committed.commit_micros = batch->commit_micros;
+    if (batch->status.ok()) {
+      committed_through_ = batch->batch_no;
+      if (!batch->log.empty()) {
+        unapplied_.Track(batch->batch_no, loop_->now_ms(), batch->log.bytes(),
+                         std::move(book.log_queues));
+      }
+      for (const store::ApplyStep& step : batch->apply) {
+        std::vector<Queue*> queues = unapplied_.Applied(step.batch_no);
+        committed.applied_queues.insert(committed.applied_queues.end(), queues.begin(),
+                                        queues.end());
+      }
+    } else {
+      unapplied_.Rewind(batch->apply);
+    }
+    committed.queues = std::move(book.queues);
+    committed.sessions = std::move(book.sessions);
+    on_committed_(committed);
+  }
+  MaybeSubmit();
+}
+
+}  // namespace hermod::core

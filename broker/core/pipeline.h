@@ -1,0 +1,121 @@
+// Pipeline: the loop's side of group commit.
+//
+// The loop fills one WriteBatch while the storage thread commits the
+// previous one; the moment storage is idle, the filled batch goes (at the end
+// of the loop turn, so it holds everything read in that turn). When a batch
+// comes back committed, the pipeline tells its owner which queues and
+// sessions it touched, so confirms and deliveries go out; it also tracks the
+// log records not yet applied to the index and adds their apply steps to
+// outgoing batches (UnappliedLog).
+//
+// Loop thread only, except that the StorageThread's notify callback posts
+// OnStorageWake() to the loop.
+#ifndef HERMOD_BROKER_CORE_PIPELINE_H_
+#define HERMOD_BROKER_CORE_PIPELINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "config.h"
+#include "loop.h"
+#include "queue.h"
+#include "ring.h"
+#include "storage_thread.h"
+#include "timer.h"
+#include "unapplied_log.h"
+#include "write_batch.h"
+
+namespace hermod::core {
+
+using ConnId = uint64_t;
+
+// What the owner learns about one batch once storage is done with it.
+struct CommittedBatch {
+  BatchNo batch_no = 0;
+  Status status;
+  uint64_t commit_micros = 0;
+  std::vector<Queue*> queues;          // queues the batch changed
+  std::vector<ConnId> sessions;        // sessions with confirms in the batch
+  std::vector<Queue*> applied_queues;  // queues named by records it applied
+};
+
+class Pipeline {
+ public:
+  using OnCommitted = std::function<void(CommittedBatch&)>;
+
+  Pipeline(net::Loop* loop, store::StorageThread* storage, const BrokerConfig& config,
+           OnCommitted on_committed);
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Takes the recovered counters and starts the first batch.
+  void Start(const store::Counters& counters, BatchNo applied_through);
+  // Stops the apply timer. Batches still in flight complete normally.
+  void Close();
+
+  store::WriteBatch& batch() { return *batch_; }
+  BatchNo batch_no() const { return batch_->batch_no; }
+  store::Counters& counters() { return counters_; }
+  UnappliedLog& unapplied() { return unapplied_; }
+  BatchNo committed_through() const { return committed_through_; }
+
+  // Records that the current batch changes q (and names it in its log
+  // record, for NoteLogQueue). Cheap to call repeatedly.
+  void NoteQueue(Queue* q);
+  void NoteLogQueue(Queue* q);
+  // Records that the current batch carries confirms for a session. The
+  // caller calls it once per session and batch.
+  void NoteSession(ConnId conn_id);
+  // Counts a publish into the batch's fill level.
+  void NotePublish(uint64_t bytes) {
+    ++batch_messages_;
+    batch_bytes_ += bytes;
+  }
+
+  // Whether the batch being filled reached its bounds.
+  bool full() const {
+    return batch_messages_ >= max_batch_messages_ || batch_bytes_ >= max_batch_bytes_;
+  }
+  // Whether storage is committing a batch now.
+  bool storage_busy() const { return in_flight_; }
+  // Nothing filled, nothing committing.
+  bool idle() const { return !in_flight_ && batch_->empty(); }
+
+  // Hands the filled batch (plus due apply steps) to storage if it is idle.
+  void MaybeSubmit();
+  // Takes the storage thread's completed batches. Loop thread.
+  void OnStorageWake();
+
+ private:
+  // Loop-side bookkeeping of one batch, kept until it commits.
+  struct Book {
+    BatchNo batch_no = 0;
+    std::vector<Queue*> queues;
+    std::vector<Queue*> log_queues;
+    std::vector<ConnId> sessions;
+  };
+  void NewBatch();
+
+  net::Loop* loop_;
+  store::StorageThread* storage_;
+  OnCommitted on_committed_;
+  uint32_t max_batch_messages_;
+  uint64_t max_batch_bytes_;
+  UnappliedLog unapplied_;
+  net::Timer apply_timer_;
+
+  store::Counters counters_;
+  std::unique_ptr<store::WriteBatch> batch_;
+  Book book_;                    // of batch_
+  Ring<Book> in_flight_books_;   // of batches in storage
+  uint64_t batch_messages_ = 0;
+  uint64_t batch_bytes_ = 0;
+  bool in_flight_ = false;
+  BatchNo committed_through_ = 0;
+};
+
+}  // namespace hermod::core
+
+#endif  // HERMOD_BROKER_CORE_PIPELINE_H_

@@ -1,0 +1,100 @@
+// Queue, Entry and Consumer: one recipient's queue as the loop holds it while
+// the queue is in use.
+//
+// A queue's undelivered entries are, in seq order: those in the index with
+// seq in [index_cursor, index_end) (read on demand, a few at a time, into
+// `index_ahead`), then `tail`: entries the loop created whose log record is
+// not yet applied, which it delivers from memory. Entries given back (nack,
+// a consumer gone) wait in `returned` and go out first. Delivered entries
+// sit in their consumer's `inflight` map until acked.
+//
+// A Queue object exists only while the queue is in use (consumers,
+// deliveries, entries only in the log, or a batch still touching it); an
+// idle queue lives only in the store. Loop thread only.
+#ifndef HERMOD_BROKER_CORE_QUEUE_H_
+#define HERMOD_BROKER_CORE_QUEUE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "keys.h"
+#include "message.h"
+#include "ring.h"
+
+namespace hermod::core {
+
+using store::BatchNo;
+using store::QueueId;
+using store::Seq;
+
+class Queue;
+class Session;
+
+struct Entry {
+  Seq seq = 0;
+  BatchNo batch_no = 0;  // the batch whose log record created it (0: older than the log)
+  uint32_t delivery_count = 0;
+  MsgId msg_id = 0;
+  uint32_t bytes = 0;
+  MessageRef msg;  // null when the message must be read from the index
+};
+
+using SubscriptionId = uint32_t;
+
+struct Consumer {
+  Session* session = nullptr;
+  SubscriptionId subscription_id = 0;
+  Queue* queue = nullptr;
+  uint32_t credit = 0;
+  uint32_t ack_wait_ms = 0;
+  std::map<Seq, Entry> inflight;
+
+  bool has_credit() const { return inflight.size() < credit; }
+};
+
+class Queue {
+ public:
+  Queue(std::string name, QueueId queue_id) : name_(std::move(name)), queue_id_(queue_id) {}
+  Queue(const Queue&) = delete;
+  Queue& operator=(const Queue&) = delete;
+
+  const std::string& name() const { return name_; }
+  // 0 until the queue's first publish creates it durably.
+  QueueId queue_id() const { return queue_id_; }
+  void set_queue_id(QueueId queue_id) { queue_id_ = queue_id; }
+
+  // Whether nothing but the store holds this queue's state.
+  bool idle() const {
+    return consumers.empty() && tail.empty() && returned.empty() && index_ahead.empty() &&
+           inflight == 0;
+  }
+  // Whether an undelivered entry is ready (committed) for delivery.
+  bool has_deliverable(BatchNo committed_through) const {
+    return !returned.empty() || !index_ahead.empty() || index_cursor < index_end ||
+           (!tail.empty() && tail[0].batch_no <= committed_through);
+  }
+
+  Seq next_seq = 1;
+  Seq index_cursor = 1;
+  Seq index_end = 1;
+  Ring<Entry> index_ahead;     // read from the index, not yet delivered
+  Ring<Entry> tail;            // in the log, not yet delivered, seq order
+  std::map<Seq, Entry> returned;
+  std::vector<Consumer*> consumers;
+  size_t next_consumer = 0;    // round robin among consumers
+  size_t inflight = 0;         // deliveries awaiting ack, over all consumers
+
+  BatchNo last_log_batch = 0;    // newest batch whose log record names this queue
+  BatchNo last_touch_batch = 0;  // newest batch with any change to this queue
+  uint64_t created_ms = 0;
+
+ private:
+  const std::string name_;
+  QueueId queue_id_;
+};
+
+}  // namespace hermod::core
+
+#endif  // HERMOD_BROKER_CORE_QUEUE_H_

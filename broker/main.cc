@@ -1,0 +1,106 @@
+// hermodd: the hermod broker. Parses flags (and the same keys from a TOML
+// file given with --config) into ServerOptions and runs the Server.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "hermod/version.h"
+#include "server.h"
+
+namespace {
+
+// Many idle connections need many descriptors: take the hard limit.
+void RaiseFileLimit() {
+  rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  hermod::ServerOptions options;
+  std::string sync = "always";
+  std::string log_level = "info";
+  hermod::core::BrokerConfig& broker = options.broker;
+
+  CLI::App app("hermodd: the hermod durable mailbox broker", "hermodd");
+  app.set_version_flag("--version", std::string("hermodd ") + HERMOD_VERSION);
+  app.set_config("--config", "", "Read options from a TOML file (keys as the long flags)");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.add_option("--listen", options.listen, "Address to listen on, HOST:PORT (port 0: any)")
+      ->capture_default_str();
+  app.add_option("--data-dir", options.data_dir, "Directory of the LMDB store")
+      ->capture_default_str();
+  app.add_option("--sync", sync,
+                 "When commits reach the disk: always (before every confirm), batch (on a "
+                 "timer; survives a process crash), none (tests only)")
+      ->check(CLI::IsMember({"always", "batch", "none"}))
+      ->capture_default_str();
+  app.add_option("--sync-interval-ms", options.sync_interval_ms,
+                 "How often --sync batch flushes committed batches")
+      ->capture_default_str();
+  app.add_option("--store", options.store, "lmdb, or memory (nothing survives a restart)")
+      ->check(CLI::IsMember({"lmdb", "memory"}))
+      ->capture_default_str();
+  app.add_option("--max-frame-bytes", broker.max_frame_bytes,
+                 "Largest frame a client may send (bytes after the length prefix)")
+      ->check(CLI::Range(64u, 1u << 30))
+      ->capture_default_str();
+  app.add_option("--max-batch-messages", broker.max_batch_messages,
+                 "Publishes per storage batch at most")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
+  app.add_option("--max-batch-bytes", broker.max_batch_bytes, "Bytes per storage batch at most")
+      ->capture_default_str();
+  app.add_option("--apply-lag-ms", broker.apply.lag_ms,
+                 "How long a log record waits before it is applied to the index")
+      ->capture_default_str();
+  app.add_option("--max-unapplied-bytes", broker.apply.max_unapplied_bytes,
+                 "Log bytes not yet applied beyond which apply starts early")
+      ->capture_default_str();
+  app.add_option("--max-pending-output-bytes", broker.max_pending_output,
+                 "Unread output after which a client is disconnected as too slow")
+      ->capture_default_str();
+  app.add_option("--initial-map-bytes", options.initial_map_bytes,
+                 "Initial LMDB map size; it doubles when full")
+      ->capture_default_str();
+  app.add_option("--max-store-bytes", options.max_store_bytes,
+                 "Largest the store may grow (0: until the disk is full)")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("hermodd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  options.sync = *hermod::store::ParseSyncMode(sync);
+  // libuv writes with writev(2) without MSG_NOSIGNAL: a peer that resets
+  // would otherwise kill the process with SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
+  RaiseFileLimit();
+
+  hermod::Server server(options);
+  hermod::Status s = server.Run([](const std::string& address) {
+    std::printf("listening on %s\n", address.c_str());
+    std::fflush(stdout);
+  });
+  if (!s.ok()) {
+    std::fprintf(stderr, "hermodd: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  spdlog::info("stopped");
+  return 0;
+}

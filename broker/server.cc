@@ -1,0 +1,139 @@
+#include "server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include "broker.h"
+#include "listener.h"
+#include "lmdb_env.h"
+#include "loop.h"
+#include "mem_env.h"
+#include "signals.h"
+#include "storage_thread.h"
+#include "store.h"
+
+namespace hermod {
+
+namespace {
+
+// Holds an exclusive flock on DIR/hermod.lock for the process's lifetime.
+// LMDB's own lock file lets several processes share an environment (tools
+// read it while the broker runs), so it cannot keep a second broker out.
+class DataDirLock {
+ public:
+  ~DataDirLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Status Acquire(const std::string& dir) {
+    std::string path = dir + "/hermod.lock";
+    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      return Status::IoError("cannot open lock file " + path + ": " + std::strerror(errno));
+    }
+    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      if (err == EWOULDBLOCK) {
+        return Status(ErrorCode::kAlreadyExists,
+                      "data directory " + dir + " is in use by another hermodd (lock " + path +
+                          " is held)");
+      }
+      return Status::IoError("cannot lock " + path + ": " + std::strerror(err));
+    }
+    return Status::OK();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace
+
+Status Server::Run(const std::function<void(const std::string&)>& on_listening) {
+  // Store.
+  DataDirLock lock;
+  std::unique_ptr<store::KvEnv> env;
+  if (options_.store == "memory") {
+    env = std::make_unique<store::MemEnv>();
+  } else if (options_.store == "lmdb") {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.data_dir, ec);
+    if (ec) {
+      return Status::IoError("cannot create data directory " + options_.data_dir + ": " +
+                             ec.message());
+    }
+    if (Status s = lock.Acquire(options_.data_dir); !s.ok()) return s;
+    store::LmdbOptions lmdb;
+    lmdb.sync = options_.sync;
+    lmdb.map_bytes = options_.initial_map_bytes;
+    lmdb.max_map_bytes = options_.max_store_bytes;
+    Result<std::unique_ptr<store::LmdbEnv>> opened = store::LmdbEnv::Open(options_.data_dir, lmdb);
+    if (!opened.ok()) return opened.status();
+    env = std::move(*opened);
+  } else {
+    return Status::InvalidArgument("store must be lmdb or memory, not " + options_.store);
+  }
+  store::Store store(env.get());
+  if (Status s = store.Open(); !s.ok()) return s;
+  Result<store::Recovery> recovery = store.Recover();
+  if (!recovery.ok()) return recovery.status();
+
+  // Loop, storage thread, core.
+  net::Loop loop;
+  if (Status s = loop.Init(); !s.ok()) return s;
+  store::StorageThread storage(&store, options_.sync, options_.sync_interval_ms);
+  core::BrokerConfig config = options_.broker;
+  config.sync_mode = store::SyncModeName(options_.sync);
+  Status result;
+  {
+    core::Broker broker(&loop, &store, &storage, config);
+    result = broker.Recover(std::move(*recovery));
+    if (result.ok()) {
+      storage.Start([&loop, &broker] { loop.Post([&broker] { broker.OnStorageWake(); }); });
+      broker.Start();
+
+      net::Connection::Options conn_options;
+      conn_options.max_frame_bytes = config.max_frame_bytes;
+      conn_options.max_pending_output = config.max_pending_output;
+      net::Listener listener(loop, conn_options,
+                             [&broker](net::Connection& conn) { return broker.Accept(conn); });
+      result = listener.Listen(options_.listen);
+      if (result.ok()) {
+        net::Signals signals;
+        signals.Init(loop, {SIGINT, SIGTERM}, [&](int signum) {
+          spdlog::info("received signal {}: stopping", signum);
+          listener.Close();
+          signals.Close();
+          broker.Shutdown([] {});
+        });
+        spdlog::info("hermodd on {} with data in {} (store {}, sync {})", listener.address(),
+                     options_.data_dir, options_.store, config.sync_mode);
+        on_listening(listener.address());
+        // Runs until the listener, the connections and the broker's timers
+        // are all closed: that is, until a stop signal's shutdown completes.
+        loop.Run();
+        signals.Close();
+      } else {
+        broker.CloseTimers();
+      }
+      listener.Close();
+      storage.Stop();  // commits anything still queued, then joins
+      // Run the loop once more so that close callbacks (listener, timers)
+      // run while their owners are still alive.
+      uv_run(loop.uv(), UV_RUN_NOWAIT);
+    }
+    loop.Close();
+  }
+  return result;
+}
+
+}  // namespace hermod

@@ -1,0 +1,48 @@
+// Server: hermodd's composition root. It creates the loop, the store, the
+// storage thread, the broker core and the listener, wires them together,
+// runs until SIGINT or SIGTERM, and stops them in order. It does nothing
+// else; main.cc turns flags into ServerOptions.
+//
+// Main thread only (it becomes the loop thread).
+#ifndef HERMOD_BROKER_SERVER_H_
+#define HERMOD_BROKER_SERVER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "config.h"
+#include "hermod/status.h"
+#include "sync_mode.h"
+
+namespace hermod {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:7400";
+  std::string data_dir = "./hermod-data";
+  // "lmdb" (durable) or "memory" (nothing survives; for measuring the
+  // network path without a disk).
+  std::string store = "lmdb";
+  store::SyncMode sync = store::SyncMode::kAlways;
+  uint32_t sync_interval_ms = 50;  // how often --sync batch flushes
+  uint64_t initial_map_bytes = 1ull << 30;
+  uint64_t max_store_bytes = 0;    // 0: the disk is the limit
+  core::BrokerConfig broker;
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options) : options_(std::move(options)) {}
+
+  // Runs the broker until a stop signal, then stops gracefully. Calls
+  // on_listening with the bound "HOST:PORT" once connections are accepted.
+  // Returns the reason it could not start or run (OK after a clean stop).
+  Status Run(const std::function<void(const std::string&)>& on_listening);
+
+ private:
+  ServerOptions options_;
+};
+
+}  // namespace hermod
+
+#endif  // HERMOD_BROKER_SERVER_H_

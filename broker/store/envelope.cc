@@ -1,0 +1,56 @@
+#include "envelope.h"
+
+#include "keys.h"
+
+namespace hermod::store {
+
+EnvelopeWriter::EnvelopeWriter(std::string* out, uint64_t publish_ms, uint64_t expires_ms,
+                               uint16_t n_headers)
+    : out_(out) {
+  AppendFixed64(out_, publish_ms);
+  AppendFixed64(out_, expires_ms);
+  AppendFixed16(out_, n_headers);
+}
+
+void EnvelopeWriter::Header(std::string_view key, std::string_view value) {
+  AppendFixed16(out_, static_cast<uint16_t>(key.size()));
+  out_->append(key);
+  AppendFixed32(out_, static_cast<uint32_t>(value.size()));
+  out_->append(value);
+}
+
+void EnvelopeWriter::Payload(std::string_view payload) {
+  AppendFixed32(out_, static_cast<uint32_t>(payload.size()));
+  out_->append(payload);
+}
+
+uint16_t EnvelopeView::Read16(const char* p) { return DecodeFixed16(p); }
+uint32_t EnvelopeView::Read32(const char* p) { return DecodeFixed32(p); }
+
+bool EnvelopeView::Parse(std::string_view bytes) {
+  if (bytes.size() < EnvelopeWriter::FixedBytes()) return false;
+  const char* p = bytes.data();
+  const char* end = p + bytes.size();
+  publish_ms_ = DecodeFixed64(p);
+  expires_ms_ = DecodeFixed64(p + 8);
+  n_headers_ = DecodeFixed16(p + 16);
+  p += 18;
+  const char* headers_begin = p;
+  for (uint16_t i = 0; i < n_headers_; ++i) {
+    if (end - p < 2) return false;
+    uint16_t key_len = DecodeFixed16(p);
+    if (end - p < 6 + key_len) return false;
+    uint32_t value_len = DecodeFixed32(p + 2 + key_len);
+    if (static_cast<uint64_t>(end - p) < 6ull + key_len + value_len) return false;
+    p += 6 + key_len + value_len;
+  }
+  headers_ = std::string_view(headers_begin, p - headers_begin);
+  if (end - p < 4) return false;
+  uint32_t payload_len = DecodeFixed32(p);
+  p += 4;
+  if (static_cast<uint64_t>(end - p) != payload_len) return false;
+  payload_ = std::string_view(p, payload_len);
+  return true;
+}
+
+}  // namespace hermod::store

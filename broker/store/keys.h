@@ -1,0 +1,162 @@
+// Key and value encodings of the store, in one place.
+//
+// Integers in keys are big-endian and fixed width, so LMDB's bytewise order
+// is numeric order: an entries cursor walks one queue's seqs in order, the
+// log walks batches in commit order. Values are little-endian fixed width.
+// Pure functions; any thread.
+#ifndef HERMOD_BROKER_STORE_KEYS_H_
+#define HERMOD_BROKER_STORE_KEYS_H_
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace hermod::store {
+
+using QueueId = uint64_t;
+using MsgId = uint64_t;
+using Seq = uint64_t;
+using BatchNo = uint64_t;
+
+inline void PutBig64(char* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+}
+inline uint64_t GetBig64(const char* in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+inline void PutBig32(char* out, uint32_t v) {
+  for (int i = 3; i >= 0; --i) {
+    out[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+}
+inline uint32_t GetBig32(const char* in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+
+// Little-endian fixed-width appends and reads, for values and log records.
+inline void AppendFixed64(std::string* out, uint64_t v) {
+  char buf[8];
+  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+  out->append(buf, 8);
+}
+inline void AppendFixed32(std::string* out, uint32_t v) {
+  char buf[4];
+  for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+  out->append(buf, 4);
+}
+inline void AppendFixed16(std::string* out, uint16_t v) {
+  char buf[2] = {static_cast<char>(v), static_cast<char>(v >> 8)};
+  out->append(buf, 2);
+}
+inline uint64_t DecodeFixed64(const char* in) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+inline uint32_t DecodeFixed32(const char* in) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+inline uint16_t DecodeFixed16(const char* in) {
+  return static_cast<uint16_t>(static_cast<uint8_t>(in[0]) | static_cast<uint8_t>(in[1]) << 8);
+}
+
+// A u64 key: message ids (messages, refs), queue ids (queue_state).
+struct U64Key {
+  char bytes[8];
+  explicit U64Key(uint64_t v) { PutBig64(bytes, v); }
+  std::string_view view() const { return {bytes, sizeof(bytes)}; }
+};
+inline uint64_t DecodeU64Key(std::string_view key) { return GetBig64(key.data()); }
+
+// entries: queue id · seq.
+struct EntryKey {
+  char bytes[16];
+  EntryKey(QueueId queue_id, Seq seq) {
+    PutBig64(bytes, queue_id);
+    PutBig64(bytes + 8, seq);
+  }
+  std::string_view view() const { return {bytes, sizeof(bytes)}; }
+};
+inline constexpr size_t kEntryKeyBytes = 16;
+inline QueueId EntryKeyQueue(std::string_view key) { return GetBig64(key.data()); }
+inline Seq EntryKeySeq(std::string_view key) { return GetBig64(key.data() + 8); }
+
+// log: batch number · chunk number. A batch's record is split into chunks
+// small enough to stay on ordinary pages (see store.cc: "Log chunks").
+struct LogKey {
+  char bytes[12];
+  LogKey(BatchNo batch_no, uint32_t chunk) {
+    PutBig64(bytes, batch_no);
+    PutBig32(bytes + 8, chunk);
+  }
+  std::string_view view() const { return {bytes, sizeof(bytes)}; }
+};
+inline constexpr size_t kLogKeyBytes = 12;
+inline BatchNo LogKeyBatch(std::string_view key) { return GetBig64(key.data()); }
+
+// entries value: where the entry's message is and what it weighs.
+struct EntryValue {
+  MsgId msg_id = 0;
+  uint32_t bytes = 0;           // the message's stored size, for queue counters
+  uint32_t delivery_count = 0;  // deliveries made before the last apply
+  std::string Encode() const {
+    std::string out;
+    out.reserve(16);
+    AppendFixed64(&out, msg_id);
+    AppendFixed32(&out, bytes);
+    AppendFixed32(&out, delivery_count);
+    return out;
+  }
+  // Returns false when the value has the wrong size.
+  bool Decode(std::string_view v) {
+    if (v.size() != 16) return false;
+    msg_id = DecodeFixed64(v.data());
+    bytes = DecodeFixed32(v.data() + 8);
+    delivery_count = DecodeFixed32(v.data() + 12);
+    return true;
+  }
+};
+
+// queue_state value: a queue's counters as of the last applied batch, and
+// its name (queue_state doubles as the id -> name index).
+struct QueueState {
+  Seq last_seq = 0;       // highest seq ever assigned and applied
+  uint64_t depth = 0;     // entries in the index
+  uint64_t bytes = 0;     // their messages' bytes
+  uint64_t created_ms = 0;
+  std::string name;
+  std::string Encode() const {
+    std::string out;
+    out.reserve(32 + name.size());
+    AppendFixed64(&out, last_seq);
+    AppendFixed64(&out, depth);
+    AppendFixed64(&out, bytes);
+    AppendFixed64(&out, created_ms);
+    out.append(name);
+    return out;
+  }
+  bool Decode(std::string_view v) {
+    if (v.size() < 32) return false;
+    last_seq = DecodeFixed64(v.data());
+    depth = DecodeFixed64(v.data() + 8);
+    bytes = DecodeFixed64(v.data() + 16);
+    created_ms = DecodeFixed64(v.data() + 24);
+    name.assign(v.substr(32));
+    return true;
+  }
+};
+
+}  // namespace hermod::store
+
+#endif  // HERMOD_BROKER_STORE_KEYS_H_

@@ -1,0 +1,69 @@
+// LmdbEnv: the KvEnv on LMDB, one environment in one data directory.
+//
+// Every table is a named LMDB database, opened once at Open() in one
+// committed transaction. Write transactions run on the storage thread only
+// (LMDB has one writer); read transactions may run on any thread and must be
+// short (a long reader stops LMDB from reusing freed pages).
+//
+// Sync modes (--sync): kAlways commits with LMDB's default flushes (durable
+// against power loss once Commit returns); kBatch commits with MDB_NOSYNC and
+// relies on Sync() from a timer (survives a process crash; a power loss can
+// lose the last batches); kNone never syncs (tests and benchmarks).
+//
+// The map grows when full (GrowMap, doubling up to max_map_bytes). LMDB
+// requires that no transaction be active in the process while the map size
+// changes, so read transactions hold a shared lock that GrowMap takes
+// exclusively.
+#ifndef HERMOD_BROKER_STORE_LMDB_ENV_H_
+#define HERMOD_BROKER_STORE_LMDB_ENV_H_
+
+#include <lmdb.h>
+
+#include <memory>
+#include <shared_mutex>
+#include <string>
+
+#include "kv.h"
+#include "sync_mode.h"
+
+namespace hermod::store {
+
+struct LmdbOptions {
+  SyncMode sync = SyncMode::kAlways;
+  uint64_t map_bytes = 1ull << 30;  // initial map size; grows by doubling
+  uint64_t max_map_bytes = 0;       // 0: no limit but the disk
+  bool read_only = false;           // tools: hermod db ...
+};
+
+class LmdbEnv final : public KvEnv {
+ public:
+  // Opens (creating when writable) the environment in `dir`, which must
+  // exist. REQUIRES: no other LmdbEnv on `dir` in this process.
+  static Result<std::unique_ptr<LmdbEnv>> Open(const std::string& dir, const LmdbOptions& options);
+  ~LmdbEnv() override;
+
+  Result<std::unique_ptr<KvTxn>> BeginRead() override;
+  Result<std::unique_ptr<KvTxn>> BeginWrite() override;
+  Status Sync() override;
+  Status GrowMap() override;
+  KvStats Stats() override;
+
+  // Copies the environment to `path` (a directory), consistently, while
+  // writers run; with compact, free pages are left out (mdb_env_copy2).
+  Status CopyTo(const std::string& path, bool compact);
+
+ private:
+  LmdbEnv() = default;
+  Status OpenTables();
+  Result<std::unique_ptr<KvTxn>> Begin(bool read_only);
+
+  MDB_env* env_ = nullptr;
+  MDB_dbi dbi_[kTableCount] = {};
+  LmdbOptions options_;
+  std::string dir_;
+  std::shared_mutex resize_mu_;  // shared: open read txns; exclusive: GrowMap
+};
+
+}  // namespace hermod::store
+
+#endif  // HERMOD_BROKER_STORE_LMDB_ENV_H_

@@ -1,0 +1,108 @@
+#include "log_record.h"
+
+namespace hermod::store {
+
+void LogWriter::Begin(LogOpType type) {
+  if (record_.empty()) record_.push_back(static_cast<char>(kLogRecordVersion));
+  record_.push_back(static_cast<char>(type));
+  ++ops_;
+}
+
+void LogWriter::CreateQueue(QueueId queue_id, uint64_t created_ms, std::string_view name) {
+  Begin(LogOpType::kCreateQueue);
+  AppendFixed64(&record_, queue_id);
+  AppendFixed64(&record_, created_ms);
+  AppendFixed16(&record_, static_cast<uint16_t>(name.size()));
+  record_.append(name);
+}
+
+std::string* LogWriter::BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id,
+                                     uint32_t envelope_bytes) {
+  Begin(LogOpType::kPublish);
+  AppendFixed64(&record_, queue_id);
+  AppendFixed64(&record_, seq);
+  AppendFixed64(&record_, msg_id);
+  AppendFixed32(&record_, envelope_bytes);
+  return &record_;
+}
+
+void LogWriter::Ack(QueueId queue_id, Seq seq) {
+  Begin(LogOpType::kAck);
+  AppendFixed64(&record_, queue_id);
+  AppendFixed64(&record_, seq);
+}
+
+void LogWriter::Delivered(QueueId queue_id, Seq seq, uint32_t delivery_count) {
+  Begin(LogOpType::kDelivered);
+  AppendFixed64(&record_, queue_id);
+  AppendFixed64(&record_, seq);
+  AppendFixed32(&record_, delivery_count);
+}
+
+LogReader::LogReader(std::string_view record) : rest_(record) {
+  if (rest_.empty()) return;
+  if (static_cast<uint8_t>(rest_[0]) != kLogRecordVersion) {
+    Fail("log record version " + std::to_string(static_cast<uint8_t>(rest_[0])) +
+         " is not one this build reads");
+    return;
+  }
+  rest_.remove_prefix(1);
+}
+
+bool LogReader::Fail(std::string_view why) {
+  status_ = Status::StorageError("corrupt log record: " + std::string(why));
+  rest_ = {};
+  return false;
+}
+
+bool LogReader::Next(LogOp* op) {
+  if (rest_.empty()) return false;
+  const char* p = rest_.data();
+  size_t left = rest_.size();
+  auto need = [&](size_t n) { return left >= n; };
+  op->type = static_cast<LogOpType>(static_cast<uint8_t>(p[0]));
+  p += 1;
+  left -= 1;
+  switch (op->type) {
+    case LogOpType::kCreateQueue: {
+      if (!need(18)) return Fail("short kCreateQueue");
+      op->queue_id = DecodeFixed64(p);
+      op->created_ms = DecodeFixed64(p + 8);
+      uint16_t name_len = DecodeFixed16(p + 16);
+      if (!need(18u + name_len)) return Fail("short queue name");
+      op->name = std::string_view(p + 18, name_len);
+      p += 18 + name_len;
+      break;
+    }
+    case LogOpType::kPublish: {
+      if (!need(28)) return Fail("short kPublish");
+      op->queue_id = DecodeFixed64(p);
+      op->seq = DecodeFixed64(p + 8);
+      op->msg_id = DecodeFixed64(p + 16);
+      uint32_t envelope_len = DecodeFixed32(p + 24);
+      if (!need(28ull + envelope_len)) return Fail("short envelope");
+      op->envelope = std::string_view(p + 28, envelope_len);
+      p += 28 + envelope_len;
+      break;
+    }
+    case LogOpType::kAck:
+      if (!need(16)) return Fail("short kAck");
+      op->queue_id = DecodeFixed64(p);
+      op->seq = DecodeFixed64(p + 8);
+      p += 16;
+      break;
+    case LogOpType::kDelivered:
+      if (!need(20)) return Fail("short kDelivered");
+      op->queue_id = DecodeFixed64(p);
+      op->seq = DecodeFixed64(p + 8);
+      op->delivery_count = DecodeFixed32(p + 16);
+      p += 20;
+      break;
+    default:
+      return Fail("unknown operation type " + std::to_string(static_cast<int>(op->type)));
+  }
+  rest_.remove_prefix(p - rest_.data());
+  return true;
+}
+
+}  // namespace hermod::store

@@ -1,0 +1,91 @@
+// Log records: what one storage batch appends to the durable log.
+//
+// A record is a version byte followed by operations, each a type byte and
+// fixed fields (little-endian):
+//
+//   kCreateQueue  queue_id u64, created_ms u64, name_len u16, name
+//   kPublish      queue_id u64, seq u64, msg_id u64, envelope_len u32, envelope
+//   kAck          queue_id u64, seq u64         (an entry that is only in the log)
+//   kDelivered    queue_id u64, seq u64, delivery_count u32
+//
+// Replaying the records in order rebuilds exactly the state the index does
+// not hold yet; see docs/design.md ("Storage"). New operation types get new
+// numbers; a reader that meets an unknown type reports corruption rather than
+// guessing. LogWriter is used on the loop thread, LogReader on the storage
+// thread and at recovery.
+#ifndef HERMOD_BROKER_STORE_LOG_RECORD_H_
+#define HERMOD_BROKER_STORE_LOG_RECORD_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "hermod/status.h"
+#include "keys.h"
+
+namespace hermod::store {
+
+enum class LogOpType : uint8_t {
+  kCreateQueue = 1,
+  kPublish = 2,
+  kAck = 3,
+  kDelivered = 4,
+};
+
+inline constexpr uint8_t kLogRecordVersion = 1;
+
+class LogWriter {
+ public:
+  bool empty() const { return ops_ == 0; }
+  size_t ops() const { return ops_; }
+  size_t bytes() const { return record_.size(); }
+  const std::string& record() const { return record_; }
+  void Clear() {
+    record_.clear();
+    ops_ = 0;
+  }
+
+  void CreateQueue(QueueId queue_id, uint64_t created_ms, std::string_view name);
+  // Starts a kPublish op and returns where its envelope goes: the caller
+  // appends exactly envelope_bytes bytes (EnvelopeWriter) before the next op.
+  std::string* BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id, uint32_t envelope_bytes);
+  void Ack(QueueId queue_id, Seq seq);
+  void Delivered(QueueId queue_id, Seq seq, uint32_t delivery_count);
+
+ private:
+  void Begin(LogOpType type);
+
+  std::string record_;
+  size_t ops_ = 0;
+};
+
+struct LogOp {
+  LogOpType type;
+  QueueId queue_id = 0;
+  Seq seq = 0;
+  MsgId msg_id = 0;
+  uint32_t delivery_count = 0;
+  uint64_t created_ms = 0;
+  std::string_view name;      // kCreateQueue
+  std::string_view envelope;  // kPublish
+};
+
+// Reads the operations of one record. Views point into the record's bytes.
+class LogReader {
+ public:
+  explicit LogReader(std::string_view record);
+  // Reads the next operation into *op. Returns false at the end of the record
+  // or on corruption; status() tells which.
+  bool Next(LogOp* op);
+  const Status& status() const { return status_; }
+
+ private:
+  bool Fail(std::string_view why);
+
+  std::string_view rest_;
+  Status status_;
+};
+
+}  // namespace hermod::store
+
+#endif  // HERMOD_BROKER_STORE_LOG_RECORD_H_

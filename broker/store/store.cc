@@ -1,0 +1,316 @@
+#include "store.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "check.h"
+
+namespace hermod::store {
+
+namespace {
+
+constexpr std::string_view kMetaSchemaVersion = "schema_version";
+constexpr std::string_view kMetaCounters = "counters";
+
+std::string EncodeCounters(const Counters& c) {
+  std::string out;
+  AppendFixed64(&out, c.next_batch_no);
+  AppendFixed64(&out, c.next_msg_id);
+  AppendFixed64(&out, c.next_queue_id);
+  return out;
+}
+
+bool DecodeCounters(std::string_view v, Counters* c) {
+  if (v.size() != 24) return false;
+  c->next_batch_no = DecodeFixed64(v.data());
+  c->next_msg_id = DecodeFixed64(v.data() + 8);
+  c->next_queue_id = DecodeFixed64(v.data() + 16);
+  return true;
+}
+
+}  // namespace
+
+const char* TableName(Table table) {
+  switch (table) {
+    case Table::kMeta: return "meta";
+    case Table::kLog: return "log";
+    case Table::kMessages: return "messages";
+    case Table::kRefs: return "refs";
+    case Table::kEntries: return "entries";
+    case Table::kQueues: return "queues";
+    case Table::kQueueState: return "queue_state";
+    case Table::kGroups: return "groups";
+    case Table::kFanout: return "fanout";
+    case Table::kDedup: return "dedup";
+  }
+  return "?";
+}
+
+Status Store::Open() {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginWrite();
+  if (!txn.ok()) return txn.status();
+  std::string_view value;
+  if ((*txn)->Get(Table::kMeta, kMetaSchemaVersion, &value)) {
+    if (value.size() != 4) return Status::StorageError("corrupt schema version in meta");
+    uint32_t version = DecodeFixed32(value.data());
+    if (version > kSchemaVersion) {
+      return Status::StorageError("the data directory has schema version " +
+                                  std::to_string(version) + "; this build reads up to " +
+                                  std::to_string(kSchemaVersion) + " (upgrade hermodd)");
+    }
+    return Status::OK();
+  }
+  std::string encoded;
+  AppendFixed32(&encoded, kSchemaVersion);
+  (*txn)->Put(Table::kMeta, kMetaSchemaVersion, encoded);
+  (*txn)->Put(Table::kMeta, kMetaCounters, EncodeCounters(Counters{}));
+  return (*txn)->Commit();
+}
+
+Result<Recovery> Store::Recover() {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  Recovery recovery;
+  std::string_view value;
+  if ((*txn)->Get(Table::kMeta, kMetaCounters, &value) &&
+      !DecodeCounters(value, &recovery.counters)) {
+    return Status::StorageError("corrupt counters in meta");
+  }
+  std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kLog);
+  if (!cursor) return (*txn)->status();
+  for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
+    if (cursor->key().size() != kLogKeyBytes) return Status::StorageError("corrupt log key");
+    BatchNo batch_no = LogKeyBatch(cursor->key());
+    if (recovery.log.empty() || recovery.log.back().batch_no != batch_no) {
+      recovery.log.push_back(RecoveredBatch{batch_no, std::string()});
+    }
+    recovery.log.back().record.append(cursor->value());
+  }
+  if (!recovery.log.empty()) {
+    recovery.counters.next_batch_no =
+        std::max(recovery.counters.next_batch_no, recovery.log.back().batch_no + 1);
+  }
+  if (!(*txn)->status().ok()) return (*txn)->status();
+  return recovery;
+}
+
+Status Store::Commit(const WriteBatch& batch) {
+  if (!background_error_.ok()) return background_error_;
+  if (test_fail_armed_.exchange(false)) {
+    std::lock_guard<std::mutex> lock(test_mu_);
+    background_error_ = test_fail_next_;
+    return background_error_;
+  }
+  for (;;) {
+    Status s = CommitOnce(batch);
+    if (s.ok()) return s;
+    if (s.code() == ErrorCode::kStorageFull && last_map_full_) {
+      // The transaction died when the map filled; it left nothing behind.
+      // Grow the map and run the whole batch again.
+      Status grown = env_->GrowMap();
+      if (grown.ok()) continue;
+      return grown;  // not sticky: the loop may retry once space frees
+    }
+    background_error_ = s;
+    return s;
+  }
+}
+
+Status Store::CommitOnce(const WriteBatch& batch) {
+  last_map_full_ = false;
+  Result<std::unique_ptr<KvTxn>> began = env_->BeginWrite();
+  if (!began.ok()) return began.status();
+  KvTxn& txn = **began;
+  deltas_.clear();
+
+  AppendLog(txn, batch);
+  for (const ApplyStep& step : batch.apply) {
+    Status s = ApplyRecord(txn, step);
+    if (!s.ok()) return s;
+  }
+  for (const IndexAck& ack : batch.acks) {
+    if (!txn.Del(Table::kEntries, EntryKey(ack.queue_id, ack.seq).view())) continue;
+    QueueDelta& delta = deltas_[ack.queue_id];
+    delta.depth -= 1;
+    delta.bytes -= ack.bytes;
+    DropMessageRef(txn, ack.msg_id);
+  }
+  WriteQueueDeltas(txn);
+  txn.Put(Table::kMeta, kMetaCounters, EncodeCounters(batch.counters));
+  Status s = txn.Commit();
+  last_map_full_ = txn.map_full();
+  return s;
+}
+
+void Store::AppendLog(KvTxn& txn, const WriteBatch& batch) {
+  // Log chunks: see kLogChunkBytes. Batch numbers only grow, so every key
+  // sorts after the last one in the log and MDB_APPEND fills pages fully.
+  const std::string& record = batch.log.record();
+  uint32_t chunk = 0;
+  for (size_t offset = 0; offset < record.size(); offset += kLogChunkBytes, ++chunk) {
+    std::string_view slice = std::string_view(record).substr(offset, kLogChunkBytes);
+    txn.Put(Table::kLog, LogKey(batch.batch_no, chunk).view(), slice, /*append=*/true);
+  }
+}
+
+Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
+  // Read the record's chunks and delete them as we go: the record leaves the
+  // log in the same transaction that puts its effects into the index.
+  record_.clear();
+  {
+    std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kLog);
+    if (!cursor) return txn.status();
+    bool ok = cursor->Seek(LogKey(step.batch_no, 0).view());
+    while (ok && LogKeyBatch(cursor->key()) == step.batch_no) {
+      record_.append(cursor->value());
+      ok = cursor->DeleteAndNext();
+    }
+  }
+  LogReader reader(record_);
+  LogOp op;
+  while (reader.Next(&op)) {
+    switch (op.type) {
+      case LogOpType::kCreateQueue: {
+        txn.Put(Table::kQueues, op.name, U64Key(op.queue_id).view());
+        QueueState state;
+        state.created_ms = op.created_ms;
+        state.name.assign(op.name);
+        txn.Put(Table::kQueueState, U64Key(op.queue_id).view(), state.Encode());
+        break;
+      }
+      case LogOpType::kPublish: {
+        QueueDelta& delta = deltas_[op.queue_id];
+        delta.last_seq = std::max(delta.last_seq, op.seq);
+        if (std::binary_search(step.canceled.begin(), step.canceled.end(),
+                               std::make_pair(op.queue_id, op.seq))) {
+          break;  // published and acked inside the lag: never indexed
+        }
+        EntryValue entry;
+        entry.msg_id = op.msg_id;
+        entry.bytes = static_cast<uint32_t>(op.envelope.size());
+        txn.Put(Table::kMessages, U64Key(op.msg_id).view(), op.envelope);
+        txn.Put(Table::kEntries, EntryKey(op.queue_id, op.seq).view(), entry.Encode());
+        delta.depth += 1;
+        delta.bytes += entry.bytes;
+        break;
+      }
+      case LogOpType::kAck:
+        // Acks in the log name entries that were only in the log when acked;
+        // the apply step of their own record already left them out.
+        break;
+      case LogOpType::kDelivered: {
+        std::string_view value;
+        EntryKey key(op.queue_id, op.seq);
+        EntryValue entry;
+        if (txn.Get(Table::kEntries, key.view(), &value) && entry.Decode(value) &&
+            entry.delivery_count < op.delivery_count) {
+          entry.delivery_count = op.delivery_count;
+          txn.Put(Table::kEntries, key.view(), entry.Encode());
+        }
+        break;
+      }
+    }
+  }
+  return reader.status();
+}
+
+void Store::DropMessageRef(KvTxn& txn, MsgId msg_id) {
+  U64Key key(msg_id);
+  std::string_view value;
+  if (txn.Get(Table::kRefs, key.view(), &value) && value.size() == 8) {
+    uint64_t refs = DecodeFixed64(value.data());
+    if (refs > 1) {
+      std::string encoded;
+      AppendFixed64(&encoded, refs - 1);
+      txn.Put(Table::kRefs, key.view(), encoded);
+      return;
+    }
+    txn.Del(Table::kRefs, key.view());
+  }
+  txn.Del(Table::kMessages, key.view());
+}
+
+void Store::WriteQueueDeltas(KvTxn& txn) {
+  for (auto& [queue_id, delta] : deltas_) {
+    U64Key key(queue_id);
+    std::string_view value;
+    QueueState state;
+    if (!txn.Get(Table::kQueueState, key.view(), &value) || !state.Decode(value)) {
+      // Every queue is created (kCreateQueue) in or before the record that
+      // first publishes to it, and records apply in order.
+      HERMOD_CHECK(!txn.status().ok());
+      return;
+    }
+    state.last_seq = std::max(state.last_seq, delta.last_seq);
+    state.depth = static_cast<uint64_t>(static_cast<int64_t>(state.depth) + delta.depth);
+    state.bytes = static_cast<uint64_t>(static_cast<int64_t>(state.bytes) + delta.bytes);
+    txn.Put(Table::kQueueState, key.view(), state.Encode());
+  }
+}
+
+Result<std::optional<QueueInfo>> Store::FindQueue(std::string_view name) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::string_view value;
+  if (!(*txn)->Get(Table::kQueues, name, &value)) {
+    if (!(*txn)->status().ok()) return (*txn)->status();
+    return std::optional<QueueInfo>();
+  }
+  if (value.size() != 8) return Status::StorageError("corrupt queue id for " + std::string(name));
+  QueueInfo info;
+  info.queue_id = DecodeU64Key(value);
+  if (!(*txn)->Get(Table::kQueueState, U64Key(info.queue_id).view(), &value) ||
+      !info.state.Decode(value)) {
+    return Status::StorageError("queue " + std::string(name) + " has no state record");
+  }
+  return std::optional<QueueInfo>(std::move(info));
+}
+
+Result<std::optional<QueueInfo>> Store::FindQueueById(QueueId queue_id) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::string_view value;
+  QueueInfo info;
+  info.queue_id = queue_id;
+  if (!(*txn)->Get(Table::kQueueState, U64Key(queue_id).view(), &value)) {
+    if (!(*txn)->status().ok()) return (*txn)->status();
+    return std::optional<QueueInfo>();
+  }
+  if (!info.state.Decode(value)) return Status::StorageError("corrupt queue state");
+  return std::optional<QueueInfo>(std::move(info));
+}
+
+Status Store::ReadEntries(QueueId queue_id, Seq from, Seq end, size_t max_entries,
+                          std::vector<StoredEntry>* out) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kEntries);
+  if (!cursor) return (*txn)->status();
+  size_t n = 0;
+  for (bool ok = cursor->Seek(EntryKey(queue_id, from).view());
+       ok && n < max_entries && EntryKeyQueue(cursor->key()) == queue_id; ok = cursor->Next()) {
+    StoredEntry entry;
+    entry.seq = EntryKeySeq(cursor->key());
+    if (entry.seq >= end) break;
+    if (!entry.value.Decode(cursor->value())) return Status::StorageError("corrupt entry");
+    std::string_view envelope;
+    if (!(*txn)->Get(Table::kMessages, U64Key(entry.value.msg_id).view(), &envelope)) {
+      if (!(*txn)->status().ok()) return (*txn)->status();
+      return Status::StorageError("entry " + std::to_string(entry.seq) + " of queue " +
+                                  std::to_string(queue_id) + " references missing message " +
+                                  std::to_string(entry.value.msg_id));
+    }
+    entry.envelope.assign(envelope);
+    out->push_back(std::move(entry));
+    ++n;
+  }
+  return (*txn)->status();
+}
+
+void Store::TEST_FailNextCommit(Status status) {
+  std::lock_guard<std::mutex> lock(test_mu_);
+  test_fail_next_ = std::move(status);
+  test_fail_armed_ = true;
+}
+
+}  // namespace hermod::store

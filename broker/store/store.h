@@ -1,0 +1,115 @@
+// Store: hermod's storage rules over a KvEnv — the durable log, the index
+// behind it, and the reads the loop needs. See docs/design.md ("Storage").
+//
+// Threads: Open() and Recover() run once at startup before the storage
+// thread starts. Commit() runs on the storage thread only. FindQueue,
+// ReadEntries and the other reads run on the loop thread (or in tools), each
+// in its own short read transaction.
+//
+// Errors: a commit that fails with anything but a full map is sticky, as
+// LevelDB's background error: every later Commit() returns the same status
+// without touching the disk, because the loop can no longer know what is
+// durable.
+#ifndef HERMOD_BROKER_STORE_STORE_H_
+#define HERMOD_BROKER_STORE_STORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "hermod/status.h"
+#include "keys.h"
+#include "kv.h"
+#include "write_batch.h"
+
+namespace hermod::store {
+
+inline constexpr uint32_t kSchemaVersion = 1;
+
+struct QueueInfo {
+  QueueId queue_id = 0;
+  QueueState state;
+};
+
+struct StoredEntry {
+  Seq seq = 0;
+  EntryValue value;
+  std::string envelope;
+};
+
+struct RecoveredBatch {
+  BatchNo batch_no = 0;
+  std::string record;
+};
+
+struct Recovery {
+  Counters counters;
+  std::vector<RecoveredBatch> log;  // unapplied records, oldest first
+};
+
+class Store {
+ public:
+  // REQUIRES: env outlives the Store.
+  explicit Store(KvEnv* env) : env_(env) {}
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Writes the schema version into a new store, or checks an existing one.
+  Status Open();
+  // Reads the id counters and every log record not yet applied.
+  Result<Recovery> Recover();
+
+  // Commits the batch as one write transaction. Storage thread only.
+  Status Commit(const WriteBatch& batch);
+
+  // Reads (loop thread, tools).
+  Result<std::optional<QueueInfo>> FindQueue(std::string_view name);
+  Result<std::optional<QueueInfo>> FindQueueById(QueueId queue_id);
+  // Appends to *out up to max_entries entries of a queue with
+  // from <= seq < end, in seq order, each with its message's envelope copied.
+  Status ReadEntries(QueueId queue_id, Seq from, Seq end, size_t max_entries,
+                     std::vector<StoredEntry>* out);
+
+  KvEnv* env() { return env_; }
+
+  // The next Commit() fails with `status` as if the disk had.
+  void TEST_FailNextCommit(Status status);
+
+  // The largest slice of a log record stored under one key: small enough
+  // that two fit a 4 KiB LMDB page, so records never need overflow pages
+  // (which need contiguous free runs and fragment the file).
+  static constexpr size_t kLogChunkBytes = 2000;
+
+ private:
+  struct QueueDelta {
+    Seq last_seq = 0;
+    int64_t depth = 0;
+    int64_t bytes = 0;
+  };
+
+  Status CommitOnce(const WriteBatch& batch);
+  void AppendLog(KvTxn& txn, const WriteBatch& batch);
+  Status ApplyRecord(KvTxn& txn, const ApplyStep& step);
+  void DropMessageRef(KvTxn& txn, MsgId msg_id);
+  void WriteQueueDeltas(KvTxn& txn);
+
+  KvEnv* env_;
+  // Per-commit scratch, storage thread only: counter changes per queue, and
+  // the record being applied.
+  std::unordered_map<QueueId, QueueDelta> deltas_;
+  std::string record_;
+  Status background_error_;  // storage thread only
+  bool last_map_full_ = false;
+  std::mutex test_mu_;
+  Status test_fail_next_;
+  std::atomic<bool> test_fail_armed_{false};
+};
+
+}  // namespace hermod::store
+
+#endif  // HERMOD_BROKER_STORE_STORE_H_
