@@ -1,0 +1,310 @@
+// Store contract tests, run on every KvEnv: LMDB and the in-memory twin.
+#include "store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "envelope.h"
+#include "lmdb_env.h"
+#include "mem_env.h"
+
+namespace hermod::store {
+namespace {
+
+std::string Envelope(std::string_view payload) {
+  std::string out;
+  EnvelopeWriter w(&out, 1000, 0, 0);
+  w.Payload(payload);
+  return out;
+}
+
+// Adds a publish of `payload` to a batch's log record.
+void AddPublish(WriteBatch& b, QueueId q, Seq seq, MsgId msg_id, std::string_view payload) {
+  std::string env = Envelope(payload);
+  b.log.BeginPublish(q, seq, msg_id, static_cast<uint32_t>(env.size()))->append(env);
+}
+
+struct LmdbFactory {
+  static constexpr bool kDurable = true;
+  std::string dir;
+  LmdbFactory() {
+    dir = testing::TempDir() + "store_test." + std::to_string(getpid()) + "." +
+          testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+  }
+  ~LmdbFactory() { std::filesystem::remove_all(dir); }
+  std::unique_ptr<KvEnv> Open(LmdbOptions options = {}) {
+    auto env = LmdbEnv::Open(dir, options);
+    EXPECT_TRUE(env.ok()) << env.status().ToString();
+    return std::move(*env);
+  }
+};
+
+struct MemFactory {
+  static constexpr bool kDurable = false;
+  std::unique_ptr<KvEnv> Open() { return std::make_unique<MemEnv>(); }
+};
+
+template <typename Factory>
+class StoreTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    env_ = factory_.Open();
+    store_ = std::make_unique<Store>(env_.get());
+    ASSERT_TRUE(store_->Open().ok());
+  }
+
+  // A batch that creates queue 1 ("q") and publishes n messages to it.
+  WriteBatch CreateAndPublish(BatchNo batch_no, int n, Seq first_seq = 1, MsgId first_msg = 1) {
+    WriteBatch b;
+    b.batch_no = batch_no;
+    if (first_seq == 1) b.log.CreateQueue(1, 42, "q");
+    for (int i = 0; i < n; ++i) {
+      AddPublish(b, 1, first_seq + i, first_msg + i, "payload-" + std::to_string(first_seq + i));
+    }
+    b.counters = Counters{batch_no + 1, first_msg + n, 2};
+    return b;
+  }
+
+  Factory factory_;
+  std::unique_ptr<KvEnv> env_;
+  std::unique_ptr<Store> store_;
+};
+
+using Factories = testing::Types<LmdbFactory, MemFactory>;
+TYPED_TEST_SUITE(StoreTest, Factories);
+
+TYPED_TEST(StoreTest, CommittedLogRecordIsRecovered) {
+  WriteBatch b = this->CreateAndPublish(1, 3);
+  ASSERT_TRUE(this->store_->Commit(b).ok());
+  auto rec = this->store_->Recover();
+  ASSERT_TRUE(rec.ok());
+  ASSERT_EQ(rec->log.size(), 1u);
+  EXPECT_EQ(rec->log[0].batch_no, 1u);
+  EXPECT_EQ(rec->log[0].record, b.log.record());
+  EXPECT_EQ(rec->counters.next_batch_no, 2u);
+  EXPECT_EQ(rec->counters.next_msg_id, 4u);
+  EXPECT_EQ(rec->counters.next_queue_id, 2u);
+}
+
+TYPED_TEST(StoreTest, LargeRecordsAreChunkedAndReassembled) {
+  WriteBatch b;
+  b.batch_no = 1;
+  b.log.CreateQueue(1, 0, "q");
+  AddPublish(b, 1, 1, 1, std::string(5 * Store::kLogChunkBytes + 17, 'z'));
+  b.counters = Counters{2, 2, 2};
+  ASSERT_TRUE(this->store_->Commit(b).ok());
+  auto rec = this->store_->Recover();
+  ASSERT_TRUE(rec.ok());
+  ASSERT_EQ(rec->log.size(), 1u);
+  EXPECT_EQ(rec->log[0].record, b.log.record());
+}
+
+TYPED_TEST(StoreTest, ApplyMovesRecordIntoIndex) {
+  ASSERT_TRUE(this->store_->Commit(this->CreateAndPublish(1, 3)).ok());
+  WriteBatch apply;
+  apply.batch_no = 2;
+  apply.apply.push_back(ApplyStep{1, {}});
+  apply.counters = Counters{3, 4, 2};
+  ASSERT_TRUE(this->store_->Commit(apply).ok());
+
+  auto rec = this->store_->Recover();
+  ASSERT_TRUE(rec.ok());
+  EXPECT_TRUE(rec->log.empty());
+  EXPECT_EQ(rec->counters.next_batch_no, 3u);
+
+  auto q = this->store_->FindQueue("q");
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(q->has_value());
+  EXPECT_EQ((*q)->queue_id, 1u);
+  EXPECT_EQ((*q)->state.last_seq, 3u);
+  EXPECT_EQ((*q)->state.depth, 3u);
+  EXPECT_EQ((*q)->state.created_ms, 42u);
+  EXPECT_EQ((*q)->state.name, "q");
+
+  std::vector<StoredEntry> entries;
+  ASSERT_TRUE(this->store_->ReadEntries(1, 1, 100, 10, &entries).ok());
+  ASSERT_EQ(entries.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(entries[i].seq, static_cast<Seq>(i + 1));
+    EXPECT_EQ(entries[i].value.msg_id, static_cast<MsgId>(i + 1));
+    EnvelopeView v;
+    ASSERT_TRUE(v.Parse(entries[i].envelope));
+    EXPECT_EQ(v.payload(), "payload-" + std::to_string(i + 1));
+  }
+  // Bounds: from, end and max_entries.
+  entries.clear();
+  ASSERT_TRUE(this->store_->ReadEntries(1, 2, 3, 10, &entries).ok());
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].seq, 2u);
+}
+
+TYPED_TEST(StoreTest, CanceledEntriesNeverReachTheIndex) {
+  ASSERT_TRUE(this->store_->Commit(this->CreateAndPublish(1, 3)).ok());
+  WriteBatch apply;
+  apply.batch_no = 2;
+  apply.apply.push_back(ApplyStep{1, {{1, 1}, {1, 3}}});
+  apply.counters = Counters{3, 4, 2};
+  ASSERT_TRUE(this->store_->Commit(apply).ok());
+  std::vector<StoredEntry> entries;
+  ASSERT_TRUE(this->store_->ReadEntries(1, 1, 100, 10, &entries).ok());
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].seq, 2u);
+  auto q = this->store_->FindQueue("q");
+  EXPECT_EQ((*q)->state.depth, 1u);
+  // The last seq counts canceled entries too: seqs are never reused.
+  EXPECT_EQ((*q)->state.last_seq, 3u);
+  KvStats stats = this->env_->Stats();
+  EXPECT_EQ(stats.entries[static_cast<int>(Table::kMessages)], 1u);
+}
+
+TYPED_TEST(StoreTest, IndexAckDeletesEntryAndMessage) {
+  ASSERT_TRUE(this->store_->Commit(this->CreateAndPublish(1, 2)).ok());
+  WriteBatch apply;
+  apply.batch_no = 2;
+  apply.apply.push_back(ApplyStep{1, {}});
+  apply.counters = Counters{3, 3, 2};
+  ASSERT_TRUE(this->store_->Commit(apply).ok());
+  std::vector<StoredEntry> entries;
+  ASSERT_TRUE(this->store_->ReadEntries(1, 1, 100, 10, &entries).ok());
+  ASSERT_EQ(entries.size(), 2u);
+
+  WriteBatch ack;
+  ack.batch_no = 3;
+  ack.acks.push_back(IndexAck{1, 1, entries[0].value.msg_id, entries[0].value.bytes});
+  ack.counters = Counters{4, 3, 2};
+  ASSERT_TRUE(this->store_->Commit(ack).ok());
+
+  entries.clear();
+  ASSERT_TRUE(this->store_->ReadEntries(1, 1, 100, 10, &entries).ok());
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].seq, 2u);
+  auto q = this->store_->FindQueue("q");
+  EXPECT_EQ((*q)->state.depth, 1u);
+  EXPECT_EQ((*q)->state.bytes, entries[0].value.bytes);
+  EXPECT_EQ(this->env_->Stats().entries[static_cast<int>(Table::kMessages)], 1u);
+}
+
+TYPED_TEST(StoreTest, FailedCommitIsSticky) {
+  this->store_->TEST_FailNextCommit(Status::StorageError("injected EIO"));
+  Status s = this->store_->Commit(this->CreateAndPublish(1, 1));
+  EXPECT_EQ(s.code(), ErrorCode::kStorageError);
+  // Every later batch is refused with the same status, and nothing is written.
+  Status again = this->store_->Commit(this->CreateAndPublish(2, 1));
+  EXPECT_EQ(again.ToString(), s.ToString());
+  auto rec = this->store_->Recover();
+  ASSERT_TRUE(rec.ok());
+  EXPECT_TRUE(rec->log.empty());
+}
+
+TYPED_TEST(StoreTest, UnknownQueueIsNotFound) {
+  auto q = this->store_->FindQueue("nobody");
+  ASSERT_TRUE(q.ok());
+  EXPECT_FALSE(q->has_value());
+  auto by_id = this->store_->FindQueueById(99);
+  ASSERT_TRUE(by_id.ok());
+  EXPECT_FALSE(by_id->has_value());
+}
+
+// LMDB only: what survives closing and reopening the environment.
+
+class LmdbStoreTest : public testing::Test {
+ protected:
+  LmdbFactory factory_;
+};
+
+TEST_F(LmdbStoreTest, BatchCommitSurvivesReopen) {
+  std::string record;
+  {
+    auto env = factory_.Open();
+    Store store(env.get());
+    ASSERT_TRUE(store.Open().ok());
+    WriteBatch b;
+    b.batch_no = 1;
+    b.log.CreateQueue(1, 0, "q");
+    AddPublish(b, 1, 1, 1, "durable");
+    b.counters = Counters{2, 2, 2};
+    ASSERT_TRUE(store.Commit(b).ok());
+    record = b.log.record();
+  }
+  auto env = factory_.Open();
+  Store store(env.get());
+  ASSERT_TRUE(store.Open().ok());
+  auto rec = store.Recover();
+  ASSERT_TRUE(rec.ok());
+  ASSERT_EQ(rec->log.size(), 1u);
+  EXPECT_EQ(rec->log[0].record, record);
+  EXPECT_EQ(rec->counters.next_msg_id, 2u);
+}
+
+TEST_F(LmdbStoreTest, SeqContinuesAfterReopen) {
+  {
+    auto env = factory_.Open();
+    Store store(env.get());
+    ASSERT_TRUE(store.Open().ok());
+    WriteBatch b;
+    b.batch_no = 1;
+    b.log.CreateQueue(1, 0, "q");
+    for (Seq s = 1; s <= 5; ++s) AddPublish(b, 1, s, s, "m");
+    b.counters = Counters{2, 6, 2};
+    ASSERT_TRUE(store.Commit(b).ok());
+    // Apply with every entry acked: the index keeps no entry, yet the
+    // queue's last seq must survive, or seqs would be reused.
+    WriteBatch apply;
+    apply.batch_no = 2;
+    apply.apply.push_back(ApplyStep{1, {{1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 5}}});
+    apply.counters = Counters{3, 6, 2};
+    ASSERT_TRUE(store.Commit(apply).ok());
+  }
+  auto env = factory_.Open();
+  Store store(env.get());
+  ASSERT_TRUE(store.Open().ok());
+  auto q = store.FindQueue("q");
+  ASSERT_TRUE(q.ok() && q->has_value());
+  EXPECT_EQ((*q)->state.last_seq, 5u);
+  EXPECT_EQ((*q)->state.depth, 0u);
+}
+
+TEST_F(LmdbStoreTest, MapGrowsWhenFull) {
+  LmdbOptions options;
+  options.map_bytes = 256 << 10;
+  auto env = factory_.Open(options);
+  Store store(env.get());
+  ASSERT_TRUE(store.Open().ok());
+  WriteBatch b;
+  b.batch_no = 1;
+  b.log.CreateQueue(1, 0, "q");
+  for (Seq s = 1; s <= 100; ++s) AddPublish(b, 1, s, s, std::string(10000, 'x'));
+  b.counters = Counters{2, 101, 2};
+  ASSERT_TRUE(store.Commit(b).ok());
+  EXPECT_GT(env->Stats().map_bytes, 256u << 10);
+}
+
+TEST_F(LmdbStoreTest, StoreLimitRefusesWithoutStickiness) {
+  LmdbOptions options;
+  options.map_bytes = 256 << 10;
+  options.max_map_bytes = 512 << 10;
+  auto env = factory_.Open(options);
+  Store store(env.get());
+  ASSERT_TRUE(store.Open().ok());
+  WriteBatch big;
+  big.batch_no = 1;
+  big.log.CreateQueue(1, 0, "q");
+  for (Seq s = 1; s <= 100; ++s) AddPublish(big, 1, s, s, std::string(10000, 'x'));
+  big.counters = Counters{2, 101, 2};
+  EXPECT_EQ(store.Commit(big).code(), ErrorCode::kStorageFull);
+  // A full store is pressure, not a broken disk: small batches still commit.
+  WriteBatch small;
+  small.batch_no = 2;
+  small.log.CreateQueue(1, 0, "q");
+  AddPublish(small, 1, 1, 1, "fits");
+  small.counters = Counters{3, 2, 2};
+  EXPECT_TRUE(store.Commit(small).ok());
+}
+
+}  // namespace
+}  // namespace hermod::store
