@@ -96,7 +96,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening) 
   Status result;
   {
     core::Broker broker(&loop, &store, &storage, config);
-    result = broker.Recover(std::move(*recovery));
+    result = broker.Recover(*recovery);
     if (result.ok()) {
       storage.Start([&loop, &broker] { loop.Post([&broker] { broker.OnStorageWake(); }); });
       broker.Start();

@@ -7,7 +7,6 @@
 
 #include "check.h"
 #include "envelope.h"
-#include "log_record.h"
 #include "names.h"
 
 namespace hermod::core {
@@ -42,95 +41,13 @@ void Broker::Start() {
 // ---------------------------------------------------------------------------
 // Recovery
 
-Status Broker::Recover(store::Recovery recovery) {
-  BatchNo applied_through = recovery.log.empty() ? recovery.counters.next_batch_no - 1
-                                                 : recovery.log.front().batch_no - 1;
-  pipeline_.Start(recovery.counters, applied_through);
-
-  std::unordered_map<QueueId, Queue*> by_id;
-  auto queue_by_id = [&](QueueId queue_id) -> Result<Queue*> {
-    auto it = by_id.find(queue_id);
-    if (it != by_id.end()) return it->second;
-    Result<Queue*> q = LoadQueueById(queue_id);
-    if (q.ok()) by_id.emplace(queue_id, *q);
-    return q;
-  };
-  auto find_in_tail = [](Queue* q, Seq seq) -> size_t {
-    size_t lo = 0, hi = q->tail.size();
-    while (lo < hi) {
-      size_t mid = (lo + hi) / 2;
-      if (q->tail[mid].seq < seq) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    return lo < q->tail.size() && q->tail[lo].seq == seq ? lo : q->tail.size();
-  };
-
-  uint64_t entries = 0;
-  for (store::RecoveredBatch& record : recovery.log) {
-    std::vector<Queue*> named;
-    auto name_queue = [&](Queue* q) {
-      if (q->last_log_batch == record.batch_no) return;
-      q->last_log_batch = q->last_touch_batch = record.batch_no;
-      named.push_back(q);
-    };
-    store::LogReader reader(record.record);
-    store::LogOp op;
-    while (reader.Next(&op)) {
-      switch (op.type) {
-        case store::LogOpType::kCreateQueue: {
-          Queue* q = AddQueue(op.name, op.queue_id, nullptr);
-          q->created_ms = op.created_ms;
-          by_id[op.queue_id] = q;
-          name_queue(q);
-          break;
-        }
-        case store::LogOpType::kPublish: {
-          Result<Queue*> q = queue_by_id(op.queue_id);
-          if (!q.ok()) return q.status();
-          Entry entry;
-          entry.seq = op.seq;
-          entry.batch_no = record.batch_no;
-          entry.msg_id = op.msg_id;
-          entry.bytes = static_cast<uint32_t>(op.envelope.size());
-          entry.msg = MessageRef(new Message(op.msg_id, std::string(op.envelope)));
-          (*q)->tail.push_back(std::move(entry));
-          (*q)->next_seq = std::max((*q)->next_seq, op.seq + 1);
-          name_queue(*q);
-          ++entries;
-          break;
-        }
-        case store::LogOpType::kAck: {
-          Result<Queue*> q = queue_by_id(op.queue_id);
-          if (!q.ok()) return q.status();
-          size_t i = find_in_tail(*q, op.seq);
-          if (i == (*q)->tail.size()) break;  // its record was applied without it
-          pipeline_.unapplied().Cancel((*q)->tail[i].batch_no, op.queue_id, op.seq);
-          (*q)->tail.erase_at(i);
-          --entries;
-          break;
-        }
-        case store::LogOpType::kDelivered: {
-          Result<Queue*> q = queue_by_id(op.queue_id);
-          if (!q.ok()) return q.status();
-          size_t i = find_in_tail(*q, op.seq);
-          if (i < (*q)->tail.size()) {
-            Entry& entry = (*q)->tail[i];
-            entry.delivery_count = std::max(entry.delivery_count, op.delivery_count);
-          }
-          break;
-        }
-      }
-    }
-    if (!reader.status().ok()) return reader.status();
-    pipeline_.unapplied().Track(record.batch_no, loop_->now_ms(), record.record.size(),
-                                std::move(named));
-  }
-  if (!recovery.log.empty()) {
-    spdlog::info("recovered {} log records holding {} entries over {} queues",
-                 recovery.log.size(), entries, by_id.size());
+Status Broker::Recover(const store::Recovery& recovery) {
+  // Store::Recover applied the log tail to the index: everything is in the
+  // index now, and queues load from it on first use.
+  pipeline_.Start(recovery.counters, recovery.counters.next_batch_no - 1);
+  if (recovery.records_applied > 0) {
+    spdlog::info("recovered {} log records ({} bytes) into the index", recovery.records_applied,
+                 recovery.log_bytes);
   }
   return Status::OK();
 }
@@ -160,18 +77,6 @@ Result<Queue*> Broker::FindOrLoadQueue(std::string_view name) {
   if (info->has_value()) return AddQueue(name, (*info)->queue_id, &(*info)->state);
   // Not created yet: the first publish creates it durably (EnsureCreated).
   return AddQueue(name, 0, nullptr);
-}
-
-Result<Queue*> Broker::LoadQueueById(QueueId queue_id) {
-  Result<std::optional<store::QueueInfo>> info = store_->FindQueueById(queue_id);
-  if (!info.ok()) return info.status();
-  if (!info->has_value()) {
-    return Status::StorageError("the log names queue " + std::to_string(queue_id) +
-                                ", which the store does not have");
-  }
-  auto it = queues_.find((*info)->state.name);
-  if (it != queues_.end()) return it->second.get();
-  return AddQueue((*info)->state.name, queue_id, &(*info)->state);
 }
 
 void Broker::EnsureCreated(Queue* q) {

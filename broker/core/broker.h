@@ -48,9 +48,9 @@ class Broker {
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
-  // Rebuilds the state the index does not hold from the log's unapplied
-  // records. Before Start(); the loop is not running yet.
-  Status Recover(store::Recovery recovery);
+  // Takes over the counters of a recovered store. Before Start(); the loop
+  // is not running yet.
+  Status Recover(const store::Recovery& recovery);
   // Starts batching. After Recover().
   void Start();
 
@@ -93,7 +93,6 @@ class Broker {
 
   // Queues.
   Result<Queue*> FindOrLoadQueue(std::string_view name);
-  Result<Queue*> LoadQueueById(QueueId queue_id);
   Queue* AddQueue(std::string_view name, QueueId queue_id, const store::QueueState* state);
   void EnsureCreated(Queue* q);
   void MaybeEvict(Queue* q);

@@ -68,29 +68,90 @@ Status Store::Open() {
 }
 
 Result<Recovery> Store::Recover() {
-  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
-  if (!txn.ok()) return txn.status();
   Recovery recovery;
-  std::string_view value;
-  if ((*txn)->Get(Table::kMeta, kMetaCounters, &value) &&
-      !DecodeCounters(value, &recovery.counters)) {
-    return Status::StorageError("corrupt counters in meta");
-  }
-  std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kLog);
-  if (!cursor) return (*txn)->status();
-  for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
-    if (cursor->key().size() != kLogKeyBytes) return Status::StorageError("corrupt log key");
-    BatchNo batch_no = LogKeyBatch(cursor->key());
-    if (recovery.log.empty() || recovery.log.back().batch_no != batch_no) {
-      recovery.log.push_back(RecoveredBatch{batch_no, std::string()});
+  // Read the counters and the numbers and sizes of the unapplied records.
+  std::vector<std::pair<BatchNo, size_t>> records;
+  {
+    Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+    if (!txn.ok()) return txn.status();
+    std::string_view value;
+    if ((*txn)->Get(Table::kMeta, kMetaCounters, &value) &&
+        !DecodeCounters(value, &recovery.counters)) {
+      return Status::StorageError("corrupt counters in meta");
     }
-    recovery.log.back().record.append(cursor->value());
+    std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kLog);
+    if (!cursor) return (*txn)->status();
+    for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
+      if (cursor->key().size() != kLogKeyBytes) return Status::StorageError("corrupt log key");
+      BatchNo batch_no = LogKeyBatch(cursor->key());
+      if (records.empty() || records.back().first != batch_no) records.emplace_back(batch_no, 0);
+      records.back().second += cursor->value().size();
+    }
+    if (!(*txn)->status().ok()) return (*txn)->status();
   }
-  if (!recovery.log.empty()) {
-    recovery.counters.next_batch_no =
-        std::max(recovery.counters.next_batch_no, recovery.log.back().batch_no + 1);
+  if (records.empty()) return recovery;
+  recovery.counters.next_batch_no =
+      std::max(recovery.counters.next_batch_no, records.back().first + 1);
+
+  // Entries acked while only in the log are named by kAck ops in later
+  // records; seqs are never reused, so one sorted list serves every record.
+  ApplyStep step;
+  {
+    Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+    if (!txn.ok()) return txn.status();
+    std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kLog);
+    if (!cursor) return (*txn)->status();
+    std::string record;
+    BatchNo current = 0;
+    auto scan = [&]() -> Status {
+      LogReader reader(record);
+      LogOp op;
+      while (reader.Next(&op)) {
+        if (op.type == LogOpType::kAck) step.canceled.emplace_back(op.queue_id, op.seq);
+      }
+      return reader.status();
+    };
+    for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
+      BatchNo batch_no = LogKeyBatch(cursor->key());
+      if (batch_no != current && !record.empty()) {
+        if (Status s = scan(); !s.ok()) return s;
+        record.clear();
+      }
+      current = batch_no;
+      record.append(cursor->value());
+    }
+    if (Status s = scan(); !s.ok()) return s;
+    std::sort(step.canceled.begin(), step.canceled.end());
   }
-  if (!(*txn)->status().ok()) return (*txn)->status();
+
+  // Apply the records in order, a bounded slice per transaction. A crash in
+  // between leaves the rest in the log for the next start.
+  size_t next = 0;
+  while (next < records.size()) {
+    Result<std::unique_ptr<KvTxn>> began = env_->BeginWrite();
+    if (!began.ok()) return began.status();
+    KvTxn& txn = **began;
+    deltas_.clear();
+    size_t bytes = 0;
+    size_t first = next;
+    while (next < records.size() && (next == first || bytes < kRecoveryTxnBytes)) {
+      step.batch_no = records[next].first;
+      if (Status s = ApplyRecord(txn, step); !s.ok()) return s;
+      bytes += records[next].second;
+      ++next;
+    }
+    WriteQueueDeltas(txn);
+    txn.Put(Table::kMeta, kMetaCounters, EncodeCounters(recovery.counters));
+    Status s = txn.Commit();
+    if (!s.ok() && txn.map_full()) {
+      if (Status grown = env_->GrowMap(); !grown.ok()) return grown;
+      next = first;  // the transaction left nothing behind: run it again
+      continue;
+    }
+    if (!s.ok()) return s;
+    recovery.log_bytes += bytes;
+  }
+  recovery.records_applied = records.size();
   return recovery;
 }
 
@@ -199,6 +260,10 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
         // the apply step of their own record already left them out.
         break;
       case LogOpType::kDelivered: {
+        if (std::binary_search(step.canceled.begin(), step.canceled.end(),
+                               std::make_pair(op.queue_id, op.seq))) {
+          break;  // acked since: the entry is gone
+        }
         std::string_view value;
         EntryKey key(op.queue_id, op.seq);
         EntryValue entry;

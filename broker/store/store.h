@@ -42,14 +42,10 @@ struct StoredEntry {
   std::string envelope;
 };
 
-struct RecoveredBatch {
-  BatchNo batch_no = 0;
-  std::string record;
-};
-
 struct Recovery {
   Counters counters;
-  std::vector<RecoveredBatch> log;  // unapplied records, oldest first
+  uint64_t records_applied = 0;  // log records found and applied at startup
+  uint64_t log_bytes = 0;        // their size
 };
 
 class Store {
@@ -61,7 +57,10 @@ class Store {
 
   // Writes the schema version into a new store, or checks an existing one.
   Status Open();
-  // Reads the id counters and every log record not yet applied.
+  // Applies every log record not yet applied to the index (the tail a crash
+  // or a stop left), then returns the id counters. Afterwards the log is
+  // empty and the index holds the whole state. Before the storage thread
+  // starts: it runs write transactions itself.
   Result<Recovery> Recover();
 
   // Commits the batch as one write transaction. Storage thread only.
@@ -84,6 +83,8 @@ class Store {
   // that two fit a 4 KiB LMDB page, so records never need overflow pages
   // (which need contiguous free runs and fragment the file).
   static constexpr size_t kLogChunkBytes = 2000;
+  // Recovery applies at most this many log bytes per transaction.
+  static constexpr size_t kRecoveryTxnBytes = 16 << 20;
 
  private:
   struct QueueDelta {
