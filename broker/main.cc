@@ -3,9 +3,9 @@
 #include <signal.h>
 #include <sys/resource.h>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <iostream>
@@ -69,6 +69,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-pending-output-bytes", broker.max_pending_output,
                  "Unread output after which a client is disconnected as too slow")
+      ->capture_default_str();
+  app.add_option("--delivery-high-water-bytes", broker.delivery_high_water,
+                 "Unwritten output at which deliveries to a connection pause until it drains")
       ->capture_default_str();
   app.add_option("--initial-map-bytes", options.initial_map_bytes,
                  "Initial LMDB map size; it doubles when full")

@@ -43,9 +43,9 @@ class DataDirLock {
     if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       int err = errno;
       if (err == EWOULDBLOCK) {
-        return Status(ErrorCode::kAlreadyExists,
-                      "data directory " + dir + " is in use by another hermodd (lock " + path +
-                          " is held)");
+        return Status(
+            ErrorCode::kAlreadyExists,
+            "data directory " + dir + " is in use by another hermodd (lock " + path + " is held)");
       }
       return Status::IoError("cannot lock " + path + ": " + std::strerror(err));
     }

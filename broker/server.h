@@ -26,7 +26,7 @@ struct ServerOptions {
   store::SyncMode sync = store::SyncMode::kAlways;
   uint32_t sync_interval_ms = 50;  // how often --sync batch flushes
   uint64_t initial_map_bytes = 1ull << 30;
-  uint64_t max_store_bytes = 0;    // 0: the disk is the limit
+  uint64_t max_store_bytes = 0;  // 0: the disk is the limit
   core::BrokerConfig broker;
 };
 

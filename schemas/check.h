@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define HERMOD_CHECK(cond)                                                                \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
+#define HERMOD_CHECK(cond)                                                                 \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
       std::fprintf(stderr, "%s:%d: HERMOD_CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
+      std::abort();                                                                        \
+    }                                                                                      \
   } while (0)
 
 #endif  // HERMOD_SCHEMAS_CHECK_H_

@@ -15,9 +15,9 @@
 #ifndef HERMOD_SCHEMAS_FRAME_CODEC_H_
 #define HERMOD_SCHEMAS_FRAME_CODEC_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -130,7 +130,7 @@ class FrameDecoder {
   bool failed_ = false;
   uint8_t head_[kLengthPrefixBytes] = {};  // a length prefix cut by a read
   uint32_t head_have_ = 0;
-  std::unique_ptr<uint64_t[]> partial_;    // the unfinished frame, 8-aligned
+  std::unique_ptr<uint64_t[]> partial_;  // the unfinished frame, 8-aligned
   uint32_t partial_size_ = 0;
   uint32_t partial_have_ = 0;
 };

@@ -4,27 +4,48 @@ namespace hermod {
 
 const char* ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return "OK";
-    case ErrorCode::kInvalidArgument: return "InvalidArgument";
-    case ErrorCode::kNotFound: return "NotFound";
-    case ErrorCode::kFrameTooLarge: return "FrameTooLarge";
-    case ErrorCode::kMalformedFrame: return "MalformedFrame";
-    case ErrorCode::kUnknownFrame: return "UnknownFrame";
-    case ErrorCode::kProtocolViolation: return "ProtocolViolation";
-    case ErrorCode::kUnsupportedVersion: return "UnsupportedVersion";
-    case ErrorCode::kPayloadTooLarge: return "PayloadTooLarge";
-    case ErrorCode::kLimitExceeded: return "LimitExceeded";
-    case ErrorCode::kStorageFull: return "StorageFull";
-    case ErrorCode::kStorageError: return "StorageError";
-    case ErrorCode::kShuttingDown: return "ShuttingDown";
-    case ErrorCode::kUnavailable: return "Unavailable";
-    case ErrorCode::kTimeout: return "Timeout";
-    case ErrorCode::kAlreadyExists: return "AlreadyExists";
-    case ErrorCode::kSlowConsumer: return "SlowConsumer";
-    case ErrorCode::kInternal: return "Internal";
-    case ErrorCode::kClosed: return "Closed";
-    case ErrorCode::kNotSupported: return "NotSupported";
-    case ErrorCode::kIoError: return "IoError";
+    case ErrorCode::kOk:
+      return "OK";
+    case ErrorCode::kInvalidArgument:
+      return "InvalidArgument";
+    case ErrorCode::kNotFound:
+      return "NotFound";
+    case ErrorCode::kFrameTooLarge:
+      return "FrameTooLarge";
+    case ErrorCode::kMalformedFrame:
+      return "MalformedFrame";
+    case ErrorCode::kUnknownFrame:
+      return "UnknownFrame";
+    case ErrorCode::kProtocolViolation:
+      return "ProtocolViolation";
+    case ErrorCode::kUnsupportedVersion:
+      return "UnsupportedVersion";
+    case ErrorCode::kPayloadTooLarge:
+      return "PayloadTooLarge";
+    case ErrorCode::kLimitExceeded:
+      return "LimitExceeded";
+    case ErrorCode::kStorageFull:
+      return "StorageFull";
+    case ErrorCode::kStorageError:
+      return "StorageError";
+    case ErrorCode::kShuttingDown:
+      return "ShuttingDown";
+    case ErrorCode::kUnavailable:
+      return "Unavailable";
+    case ErrorCode::kTimeout:
+      return "Timeout";
+    case ErrorCode::kAlreadyExists:
+      return "AlreadyExists";
+    case ErrorCode::kSlowConsumer:
+      return "SlowConsumer";
+    case ErrorCode::kInternal:
+      return "Internal";
+    case ErrorCode::kClosed:
+      return "Closed";
+    case ErrorCode::kNotSupported:
+      return "NotSupported";
+    case ErrorCode::kIoError:
+      return "IoError";
   }
   return "Unknown";
 }

@@ -127,8 +127,10 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
   size_t envelope_bytes = store::EnvelopeWriter::FixedBytes() + payload.size();
   for (size_t i = 0; i < n_headers; ++i) {
     const wire::Header* h = headers->Get(static_cast<flatbuffers::uoffset_t>(i));
-    if (h->key()->size() > UINT16_MAX) return refuse(Status::InvalidArgument("header key too long"));
-    envelope_bytes += store::EnvelopeWriter::HeaderBytes(h->key()->size(), proto::View(h->value()).size());
+    if (h->key()->size() > UINT16_MAX)
+      return refuse(Status::InvalidArgument("header key too long"));
+    envelope_bytes +=
+        store::EnvelopeWriter::HeaderBytes(h->key()->size(), proto::View(h->value()).size());
   }
 
   Result<Queue*> found = FindOrLoadQueue(name);
@@ -139,8 +141,8 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
   store::WriteBatch& batch = pipeline_.batch();
   MsgId msg_id = pipeline_.counters().next_msg_id++;
   Seq seq = q->next_seq++;
-  std::string* record = batch.log.BeginPublish(q->queue_id(), seq, msg_id,
-                                               static_cast<uint32_t>(envelope_bytes));
+  std::string* record =
+      batch.log.BeginPublish(q->queue_id(), seq, msg_id, static_cast<uint32_t>(envelope_bytes));
   size_t start = record->size();
   store::EnvelopeWriter writer(record, WallClockMs(), 0, static_cast<uint16_t>(n_headers));
   for (size_t i = 0; i < n_headers; ++i) {
@@ -160,7 +162,8 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
   pipeline_.NoteLogQueue(q);
   pipeline_.NotePublish(envelope_bytes);
 
-  session.confirms().push_back(Session::PendingConfirm{batch.batch_no, correlation_id, msg_id, seq});
+  session.confirms().push_back(
+      Session::PendingConfirm{batch.batch_no, correlation_id, msg_id, seq});
   if (session.last_confirm_batch != batch.batch_no) {
     session.last_confirm_batch = batch.batch_no;
     pipeline_.NoteSession(session.conn_id());
@@ -186,8 +189,8 @@ void Broker::Subscribe(Session& session, const wire::Subscribe& subscribe) {
   SubscriptionId subscription_id = subscribe.subscription_id();
   std::string_view name = proto::View(subscribe.queue());
   if (shutting_down_) {
-    return session.SendError(Status(ErrorCode::kShuttingDown, "broker is stopping"),
-                             correlation_id, false);
+    return session.SendError(Status(ErrorCode::kShuttingDown, "broker is stopping"), correlation_id,
+                             false);
   }
   if (Status s = ValidateQueueName(name); !s.ok()) {
     return session.SendError(s, correlation_id, false);
@@ -227,7 +230,8 @@ Consumer* Broker::NextConsumer(Queue* q) {
   for (size_t i = 0; i < n; ++i) {
     size_t at = (q->next_consumer + i) % n;
     Consumer* c = q->consumers[at];
-    if (c->has_credit() && !c->session->closing()) {
+    if (c->has_credit() && !c->session->closing() &&
+        c->session->connection()->pending_output() < config_.delivery_high_water) {
       q->next_consumer = (at + 1) % n;
       return c;
     }
@@ -313,9 +317,9 @@ void Broker::Deliver(Consumer* c, Entry entry) {
   std::string_view payload = envelope.payload();
   auto payload_offset =
       fbb.CreateVector(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
-  c->session->Send(encoder_.Finish(wire::CreateDeliver(
-      fbb, c->subscription_id, entry.seq, entry.msg_id, entry.delivery_count,
-      envelope.publish_ms(), headers, payload_offset)));
+  c->session->Send(encoder_.Finish(
+      wire::CreateDeliver(fbb, c->subscription_id, entry.seq, entry.msg_id, entry.delivery_count,
+                          envelope.publish_ms(), headers, payload_offset)));
 
   ++counters_.delivered;
   if (entry.delivery_count > 1) ++counters_.redelivered;
@@ -393,9 +397,8 @@ void Broker::Unsubscribe(Session& session, const wire::Unsubscribe& unsubscribe)
   auto it = std::find_if(consumers.begin(), consumers.end(),
                          [&](auto& c) { return c->subscription_id == subscription_id; });
   if (it == consumers.end()) {
-    return session.SendError(
-        Status::NotFound("no subscription " + std::to_string(subscription_id)),
-        unsubscribe.correlation_id(), false);
+    return session.SendError(Status::NotFound("no subscription " + std::to_string(subscription_id)),
+                             unsubscribe.correlation_id(), false);
   }
   Queue* q = (*it)->queue;
   RemoveConsumer(it->get());
@@ -416,12 +419,18 @@ net::Connection::Handler* Broker::Accept(net::Connection& conn) {
   Session* raw = session.get();
   sessions_.emplace(conn_id, std::move(session));
   ++counters_.connections_accepted;
+  spdlog::info("connection {} from {} opened", conn_id, conn.peer());
   return raw;
 }
 
+void Broker::SessionWritable(Session& session) {
+  // Deliveries paused at the high-water mark resume.
+  for (auto& c : session.consumers()) Dispatch(c->queue);
+}
+
 void Broker::SessionClosed(Session& session, const Status& why) {
-  spdlog::debug("connection {} from {} closed: {}", session.conn_id(),
-                session.connection()->peer(), why.ToString());
+  spdlog::info("connection {} from {} closed: {}", session.conn_id(), session.connection()->peer(),
+               why.ToString());
   std::vector<Queue*> queues;
   for (auto& c : session.consumers()) {
     queues.push_back(c->queue);
@@ -450,8 +459,8 @@ void Broker::SendConfirms(Session& session, BatchNo through, const Status& failu
       session.Send(encoder_.Finish(wire::CreatePublishError(
           fbb, c.correlation_id, static_cast<uint16_t>(failure.code()), message)));
     } else {
-      session.Send(encoder_.Finish(
-          wire::CreatePublishOk(fbb, c.correlation_id, c.msg_id, c.seq, false)));
+      session.Send(
+          encoder_.Finish(wire::CreatePublishOk(fbb, c.correlation_id, c.msg_id, c.seq, false)));
     }
     confirms.pop_front();
   }

@@ -75,6 +75,8 @@ class Broker {
   void Ack(Session& session, SubscriptionId subscription_id, Seq first_seq, Seq last_seq);
   void Nack(Session& session, SubscriptionId subscription_id, Seq seq, uint32_t delay_ms);
   void Unsubscribe(Session& session, const wire::Unsubscribe& unsubscribe);
+  // The session's output drained: deliveries paused for it may resume.
+  void SessionWritable(Session& session);
   // The session's connection closed: its deliveries go back to their queues.
   void SessionClosed(Session& session, const Status& why);
 
@@ -89,7 +91,8 @@ class Broker {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
-  using QueueMap = std::unordered_map<std::string, std::unique_ptr<Queue>, NameHash, std::equal_to<>>;
+  using QueueMap =
+      std::unordered_map<std::string, std::unique_ptr<Queue>, NameHash, std::equal_to<>>;
 
   // Queues.
   Result<Queue*> FindOrLoadQueue(std::string_view name);

@@ -23,6 +23,10 @@ struct BrokerConfig {
   ApplyPolicy apply;
   // Output a connection may leave unread before it is closed as too slow.
   uint64_t max_pending_output = 64 << 20;
+  // Deliveries to a connection pause while this much of its output is
+  // unwritten, and resume once it drains: credit bounds the count of
+  // deliveries, this bounds their bytes.
+  uint64_t delivery_high_water = 4 << 20;
   // Deliveries are read from the index this many at a time.
   uint32_t index_read_ahead = 256;
   // Reported in Welcome.

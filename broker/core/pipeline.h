@@ -108,8 +108,8 @@ class Pipeline {
 
   store::Counters counters_;
   std::unique_ptr<store::WriteBatch> batch_;
-  Book book_;                    // of batch_
-  Ring<Book> in_flight_books_;   // of batches in storage
+  Book book_;                   // of batch_
+  Ring<Book> in_flight_books_;  // of batches in storage
   uint64_t batch_messages_ = 0;
   uint64_t batch_bytes_ = 0;
   bool in_flight_ = false;

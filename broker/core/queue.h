@@ -79,12 +79,12 @@ class Queue {
   Seq next_seq = 1;
   Seq index_cursor = 1;
   Seq index_end = 1;
-  Ring<Entry> index_ahead;     // read from the index, not yet delivered
-  Ring<Entry> tail;            // in the log, not yet delivered, seq order
+  Ring<Entry> index_ahead;  // read from the index, not yet delivered
+  Ring<Entry> tail;         // in the log, not yet delivered, seq order
   std::map<Seq, Entry> returned;
   std::vector<Consumer*> consumers;
-  size_t next_consumer = 0;    // round robin among consumers
-  size_t inflight = 0;         // deliveries awaiting ack, over all consumers
+  size_t next_consumer = 0;  // round robin among consumers
+  size_t inflight = 0;       // deliveries awaiting ack, over all consumers
 
   BatchNo last_log_batch = 0;    // newest batch whose log record names this queue
   BatchNo last_touch_batch = 0;  // newest batch with any change to this queue

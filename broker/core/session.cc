@@ -9,10 +9,10 @@ bool Session::OnFrame(net::Connection& /*conn*/, const wire::Frame& frame) {
   wire::Body type = frame.body_type();
   if (!greeted_) {
     if (type != wire::Body::Hello) {
-      SendError(Status(ErrorCode::kProtocolViolation,
-                       std::string("expected Hello as the first frame, got ") +
-                           proto::BodyName(type)),
-                0, /*fatal=*/true);
+      SendError(
+          Status(ErrorCode::kProtocolViolation,
+                 std::string("expected Hello as the first frame, got ") + proto::BodyName(type)),
+          0, /*fatal=*/true);
       return false;
     }
     return HandleHello(*frame.body_as_Hello());
@@ -65,10 +65,10 @@ bool Session::OnFrame(net::Connection& /*conn*/, const wire::Frame& frame) {
 
 bool Session::HandleHello(const wire::Hello& hello) {
   if (hello.protocol_version() != proto::kProtocolVersion) {
-    SendError(Status(ErrorCode::kUnsupportedVersion,
-                     "protocol version " + std::to_string(hello.protocol_version()) +
-                         " is not supported; this broker speaks " +
-                         std::to_string(proto::kProtocolVersion)),
+    SendError(Status(ErrorCode::kUnsupportedVersion, "protocol version " +
+                                                         std::to_string(hello.protocol_version()) +
+                                                         " is not supported; this broker speaks " +
+                                                         std::to_string(proto::kProtocolVersion)),
               0, true);
     return false;
   }
@@ -97,7 +97,11 @@ void Session::OnBadInput(net::Connection& /*conn*/, const Status& why) {
 }
 
 void Session::OnDrained(net::Connection& /*conn*/) {
-  if (close_when_drained_) conn_->Close(Status(ErrorCode::kShuttingDown, "broker stopping"));
+  if (close_when_drained_) {
+    conn_->Close(Status(ErrorCode::kShuttingDown, "broker stopping"));
+    return;
+  }
+  broker_->SessionWritable(*this);
 }
 
 void Session::CloseWhenDrained() {

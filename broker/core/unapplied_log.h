@@ -19,7 +19,7 @@
 namespace hermod::core {
 
 struct ApplyPolicy {
-  uint64_t lag_ms = 1000;                  // apply records older than this
+  uint64_t lag_ms = 1000;                   // apply records older than this
   uint64_t max_unapplied_bytes = 64 << 20;  // apply sooner past this
   uint64_t max_apply_bytes = 16 << 20;      // per storage transaction
 };
@@ -70,11 +70,11 @@ class UnappliedLog {
   Record* Find(BatchNo batch_no);
 
   ApplyPolicy policy_;
-  Ring<Record> records_;           // oldest first
-  size_t next_ = 0;                // index in records_ of the first not submitted
+  Ring<Record> records_;  // oldest first
+  size_t next_ = 0;       // index in records_ of the first not submitted
   BatchNo submitted_through_ = 0;
   BatchNo applied_through_ = 0;
-  uint64_t unapplied_bytes_ = 0;   // of records not yet submitted
+  uint64_t unapplied_bytes_ = 0;  // of records not yet submitted
 };
 
 }  // namespace hermod::core

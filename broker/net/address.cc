@@ -10,8 +10,8 @@ namespace hermod::net {
 
 Result<sockaddr_storage> ParseHostPort(std::string_view host_port) {
   auto bad = [&](std::string_view why) {
-    return Status::InvalidArgument("bad address '" + std::string(host_port) + "': " +
-                                   std::string(why) + " (want HOST:PORT)");
+    return Status::InvalidArgument("bad address '" + std::string(host_port) +
+                                   "': " + std::string(why) + " (want HOST:PORT)");
   };
   size_t colon = host_port.rfind(':');
   if (colon == std::string_view::npos) return bad("no port");
@@ -39,7 +39,8 @@ Result<sockaddr_storage> ParseHostPort(std::string_view host_port) {
   auto* in4 = reinterpret_cast<sockaddr_in*>(&storage);
   in4->sin_family = AF_INET;
   in4->sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, ip.c_str(), &in4->sin_addr) != 1) return bad("host is not an IPv4 address");
+  if (inet_pton(AF_INET, ip.c_str(), &in4->sin_addr) != 1)
+    return bad("host is not an IPv4 address");
   return storage;
 }
 

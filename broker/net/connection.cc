@@ -45,7 +45,6 @@ Connection::~Connection() {
 }
 
 Status Connection::Accept(uv_stream_t* server) {
-  HERMOD_CHECK(handler_ != nullptr);
   Status s = FromUv(uv_accept(server, stream()), "accept");
   if (s.ok()) {
     NotePeer();
@@ -153,9 +152,9 @@ void Connection::Send(std::span<const uint8_t> frame) {
   }
   out_.append(reinterpret_cast<const char*>(frame.data()), frame.size());
   if (pending_output() > max_pending_output_) {
-    Close(Status(ErrorCode::kSlowConsumer, "peer does not read its output (" +
-                                               std::to_string(pending_output()) +
-                                               " bytes pending)"));
+    Close(Status(
+        ErrorCode::kSlowConsumer,
+        "peer does not read its output (" + std::to_string(pending_output()) + " bytes pending)"));
   }
 }
 
@@ -182,8 +181,8 @@ void Connection::Flush() {
   req->bytes = std::move(out_);
   out_ = std::string();
   req->req.data = req.get();
-  uv_buf_t rest = uv_buf_init(req->bytes.data() + written,
-                              static_cast<unsigned>(req->bytes.size() - written));
+  uv_buf_t rest =
+      uv_buf_init(req->bytes.data() + written, static_cast<unsigned>(req->bytes.size() - written));
   int rc = uv_write(&req->req, stream(), &rest, 1, &Connection::OnWritten);
   if (rc < 0) {
     Close(FromUv(rc, "write"));  // the callback will not run: req dies here

@@ -63,7 +63,8 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   // Accepts a pending connection from `server` and starts reading.
-  // REQUIRES: a handler is set. On failure the connection is closed.
+  // REQUIRES: a handler is set before control returns to the loop. On
+  // failure the connection is closed.
   Status Accept(uv_stream_t* server);
   // Connects to addr; calls done(status) from the loop. Reading starts when
   // the connection is established. On failure the connection closes itself

@@ -25,8 +25,7 @@ Status Listener::Listen(const std::string& host_port) {
   if (!s.ok()) return s;
   open_ = true;
   tcp_.data = this;
-  s = FromUv(uv_tcp_bind(&tcp_, reinterpret_cast<const sockaddr*>(&*addr), 0),
-             "bind " + host_port);
+  s = FromUv(uv_tcp_bind(&tcp_, reinterpret_cast<const sockaddr*>(&*addr), 0), "bind " + host_port);
   if (s.ok()) {
     s = FromUv(uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), kBacklog, &OnConnection),
                "listen on " + host_port);
@@ -56,13 +55,15 @@ void Listener::OnConnection(uv_stream_t* server, int status) noexcept {
   if (status < 0 || self->closing_) return;
   Connection* conn = Connection::Create(self->loop_, self->options_);
   if (conn == nullptr) return;
+  // Accept first, so the owner sees the peer's address; no read callback
+  // can run before this function returns and the handler is set.
+  if (!conn->Accept(server).ok()) return;  // it closes itself
   Connection::Handler* handler = self->on_accept_(*conn);
   if (handler == nullptr) {
     conn->Close(Status(ErrorCode::kShuttingDown, "connection refused"));
     return;
   }
   conn->set_handler(handler);
-  (void)conn->Accept(server);  // on failure it closes itself
 }
 
 }  // namespace hermod::net

@@ -46,7 +46,7 @@ class Listener {
   Connection::Options options_;
   AcceptFn on_accept_;
   std::string address_;
-  bool open_ = false;     // the handle exists and its close callback has not run
+  bool open_ = false;  // the handle exists and its close callback has not run
   bool closing_ = false;
 };
 

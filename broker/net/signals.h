@@ -41,7 +41,8 @@ class Signals {
     for (auto& handle : handles_) {
       auto* h = reinterpret_cast<uv_handle_t*>(handle.get());
       if (!uv_is_closing(h)) {
-        uv_close(h, [](uv_handle_t* closed) noexcept { --static_cast<Signals*>(closed->data)->open_; });
+        uv_close(
+            h, [](uv_handle_t* closed) noexcept { --static_cast<Signals*>(closed->data)->open_; });
       }
     }
   }

@@ -35,7 +35,9 @@ class Timer {
   void Stop() {
     if (open_ && !closing_) uv_timer_stop(&timer_);
   }
-  bool active() const { return open_ && uv_is_active(reinterpret_cast<const uv_handle_t*>(&timer_)); }
+  bool active() const {
+    return open_ && uv_is_active(reinterpret_cast<const uv_handle_t*>(&timer_));
+  }
   // Whether the timer keeps the loop running (default yes).
   void Unref() { uv_unref(reinterpret_cast<uv_handle_t*>(&timer_)); }
   void Close() {

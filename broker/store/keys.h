@@ -131,9 +131,9 @@ struct EntryValue {
 // queue_state value: a queue's counters as of the last applied batch, and
 // its name (queue_state doubles as the id -> name index).
 struct QueueState {
-  Seq last_seq = 0;       // highest seq ever assigned and applied
-  uint64_t depth = 0;     // entries in the index
-  uint64_t bytes = 0;     // their messages' bytes
+  Seq last_seq = 0;    // highest seq ever assigned and applied
+  uint64_t depth = 0;  // entries in the index
+  uint64_t bytes = 0;  // their messages' bytes
   uint64_t created_ms = 0;
   std::string name;
   std::string Encode() const {

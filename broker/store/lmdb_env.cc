@@ -126,9 +126,12 @@ void RecordError(LmdbTxn* txn, int rc, const char* what) { txn->Record(rc, what)
 
 const char* SyncModeName(SyncMode mode) {
   switch (mode) {
-    case SyncMode::kAlways: return "always";
-    case SyncMode::kBatch: return "batch";
-    case SyncMode::kNone: return "none";
+    case SyncMode::kAlways:
+      return "always";
+    case SyncMode::kBatch:
+      return "batch";
+    case SyncMode::kNone:
+      return "none";
   }
   return "?";
 }
@@ -141,8 +144,7 @@ Result<SyncMode> ParseSyncMode(std::string_view text) {
                                  std::string(text) + "'");
 }
 
-Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir,
-                                               const LmdbOptions& options) {
+Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const LmdbOptions& options) {
   std::unique_ptr<LmdbEnv> env(new LmdbEnv());
   env->options_ = options;
   env->dir_ = dir;

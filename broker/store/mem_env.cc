@@ -44,8 +44,10 @@ class MemCursor final : public KvCursor {
     auto& m = env_->table(table_);
     if (!valid_) return false;
     auto it = m.find(key_);
-    if (it != m.end()) it = m.erase(it);
-    else it = m.upper_bound(key_);
+    if (it != m.end())
+      it = m.erase(it);
+    else
+      it = m.upper_bound(key_);
     return Take(m, it);
   }
 

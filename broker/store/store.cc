@@ -32,16 +32,26 @@ bool DecodeCounters(std::string_view v, Counters* c) {
 
 const char* TableName(Table table) {
   switch (table) {
-    case Table::kMeta: return "meta";
-    case Table::kLog: return "log";
-    case Table::kMessages: return "messages";
-    case Table::kRefs: return "refs";
-    case Table::kEntries: return "entries";
-    case Table::kQueues: return "queues";
-    case Table::kQueueState: return "queue_state";
-    case Table::kGroups: return "groups";
-    case Table::kFanout: return "fanout";
-    case Table::kDedup: return "dedup";
+    case Table::kMeta:
+      return "meta";
+    case Table::kLog:
+      return "log";
+    case Table::kMessages:
+      return "messages";
+    case Table::kRefs:
+      return "refs";
+    case Table::kEntries:
+      return "entries";
+    case Table::kQueues:
+      return "queues";
+    case Table::kQueueState:
+      return "queue_state";
+    case Table::kGroups:
+      return "groups";
+    case Table::kFanout:
+      return "fanout";
+    case Table::kDedup:
+      return "dedup";
   }
   return "?";
 }

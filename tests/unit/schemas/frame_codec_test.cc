@@ -60,7 +60,8 @@ std::vector<Bytes> EveryFrame() {
   {
     auto& b = enc.Start();
     std::vector<uint8_t> payload(300, 'x');
-    frames.push_back(Copy(enc.Finish(wire::CreateDeliverDirect(b, 2, 3, 7, 1, 123456, nullptr, &payload))));
+    frames.push_back(
+        Copy(enc.Finish(wire::CreateDeliverDirect(b, 2, 3, 7, 1, 123456, nullptr, &payload))));
   }
   {
     auto& b = enc.Start();
@@ -179,11 +180,13 @@ TEST(FrameDecoder, DecodesMisalignedInput) {
   std::memcpy(heap.get() + 3, frame.data(), frame.size());
   FrameDecoder dec(kDefaultMaxFrameBytes);
   int n = 0;
-  ASSERT_TRUE(dec.Feed(heap.get() + 3, frame.size(), [&](const wire::Frame& f) {
-                   EXPECT_EQ(f.body_type(), wire::Body::Publish);
-                   ++n;
-                   return true;
-                 }).ok());
+  ASSERT_TRUE(dec.Feed(heap.get() + 3, frame.size(),
+                       [&](const wire::Frame& f) {
+                         EXPECT_EQ(f.body_type(), wire::Body::Publish);
+                         ++n;
+                         return true;
+                       })
+                  .ok());
   EXPECT_EQ(n, 1);
 }
 
@@ -270,10 +273,12 @@ TEST(FrameDecoder, StopsWhenHandlerSaysSo) {
   for (const Bytes& f : EveryFrame()) stream.insert(stream.end(), f.begin(), f.end());
   FrameDecoder dec(kDefaultMaxFrameBytes);
   int seen = 0;
-  ASSERT_TRUE(dec.Feed(stream.data(), stream.size(), [&](const wire::Frame&) {
-                   ++seen;
-                   return seen < 3;
-                 }).ok());
+  ASSERT_TRUE(dec.Feed(stream.data(), stream.size(),
+                       [&](const wire::Frame&) {
+                         ++seen;
+                         return seen < 3;
+                       })
+                  .ok());
   EXPECT_EQ(seen, 3);
 }
 

@@ -24,12 +24,12 @@ TEST(Names, RefusesBadQueueNames) {
 
 TEST(Names, Utf8Validation) {
   EXPECT_TRUE(IsValidUtf8("plain"));
-  EXPECT_TRUE(IsValidUtf8("\xc3\xa9"));          // é
-  EXPECT_TRUE(IsValidUtf8("\xf0\x9f\x98\x80"));  // emoji
-  EXPECT_FALSE(IsValidUtf8("\xc3"));             // truncated
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));         // overlong
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));     // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80")); // above U+10FFFF
+  EXPECT_TRUE(IsValidUtf8("\xc3\xa9"));           // é
+  EXPECT_TRUE(IsValidUtf8("\xf0\x9f\x98\x80"));   // emoji
+  EXPECT_FALSE(IsValidUtf8("\xc3"));              // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
 }
 
 }  // namespace

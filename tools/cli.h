@@ -1,0 +1,49 @@
+// What the subcommands of the `hermod` CLI share: the global options, the
+// registration functions main() calls, and one-line error reporting.
+//
+// Each subcommand family lives in its own .cc (pub.cc, sub.cc, ...) and
+// exposes one Add...Command(app, global). It adds its CLI11 subcommand and,
+// in that subcommand's parse callback, stores in global.run the function
+// main() runs after parsing. Commands talk to the broker only through the
+// public libhermod API.
+//
+// Main thread only, except where a function says otherwise.
+#ifndef HERMOD_TOOLS_CLI_H_
+#define HERMOD_TOOLS_CLI_H_
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "hermod/client.h"
+
+namespace hermod::cli {
+
+// Exit codes shared by every subcommand.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+
+struct GlobalOptions {
+  // --server, else $HERMOD_SERVER, else this default.
+  std::string server = "127.0.0.1:7400";
+  // The chosen subcommand, set while parsing; returns the exit code.
+  std::function<int()> run;
+};
+
+void AddPubCommand(CLI::App& app, GlobalOptions& global);
+void AddSubCommand(CLI::App& app, GlobalOptions& global);
+
+// Prints "hermod: <message>" as one line on stderr (line breaks in message
+// become spaces) and returns kExitError. Any thread.
+int Fail(std::string_view message);
+
+// Connects to global.server. On failure prints one line ("hermod: cannot
+// connect to HOST:PORT: ...") and returns nullptr.
+std::unique_ptr<Client> ConnectOrReport(const GlobalOptions& global, ClientOptions options);
+
+}  // namespace hermod::cli
+
+#endif  // HERMOD_TOOLS_CLI_H_

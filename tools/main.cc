@@ -1,0 +1,33 @@
+// hermod: the command-line client of the hermod broker.
+//
+//   hermod [--server HOST:PORT] pub QUEUE [DATA] ...
+//   hermod [--server HOST:PORT] sub QUEUE ...
+//
+// docs/cli.md describes every subcommand. Each family registers itself
+// (cli.h); main() parses, then runs the chosen one. Main thread only.
+#include <csignal>
+
+#include "cli.h"
+#include "hermod/version.h"
+
+int main(int argc, char** argv) {
+  // A closed stdout (`hermod sub q | head -1`) must surface as a write error,
+  // which the commands report, not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  CLI::App app{"hermod: command-line client of the hermod broker (see docs/cli.md)", "hermod"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand
+  app.set_version_flag("--version", HERMOD_VERSION);
+
+  hermod::cli::GlobalOptions global;
+  app.add_option("--server", global.server, "Broker address HOST:PORT")
+      ->envname("HERMOD_SERVER")
+      ->capture_default_str();
+
+  hermod::cli::AddPubCommand(app, global);
+  hermod::cli::AddSubCommand(app, global);
+
+  CLI11_PARSE(app, argc, argv);
+  return global.run ? global.run() : hermod::cli::kExitError;
+}

@@ -1,0 +1,206 @@
+// `hermod pub`: publishes one message (DATA or all of stdin), or --count
+// synthetic ones with at most --inflight unconfirmed. See docs/cli.md.
+//
+// The command runs on the main thread; confirms of the --count mode arrive
+// on libhermod's client thread and only touch BatchState, whose fields are
+// atomics or guarded by its mutex.
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <mutex>
+#include <semaphore>
+#include <string>
+#include <vector>
+
+#include "cli.h"
+#include "json.h"
+
+namespace hermod::cli {
+
+namespace {
+
+struct PubOptions {
+  std::string queue;
+  std::string data;
+  bool has_data = false;
+  std::vector<std::string> headers;  // KEY=VALUE
+  bool json = false;
+  uint64_t count = 0;  // 0: publish one message
+  uint64_t size = 0;   // bytes of each synthetic message
+  bool has_size = false;
+  uint32_t inflight = 1000;
+  uint32_t spread = 0;  // 0: every message to QUEUE
+};
+
+// The --size of synthetic messages when --count is given without DATA.
+constexpr uint64_t kDefaultSyntheticSize = 128;
+
+Status ParseHeaders(const std::vector<std::string>& specs, std::vector<Header>* headers) {
+  for (const std::string& spec : specs) {
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument("bad --header '" + spec + "': want KEY=VALUE");
+    }
+    headers->push_back(Header{spec.substr(0, eq), spec.substr(eq + 1)});
+  }
+  return Status::OK();
+}
+
+// Reads all of stdin, bytes as they are.
+Result<std::string> ReadStdin() {
+  std::string data;
+  char buffer[64 * 1024];
+  for (;;) {
+    size_t n = std::fread(buffer, 1, sizeof(buffer), stdin);
+    data.append(buffer, n);
+    if (n < sizeof(buffer)) break;
+  }
+  if (std::ferror(stdin)) return Status::IoError("cannot read stdin");
+  return data;
+}
+
+int PublishOne(const PubOptions& options, const GlobalOptions& global) {
+  PublishOptions publish;
+  if (Status s = ParseHeaders(options.headers, &publish.headers); !s.ok()) return Fail(s.message());
+  std::string payload = options.data;
+  if (!options.has_data) {
+    Result<std::string> in = ReadStdin();
+    if (!in.ok()) return Fail(in.status().message());
+    payload = std::move(*in);
+  }
+  ClientOptions client_options;
+  client_options.client_name = "hermod pub";
+  std::unique_ptr<Client> client = ConnectOrReport(global, client_options);
+  if (!client) return kExitError;
+  PublishResult result = client->Publish(options.queue, payload, publish).get();
+  if (!result.status.ok()) {
+    return Fail("publish to '" + options.queue + "' failed: " + result.status.ToString());
+  }
+  std::string line;
+  if (options.json) {
+    line = "{\"id\":" + std::to_string(result.msg_id) + ",\"queue\":";
+    AppendJsonString(&line, options.queue);
+    line += ",\"seq\":" + std::to_string(result.seq) + "}\n";
+  } else {
+    line = "msg_id=" + std::to_string(result.msg_id) + " seq=" + std::to_string(result.seq) +
+           (result.duplicate ? " duplicate\n" : "\n");
+  }
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  return std::fflush(stdout) == 0 ? kExitOk : Fail("cannot write to stdout");
+}
+
+// Shared by the main thread and the confirm callbacks (client thread).
+struct BatchState {
+  explicit BatchState(uint32_t inflight) : slots(inflight) {}
+  std::counting_semaphore<> slots;  // one per publish allowed in flight
+  std::atomic<bool> failed{false};
+  std::mutex mu;       // guards first_error
+  Status first_error;  // the first refused publish
+};
+
+// Writes i's decimal digits over the start of payload, so that every
+// message differs and a reader can tell them apart.
+void StampIndex(uint64_t i, std::string* payload) {
+  char digits[24];
+  int n = std::snprintf(digits, sizeof(digits), "%" PRIu64 " ", i);
+  payload->replace(0, std::min(payload->size(), static_cast<size_t>(n)), digits,
+                   std::min(payload->size(), static_cast<size_t>(n)));
+}
+
+int PublishMany(const PubOptions& options, const GlobalOptions& global) {
+  if (options.has_data && options.has_size) return Fail("give DATA or --size, not both");
+  if (options.inflight == 0) return Fail("--inflight must be at least 1");
+  PublishOptions publish;
+  if (Status s = ParseHeaders(options.headers, &publish.headers); !s.ok()) return Fail(s.message());
+
+  std::string payload = options.data;
+  if (!options.has_data) {
+    payload.resize(options.has_size ? options.size : kDefaultSyntheticSize);
+    for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('a' + i % 26);
+  }
+  ClientOptions client_options;
+  client_options.client_name = "hermod pub";
+  std::unique_ptr<Client> client = ConnectOrReport(global, client_options);
+  if (!client) return kExitError;
+
+  BatchState state(options.inflight);
+  // One pointer: the callback fits std::function's inline storage, so a
+  // publish allocates nothing for it.
+  BatchState* shared = &state;
+  ConfirmCallback on_confirm = [shared](const PublishResult& result) {
+    if (!result.status.ok() && !shared->failed.exchange(true)) {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      shared->first_error = result.status;
+    }
+    shared->slots.release();
+  };
+
+  std::string queue = options.queue;
+  const size_t prefix = queue.size();
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t sent = 0;
+  for (; sent < options.count && !state.failed.load(); ++sent) {
+    state.slots.acquire();
+    if (!options.has_data) StampIndex(sent, &payload);
+    if (options.spread != 0) {
+      queue.resize(prefix);
+      queue += '.';
+      queue += std::to_string(sent % options.spread);
+    }
+    client->PublishAsync(queue, payload, publish, on_confirm);
+  }
+  // Every publish completes (confirmed, refused, or failed with the
+  // connection), so taking back every slot waits for the last one.
+  for (uint32_t i = 0; i < options.inflight; ++i) state.slots.acquire();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  if (state.failed.load()) {
+    std::lock_guard<std::mutex> lock(state.mu);
+    return Fail("publish failed: " + state.first_error.ToString());
+  }
+  const double rate = seconds > 0 ? static_cast<double>(sent) / seconds : 0;
+  char line[160];
+  if (options.json) {
+    std::snprintf(line, sizeof(line),
+                  "{\"count\":%" PRIu64 ",\"seconds\":%.3f,\"msgs_per_s\":%.0f}\n", sent, seconds,
+                  rate);
+  } else {
+    std::snprintf(line, sizeof(line), "published %" PRIu64 " messages in %.2f s: %.0f msg/s\n",
+                  sent, seconds, rate);
+  }
+  std::fputs(line, stdout);
+  return std::fflush(stdout) == 0 ? kExitOk : Fail("cannot write to stdout");
+}
+
+}  // namespace
+
+void AddPubCommand(CLI::App& app, GlobalOptions& global) {
+  auto options = std::make_shared<PubOptions>();
+  CLI::App* pub = app.add_subcommand("pub", "Publish a message (DATA, or all of stdin) to QUEUE");
+  pub->add_option("QUEUE", options->queue, "Queue name")->required();
+  CLI::Option* data = pub->add_option("DATA", options->data, "Payload; stdin when absent");
+  pub->add_option("--header", options->headers, "Header KEY=VALUE (repeatable)");
+  pub->add_flag("--json", options->json, "Print JSON");
+  CLI::Option* count =
+      pub->add_option("--count", options->count, "Publish N messages and print a summary")
+          ->check(CLI::PositiveNumber);
+  CLI::Option* size =
+      pub->add_option("--size", options->size, "Bytes of each synthetic message (with --count)")
+          ->needs(count);
+  pub->add_option("--inflight", options->inflight, "Unconfirmed publishes at most (with --count)")
+      ->capture_default_str()
+      ->needs(count);
+  pub->add_option("--spread", options->spread, "Send message i to QUEUE.<i mod K> (with --count)")
+      ->check(CLI::PositiveNumber)
+      ->needs(count);
+  pub->callback([options, &global, data, size] {
+    options->has_data = data->count() > 0;
+    options->has_size = size->count() > 0;
+    global.run = [options, &global] {
+      return options->count > 0 ? PublishMany(*options, global) : PublishOne(*options, global);
+    };
+  });
+}
+
+}  // namespace hermod::cli
