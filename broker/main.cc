@@ -73,6 +73,44 @@ int main(int argc, char** argv) {
   app.add_option("--delivery-high-water-bytes", broker.delivery_high_water,
                  "Unwritten output at which deliveries to a connection pause until it drains")
       ->capture_default_str();
+  hermod::core::QueueDefaults& queues = broker.queue_defaults;
+  std::string overflow = "reject";
+  app.add_option("--max-messages", queues.max_messages,
+                 "Default limit on a queue's entries (0: unlimited)")
+      ->capture_default_str();
+  app.add_option("--max-bytes", queues.max_bytes,
+                 "Default limit on a queue's stored bytes (0: unlimited)")
+      ->capture_default_str();
+  app.add_option("--overflow", overflow,
+                 "What a full queue does with a new publish: reject it, or drop-oldest entries")
+      ->check(CLI::IsMember({"reject", "drop-oldest"}))
+      ->capture_default_str();
+  app.add_option("--max-age-ms", queues.max_age_ms,
+                 "Default age after which entries expire (0: never)")
+      ->capture_default_str();
+  app.add_option("--max-deliveries", queues.max_deliveries,
+                 "Deliveries after which an entry moves to the dead-letter queue (0: unlimited)")
+      ->capture_default_str();
+  app.add_option("--dead-letter-suffix", queues.dead_letter_suffix,
+                 "A queue's default dead-letter queue is its name plus this")
+      ->capture_default_str();
+  app.add_option("--ack-wait-ms", queues.ack_wait_ms,
+                 "Default time a delivery may stay unacked before it is delivered again "
+                 "(0: forever)")
+      ->capture_default_str();
+  app.add_option("--dedup-window-ms", broker.dedup_window_ms,
+                 "How long a dedup id keeps a repeated publish from being stored again")
+      ->capture_default_str();
+  app.add_option("--max-client-dedup-ids", broker.max_client_dedup_ids,
+                 "Client-generated dedup ids kept in memory at most")
+      ->capture_default_str();
+  app.add_option("--sweep-interval-ms", broker.sweep_interval_ms,
+                 "How often expired entries and old dedup records are swept")
+      ->check(CLI::Range(10u, 3600000u))
+      ->capture_default_str();
+  app.add_option("--sweep-batch", broker.sweep_batch, "Expired entries removed per sweep at most")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
   app.add_option("--initial-map-bytes", options.initial_map_bytes,
                  "Initial LMDB map size; it doubles when full")
       ->capture_default_str();
@@ -90,6 +128,7 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
   options.sync = *hermod::store::ParseSyncMode(sync);
+  queues.overflow = *hermod::core::ParseOverflow(overflow);
   // libuv writes with writev(2) without MSG_NOSIGNAL: a peer that resets
   // would otherwise kill the process with SIGPIPE.
   signal(SIGPIPE, SIG_IGN);

@@ -29,22 +29,21 @@ Broker::Broker(net::Loop* loop, store::Store* store, store::StorageThread* stora
     : loop_(loop),
       store_(store),
       config_(config),
-      pipeline_(loop, storage, config, [this](CommittedBatch& batch) { OnCommitted(batch); }) {}
+      pipeline_(loop, storage, config, [this](CommittedBatch& batch) { OnCommitted(batch); }),
+      dedup_(store, config.dedup_window_ms, config.max_client_dedup_ids) {}
 
 Broker::~Broker() = default;
-
-void Broker::Start() {
-  // One storage batch per loop turn: everything read in a turn goes together.
-  loop_->AddTurnHook([this] { pipeline_.MaybeSubmit(); });
-}
-
-// ---------------------------------------------------------------------------
-// Recovery
 
 Status Broker::Recover(const store::Recovery& recovery) {
   // Store::Recover applied the log tail to the index: everything is in the
   // index now, and queues load from it on first use.
   pipeline_.Start(recovery.counters, recovery.counters.next_batch_no - 1);
+  // Client-generated dedup ids live only in memory and the log; the tail
+  // that was just applied brings back those of the last moments before the
+  // stop, which are the ones a reconnecting client may resend.
+  for (const store::RecoveredDedup& d : recovery.client_dedup) {
+    dedup_.Add(d.queue_id, d.dedup_id, DedupIndex::Original{d.msg_id, d.seq, 0}, d.time_ms);
+  }
   if (recovery.records_applied > 0) {
     spdlog::info("recovered {} log records ({} bytes) into the index", recovery.records_applied,
                  recovery.log_bytes);
@@ -52,20 +51,38 @@ Status Broker::Recover(const store::Recovery& recovery) {
   return Status::OK();
 }
 
+void Broker::Start() {
+  // One storage batch per loop turn: everything read in a turn goes together.
+  loop_->AddTurnHook([this] { pipeline_.MaybeSubmit(); });
+  redelivery_timer_.Init(*loop_, [this] { OnRedeliveryTimer(); });
+  redelivery_timer_.Unref();
+  sweep_timer_.Init(*loop_, [this] { OnSweepTimer(); });
+  sweep_timer_.Start(config_.sweep_interval_ms, config_.sweep_interval_ms);
+  sweep_timer_.Unref();
+}
+
 // ---------------------------------------------------------------------------
 // Queues
 
-Queue* Broker::AddQueue(std::string_view name, QueueId queue_id, const store::QueueState* state) {
+Queue* Broker::AddQueue(std::string_view name, QueueId queue_id, const store::QueueInfo* info) {
   auto q = std::make_unique<Queue>(std::string(name), queue_id);
-  if (state != nullptr) {
-    q->next_seq = state->last_seq + 1;
-    q->index_end = state->last_seq + 1;
+  if (info != nullptr) {
+    const store::QueueState& state = info->state;
+    q->next_seq = state.last_seq + 1;
+    q->index_end = state.last_seq + 1;
     // An empty index range needs no read at all.
-    q->index_cursor = state->depth > 0 ? 1 : q->index_end;
-    q->created_ms = state->created_ms;
+    q->index_cursor = state.depth > 0 ? 1 : q->index_end;
+    q->created_ms = state.created_ms;
+    q->depth = state.depth;
+    q->bytes = state.bytes;
+    if (!info->config.empty() && !q->overrides.Decode(info->config)) {
+      spdlog::warn("queue {}: unreadable settings; using the defaults", name);
+    }
   }
+  q->limits = EffectiveLimits(config_.queue_defaults, q->overrides, name);
   Queue* raw = q.get();
   queues_.emplace(raw->name(), std::move(q));
+  if (queue_id != 0) queues_by_id_[queue_id] = raw;
   return raw;
 }
 
@@ -74,15 +91,25 @@ Result<Queue*> Broker::FindOrLoadQueue(std::string_view name) {
   if (it != queues_.end()) return it->second.get();
   Result<std::optional<store::QueueInfo>> info = store_->FindQueue(name);
   if (!info.ok()) return info.status();
-  if (info->has_value()) return AddQueue(name, (*info)->queue_id, &(*info)->state);
+  if (info->has_value()) return AddQueue(name, (*info)->queue_id, &**info);
   // Not created yet: the first publish creates it durably (EnsureCreated).
   return AddQueue(name, 0, nullptr);
+}
+
+Result<Queue*> Broker::FindOrLoadQueueById(QueueId queue_id) {
+  auto it = queues_by_id_.find(queue_id);
+  if (it != queues_by_id_.end()) return it->second;
+  Result<std::optional<store::QueueInfo>> info = store_->FindQueueById(queue_id);
+  if (!info.ok()) return info.status();
+  if (!info->has_value()) return Status::NotFound("no queue " + std::to_string(queue_id));
+  return AddQueue((*info)->state.name, queue_id, &**info);
 }
 
 void Broker::EnsureCreated(Queue* q) {
   if (q->queue_id() != 0) return;
   q->set_queue_id(pipeline_.counters().next_queue_id++);
   q->created_ms = WallClockMs();
+  queues_by_id_[q->queue_id()] = q;
   pipeline_.batch().log.CreateQueue(q->queue_id(), q->created_ms, q->name());
   pipeline_.NoteLogQueue(q);
 }
@@ -94,7 +121,35 @@ void Broker::MaybeEvict(Queue* q) {
       q->last_log_batch > pipeline_.unapplied().applied_through()) {
     return;
   }
+  if (q->queue_id() != 0) queues_by_id_.erase(q->queue_id());
   queues_.erase(q->name());
+}
+
+Status Broker::MakeRoom(Queue* q, uint64_t bytes) {
+  const QueueLimits& limits = q->limits;
+  auto over = [&] {
+    return (limits.max_messages != 0 && q->depth + 1 > limits.max_messages) ||
+           (limits.max_bytes != 0 && q->bytes + bytes > limits.max_bytes);
+  };
+  if (!over()) return Status::OK();
+  auto refuse = [&] {
+    ++counters_.refused_full;
+    std::string limit = limits.max_messages != 0 && q->depth + 1 > limits.max_messages
+                            ? "max_messages " + std::to_string(limits.max_messages)
+                            : "max_bytes " + std::to_string(limits.max_bytes);
+    return Status(ErrorCode::kLimitExceeded, "queue " + q->name() + " is full (" + limit +
+                                                 ", overflow " + OverflowName(limits.overflow) +
+                                                 ")");
+  };
+  if (limits.overflow == Overflow::kReject) return refuse();
+  // drop-oldest: drop undelivered entries, oldest first, until it fits.
+  // Deliveries in flight are not taken back.
+  while (over()) {
+    Entry oldest;
+    if (!TakeNextEntry(q, &oldest, /*include_uncommitted=*/true)) return refuse();
+    RemoveEntry(q, oldest, Removal::kDropped);
+  }
+  return Status::OK();
 }
 
 // ---------------------------------------------------------------------------
@@ -113,11 +168,12 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
   if (publish.group() != nullptr && publish.group()->size() > 0) {
     return refuse(Status(ErrorCode::kNotSupported, "group publishing is not supported yet"));
   }
-  if (publish.ttl_ms() != 0 || (publish.dedup_id() && publish.dedup_id()->size() > 0)) {
-    return refuse(Status(ErrorCode::kNotSupported, "ttl and dedup ids are not supported yet"));
-  }
   std::string_view name = proto::View(publish.queue());
   if (Status s = ValidateQueueName(name); !s.ok()) return refuse(s);
+  std::string_view dedup_id = proto::View(publish.dedup_id());
+  if (!dedup_id.empty()) {
+    if (Status s = ValidateDedupId(dedup_id); !s.ok()) return refuse(s);
+  }
 
   // Size the envelope first: it is written once, straight into the log record.
   std::string_view payload = proto::View(publish.payload());
@@ -127,8 +183,9 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
   size_t envelope_bytes = store::EnvelopeWriter::FixedBytes() + payload.size();
   for (size_t i = 0; i < n_headers; ++i) {
     const wire::Header* h = headers->Get(static_cast<flatbuffers::uoffset_t>(i));
-    if (h->key()->size() > UINT16_MAX)
+    if (h->key()->size() > UINT16_MAX) {
       return refuse(Status::InvalidArgument("header key too long"));
+    }
     envelope_bytes +=
         store::EnvelopeWriter::HeaderBytes(h->key()->size(), proto::View(h->value()).size());
   }
@@ -136,38 +193,44 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
   Result<Queue*> found = FindOrLoadQueue(name);
   if (!found.ok()) return refuse(found.status());
   Queue* q = *found;
-  EnsureCreated(q);
+  uint64_t now = WallClockMs();
+  BatchNo batch_no = pipeline_.batch_no();
 
-  store::WriteBatch& batch = pipeline_.batch();
-  MsgId msg_id = pipeline_.counters().next_msg_id++;
-  Seq seq = q->next_seq++;
-  std::string* record =
-      batch.log.BeginPublish(q->queue_id(), seq, msg_id, static_cast<uint32_t>(envelope_bytes));
-  size_t start = record->size();
-  store::EnvelopeWriter writer(record, WallClockMs(), 0, static_cast<uint16_t>(n_headers));
-  for (size_t i = 0; i < n_headers; ++i) {
-    const wire::Header* h = headers->Get(static_cast<flatbuffers::uoffset_t>(i));
-    writer.Header(proto::View(h->key()), proto::View(h->value()));
+  if (!dedup_id.empty() && q->queue_id() != 0) {
+    Result<std::optional<DedupIndex::Original>> original =
+        dedup_.Find(q->queue_id(), dedup_id, now);
+    if (!original.ok()) return refuse(original.status());
+    if (original->has_value()) {
+      // Confirm with the original message once it is durable.
+      ++counters_.duplicates;
+      const DedupIndex::Original& o = **original;
+      AddConfirm(session, Session::PendingConfirm{o.batch_no, correlation_id, o.msg_id, o.seq,
+                                                  Session::PendingConfirm::kDuplicate});
+      return;
+    }
   }
-  writer.Payload(payload);
-  HERMOD_CHECK(record->size() - start == envelope_bytes);
+  if (Status s = MakeRoom(q, envelope_bytes); !s.ok()) return refuse(s);
 
-  Entry entry;
-  entry.seq = seq;
-  entry.batch_no = batch.batch_no;
-  entry.msg_id = msg_id;
-  entry.bytes = static_cast<uint32_t>(envelope_bytes);
-  entry.msg = MessageRef(new Message(msg_id, record->substr(start)));
-  q->tail.push_back(std::move(entry));
-  pipeline_.NoteLogQueue(q);
-  pipeline_.NotePublish(envelope_bytes);
-
-  session.confirms().push_back(
-      Session::PendingConfirm{batch.batch_no, correlation_id, msg_id, seq});
-  if (session.last_confirm_batch != batch.batch_no) {
-    session.last_confirm_batch = batch.batch_no;
-    pipeline_.NoteSession(session.conn_id());
+  uint64_t expires_ms = publish.ttl_ms() != 0 ? now + publish.ttl_ms() : 0;
+  if (q->limits.max_age_ms != 0) {
+    uint64_t aged = now + q->limits.max_age_ms;
+    expires_ms = expires_ms == 0 ? aged : std::min(expires_ms, aged);
   }
+  Entry& entry = AppendEntry(q, envelope_bytes, expires_ms, [&](std::string* out) {
+    store::EnvelopeWriter writer(out, now, expires_ms, static_cast<uint16_t>(n_headers));
+    for (size_t i = 0; i < n_headers; ++i) {
+      const wire::Header* h = headers->Get(static_cast<flatbuffers::uoffset_t>(i));
+      writer.Header(proto::View(h->key()), proto::View(h->value()));
+    }
+    writer.Payload(payload);
+  });
+  if (!dedup_id.empty()) {
+    pipeline_.batch().log.Dedup(q->queue_id(), entry.seq, entry.msg_id, now, dedup_id);
+    dedup_.Add(q->queue_id(), dedup_id, DedupIndex::Original{entry.msg_id, entry.seq, batch_no},
+               now);
+  }
+  AddConfirm(session, Session::PendingConfirm{batch_no, correlation_id, entry.msg_id, entry.seq,
+                                              Session::PendingConfirm::kPublish});
   ++counters_.published;
 
   if (pipeline_.full()) {
@@ -181,232 +244,67 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
   }
 }
 
+void Broker::AddConfirm(Session& session, Session::PendingConfirm confirm) {
+  // Replies leave in the order of their requests, so a reply waits for the
+  // batch of the one before it as well as for its own.
+  Ring<Session::PendingConfirm>& confirms = session.confirms();
+  BatchNo after = confirm.batch_no > pipeline_.committed_through() ? confirm.batch_no : 0;
+  if (!confirms.empty()) after = std::max(after, confirms.back().batch_no);
+  confirm.batch_no = after;
+  confirms.push_back(confirm);
+  if (after == 0) {  // durable already
+    SendConfirms(session, 0, Status::OK(), 0);
+    return;
+  }
+  if (session.last_confirm_batch != after) {
+    session.last_confirm_batch = after;
+    pipeline_.NoteSession(after, session.conn_id());
+  }
+}
+
 // ---------------------------------------------------------------------------
-// Subscriptions and delivery
+// Queue settings
 
-void Broker::Subscribe(Session& session, const wire::Subscribe& subscribe) {
-  uint64_t correlation_id = subscribe.correlation_id();
-  SubscriptionId subscription_id = subscribe.subscription_id();
-  std::string_view name = proto::View(subscribe.queue());
-  if (shutting_down_) {
-    return session.SendError(Status(ErrorCode::kShuttingDown, "broker is stopping"), correlation_id,
-                             false);
+void Broker::ConfigureQueue(Session& session, const wire::ConfigureQueue& configure) {
+  uint64_t correlation_id = configure.correlation_id();
+  auto fail = [&](const Status& s) { session.SendError(s, correlation_id, false); };
+  if (!storage_failure_.ok()) return fail(storage_failure_);
+  if (shutting_down_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
+  std::string_view name = proto::View(configure.queue());
+  if (Status s = ValidateQueueName(name); !s.ok()) return fail(s);
+
+  QueueOverrides changes;
+  if (configure.max_messages()) changes.max_messages = *configure.max_messages();
+  if (configure.max_bytes()) changes.max_bytes = *configure.max_bytes();
+  if (configure.overflow() != nullptr) {
+    Result<Overflow> overflow = ParseOverflow(proto::View(configure.overflow()));
+    if (!overflow.ok()) return fail(overflow.status());
+    changes.overflow = *overflow;
   }
-  if (Status s = ValidateQueueName(name); !s.ok()) {
-    return session.SendError(s, correlation_id, false);
-  }
-  if (session.FindConsumer(subscription_id) != nullptr) {
-    return session.SendError(
-        Status::AlreadyExists("subscription " + std::to_string(subscription_id) +
-                              " exists on this connection"),
-        correlation_id, false);
-  }
-  Result<Queue*> q = FindOrLoadQueue(name);
-  if (!q.ok()) return session.SendError(q.status(), correlation_id, false);
-
-  auto consumer = std::make_unique<Consumer>();
-  consumer->session = &session;
-  consumer->subscription_id = subscription_id;
-  consumer->queue = *q;
-  consumer->credit = subscribe.credit();
-  consumer->ack_wait_ms = subscribe.ack_wait_ms();
-  (*q)->consumers.push_back(consumer.get());
-  session.consumers().push_back(std::move(consumer));
-
-  auto& fbb = encoder_.Start();
-  session.Send(encoder_.Finish(wire::CreateSubscribeOk(fbb, correlation_id, subscription_id)));
-  Dispatch(*q);
-}
-
-void Broker::SetCredit(Session& session, SubscriptionId subscription_id, uint32_t credit) {
-  Consumer* c = session.FindConsumer(subscription_id);
-  if (c == nullptr) return;
-  c->credit = credit;
-  Dispatch(c->queue);
-}
-
-Consumer* Broker::NextConsumer(Queue* q) {
-  size_t n = q->consumers.size();
-  for (size_t i = 0; i < n; ++i) {
-    size_t at = (q->next_consumer + i) % n;
-    Consumer* c = q->consumers[at];
-    if (c->has_credit() && !c->session->closing() &&
-        c->session->connection()->pending_output() < config_.delivery_high_water) {
-      q->next_consumer = (at + 1) % n;
-      return c;
+  if (configure.max_age_ms()) changes.max_age_ms = *configure.max_age_ms();
+  if (configure.max_deliveries()) changes.max_deliveries = *configure.max_deliveries();
+  if (configure.dead_letter_queue() != nullptr) {
+    std::string_view dlq = proto::View(configure.dead_letter_queue());
+    if (!dlq.empty()) {
+      if (Status s = ValidateQueueName(dlq); !s.ok()) return fail(s);
+      if (dlq == name)
+        return fail(Status::InvalidArgument("a queue cannot be its own dead-letter queue"));
     }
+    changes.dead_letter_queue = std::string(dlq);
   }
-  return nullptr;
-}
+  if (configure.ack_wait_ms()) changes.ack_wait_ms = *configure.ack_wait_ms();
 
-Status Broker::ReadAhead(Queue* q) {
-  std::vector<store::StoredEntry> read;
-  Status s = store_->ReadEntries(q->queue_id(), q->index_cursor, q->index_end,
-                                 config_.index_read_ahead, &read);
-  if (!s.ok()) return s;
-  for (store::StoredEntry& stored : read) {
-    Entry entry;
-    entry.seq = stored.seq;
-    entry.batch_no = 0;  // in the index
-    entry.delivery_count = stored.value.delivery_count;
-    entry.msg_id = stored.value.msg_id;
-    entry.bytes = stored.value.bytes;
-    entry.msg = MessageRef(new Message(stored.value.msg_id, std::move(stored.envelope)));
-    q->index_ahead.push_back(std::move(entry));
-  }
-  q->index_cursor = read.size() < config_.index_read_ahead ? q->index_end : read.back().seq + 1;
-  return Status::OK();
-}
-
-bool Broker::TakeNextEntry(Queue* q, Entry* entry) {
-  if (!q->returned.empty()) {
-    auto it = q->returned.begin();
-    *entry = std::move(it->second);
-    q->returned.erase(it);
-    return true;
-  }
-  if (q->index_ahead.empty() && q->index_cursor < q->index_end) {
-    if (Status s = ReadAhead(q); !s.ok()) {
-      spdlog::error("queue {}: reading entries from the store failed: {}", q->name(), s.ToString());
-      return false;
-    }
-  }
-  if (!q->index_ahead.empty()) {
-    *entry = std::move(q->index_ahead.front());
-    q->index_ahead.pop_front();
-    return true;
-  }
-  // Entries of a batch still committing are not delivered: a crash could
-  // still lose them.
-  if (!q->tail.empty() && q->tail[0].batch_no <= pipeline_.committed_through()) {
-    *entry = std::move(q->tail.front());
-    q->tail.pop_front();
-    return true;
-  }
-  return false;
-}
-
-void Broker::Dispatch(Queue* q) {
-  for (;;) {
-    if (!q->has_deliverable(pipeline_.committed_through())) return;
-    Consumer* c = NextConsumer(q);
-    if (c == nullptr) return;
-    Entry entry;
-    if (!TakeNextEntry(q, &entry)) return;
-    Deliver(c, std::move(entry));
-  }
-}
-
-void Broker::Deliver(Consumer* c, Entry entry) {
-  ++entry.delivery_count;
-  store::EnvelopeView envelope;
-  HERMOD_CHECK(envelope.Parse(entry.msg->envelope()));
-
-  auto& fbb = encoder_.Start();
-  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::Header>>> headers;
-  if (envelope.header_count() > 0) {
-    std::vector<flatbuffers::Offset<wire::Header>> list;
-    list.reserve(envelope.header_count());
-    envelope.ForEachHeader([&](std::string_view key, std::string_view value) {
-      auto k = fbb.CreateString(key);
-      auto v = fbb.CreateString(value);
-      list.push_back(wire::CreateHeader(fbb, k, v));
-    });
-    headers = fbb.CreateVector(list);
-  }
-  std::string_view payload = envelope.payload();
-  auto payload_offset =
-      fbb.CreateVector(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
-  c->session->Send(encoder_.Finish(
-      wire::CreateDeliver(fbb, c->subscription_id, entry.seq, entry.msg_id, entry.delivery_count,
-                          envelope.publish_ms(), headers, payload_offset)));
-
-  ++counters_.delivered;
-  if (entry.delivery_count > 1) ++counters_.redelivered;
-  ++c->queue->inflight;
-  Seq seq = entry.seq;
-  c->inflight.emplace(seq, std::move(entry));
-}
-
-void Broker::Ack(Session& session, SubscriptionId subscription_id, Seq first_seq, Seq last_seq) {
-  Consumer* c = session.FindConsumer(subscription_id);
-  if (c == nullptr || first_seq > last_seq) return;
-  Queue* q = c->queue;
-  auto it = c->inflight.lower_bound(first_seq);
-  while (it != c->inflight.end() && it->first <= last_seq) {
-    AckEntry(q, it->second);
-    it = c->inflight.erase(it);
-    --q->inflight;
-    ++counters_.acked;
-  }
-  Dispatch(q);
-}
-
-void Broker::AckEntry(Queue* q, Entry& entry) {
-  store::WriteBatch& batch = pipeline_.batch();
-  UnappliedLog& unapplied = pipeline_.unapplied();
-  if (!unapplied.apply_submitted(entry.batch_no)) {
-    // The entry is only in the log: note the ack there (a replay after a
-    // crash must not bring it back) and leave it out when its record is
-    // applied. It never touches the index.
-    batch.log.Ack(q->queue_id(), entry.seq);
-    unapplied.Cancel(entry.batch_no, q->queue_id(), entry.seq);
-  } else {
-    // Acks go into the next batch, not a transaction of their own:
-    // committing one transaction per ack would cost an fsync per message.
-    batch.acks.push_back(store::IndexAck{q->queue_id(), entry.seq, entry.msg_id, entry.bytes});
-  }
-  pipeline_.NoteQueue(q);
-}
-
-void Broker::Nack(Session& session, SubscriptionId subscription_id, Seq seq,
-                  uint32_t /*delay_ms*/) {
-  // TODO(foundation): honor delay_ms with the redelivery timers of the
-  // at-least-once issue; until then a nacked entry is returned at once.
-  Consumer* c = session.FindConsumer(subscription_id);
-  if (c == nullptr) return;
-  auto it = c->inflight.find(seq);
-  if (it == c->inflight.end()) return;
-  Queue* q = c->queue;
-  ReturnEntry(q, std::move(it->second));
-  c->inflight.erase(it);
-  --q->inflight;
-  Dispatch(q);
-}
-
-void Broker::ReturnEntry(Queue* q, Entry entry) {
-  Seq seq = entry.seq;
-  q->returned.emplace(seq, std::move(entry));
-}
-
-void Broker::RemoveConsumer(Consumer* c) {
-  Queue* q = c->queue;
-  for (auto& [seq, entry] : c->inflight) ReturnEntry(q, std::move(entry));
-  q->inflight -= c->inflight.size();
-  c->inflight.clear();
-  auto it = std::find(q->consumers.begin(), q->consumers.end(), c);
-  HERMOD_CHECK(it != q->consumers.end());
-  q->consumers.erase(it);
-  if (q->next_consumer >= q->consumers.size()) q->next_consumer = 0;
-  Dispatch(q);
-}
-
-void Broker::Unsubscribe(Session& session, const wire::Unsubscribe& unsubscribe) {
-  SubscriptionId subscription_id = unsubscribe.subscription_id();
-  auto& consumers = session.consumers();
-  auto it = std::find_if(consumers.begin(), consumers.end(),
-                         [&](auto& c) { return c->subscription_id == subscription_id; });
-  if (it == consumers.end()) {
-    return session.SendError(Status::NotFound("no subscription " + std::to_string(subscription_id)),
-                             unsubscribe.correlation_id(), false);
-  }
-  Queue* q = (*it)->queue;
-  RemoveConsumer(it->get());
-  consumers.erase(it);
-  MaybeEvict(q);
-  auto& fbb = encoder_.Start();
-  session.Send(encoder_.Finish(
-      wire::CreateUnsubscribeOk(fbb, unsubscribe.correlation_id(), subscription_id)));
+  Result<Queue*> found = FindOrLoadQueue(name);
+  if (!found.ok()) return fail(found.status());
+  Queue* q = *found;
+  EnsureCreated(q);
+  if (configure.reset()) q->overrides = QueueOverrides();
+  q->overrides.Merge(changes);
+  q->limits = EffectiveLimits(config_.queue_defaults, q->overrides, q->name());
+  pipeline_.batch().log.Configure(q->queue_id(), q->overrides.Encode());
+  pipeline_.NoteLogQueue(q);
+  AddConfirm(session, Session::PendingConfirm{pipeline_.batch_no(), correlation_id, 0, 0,
+                                              Session::PendingConfirm::kConfigure});
 }
 
 // ---------------------------------------------------------------------------
@@ -421,11 +319,6 @@ net::Connection::Handler* Broker::Accept(net::Connection& conn) {
   ++counters_.connections_accepted;
   spdlog::info("connection {} from {} opened", conn_id, conn.peer());
   return raw;
-}
-
-void Broker::SessionWritable(Session& session) {
-  // Deliveries paused at the high-water mark resume.
-  for (auto& c : session.consumers()) Dispatch(c->queue);
 }
 
 void Broker::SessionClosed(Session& session, const Status& why) {
@@ -454,13 +347,21 @@ void Broker::SendConfirms(Session& session, BatchNo through, const Status& failu
   while (!confirms.empty() && confirms.front().batch_no <= through) {
     const Session::PendingConfirm& c = confirms.front();
     auto& fbb = encoder_.Start();
-    if (c.batch_no == failed) {
+    if (c.batch_no == failed && c.kind != Session::PendingConfirm::kDuplicate) {
       auto message = fbb.CreateString(failure.message());
-      session.Send(encoder_.Finish(wire::CreatePublishError(
-          fbb, c.correlation_id, static_cast<uint16_t>(failure.code()), message)));
+      if (c.kind == Session::PendingConfirm::kConfigure) {
+        session.Send(encoder_.Finish(wire::CreateError(fbb, static_cast<uint16_t>(failure.code()),
+                                                       message, c.correlation_id, false)));
+      } else {
+        session.Send(encoder_.Finish(wire::CreatePublishError(
+            fbb, c.correlation_id, static_cast<uint16_t>(failure.code()), message)));
+      }
+    } else if (c.kind == Session::PendingConfirm::kConfigure) {
+      session.Send(encoder_.Finish(wire::CreateConfigureQueueOk(fbb, c.correlation_id)));
     } else {
-      session.Send(
-          encoder_.Finish(wire::CreatePublishOk(fbb, c.correlation_id, c.msg_id, c.seq, false)));
+      bool duplicate = c.kind == Session::PendingConfirm::kDuplicate;
+      session.Send(encoder_.Finish(
+          wire::CreatePublishOk(fbb, c.correlation_id, c.msg_id, c.seq, duplicate)));
     }
     confirms.pop_front();
   }
@@ -479,7 +380,11 @@ void Broker::OnCommitted(CommittedBatch& batch) {
     // The batch's entries were never stored: they must not be delivered.
     for (Queue* q : batch.queues) {
       for (size_t i = q->tail.size(); i-- > 0;) {
-        if (q->tail[i].batch_no == failed) q->tail.erase_at(i);
+        Entry& e = q->tail[i];
+        if (e.batch_no != failed) continue;
+        q->depth -= 1;
+        q->bytes -= e.bytes;
+        q->tail.erase_at(i);
       }
     }
   }
@@ -535,6 +440,8 @@ void Broker::Shutdown(std::function<void()> done) {
 
 void Broker::CloseTimers() {
   pipeline_.Close();
+  redelivery_timer_.Close();
+  sweep_timer_.Close();
   shutdown_timer_.Close();
 }
 

@@ -1,7 +1,13 @@
 // Broker: hermod's core. It owns the sessions, the queues in use, and the
-// commit pipeline, and implements the delivery semantics: publish into the
-// next batch, confirm after commit, deliver oldest first within credit, ack,
-// return on nack or disconnect. See docs/design.md and docs/semantics.md.
+// commit pipeline, and implements the delivery semantics of
+// docs/semantics.md: publish into the next batch and confirm after commit;
+// deliver oldest first within credit; ack; redeliver on nack, ack-wait
+// expiry or disconnect, with the delivery count kept durable; dead-letter
+// after max deliveries; expire; enforce queue limits; deduplicate.
+//
+// broker.cc holds sessions, queues, publishing, configuration, commits and
+// shutdown; delivery.cc holds subscriptions, delivery, acks, redelivery,
+// dead-lettering and the expiry sweep.
 //
 // The Broker reaches storage only through Store (reads) and the Pipeline
 // (writes). Nothing in it is global: a process could run several, one per
@@ -12,13 +18,17 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "check.h"
 #include "config.h"
 #include "connection.h"
+#include "dedup_index.h"
 #include "frame_codec.h"
 #include "loop.h"
 #include "pipeline.h"
@@ -33,12 +43,25 @@ namespace hermod::core {
 struct BrokerCounters {
   uint64_t connections_accepted = 0;
   uint64_t published = 0;
+  uint64_t duplicates = 0;
   uint64_t delivered = 0;
   uint64_t redelivered = 0;
   uint64_t acked = 0;
+  uint64_t nacked = 0;
+  uint64_t ack_timeouts = 0;
+  uint64_t dead_lettered = 0;
+  uint64_t expired = 0;
+  uint64_t dropped = 0;  // by drop-oldest
+  uint64_t refused_full = 0;
   uint64_t batches = 0;
   uint64_t batch_failures = 0;
 };
+
+// Why an entry leaves its queue without an ack.
+enum class Removal { kAcked, kExpired, kDeadLettered, kDropped };
+// Why a delivery comes back unacked.
+enum class ReturnReason { kNacked, kAckWaitExpired, kConsumerGone };
+const char* ReturnReasonName(ReturnReason reason);
 
 class Broker {
  public:
@@ -48,10 +71,10 @@ class Broker {
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
-  // Takes over the counters of a recovered store. Before Start(); the loop
-  // is not running yet.
+  // Takes over a recovered store's counters and client dedup ids. Before
+  // Start(); the loop is not running yet.
   Status Recover(const store::Recovery& recovery);
-  // Starts batching. After Recover().
+  // Starts batching, redelivery and sweeping. After Recover().
   void Start();
 
   // A new connection: returns its handler (a Session).
@@ -61,15 +84,16 @@ class Broker {
   // sends the confirms, closes every connection once its output is written
   // (or after a deadline), then calls done.
   void Shutdown(std::function<void()> done);
+  // Closes the timers when Start() ran but Shutdown() never finished
+  // (startup failed after it).
+  void CloseTimers();
 
   // The storage thread finished one or more batches (posted to the loop).
   void OnStorageWake() { pipeline_.OnStorageWake(); }
-  // Closes the pipeline's timer when Start() ran but Shutdown() never
-  // finished (startup failed after it).
-  void CloseTimers();
 
   // Frame handlers, called by Session. REQUIRES: the session is greeted.
   void Publish(Session& session, const wire::Publish& publish);
+  void ConfigureQueue(Session& session, const wire::ConfigureQueue& configure);
   void Subscribe(Session& session, const wire::Subscribe& subscribe);
   void SetCredit(Session& session, SubscriptionId subscription_id, uint32_t credit);
   void Ack(Session& session, SubscriptionId subscription_id, Seq first_seq, Seq last_seq);
@@ -94,38 +118,73 @@ class Broker {
   using QueueMap =
       std::unordered_map<std::string, std::unique_ptr<Queue>, NameHash, std::equal_to<>>;
 
-  // Queues.
+  // Queues (broker.cc).
   Result<Queue*> FindOrLoadQueue(std::string_view name);
-  Queue* AddQueue(std::string_view name, QueueId queue_id, const store::QueueState* state);
+  Result<Queue*> FindOrLoadQueueById(QueueId queue_id);
+  Queue* AddQueue(std::string_view name, QueueId queue_id, const store::QueueInfo* info);
   void EnsureCreated(Queue* q);
   void MaybeEvict(Queue* q);
+  // Appends a new entry to q in the current batch; write(out) appends the
+  // envelope, exactly envelope_bytes long, to the log record.
+  template <typename WriteEnvelope>
+  Entry& AppendEntry(Queue* q, size_t envelope_bytes, uint64_t expires_ms, WriteEnvelope&& write);
+  // Makes room in q for one more entry of `bytes` by the queue's overflow
+  // rule; returns the limit that refused it, if one did.
+  Status MakeRoom(Queue* q, uint64_t bytes);
 
-  // Delivery.
+  // Delivery (delivery.cc).
   void Dispatch(Queue* q);
-  bool TakeNextEntry(Queue* q, Entry* entry);
+  bool TakeNextEntry(Queue* q, Entry* entry, bool include_uncommitted);
   Status ReadAhead(Queue* q);
+  bool IsExpired(const Queue* q, const Entry& entry, uint64_t now_ms) const;
   Consumer* NextConsumer(Queue* q);
   void Deliver(Consumer* c, Entry entry);
-  void AckEntry(Queue* q, Entry& entry);
-  void ReturnEntry(Queue* q, Entry entry);
+  // Takes an entry out of its queue for good, in the current batch.
+  void RemoveEntry(Queue* q, Entry& entry, Removal why);
+  // A delivery came back: deliver it again, or dead-letter it past
+  // max_deliveries.
+  void ReturnEntry(Queue* q, Entry entry, ReturnReason why);
+  void DeadLetter(Queue* q, Entry entry, ReturnReason why);
   void RemoveConsumer(Consumer* c);
+  void ForgetDeadline(Consumer* c);
 
-  // Commit completions.
+  // Timers (delivery.cc).
+  void ArmRedelivery(uint64_t due_ms);
+  void OnRedeliveryTimer();
+  void OnSweepTimer();
+  void SweepExpired(uint64_t now_ms);
+  void SweepDedup(uint64_t now_ms);
+  void ExpireIndexed(Queue* q, Seq seq);
+
+  // Commits (broker.cc).
   void OnCommitted(CommittedBatch& batch);
   void SendConfirms(Session& session, BatchNo through, const Status& failure, BatchNo failed);
+  void AddConfirm(Session& session, Session::PendingConfirm confirm);
   void MaybeFinishShutdown();
 
   net::Loop* loop_;
   store::Store* store_;
   BrokerConfig config_;
   Pipeline pipeline_;
+  DedupIndex dedup_;
   proto::FrameEncoder encoder_;
   BrokerCounters counters_;
 
   ConnId next_conn_id_ = 1;
   std::unordered_map<ConnId, std::unique_ptr<Session>> sessions_;
   QueueMap queues_;
+  std::unordered_map<QueueId, Queue*> queues_by_id_;
   std::vector<Session*> paused_;  // publishers waiting for room in the next batch
+
+  // Redelivery: consumers by the due time of their oldest deadline, and
+  // queues by the due time of their first delayed entry. One timer serves
+  // both.
+  std::set<std::pair<uint64_t, Consumer*>> ack_deadlines_;
+  std::set<std::pair<uint64_t, Queue*>> delayed_queues_;
+  net::Timer redelivery_timer_;
+  uint64_t redelivery_due_ = 0;  // when the timer fires; 0: not armed
+  net::Timer sweep_timer_;
+  std::string dedup_sweep_from_;  // where the dedup sweep continues
 
   bool shutting_down_ = false;
   bool closing_sessions_ = false;
@@ -133,6 +192,35 @@ class Broker {
   net::Timer shutdown_timer_;
   Status storage_failure_;  // first failed commit; publishes are refused after it
 };
+
+// Defined here because both broker.cc and delivery.cc append entries.
+template <typename WriteEnvelope>
+Entry& Broker::AppendEntry(Queue* q, size_t envelope_bytes, uint64_t expires_ms,
+                           WriteEnvelope&& write) {
+  EnsureCreated(q);
+  store::WriteBatch& batch = pipeline_.batch();
+  MsgId msg_id = pipeline_.counters().next_msg_id++;
+  Seq seq = q->next_seq++;
+  std::string* record =
+      batch.log.BeginPublish(q->queue_id(), seq, msg_id, static_cast<uint32_t>(envelope_bytes));
+  size_t start = record->size();
+  write(record);
+  HERMOD_CHECK(record->size() - start == envelope_bytes);
+
+  Entry entry;
+  entry.seq = seq;
+  entry.batch_no = batch.batch_no;
+  entry.msg_id = msg_id;
+  entry.bytes = static_cast<uint32_t>(envelope_bytes);
+  entry.expires_ms = expires_ms;
+  entry.msg = MessageRef(new Message(msg_id, record->substr(start)));
+  q->tail.push_back(std::move(entry));
+  q->depth += 1;
+  q->bytes += envelope_bytes;
+  pipeline_.NoteLogQueue(q);
+  pipeline_.NotePublish(envelope_bytes);
+  return q->tail.back();
+}
 
 }  // namespace hermod::core
 

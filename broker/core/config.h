@@ -8,6 +8,7 @@
 #include <string>
 
 #include "frame_codec.h"
+#include "settings.h"
 #include "unapplied_log.h"
 
 namespace hermod::core {
@@ -29,6 +30,16 @@ struct BrokerConfig {
   uint64_t delivery_high_water = 4 << 20;
   // Deliveries are read from the index this many at a time.
   uint32_t index_read_ahead = 256;
+  // Queue limits, dead-lettering and ack wait, unless a queue overrides them.
+  QueueDefaults queue_defaults;
+  // A publish repeating a dedup id seen on its queue this recently is
+  // confirmed with the original message and not stored again.
+  uint64_t dedup_window_ms = 120000;
+  // Client-generated dedup ids held in memory at most (core/dedup_index.h).
+  uint64_t max_client_dedup_ids = 1000000;
+  // The expiry and dedup sweeps: how often, and how much per round.
+  uint32_t sweep_interval_ms = 1000;
+  uint32_t sweep_batch = 1000;
   // Reported in Welcome.
   std::string sync_mode = "always";
 };

@@ -51,7 +51,19 @@ void Pipeline::NoteLogQueue(Queue* q) {
   book_.log_queues.push_back(q);
 }
 
-void Pipeline::NoteSession(ConnId conn_id) { book_.sessions.push_back(conn_id); }
+void Pipeline::NoteSession(BatchNo batch_no, ConnId conn_id) {
+  if (batch_no == book_.batch_no) {
+    book_.sessions.push_back(conn_id);
+    return;
+  }
+  for (size_t i = 0; i < in_flight_books_.size(); ++i) {
+    if (in_flight_books_[i].batch_no == batch_no) {
+      in_flight_books_[i].sessions.push_back(conn_id);
+      return;
+    }
+  }
+  HERMOD_CHECK(false && "NoteSession for a batch neither filling nor in storage");
+}
 
 void Pipeline::MaybeSubmit() {
   if (in_flight_ || batch_ == nullptr) return;

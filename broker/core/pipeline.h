@@ -65,9 +65,10 @@ class Pipeline {
   // record, for NoteLogQueue). Cheap to call repeatedly.
   void NoteQueue(Queue* q);
   void NoteLogQueue(Queue* q);
-  // Records that the current batch carries confirms for a session. The
-  // caller calls it once per session and batch.
-  void NoteSession(ConnId conn_id);
+  // Records that a session waits for batch_no (the batch being filled or
+  // one in storage) to send replies. The caller calls it once per session
+  // and batch.
+  void NoteSession(BatchNo batch_no, ConnId conn_id);
   // Counts a publish into the batch's fill level.
   void NotePublish(uint64_t bytes) {
     ++batch_messages_;

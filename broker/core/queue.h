@@ -16,12 +16,14 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "keys.h"
 #include "message.h"
 #include "ring.h"
+#include "settings.h"
 
 namespace hermod::core {
 
@@ -34,11 +36,22 @@ class Session;
 
 struct Entry {
   Seq seq = 0;
-  BatchNo batch_no = 0;  // the batch whose log record created it (0: older than the log)
+  BatchNo batch_no = 0;         // the batch whose log record created it (0: in the index)
+  BatchNo delivered_batch = 0;  // the batch whose log record has its last delivery count
   uint32_t delivery_count = 0;
   MsgId msg_id = 0;
   uint32_t bytes = 0;
-  MessageRef msg;  // null when the message must be read from the index
+  uint64_t expires_ms = 0;  // 0: never
+  MessageRef msg;
+};
+
+// When an unacked delivery is due back. A consumer's deadlines are appended
+// in delivery order and all use the consumer's ack wait, so they are already
+// sorted: a FIFO is the timer structure (no timer per message).
+struct Deadline {
+  uint64_t due_ms = 0;
+  Seq seq = 0;
+  uint32_t delivery_count = 0;  // which delivery of that seq it guards
 };
 
 using SubscriptionId = uint32_t;
@@ -48,8 +61,9 @@ struct Consumer {
   SubscriptionId subscription_id = 0;
   Queue* queue = nullptr;
   uint32_t credit = 0;
-  uint32_t ack_wait_ms = 0;
+  uint32_t ack_wait_ms = 0;  // 0: deliveries never time out
   std::map<Seq, Entry> inflight;
+  Ring<Deadline> deadlines;  // may hold stale records of acked deliveries
 
   bool has_credit() const { return inflight.size() < credit; }
 };
@@ -68,7 +82,7 @@ class Queue {
   // Whether nothing but the store holds this queue's state.
   bool idle() const {
     return consumers.empty() && tail.empty() && returned.empty() && index_ahead.empty() &&
-           inflight == 0;
+           delayed.empty() && inflight == 0;
   }
   // Whether an undelivered entry is ready (committed) for delivery.
   bool has_deliverable(BatchNo committed_through) const {
@@ -82,9 +96,18 @@ class Queue {
   Ring<Entry> index_ahead;  // read from the index, not yet delivered
   Ring<Entry> tail;         // in the log, not yet delivered, seq order
   std::map<Seq, Entry> returned;
+  std::multimap<uint64_t, Entry> delayed;  // nacked with a delay, by due time
+  std::set<Seq> removed;  // removed from the index range by the expiry sweep, not yet read past
   std::vector<Consumer*> consumers;
   size_t next_consumer = 0;  // round robin among consumers
   size_t inflight = 0;       // deliveries awaiting ack, over all consumers
+
+  // Entries and their bytes, delivered or not: the store's counters at load,
+  // kept current since.
+  uint64_t depth = 0;
+  uint64_t bytes = 0;
+  QueueOverrides overrides;
+  QueueLimits limits;  // the defaults with the overrides applied
 
   BatchNo last_log_batch = 0;    // newest batch whose log record names this queue
   BatchNo last_touch_batch = 0;  // newest batch with any change to this queue

@@ -42,6 +42,9 @@ bool Session::OnFrame(net::Connection& /*conn*/, const wire::Frame& frame) {
     case wire::Body::Unsubscribe:
       broker_->Unsubscribe(*this, *frame.body_as_Unsubscribe());
       break;
+    case wire::Body::ConfigureQueue:
+      broker_->ConfigureQueue(*this, *frame.body_as_ConfigureQueue());
+      break;
     case wire::Body::Ping: {
       auto& fbb = broker_->encoder().Start();
       Send(broker_->encoder().Finish(wire::CreatePong(fbb, frame.body_as_Ping()->nonce())));

@@ -42,12 +42,15 @@ class Session final : public net::Connection::Handler {
   void SendError(const Status& status, uint64_t correlation_id, bool fatal);
   void Send(std::span<const uint8_t> frame) { conn_->Send(frame); }
 
-  // A publish waiting for its batch to commit.
+  // A reply waiting for its batch to commit: a publish confirm (or its
+  // duplicate), or a ConfigureQueueOk.
   struct PendingConfirm {
+    enum Kind : uint8_t { kPublish, kDuplicate, kConfigure };
     BatchNo batch_no = 0;
     uint64_t correlation_id = 0;
     MsgId msg_id = 0;
     Seq seq = 0;
+    Kind kind = kPublish;
   };
   Ring<PendingConfirm>& confirms() { return confirms_; }
   // The newest batch holding one of this session's confirms.

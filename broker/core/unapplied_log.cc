@@ -14,6 +14,12 @@ void UnappliedLog::Track(BatchNo batch_no, uint64_t committed_ms, uint64_t bytes
   record.committed_ms = committed_ms;
   record.bytes = bytes;
   record.queues = std::move(queues);
+  // Take the cancels made before this record committed; drop those of
+  // batches that never got a record (or failed).
+  while (!early_.empty() && early_.begin()->first <= batch_no) {
+    if (early_.begin()->first == batch_no) record.canceled = std::move(early_.begin()->second);
+    early_.erase(early_.begin());
+  }
   records_.push_back(std::move(record));
   unapplied_bytes_ += bytes;
 }
@@ -35,12 +41,12 @@ UnappliedLog::Record* UnappliedLog::Find(BatchNo batch_no) {
 
 void UnappliedLog::Cancel(BatchNo batch_no, QueueId queue_id, Seq seq) {
   HERMOD_CHECK(!apply_submitted(batch_no));
-  Record* record = Find(batch_no);
-  // Every entry not yet applied was created by a tracked record, or by the
-  // batch being filled now (whose record is not committed yet; it cannot be
-  // acked before it is delivered, nor delivered before it commits).
-  HERMOD_CHECK(record != nullptr);
-  record->canceled.emplace_back(queue_id, seq);
+  if (records_.empty() || batch_no > records_.back().batch_no) {
+    early_[batch_no].emplace_back(queue_id, seq);
+    return;
+  }
+  // A batch that failed to commit has no record, and nothing to cancel.
+  if (Record* record = Find(batch_no)) record->canceled.emplace_back(queue_id, seq);
 }
 
 std::vector<store::ApplyStep> UnappliedLog::TakeDue(uint64_t now_ms) {

@@ -10,6 +10,7 @@
 #define HERMOD_BROKER_CORE_UNAPPLIED_LOG_H_
 
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include "queue.h"
@@ -30,8 +31,10 @@ class UnappliedLog {
 
   // Records a committed log record and the queues it names.
   void Track(BatchNo batch_no, uint64_t committed_ms, uint64_t bytes, std::vector<Queue*> queues);
-  // Notes that an entry of a record whose apply is not yet submitted was
-  // acked. REQUIRES: !apply_submitted(batch_no).
+  // Notes that an entry named by a record whose apply is not yet submitted
+  // was removed, so the apply leaves its operations out. The record may not
+  // be committed yet (a delivery count written in the batch being filled):
+  // the note then waits for Track. REQUIRES: !apply_submitted(batch_no).
   void Cancel(BatchNo batch_no, QueueId queue_id, Seq seq);
 
   // Whether the apply of that batch's record was handed to storage already
@@ -69,6 +72,8 @@ class UnappliedLog {
   };
   Record* Find(BatchNo batch_no);
 
+  // Cancels for records not tracked yet, by batch.
+  std::map<BatchNo, std::vector<std::pair<QueueId, Seq>>> early_;
   ApplyPolicy policy_;
   Ring<Record> records_;  // oldest first
   size_t next_ = 0;       // index in records_ of the first not submitted

@@ -105,6 +105,62 @@ struct LogKey {
 inline constexpr size_t kLogKeyBytes = 12;
 inline BatchNo LogKeyBatch(std::string_view key) { return GetBig64(key.data()); }
 
+// expiry: when · queue id · seq, so a cursor from the start finds the
+// entries that expired first.
+struct ExpiryKey {
+  char bytes[24];
+  ExpiryKey(uint64_t expires_ms, QueueId queue_id, Seq seq) {
+    PutBig64(bytes, expires_ms);
+    PutBig64(bytes + 8, queue_id);
+    PutBig64(bytes + 16, seq);
+  }
+  std::string_view view() const { return {bytes, sizeof(bytes)}; }
+};
+inline constexpr size_t kExpiryKeyBytes = 24;
+
+// dedup: the dedup id, a zero byte, the queue id. Dedup ids never contain a
+// zero byte (the broker refuses control characters), and leading with the
+// id keeps one client's generated ids ("~client-1", "~client-2", ...)
+// together in the table whatever queues they went to.
+inline std::string DedupKey(QueueId queue_id, std::string_view dedup_id) {
+  std::string key;
+  key.reserve(dedup_id.size() + 9);
+  key.append(dedup_id);
+  key.push_back('\0');
+  char id[8];
+  PutBig64(id, queue_id);
+  key.append(id, 8);
+  return key;
+}
+
+// Dedup ids that libhermod generates for its own resends start with this
+// character; they are kept in memory and the log only (core/dedup_index.h).
+inline constexpr char kClientDedupPrefix = '~';
+inline bool IsClientDedupId(std::string_view id) {
+  return !id.empty() && id[0] == kClientDedupPrefix;
+}
+
+// dedup value: what the first publish with that id became.
+struct DedupValue {
+  MsgId msg_id = 0;
+  Seq seq = 0;
+  uint64_t time_ms = 0;
+  std::string Encode() const {
+    std::string out;
+    AppendFixed64(&out, msg_id);
+    AppendFixed64(&out, seq);
+    AppendFixed64(&out, time_ms);
+    return out;
+  }
+  bool Decode(std::string_view v) {
+    if (v.size() != 24) return false;
+    msg_id = DecodeFixed64(v.data());
+    seq = DecodeFixed64(v.data() + 8);
+    time_ms = DecodeFixed64(v.data() + 16);
+    return true;
+  }
+};
+
 // entries value: where the entry's message is and what it weighs.
 struct EntryValue {
   MsgId msg_id = 0;

@@ -28,18 +28,20 @@ namespace hermod::store {
 // The tables of the store. The numbers are only array indexes; LMDB knows
 // tables by name (TableName). See docs/design.md ("Storage") for layouts.
 enum class Table : uint8_t {
-  kMeta,        // key -> schema version, id counters
-  kLog,         // batch number · chunk -> a slice of the batch's log record
-  kMessages,    // message id -> envelope
-  kRefs,        // message id -> remaining references (shared messages only)
-  kEntries,     // queue id · seq -> message id, bytes, delivery count
-  kQueues,      // queue name -> queue id
-  kQueueState,  // queue id -> counters, creation time, name
-  kGroups,      // group name · member queue name -> (empty)
-  kFanout,      // job id -> fan-out job
-  kDedup,       // target · dedup id -> message id, time
+  kMeta,         // key -> schema version, id counters
+  kLog,          // batch number · chunk -> a slice of the batch's log record
+  kMessages,     // message id -> envelope
+  kRefs,         // message id -> remaining references (shared messages only)
+  kEntries,      // queue id · seq -> message id, bytes, delivery count
+  kQueues,       // queue name -> queue id
+  kQueueState,   // queue id -> counters, creation time, name
+  kGroups,       // group name · member queue name -> (empty)
+  kFanout,       // job id -> fan-out job
+  kDedup,        // dedup id · 0 · queue id -> message id, seq, time
+  kQueueConfig,  // queue id -> the queue's setting overrides
+  kExpiry,       // expiry time · queue id · seq -> (empty): entries that expire
 };
-inline constexpr int kTableCount = 10;
+inline constexpr int kTableCount = 12;
 const char* TableName(Table table);
 
 class KvCursor {

@@ -39,6 +39,24 @@ void LogWriter::Delivered(QueueId queue_id, Seq seq, uint32_t delivery_count) {
   AppendFixed32(&record_, delivery_count);
 }
 
+void LogWriter::Configure(QueueId queue_id, std::string_view settings) {
+  Begin(LogOpType::kConfigure);
+  AppendFixed64(&record_, queue_id);
+  AppendFixed32(&record_, static_cast<uint32_t>(settings.size()));
+  record_.append(settings);
+}
+
+void LogWriter::Dedup(QueueId queue_id, Seq seq, MsgId msg_id, uint64_t time_ms,
+                      std::string_view dedup_id) {
+  Begin(LogOpType::kDedup);
+  AppendFixed64(&record_, queue_id);
+  AppendFixed64(&record_, seq);
+  AppendFixed64(&record_, msg_id);
+  AppendFixed64(&record_, time_ms);
+  AppendFixed16(&record_, static_cast<uint16_t>(dedup_id.size()));
+  record_.append(dedup_id);
+}
+
 LogReader::LogReader(std::string_view record) : rest_(record) {
   if (rest_.empty()) return;
   if (static_cast<uint8_t>(rest_[0]) != kLogRecordVersion) {
@@ -98,6 +116,27 @@ bool LogReader::Next(LogOp* op) {
       op->delivery_count = DecodeFixed32(p + 16);
       p += 20;
       break;
+    case LogOpType::kConfigure: {
+      if (!need(12)) return Fail("short kConfigure");
+      op->queue_id = DecodeFixed64(p);
+      uint32_t len = DecodeFixed32(p + 8);
+      if (!need(12ull + len)) return Fail("short settings");
+      op->settings = std::string_view(p + 12, len);
+      p += 12 + len;
+      break;
+    }
+    case LogOpType::kDedup: {
+      if (!need(34)) return Fail("short kDedup");
+      op->queue_id = DecodeFixed64(p);
+      op->seq = DecodeFixed64(p + 8);
+      op->msg_id = DecodeFixed64(p + 16);
+      op->created_ms = DecodeFixed64(p + 24);
+      uint16_t len = DecodeFixed16(p + 32);
+      if (!need(34u + len)) return Fail("short dedup id");
+      op->dedup_id = std::string_view(p + 34, len);
+      p += 34 + len;
+      break;
+    }
     default:
       return Fail("unknown operation type " + std::to_string(static_cast<int>(op->type)));
   }

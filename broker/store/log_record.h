@@ -7,6 +7,8 @@
 //   kPublish      queue_id u64, seq u64, msg_id u64, envelope_len u32, envelope
 //   kAck          queue_id u64, seq u64         (an entry that is only in the log)
 //   kDelivered    queue_id u64, seq u64, delivery_count u32
+//   kConfigure    queue_id u64, settings_len u32, settings (opaque to the store)
+//   kDedup        queue_id u64, seq u64, msg_id u64, time_ms u64, id_len u16, dedup_id
 //
 // Replaying the records in order rebuilds exactly the state the index does
 // not hold yet; see docs/design.md ("Storage"). New operation types get new
@@ -30,6 +32,8 @@ enum class LogOpType : uint8_t {
   kPublish = 2,
   kAck = 3,
   kDelivered = 4,
+  kConfigure = 5,
+  kDedup = 6,
 };
 
 inline constexpr uint8_t kLogRecordVersion = 1;
@@ -51,6 +55,10 @@ class LogWriter {
   std::string* BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id, uint32_t envelope_bytes);
   void Ack(QueueId queue_id, Seq seq);
   void Delivered(QueueId queue_id, Seq seq, uint32_t delivery_count);
+  // A queue's setting overrides, replacing earlier ones; empty: none.
+  void Configure(QueueId queue_id, std::string_view settings);
+  // The publish of (queue_id, seq) carried a dedup id.
+  void Dedup(QueueId queue_id, Seq seq, MsgId msg_id, uint64_t time_ms, std::string_view dedup_id);
 
  private:
   void Begin(LogOpType type);
@@ -65,9 +73,11 @@ struct LogOp {
   Seq seq = 0;
   MsgId msg_id = 0;
   uint32_t delivery_count = 0;
-  uint64_t created_ms = 0;
+  uint64_t created_ms = 0;    // kCreateQueue; kDedup: the publish time
   std::string_view name;      // kCreateQueue
   std::string_view envelope;  // kPublish
+  std::string_view settings;  // kConfigure
+  std::string_view dedup_id;  // kDedup
 };
 
 // Reads the operations of one record. Views point into the record's bytes.

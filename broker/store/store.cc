@@ -52,6 +52,10 @@ const char* TableName(Table table) {
       return "fanout";
     case Table::kDedup:
       return "dedup";
+    case Table::kQueueConfig:
+      return "queue_config";
+    case Table::kExpiry:
+      return "expiry";
   }
   return "?";
 }
@@ -118,6 +122,10 @@ Result<Recovery> Store::Recover() {
       LogOp op;
       while (reader.Next(&op)) {
         if (op.type == LogOpType::kAck) step.canceled.emplace_back(op.queue_id, op.seq);
+        if (op.type == LogOpType::kDedup && IsClientDedupId(op.dedup_id)) {
+          recovery.client_dedup.push_back(RecoveredDedup{op.queue_id, op.seq, op.msg_id,
+                                                         op.created_ms, std::string(op.dedup_id)});
+        }
       }
       return reader.status();
     };
@@ -200,12 +208,18 @@ Status Store::CommitOnce(const WriteBatch& batch) {
     if (!s.ok()) return s;
   }
   for (const IndexAck& ack : batch.acks) {
+    // An entry can be removed twice (an expiry sweep and a delivery that
+    // found it expired): only the first removal counts.
     if (!txn.Del(Table::kEntries, EntryKey(ack.queue_id, ack.seq).view())) continue;
     QueueDelta& delta = deltas_[ack.queue_id];
     delta.depth -= 1;
     delta.bytes -= ack.bytes;
     DropMessageRef(txn, ack.msg_id);
+    if (ack.expires_ms != 0) {
+      txn.Del(Table::kExpiry, ExpiryKey(ack.expires_ms, ack.queue_id, ack.seq).view());
+    }
   }
+  for (const std::string& key : batch.dedup_deletes) txn.Del(Table::kDedup, key);
   WriteQueueDeltas(txn);
   txn.Put(Table::kMeta, kMetaCounters, EncodeCounters(batch.counters));
   Status s = txn.Commit();
@@ -261,6 +275,10 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
         entry.bytes = static_cast<uint32_t>(op.envelope.size());
         txn.Put(Table::kMessages, U64Key(op.msg_id).view(), op.envelope);
         txn.Put(Table::kEntries, EntryKey(op.queue_id, op.seq).view(), entry.Encode());
+        uint64_t expires_ms = EnvelopeExpiry(op.envelope);
+        if (expires_ms != 0) {
+          txn.Put(Table::kExpiry, ExpiryKey(expires_ms, op.queue_id, op.seq).view(), {});
+        }
         delta.depth += 1;
         delta.bytes += entry.bytes;
         break;
@@ -269,6 +287,23 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
         // Acks in the log name entries that were only in the log when acked;
         // the apply step of their own record already left them out.
         break;
+      case LogOpType::kConfigure:
+        if (op.settings.empty()) {
+          txn.Del(Table::kQueueConfig, U64Key(op.queue_id).view());
+        } else {
+          txn.Put(Table::kQueueConfig, U64Key(op.queue_id).view(), op.settings);
+        }
+        break;
+      case LogOpType::kDedup: {
+        // Ids libhermod made for its resends stay out of the index; see
+        // core/dedup_index.h.
+        if (IsClientDedupId(op.dedup_id)) break;
+        // Kept whether or not the entry was acked meanwhile: the dedup
+        // window outlives the message.
+        DedupValue value{op.msg_id, op.seq, op.created_ms};
+        txn.Put(Table::kDedup, DedupKey(op.queue_id, op.dedup_id), value.Encode());
+        break;
+      }
       case LogOpType::kDelivered: {
         if (std::binary_search(step.canceled.begin(), step.canceled.end(),
                                std::make_pair(op.queue_id, op.seq))) {
@@ -323,6 +358,19 @@ void Store::WriteQueueDeltas(KvTxn& txn) {
   }
 }
 
+uint64_t Store::EnvelopeExpiry(std::string_view envelope) {
+  // The envelope starts with publish_ms and expires_ms (envelope.h).
+  return envelope.size() >= 16 ? DecodeFixed64(envelope.data() + 8) : 0;
+}
+
+Status Store::ReadConfig(KvTxn& txn, QueueInfo* info) {
+  std::string_view value;
+  if (txn.Get(Table::kQueueConfig, U64Key(info->queue_id).view(), &value)) {
+    info->config.assign(value);
+  }
+  return txn.status();
+}
+
 Result<std::optional<QueueInfo>> Store::FindQueue(std::string_view name) {
   Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
   if (!txn.ok()) return txn.status();
@@ -338,6 +386,7 @@ Result<std::optional<QueueInfo>> Store::FindQueue(std::string_view name) {
       !info.state.Decode(value)) {
     return Status::StorageError("queue " + std::string(name) + " has no state record");
   }
+  if (Status s = ReadConfig(**txn, &info); !s.ok()) return s;
   return std::optional<QueueInfo>(std::move(info));
 }
 
@@ -352,6 +401,7 @@ Result<std::optional<QueueInfo>> Store::FindQueueById(QueueId queue_id) {
     return std::optional<QueueInfo>();
   }
   if (!info.state.Decode(value)) return Status::StorageError("corrupt queue state");
+  if (Status s = ReadConfig(**txn, &info); !s.ok()) return s;
   return std::optional<QueueInfo>(std::move(info));
 }
 
@@ -378,6 +428,56 @@ Status Store::ReadEntries(QueueId queue_id, Seq from, Seq end, size_t max_entrie
     entry.envelope.assign(envelope);
     out->push_back(std::move(entry));
     ++n;
+  }
+  return (*txn)->status();
+}
+
+Result<std::optional<DedupValue>> Store::FindDedup(QueueId queue_id, std::string_view dedup_id) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::string_view value;
+  DedupValue dedup;
+  if (!(*txn)->Get(Table::kDedup, DedupKey(queue_id, dedup_id), &value)) {
+    if (!(*txn)->status().ok()) return (*txn)->status();
+    return std::optional<DedupValue>();
+  }
+  if (!dedup.Decode(value)) return Status::StorageError("corrupt dedup record");
+  return std::optional<DedupValue>(dedup);
+}
+
+Status Store::ScanExpired(uint64_t now_ms, size_t max, std::vector<ExpiredEntry>* out) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kExpiry);
+  if (!cursor) return (*txn)->status();
+  for (bool ok = cursor->First(); ok && out->size() < max; ok = cursor->Next()) {
+    std::string_view key = cursor->key();
+    if (key.size() != kExpiryKeyBytes) return Status::StorageError("corrupt expiry key");
+    uint64_t expires_ms = GetBig64(key.data());
+    if (expires_ms > now_ms) break;
+    out->push_back(ExpiredEntry{expires_ms, GetBig64(key.data() + 8), GetBig64(key.data() + 16)});
+  }
+  return (*txn)->status();
+}
+
+Status Store::ScanDedup(std::string_view from, uint64_t older_than_ms, size_t max_scan,
+                        std::vector<std::string>* expired, std::string* next) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kDedup);
+  if (!cursor) return (*txn)->status();
+  next->clear();
+  size_t scanned = 0;
+  bool ok = from.empty() ? cursor->First() : cursor->Seek(from);
+  for (; ok; ok = cursor->Next()) {
+    if (scanned++ == max_scan) {
+      next->assign(cursor->key());
+      break;
+    }
+    DedupValue value;
+    if (value.Decode(cursor->value()) && value.time_ms < older_than_ms) {
+      expired->emplace_back(cursor->key());
+    }
   }
   return (*txn)->status();
 }

@@ -34,6 +34,13 @@ inline constexpr uint32_t kSchemaVersion = 1;
 struct QueueInfo {
   QueueId queue_id = 0;
   QueueState state;
+  std::string config;  // the queue's setting overrides, as the core encoded them
+};
+
+struct ExpiredEntry {
+  uint64_t expires_ms = 0;
+  QueueId queue_id = 0;
+  Seq seq = 0;
 };
 
 struct StoredEntry {
@@ -42,8 +49,18 @@ struct StoredEntry {
   std::string envelope;
 };
 
+// A client-generated dedup id found in the log tail at startup.
+struct RecoveredDedup {
+  QueueId queue_id = 0;
+  Seq seq = 0;
+  MsgId msg_id = 0;
+  uint64_t time_ms = 0;
+  std::string dedup_id;
+};
+
 struct Recovery {
   Counters counters;
+  std::vector<RecoveredDedup> client_dedup;
   uint64_t records_applied = 0;  // log records found and applied at startup
   uint64_t log_bytes = 0;        // their size
 };
@@ -74,6 +91,19 @@ class Store {
   Status ReadEntries(QueueId queue_id, Seq from, Seq end, size_t max_entries,
                      std::vector<StoredEntry>* out);
 
+  // The record of a publish with this dedup id to this queue, if any.
+  Result<std::optional<DedupValue>> FindDedup(QueueId queue_id, std::string_view dedup_id);
+  // Appends up to max entries whose expiry time is <= now_ms, soonest first.
+  Status ScanExpired(uint64_t now_ms, size_t max, std::vector<ExpiredEntry>* out);
+  // Scans up to max_scan dedup records from key `from` (empty: the start),
+  // appending the keys of those older than older_than_ms to *expired. Sets
+  // *next to the key to continue from, or empty when the table ended.
+  Status ScanDedup(std::string_view from, uint64_t older_than_ms, size_t max_scan,
+                   std::vector<std::string>* expired, std::string* next);
+
+  // The expiry time in an encoded envelope (0: none).
+  static uint64_t EnvelopeExpiry(std::string_view envelope);
+
   KvEnv* env() { return env_; }
 
   // The next Commit() fails with `status` as if the disk had.
@@ -94,6 +124,7 @@ class Store {
   };
 
   Status CommitOnce(const WriteBatch& batch);
+  Status ReadConfig(KvTxn& txn, QueueInfo* info);
   void AppendLog(KvTxn& txn, const WriteBatch& batch);
   Status ApplyRecord(KvTxn& txn, const ApplyStep& step);
   void DropMessageRef(KvTxn& txn, MsgId msg_id);

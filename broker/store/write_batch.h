@@ -13,6 +13,7 @@
 #define HERMOD_BROKER_STORE_WRITE_BATCH_H_
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -35,11 +36,14 @@ struct ApplyStep {
   std::vector<std::pair<QueueId, Seq>> canceled;
 };
 
+// Removes an entry already in the index: acked, expired, dead-lettered or
+// dropped for room.
 struct IndexAck {
   QueueId queue_id = 0;
   Seq seq = 0;
   MsgId msg_id = 0;
   uint32_t bytes = 0;
+  uint64_t expires_ms = 0;  // its expiry row, when it has one
 };
 
 struct WriteBatch {
@@ -48,13 +52,16 @@ struct WriteBatch {
   LogWriter log;
   std::vector<ApplyStep> apply;
   std::vector<IndexAck> acks;
+  std::vector<std::string> dedup_deletes;  // dedup records past the window
   Counters counters;
 
   // Set by the storage thread.
   Status status;
   uint64_t commit_micros = 0;
 
-  bool empty() const { return log.empty() && apply.empty() && acks.empty(); }
+  bool empty() const {
+    return log.empty() && apply.empty() && acks.empty() && dedup_deletes.empty();
+  }
 };
 
 }  // namespace hermod::store

@@ -91,6 +91,16 @@ std::vector<Bytes> EveryFrame() {
     auto& b = enc.Start();
     frames.push_back(Copy(enc.Finish(wire::CreateErrorDirect(b, 6, "bad", 8, true))));
   }
+  {
+    auto& b = enc.Start();
+    frames.push_back(Copy(enc.Finish(wire::CreateConfigureQueueDirect(
+        b, 11, "user:1", true, 100, flatbuffers::nullopt, "drop-oldest", 60000, 5, "user:1.dead",
+        flatbuffers::nullopt))));
+  }
+  {
+    auto& b = enc.Start();
+    frames.push_back(Copy(enc.Finish(wire::CreateConfigureQueueOk(b, 11))));
+  }
   return frames;
 }
 
@@ -139,6 +149,19 @@ TEST(FrameCodec, RoundTripsFieldValues) {
   EXPECT_EQ(p->ttl_ms(), 1000u);
   EXPECT_EQ(View(p->dedup_id()), "dedup");
   EXPECT_EQ(View(p->group()), "group");
+
+  const Bytes& configure = frames[16];
+  auto cq = FrameDecoder::Verify(configure.data(), configure.size());
+  ASSERT_TRUE(cq.ok());
+  const wire::ConfigureQueue* c = (*cq)->body_as_ConfigureQueue();
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->reset());
+  ASSERT_TRUE(c->max_messages().has_value());
+  EXPECT_EQ(*c->max_messages(), 100u);
+  EXPECT_FALSE(c->max_bytes().has_value());  // absent stays absent: "unchanged"
+  EXPECT_EQ(View(c->overflow()), "drop-oldest");
+  EXPECT_EQ(*c->max_deliveries(), 5u);
+  EXPECT_FALSE(c->ack_wait_ms().has_value());
 
   const Bytes& deliver = frames[8];
   auto d = FrameDecoder::Verify(deliver.data(), deliver.size());

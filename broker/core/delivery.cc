@@ -1,0 +1,571 @@
+// The delivery half of the Broker: subscriptions, delivery within credit,
+// acks, nacks, ack-wait redelivery, dead-lettering, and the expiry and dedup
+// sweeps. See broker.h.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "broker.h"
+#include "check.h"
+#include "envelope.h"
+#include "names.h"
+
+namespace hermod::core {
+
+namespace {
+
+uint64_t WallClockMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+const char* ReturnReasonName(ReturnReason reason) {
+  switch (reason) {
+    case ReturnReason::kNacked:
+      return "nacked";
+    case ReturnReason::kAckWaitExpired:
+      return "ack-wait-expired";
+    case ReturnReason::kConsumerGone:
+      return "consumer-gone";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------------------
+// Subscriptions
+
+void Broker::Subscribe(Session& session, const wire::Subscribe& subscribe) {
+  uint64_t correlation_id = subscribe.correlation_id();
+  SubscriptionId subscription_id = subscribe.subscription_id();
+  std::string_view name = proto::View(subscribe.queue());
+  if (shutting_down_) {
+    return session.SendError(Status(ErrorCode::kShuttingDown, "broker is stopping"), correlation_id,
+                             false);
+  }
+  if (Status s = ValidateQueueName(name); !s.ok()) {
+    return session.SendError(s, correlation_id, false);
+  }
+  if (session.FindConsumer(subscription_id) != nullptr) {
+    return session.SendError(
+        Status::AlreadyExists("subscription " + std::to_string(subscription_id) +
+                              " exists on this connection"),
+        correlation_id, false);
+  }
+  Result<Queue*> q = FindOrLoadQueue(name);
+  if (!q.ok()) return session.SendError(q.status(), correlation_id, false);
+
+  auto consumer = std::make_unique<Consumer>();
+  consumer->session = &session;
+  consumer->subscription_id = subscription_id;
+  consumer->queue = *q;
+  consumer->credit = subscribe.credit();
+  consumer->ack_wait_ms =
+      subscribe.ack_wait_ms() != 0 ? subscribe.ack_wait_ms() : (*q)->limits.ack_wait_ms;
+  (*q)->consumers.push_back(consumer.get());
+  session.consumers().push_back(std::move(consumer));
+
+  auto& fbb = encoder_.Start();
+  session.Send(encoder_.Finish(wire::CreateSubscribeOk(fbb, correlation_id, subscription_id)));
+  Dispatch(*q);
+}
+
+void Broker::SetCredit(Session& session, SubscriptionId subscription_id, uint32_t credit) {
+  Consumer* c = session.FindConsumer(subscription_id);
+  if (c == nullptr) return;
+  c->credit = credit;
+  Dispatch(c->queue);
+}
+
+void Broker::Unsubscribe(Session& session, const wire::Unsubscribe& unsubscribe) {
+  SubscriptionId subscription_id = unsubscribe.subscription_id();
+  auto& consumers = session.consumers();
+  auto it = std::find_if(consumers.begin(), consumers.end(),
+                         [&](auto& c) { return c->subscription_id == subscription_id; });
+  if (it == consumers.end()) {
+    return session.SendError(Status::NotFound("no subscription " + std::to_string(subscription_id)),
+                             unsubscribe.correlation_id(), false);
+  }
+  Queue* q = (*it)->queue;
+  RemoveConsumer(it->get());
+  consumers.erase(it);
+  MaybeEvict(q);
+  auto& fbb = encoder_.Start();
+  session.Send(encoder_.Finish(
+      wire::CreateUnsubscribeOk(fbb, unsubscribe.correlation_id(), subscription_id)));
+}
+
+void Broker::SessionWritable(Session& session) {
+  // Deliveries paused at the high-water mark resume.
+  for (auto& c : session.consumers()) Dispatch(c->queue);
+}
+
+void Broker::RemoveConsumer(Consumer* c) {
+  ForgetDeadline(c);
+  Queue* q = c->queue;
+  std::map<Seq, Entry> inflight = std::move(c->inflight);
+  c->inflight.clear();
+  q->inflight -= inflight.size();
+  auto it = std::find(q->consumers.begin(), q->consumers.end(), c);
+  HERMOD_CHECK(it != q->consumers.end());
+  q->consumers.erase(it);
+  if (q->next_consumer >= q->consumers.size()) q->next_consumer = 0;
+  for (auto& [seq, entry] : inflight) ReturnEntry(q, std::move(entry), ReturnReason::kConsumerGone);
+  Dispatch(q);
+}
+
+// ---------------------------------------------------------------------------
+// Delivery
+
+Consumer* Broker::NextConsumer(Queue* q) {
+  size_t n = q->consumers.size();
+  for (size_t i = 0; i < n; ++i) {
+    size_t at = (q->next_consumer + i) % n;
+    Consumer* c = q->consumers[at];
+    if (c->has_credit() && !c->session->closing() &&
+        c->session->connection()->pending_output() < config_.delivery_high_water) {
+      q->next_consumer = (at + 1) % n;
+      return c;
+    }
+  }
+  return nullptr;
+}
+
+Status Broker::ReadAhead(Queue* q) {
+  std::vector<store::StoredEntry> read;
+  Status s = store_->ReadEntries(q->queue_id(), q->index_cursor, q->index_end,
+                                 config_.index_read_ahead, &read);
+  if (!s.ok()) return s;
+  for (store::StoredEntry& stored : read) {
+    if (q->removed.erase(stored.seq) > 0) continue;  // expired by the sweep, delete pending
+    Entry entry;
+    entry.seq = stored.seq;
+    entry.batch_no = 0;  // in the index
+    entry.delivery_count = stored.value.delivery_count;
+    entry.msg_id = stored.value.msg_id;
+    entry.bytes = stored.value.bytes;
+    entry.expires_ms = store::Store::EnvelopeExpiry(stored.envelope);
+    entry.msg = MessageRef(new Message(stored.value.msg_id, std::move(stored.envelope)));
+    q->index_ahead.push_back(std::move(entry));
+  }
+  q->index_cursor = read.size() < config_.index_read_ahead ? q->index_end : read.back().seq + 1;
+  while (!q->removed.empty() && *q->removed.begin() < q->index_cursor) {
+    q->removed.erase(q->removed.begin());
+  }
+  return Status::OK();
+}
+
+bool Broker::TakeNextEntry(Queue* q, Entry* entry, bool include_uncommitted) {
+  if (!q->returned.empty()) {
+    auto it = q->returned.begin();
+    *entry = std::move(it->second);
+    q->returned.erase(it);
+    return true;
+  }
+  if (q->index_ahead.empty() && q->index_cursor < q->index_end) {
+    if (Status s = ReadAhead(q); !s.ok()) {
+      spdlog::error("queue {}: reading entries from the store failed: {}", q->name(), s.ToString());
+      return false;
+    }
+  }
+  if (!q->index_ahead.empty()) {
+    *entry = std::move(q->index_ahead.front());
+    q->index_ahead.pop_front();
+    return true;
+  }
+  // Entries of a batch still committing are not delivered: a crash could
+  // still lose them.
+  if (!q->tail.empty() &&
+      (include_uncommitted || q->tail[0].batch_no <= pipeline_.committed_through())) {
+    *entry = std::move(q->tail.front());
+    q->tail.pop_front();
+    return true;
+  }
+  return false;
+}
+
+bool Broker::IsExpired(const Queue* q, const Entry& entry, uint64_t now_ms) const {
+  if (entry.expires_ms != 0 && entry.expires_ms <= now_ms) return true;
+  // A max_age set after the entry was published applies too.
+  if (q->limits.max_age_ms != 0) {
+    store::EnvelopeView envelope;
+    if (envelope.Parse(entry.msg->envelope()) &&
+        envelope.publish_ms() + q->limits.max_age_ms <= now_ms) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Broker::Dispatch(Queue* q) {
+  uint64_t now = WallClockMs();
+  for (;;) {
+    if (!q->has_deliverable(pipeline_.committed_through())) return;
+    Consumer* c = NextConsumer(q);
+    if (c == nullptr) return;
+    Entry entry;
+    if (!TakeNextEntry(q, &entry, /*include_uncommitted=*/false)) return;
+    if (IsExpired(q, entry, now)) {
+      RemoveEntry(q, entry, Removal::kExpired);  // expired entries are never delivered
+      continue;
+    }
+    Deliver(c, std::move(entry));
+  }
+}
+
+void Broker::Deliver(Consumer* c, Entry entry) {
+  Queue* q = c->queue;
+  ++entry.delivery_count;
+  store::EnvelopeView envelope;
+  HERMOD_CHECK(envelope.Parse(entry.msg->envelope()));
+
+  auto& fbb = encoder_.Start();
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::Header>>> headers;
+  if (envelope.header_count() > 0) {
+    std::vector<flatbuffers::Offset<wire::Header>> list;
+    list.reserve(envelope.header_count());
+    envelope.ForEachHeader([&](std::string_view key, std::string_view value) {
+      auto k = fbb.CreateString(key);
+      auto v = fbb.CreateString(value);
+      list.push_back(wire::CreateHeader(fbb, k, v));
+    });
+    headers = fbb.CreateVector(list);
+  }
+  std::string_view payload = envelope.payload();
+  auto payload_offset =
+      fbb.CreateVector(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  c->session->Send(encoder_.Finish(
+      wire::CreateDeliver(fbb, c->subscription_id, entry.seq, entry.msg_id, entry.delivery_count,
+                          envelope.publish_ms(), headers, payload_offset)));
+
+  // The count is durable: after a restart the next delivery shows count+1.
+  // When the entry is acked before this record is applied, the apply skips
+  // the record (RemoveEntry cancels it), so the common case costs only these
+  // bytes in the log.
+  pipeline_.batch().log.Delivered(q->queue_id(), entry.seq, entry.delivery_count);
+  entry.delivered_batch = pipeline_.batch_no();
+  pipeline_.NoteLogQueue(q);
+
+  if (c->ack_wait_ms != 0) {
+    uint64_t due = loop_->now_ms() + c->ack_wait_ms;
+    if (c->deadlines.empty()) ack_deadlines_.emplace(due, c);
+    c->deadlines.push_back(Deadline{due, entry.seq, entry.delivery_count});
+    ArmRedelivery(due);
+  }
+  ++counters_.delivered;
+  if (entry.delivery_count > 1) ++counters_.redelivered;
+  ++q->inflight;
+  Seq seq = entry.seq;
+  c->inflight.emplace(seq, std::move(entry));
+}
+
+void Broker::RemoveEntry(Queue* q, Entry& entry, Removal why) {
+  store::WriteBatch& batch = pipeline_.batch();
+  UnappliedLog& unapplied = pipeline_.unapplied();
+  if (!unapplied.apply_submitted(entry.batch_no)) {
+    // The entry is only in the log: note its removal there (a replay after
+    // a crash must not bring it back) and leave it out when its record is
+    // applied. It never touches the index.
+    batch.log.Ack(q->queue_id(), entry.seq);
+    unapplied.Cancel(entry.batch_no, q->queue_id(), entry.seq);
+  } else {
+    // Removals go into the next batch, not a transaction of their own:
+    // committing one transaction per ack would cost an fsync per message.
+    batch.acks.push_back(
+        store::IndexAck{q->queue_id(), entry.seq, entry.msg_id, entry.bytes, entry.expires_ms});
+  }
+  if (entry.delivered_batch != 0 && entry.delivered_batch != entry.batch_no &&
+      !unapplied.apply_submitted(entry.delivered_batch)) {
+    unapplied.Cancel(entry.delivered_batch, q->queue_id(), entry.seq);
+  }
+  q->depth -= 1;
+  q->bytes -= entry.bytes;
+  pipeline_.NoteQueue(q);
+  switch (why) {
+    case Removal::kAcked:
+      ++counters_.acked;
+      break;
+    case Removal::kExpired:
+      ++counters_.expired;
+      break;
+    case Removal::kDeadLettered:
+      ++counters_.dead_lettered;
+      break;
+    case Removal::kDropped:
+      ++counters_.dropped;
+      break;
+  }
+}
+
+// Drops the deadline records of deliveries no longer in flight from the
+// front of c's FIFO, and compacts it when stale records pile up behind a
+// live one, so it stays about as long as the consumer's unacked deliveries.
+static void PruneDeadlines(Consumer* c, std::set<std::pair<uint64_t, Consumer*>>& index) {
+  if (c->deadlines.empty()) return;
+  uint64_t old_due = c->deadlines.front().due_ms;
+  auto live = [c](const Deadline& d) {
+    auto it = c->inflight.find(d.seq);
+    return it != c->inflight.end() && it->second.delivery_count == d.delivery_count;
+  };
+  while (!c->deadlines.empty() && !live(c->deadlines.front())) c->deadlines.pop_front();
+  if (c->deadlines.size() > 2 * c->inflight.size() + 64) {
+    Ring<Deadline> kept;
+    for (size_t i = 0; i < c->deadlines.size(); ++i) {
+      if (live(c->deadlines[i])) kept.push_back(c->deadlines[i]);
+    }
+    c->deadlines = std::move(kept);
+  }
+  uint64_t new_due = c->deadlines.empty() ? 0 : c->deadlines.front().due_ms;
+  if (new_due != old_due) {
+    index.erase({old_due, c});
+    if (new_due != 0) index.emplace(new_due, c);
+  }
+}
+
+void Broker::Ack(Session& session, SubscriptionId subscription_id, Seq first_seq, Seq last_seq) {
+  Consumer* c = session.FindConsumer(subscription_id);
+  if (c == nullptr || first_seq > last_seq) return;
+  Queue* q = c->queue;
+  auto it = c->inflight.lower_bound(first_seq);
+  while (it != c->inflight.end() && it->first <= last_seq) {
+    RemoveEntry(q, it->second, Removal::kAcked);
+    it = c->inflight.erase(it);
+    --q->inflight;
+  }
+  PruneDeadlines(c, ack_deadlines_);
+  Dispatch(q);
+}
+
+void Broker::Nack(Session& session, SubscriptionId subscription_id, Seq seq, uint32_t delay_ms) {
+  Consumer* c = session.FindConsumer(subscription_id);
+  if (c == nullptr) return;
+  auto it = c->inflight.find(seq);
+  if (it == c->inflight.end()) return;
+  Queue* q = c->queue;
+  Entry entry = std::move(it->second);
+  c->inflight.erase(it);
+  --q->inflight;
+  ++counters_.nacked;
+  PruneDeadlines(c, ack_deadlines_);
+  bool exhausted =
+      q->limits.max_deliveries != 0 && entry.delivery_count >= q->limits.max_deliveries;
+  if (delay_ms == 0 || exhausted) {
+    ReturnEntry(q, std::move(entry), ReturnReason::kNacked);
+  } else {
+    uint64_t due = loop_->now_ms() + delay_ms;
+    if (q->delayed.empty()) {
+      delayed_queues_.emplace(due, q);
+    } else if (due < q->delayed.begin()->first) {
+      delayed_queues_.erase({q->delayed.begin()->first, q});
+      delayed_queues_.emplace(due, q);
+    }
+    q->delayed.emplace(due, std::move(entry));
+    ArmRedelivery(due);
+  }
+  Dispatch(q);
+}
+
+void Broker::ReturnEntry(Queue* q, Entry entry, ReturnReason why) {
+  if (q->limits.max_deliveries != 0 && entry.delivery_count >= q->limits.max_deliveries) {
+    DeadLetter(q, std::move(entry), why);
+    return;
+  }
+  Seq seq = entry.seq;
+  q->returned.emplace(seq, std::move(entry));
+}
+
+void Broker::DeadLetter(Queue* q, Entry entry, ReturnReason why) {
+  Result<Queue*> found = FindOrLoadQueue(q->limits.dead_letter_queue);
+  store::EnvelopeView envelope;
+  if (!found.ok() || !envelope.Parse(entry.msg->envelope()) ||
+      envelope.header_count() > UINT16_MAX - 5) {
+    spdlog::error("queue {}: cannot dead-letter entry {}; it stays", q->name(), entry.seq);
+    Seq seq = entry.seq;
+    q->returned.emplace(seq, std::move(entry));
+    return;
+  }
+  Queue* dlq = *found;
+  // The dead-lettered copy says where it came from, why, and after how many
+  // attempts; its original headers and payload follow unchanged. It does
+  // not expire: it is kept for someone to look at.
+  std::string count = std::to_string(entry.delivery_count);
+  std::string msg_id = std::to_string(entry.msg_id);
+  std::string seq = std::to_string(entry.seq);
+  std::pair<std::string_view, std::string_view> extra[] = {
+      {"x-hermod-dead-letter-from", q->name()},
+      {"x-hermod-dead-letter-reason", ReturnReasonName(why)},
+      {"x-hermod-delivery-count", count},
+      {"x-hermod-original-msg-id", msg_id},
+      {"x-hermod-original-seq", seq},
+  };
+  size_t bytes = store::EnvelopeWriter::FixedBytes() + envelope.payload().size();
+  envelope.ForEachHeader([&](std::string_view k, std::string_view v) {
+    bytes += store::EnvelopeWriter::HeaderBytes(k.size(), v.size());
+  });
+  for (auto& [k, v] : extra) bytes += store::EnvelopeWriter::HeaderBytes(k.size(), v.size());
+  // The copy and the removal go in the same batch: one commit moves it.
+  AppendEntry(dlq, bytes, 0, [&](std::string* out) {
+    store::EnvelopeWriter writer(out, envelope.publish_ms(), 0,
+                                 static_cast<uint16_t>(envelope.header_count() + 5));
+    envelope.ForEachHeader([&](std::string_view k, std::string_view v) { writer.Header(k, v); });
+    for (auto& [k, v] : extra) writer.Header(k, v);
+    writer.Payload(envelope.payload());
+  });
+  RemoveEntry(q, entry, Removal::kDeadLettered);
+  spdlog::debug("queue {}: entry {} dead-lettered to {} after {} deliveries ({})", q->name(),
+                entry.seq, dlq->name(), entry.delivery_count, ReturnReasonName(why));
+}
+
+void Broker::ForgetDeadline(Consumer* c) {
+  if (!c->deadlines.empty()) ack_deadlines_.erase({c->deadlines.front().due_ms, c});
+  c->deadlines.clear();
+}
+
+// ---------------------------------------------------------------------------
+// Redelivery timer: ack-wait deadlines and delayed nacks
+
+void Broker::ArmRedelivery(uint64_t due_ms) {
+  if (redelivery_due_ != 0 && redelivery_due_ <= due_ms) return;
+  redelivery_due_ = due_ms;
+  uint64_t now = loop_->now_ms();
+  redelivery_timer_.Start(due_ms > now ? due_ms - now : 0);
+}
+
+void Broker::OnRedeliveryTimer() {
+  redelivery_due_ = 0;
+  uint64_t now = loop_->now_ms();
+  std::vector<Queue*> touched;
+  while (!ack_deadlines_.empty() && ack_deadlines_.begin()->first <= now) {
+    Consumer* c = ack_deadlines_.begin()->second;
+    ack_deadlines_.erase(ack_deadlines_.begin());
+    while (!c->deadlines.empty()) {
+      Deadline d = c->deadlines.front();
+      auto it = c->inflight.find(d.seq);
+      bool live = it != c->inflight.end() && it->second.delivery_count == d.delivery_count;
+      if (live && d.due_ms > now) break;
+      c->deadlines.pop_front();
+      if (!live) continue;
+      Entry entry = std::move(it->second);
+      c->inflight.erase(it);
+      --c->queue->inflight;
+      ++counters_.ack_timeouts;
+      ReturnEntry(c->queue, std::move(entry), ReturnReason::kAckWaitExpired);
+      touched.push_back(c->queue);
+    }
+    if (!c->deadlines.empty()) ack_deadlines_.emplace(c->deadlines.front().due_ms, c);
+  }
+  while (!delayed_queues_.empty() && delayed_queues_.begin()->first <= now) {
+    Queue* q = delayed_queues_.begin()->second;
+    delayed_queues_.erase(delayed_queues_.begin());
+    while (!q->delayed.empty() && q->delayed.begin()->first <= now) {
+      Entry entry = std::move(q->delayed.begin()->second);
+      q->delayed.erase(q->delayed.begin());
+      Seq seq = entry.seq;
+      q->returned.emplace(seq, std::move(entry));
+    }
+    if (!q->delayed.empty()) delayed_queues_.emplace(q->delayed.begin()->first, q);
+    touched.push_back(q);
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  for (Queue* q : touched) Dispatch(q);
+
+  uint64_t next = 0;
+  if (!ack_deadlines_.empty()) next = ack_deadlines_.begin()->first;
+  if (!delayed_queues_.empty() && (next == 0 || delayed_queues_.begin()->first < next)) {
+    next = delayed_queues_.begin()->first;
+  }
+  if (next != 0) ArmRedelivery(next);
+}
+
+// ---------------------------------------------------------------------------
+// Sweeps: expired entries of queues nobody is consuming, old dedup records
+
+void Broker::OnSweepTimer() {
+  if (shutting_down_ || !storage_failure_.ok()) return;
+  uint64_t now = WallClockMs();
+  SweepExpired(now);
+  SweepDedup(now);
+  dedup_.Trim(now, pipeline_.unapplied().applied_through());
+}
+
+void Broker::SweepExpired(uint64_t now_ms) {
+  std::vector<store::ExpiredEntry> expired;
+  if (Status s = store_->ScanExpired(now_ms, config_.sweep_batch, &expired); !s.ok()) {
+    spdlog::error("expiry sweep: {}", s.ToString());
+    return;
+  }
+  std::vector<Queue*> loaded;
+  for (const store::ExpiredEntry& e : expired) {
+    Result<Queue*> q = FindOrLoadQueueById(e.queue_id);
+    if (!q.ok()) continue;
+    ExpireIndexed(*q, e.seq);
+    loaded.push_back(*q);
+  }
+  std::sort(loaded.begin(), loaded.end());
+  loaded.erase(std::unique(loaded.begin(), loaded.end()), loaded.end());
+  for (Queue* q : loaded) MaybeEvict(q);
+}
+
+void Broker::ExpireIndexed(Queue* q, Seq seq) {
+  // The entry is in the index; where the queue's state has it decides how
+  // it goes. Deliveries in flight are left to their consumer: if one comes
+  // back, delivery finds it expired.
+  if (seq >= q->index_cursor && seq < q->index_end) {
+    if (q->removed.count(seq) > 0) return;
+    std::vector<store::StoredEntry> read;
+    if (!store_->ReadEntries(q->queue_id(), seq, seq + 1, 1, &read).ok() || read.empty()) return;
+    Entry entry;
+    entry.seq = seq;
+    entry.msg_id = read[0].value.msg_id;
+    entry.bytes = read[0].value.bytes;
+    entry.expires_ms = store::Store::EnvelopeExpiry(read[0].envelope);
+    q->removed.insert(seq);  // ReadAhead must skip it until the delete commits
+    RemoveEntry(q, entry, Removal::kExpired);
+    return;
+  }
+  for (size_t i = 0; i < q->index_ahead.size(); ++i) {
+    if (q->index_ahead[i].seq == seq) {
+      RemoveEntry(q, q->index_ahead[i], Removal::kExpired);
+      q->index_ahead.erase_at(i);
+      return;
+    }
+  }
+  if (auto it = q->returned.find(seq); it != q->returned.end()) {
+    RemoveEntry(q, it->second, Removal::kExpired);
+    q->returned.erase(it);
+    return;
+  }
+  for (auto it = q->delayed.begin(); it != q->delayed.end(); ++it) {
+    if (it->second.seq != seq) continue;
+    bool first = it == q->delayed.begin();
+    uint64_t due = it->first;
+    RemoveEntry(q, it->second, Removal::kExpired);
+    q->delayed.erase(it);
+    if (first) {
+      delayed_queues_.erase({due, q});
+      if (!q->delayed.empty()) delayed_queues_.emplace(q->delayed.begin()->first, q);
+    }
+    return;
+  }
+}
+
+void Broker::SweepDedup(uint64_t now_ms) {
+  if (now_ms <= config_.dedup_window_ms) return;
+  std::vector<std::string> expired;
+  std::string next;
+  Status s = store_->ScanDedup(dedup_sweep_from_, now_ms - config_.dedup_window_ms,
+                               static_cast<size_t>(config_.sweep_batch) * 10, &expired, &next);
+  if (!s.ok()) {
+    spdlog::error("dedup sweep: {}", s.ToString());
+    return;
+  }
+  dedup_sweep_from_ = std::move(next);
+  auto& deletes = pipeline_.batch().dedup_deletes;
+  for (std::string& key : expired) deletes.push_back(std::move(key));
+}
+
+}  // namespace hermod::core
