@@ -1,0 +1,76 @@
+#include "dedup_index.h"
+
+#include <gtest/gtest.h>
+
+#include "mem_env.h"
+
+namespace hermod::core {
+namespace {
+
+class DedupIndexTest : public testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(store_.Open().ok()); }
+  store::MemEnv env_;
+  store::Store store_{&env_};
+};
+
+TEST_F(DedupIndexTest, FindsWhatWasAddedWithinTheWindow) {
+  DedupIndex index(&store_, 1000, 100);
+  index.Add(1, "order-7", {70, 7, 5}, 10000);
+  auto hit = index.Find(1, "order-7", 10500);
+  ASSERT_TRUE(hit.ok());
+  ASSERT_TRUE(hit->has_value());
+  EXPECT_EQ((*hit)->msg_id, 70u);
+  EXPECT_EQ((*hit)->seq, 7u);
+  EXPECT_EQ((*hit)->batch_no, 5u);
+  // Another queue, or past the window: not a duplicate.
+  EXPECT_FALSE(index.Find(2, "order-7", 10500)->has_value());
+  EXPECT_FALSE(index.Find(1, "order-7", 11001)->has_value());
+}
+
+TEST_F(DedupIndexTest, ApplicationIdsFallBackToTheStoreOnceApplied) {
+  DedupIndex index(&store_, 100000, 100);
+  index.Add(1, "app-id", {70, 7, 5}, 10000);
+  // Batch 5 applied: the memory copy goes; the store has it (written here
+  // the way an apply would).
+  {
+    store::WriteBatch b;
+    b.batch_no = 1;
+    b.log.CreateQueue(1, 0, "q");
+    b.log.Dedup(1, 7, 70, 10000, "app-id");
+    b.counters = store::Counters{2, 71, 2};
+    ASSERT_TRUE(store_.Commit(b).ok());
+    store::WriteBatch apply;
+    apply.batch_no = 2;
+    apply.apply.push_back(store::ApplyStep{1, {}});
+    apply.counters = store::Counters{3, 71, 2};
+    ASSERT_TRUE(store_.Commit(apply).ok());
+  }
+  index.Trim(10001, 5);
+  EXPECT_EQ(index.size(), 0u);
+  auto hit = index.Find(1, "app-id", 10002);
+  ASSERT_TRUE(hit.ok() && hit->has_value());
+  EXPECT_EQ((*hit)->msg_id, 70u);
+}
+
+TEST_F(DedupIndexTest, ClientIdsStayInMemoryOnly) {
+  DedupIndex index(&store_, 100000, 2);
+  index.Add(1, "~c-1", {1, 1, 1}, 10);
+  index.Add(1, "~c-2", {2, 2, 1}, 10);
+  index.Add(1, "~c-3", {3, 3, 1}, 10);
+  // Applied or not, a client id leaves memory only past the count bound.
+  index.Trim(20, 0);
+  EXPECT_EQ(index.size(), 2u);
+  EXPECT_FALSE(index.Find(1, "~c-1", 20)->has_value());
+  EXPECT_TRUE(index.Find(1, "~c-3", 20)->has_value());
+}
+
+TEST_F(DedupIndexTest, ValidatesIds) {
+  EXPECT_TRUE(ValidateDedupId("order-42").ok());
+  EXPECT_FALSE(ValidateDedupId("").ok());
+  EXPECT_FALSE(ValidateDedupId(std::string(256, 'a')).ok());
+  EXPECT_FALSE(ValidateDedupId(std::string("a\0b", 3)).ok());
+}
+
+}  // namespace
+}  // namespace hermod::core
