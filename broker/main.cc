@@ -111,6 +111,10 @@ int main(int argc, char** argv) {
   app.add_option("--sweep-batch", broker.sweep_batch, "Expired entries removed per sweep at most")
       ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
+  app.add_option("--fanout-chunk", broker.fanout_chunk,
+                 "Group fan-out: member entries written per storage batch at most")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
   app.add_option("--initial-map-bytes", options.initial_map_bytes,
                  "Initial LMDB map size; it doubles when full")
       ->capture_default_str();

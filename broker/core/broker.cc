@@ -8,6 +8,7 @@
 #include "check.h"
 #include "envelope.h"
 #include "names.h"
+#include "wire_envelope.h"
 
 namespace hermod::core {
 
@@ -44,6 +45,7 @@ Status Broker::Recover(const store::Recovery& recovery) {
   for (const store::RecoveredDedup& d : recovery.client_dedup) {
     dedup_.Add(d.queue_id, d.dedup_id, DedupIndex::Original{d.msg_id, d.seq, 0}, d.time_ms);
   }
+  RecoverFanouts(recovery.fanout_jobs);
   if (recovery.records_applied > 0) {
     spdlog::info("recovered {} log records ({} bytes) into the index", recovery.records_applied,
                  recovery.log_bytes);
@@ -54,6 +56,8 @@ Status Broker::Recover(const store::Recovery& recovery) {
 void Broker::Start() {
   // One storage batch per loop turn: everything read in a turn goes together.
   loop_->AddTurnHook([this] { pipeline_.MaybeSubmit(); });
+  // Every batch carries a bounded chunk of the fan-outs in progress.
+  pipeline_.set_before_submit([this] { ExpandFanouts(); });
   redelivery_timer_.Init(*loop_, [this] { OnRedeliveryTimer(); });
   redelivery_timer_.Unref();
   sweep_timer_.Init(*loop_, [this] { OnSweepTimer(); });
@@ -157,38 +161,25 @@ Status Broker::MakeRoom(Queue* q, uint64_t bytes) {
 
 void Broker::Publish(Session& session, const wire::Publish& publish) {
   uint64_t correlation_id = publish.correlation_id();
-  auto refuse = [&](const Status& status) {
-    auto& fbb = encoder_.Start();
-    auto message = fbb.CreateString(status.message());
-    session.Send(encoder_.Finish(wire::CreatePublishError(
-        fbb, correlation_id, static_cast<uint16_t>(status.code()), message)));
-  };
+  auto refuse = [&](const Status& status) { RefusePublish(session, correlation_id, status); };
   if (!storage_failure_.ok()) return refuse(storage_failure_);
   if (shutting_down_) return refuse(Status(ErrorCode::kShuttingDown, "broker is stopping"));
-  if (publish.group() != nullptr && publish.group()->size() > 0) {
-    return refuse(Status(ErrorCode::kNotSupported, "group publishing is not supported yet"));
-  }
-  std::string_view name = proto::View(publish.queue());
-  if (Status s = ValidateQueueName(name); !s.ok()) return refuse(s);
   std::string_view dedup_id = proto::View(publish.dedup_id());
   if (!dedup_id.empty()) {
     if (Status s = ValidateDedupId(dedup_id); !s.ok()) return refuse(s);
   }
-
   // Size the envelope first: it is written once, straight into the log record.
-  std::string_view payload = proto::View(publish.payload());
-  const auto* headers = publish.headers();
-  size_t n_headers = headers ? headers->size() : 0;
-  if (n_headers > UINT16_MAX) return refuse(Status::InvalidArgument("too many headers"));
-  size_t envelope_bytes = store::EnvelopeWriter::FixedBytes() + payload.size();
-  for (size_t i = 0; i < n_headers; ++i) {
-    const wire::Header* h = headers->Get(static_cast<flatbuffers::uoffset_t>(i));
-    if (h->key()->size() > UINT16_MAX) {
-      return refuse(Status::InvalidArgument("header key too long"));
+  Result<size_t> sized = EnvelopeBytes(publish);
+  if (!sized.ok()) return refuse(sized.status());
+  size_t envelope_bytes = *sized;
+  if (publish.group() != nullptr && publish.group()->size() > 0) {
+    if (publish.queue() != nullptr && publish.queue()->size() > 0) {
+      return refuse(Status::InvalidArgument("a publish names a queue or a group, not both"));
     }
-    envelope_bytes +=
-        store::EnvelopeWriter::HeaderBytes(h->key()->size(), proto::View(h->value()).size());
+    return PublishToGroup(session, publish, envelope_bytes);
   }
+  std::string_view name = proto::View(publish.queue());
+  if (Status s = ValidateQueueName(name); !s.ok()) return refuse(s);
 
   Result<Queue*> found = FindOrLoadQueue(name);
   if (!found.ok()) return refuse(found.status());
@@ -217,12 +208,7 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
     expires_ms = expires_ms == 0 ? aged : std::min(expires_ms, aged);
   }
   Entry& entry = AppendEntry(q, envelope_bytes, expires_ms, [&](std::string* out) {
-    store::EnvelopeWriter writer(out, now, expires_ms, static_cast<uint16_t>(n_headers));
-    for (size_t i = 0; i < n_headers; ++i) {
-      const wire::Header* h = headers->Get(static_cast<flatbuffers::uoffset_t>(i));
-      writer.Header(proto::View(h->key()), proto::View(h->value()));
-    }
-    writer.Payload(payload);
+    WriteEnvelope(publish, now, expires_ms, out);
   });
   if (!dedup_id.empty()) {
     pipeline_.batch().log.Dedup(q->queue_id(), entry.seq, entry.msg_id, now, dedup_id);
@@ -242,6 +228,13 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
       paused_.push_back(&session);
     }
   }
+}
+
+void Broker::RefusePublish(Session& session, uint64_t correlation_id, const Status& status) {
+  auto& fbb = encoder_.Start();
+  auto message = fbb.CreateString(status.message());
+  session.Send(encoder_.Finish(wire::CreatePublishError(
+      fbb, correlation_id, static_cast<uint16_t>(status.code()), message)));
 }
 
 void Broker::AddConfirm(Session& session, Session::PendingConfirm confirm) {
@@ -349,7 +342,8 @@ void Broker::SendConfirms(Session& session, BatchNo through, const Status& failu
     auto& fbb = encoder_.Start();
     if (c.batch_no == failed && c.kind != Session::PendingConfirm::kDuplicate) {
       auto message = fbb.CreateString(failure.message());
-      if (c.kind == Session::PendingConfirm::kConfigure) {
+      if (c.kind == Session::PendingConfirm::kConfigure ||
+          c.kind == Session::PendingConfirm::kGroup) {
         session.Send(encoder_.Finish(wire::CreateError(fbb, static_cast<uint16_t>(failure.code()),
                                                        message, c.correlation_id, false)));
       } else {
@@ -358,6 +352,11 @@ void Broker::SendConfirms(Session& session, BatchNo through, const Status& failu
       }
     } else if (c.kind == Session::PendingConfirm::kConfigure) {
       session.Send(encoder_.Finish(wire::CreateConfigureQueueOk(fbb, c.correlation_id)));
+    } else if (c.kind == Session::PendingConfirm::kGroup) {
+      wire::GroupReplyBuilder reply(fbb);
+      reply.add_correlation_id(c.correlation_id);
+      reply.add_changed(c.msg_id);
+      session.Send(encoder_.Finish(reply.Finish()));
     } else {
       bool duplicate = c.kind == Session::PendingConfirm::kDuplicate;
       session.Send(encoder_.Finish(

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -30,6 +31,7 @@
 #include "connection.h"
 #include "dedup_index.h"
 #include "frame_codec.h"
+#include "group.h"
 #include "loop.h"
 #include "pipeline.h"
 #include "queue.h"
@@ -53,6 +55,8 @@ struct BrokerCounters {
   uint64_t expired = 0;
   uint64_t dropped = 0;  // by drop-oldest
   uint64_t refused_full = 0;
+  uint64_t group_publishes = 0;
+  uint64_t fanout_entries = 0;
   uint64_t batches = 0;
   uint64_t batch_failures = 0;
 };
@@ -94,6 +98,7 @@ class Broker {
   // Frame handlers, called by Session. REQUIRES: the session is greeted.
   void Publish(Session& session, const wire::Publish& publish);
   void ConfigureQueue(Session& session, const wire::ConfigureQueue& configure);
+  void HandleGroupRequest(Session& session, const wire::GroupRequest& request);
   void Subscribe(Session& session, const wire::Subscribe& subscribe);
   void SetCredit(Session& session, SubscriptionId subscription_id, uint32_t credit);
   void Ack(Session& session, SubscriptionId subscription_id, Seq first_seq, Seq last_seq);
@@ -156,7 +161,16 @@ class Broker {
   void SweepDedup(uint64_t now_ms);
   void ExpireIndexed(Queue* q, Seq seq);
 
+  // Groups and fan-out (groups.cc).
+  Result<Group*> FindOrLoadGroup(std::string_view name);
+  void PublishToGroup(Session& session, const wire::Publish& publish, size_t envelope_bytes);
+  void ExpandFanouts();
+  void RecoverFanouts(const std::vector<store::RecoveredFanout>& jobs);
+  void SendGroupList(Session& session, const wire::GroupRequest& request);
+  void SendGroupMembers(Session& session, const wire::GroupRequest& request);
+
   // Commits (broker.cc).
+  void RefusePublish(Session& session, uint64_t correlation_id, const Status& status);
   void OnCommitted(CommittedBatch& batch);
   void SendConfirms(Session& session, BatchNo through, const Status& failure, BatchNo failed);
   void AddConfirm(Session& session, Session::PendingConfirm confirm);
@@ -175,6 +189,15 @@ class Broker {
   QueueMap queues_;
   std::unordered_map<QueueId, Queue*> queues_by_id_;
   std::vector<Session*> paused_;  // publishers waiting for room in the next batch
+
+  // Groups in use (and tombstones of groups deleted in an uncommitted batch).
+  std::unordered_map<std::string, std::unique_ptr<Group>, NameHash, std::equal_to<>> groups_;
+  // Fan-out jobs by group id: one group's jobs expand in publish order;
+  // groups take turns.
+  std::map<uint64_t, Ring<FanoutJob>> fanout_jobs_;
+  uint64_t fanout_turn_ = 0;  // the group served last
+  BatchNo fanout_batch_ = 0;  // the batch fanout_in_batch_ counts for
+  uint64_t fanout_in_batch_ = 0;
 
   // Redelivery: consumers by the due time of their oldest deadline, and
   // queues by the due time of their first delayed entry. One timer serves

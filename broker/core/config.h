@@ -40,6 +40,11 @@ struct BrokerConfig {
   // The expiry and dedup sweeps: how often, and how much per round.
   uint32_t sweep_interval_ms = 1000;
   uint32_t sweep_batch = 1000;
+  // Group fan-out: member entries written per storage batch at most, so a
+  // large group expands in chunks that interleave with other traffic.
+  uint32_t fanout_chunk = 4096;
+  // Group and member names returned per page by default.
+  uint32_t list_page = 100;
   // Reported in Welcome.
   std::string sync_mode = "always";
 };

@@ -67,6 +67,7 @@ void Pipeline::NoteSession(BatchNo batch_no, ConnId conn_id) {
 
 void Pipeline::MaybeSubmit() {
   if (in_flight_ || batch_ == nullptr) return;
+  if (before_submit_) before_submit_();
   uint64_t now = loop_->now_ms();
   batch_->apply = unapplied_.TakeDue(now);
   if (batch_->empty()) return;

@@ -86,6 +86,9 @@ class Pipeline {
 
   // Hands the filled batch (plus due apply steps) to storage if it is idle.
   void MaybeSubmit();
+  // Runs just before a batch is handed to storage (the owner adds the
+  // fan-out chunks that ride in every batch).
+  void set_before_submit(std::function<void()> fn) { before_submit_ = std::move(fn); }
   // Takes the storage thread's completed batches. Loop thread.
   void OnStorageWake();
 
@@ -102,6 +105,7 @@ class Pipeline {
   net::Loop* loop_;
   store::StorageThread* storage_;
   OnCommitted on_committed_;
+  std::function<void()> before_submit_;
   uint32_t max_batch_messages_;
   uint64_t max_batch_bytes_;
   UnappliedLog unapplied_;

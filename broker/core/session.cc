@@ -45,6 +45,9 @@ bool Session::OnFrame(net::Connection& /*conn*/, const wire::Frame& frame) {
     case wire::Body::ConfigureQueue:
       broker_->ConfigureQueue(*this, *frame.body_as_ConfigureQueue());
       break;
+    case wire::Body::GroupRequest:
+      broker_->HandleGroupRequest(*this, *frame.body_as_GroupRequest());
+      break;
     case wire::Body::Ping: {
       auto& fbb = broker_->encoder().Start();
       Send(broker_->encoder().Finish(wire::CreatePong(fbb, frame.body_as_Ping()->nonce())));

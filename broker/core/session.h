@@ -43,9 +43,10 @@ class Session final : public net::Connection::Handler {
   void Send(std::span<const uint8_t> frame) { conn_->Send(frame); }
 
   // A reply waiting for its batch to commit: a publish confirm (or its
-  // duplicate), or a ConfigureQueueOk.
+  // duplicate), a ConfigureQueueOk, or a GroupReply (msg_id holds its
+  // `changed` count).
   struct PendingConfirm {
-    enum Kind : uint8_t { kPublish, kDuplicate, kConfigure };
+    enum Kind : uint8_t { kPublish, kDuplicate, kConfigure, kGroup };
     BatchNo batch_no = 0;
     uint64_t correlation_id = 0;
     MsgId msg_id = 0;

@@ -161,6 +161,78 @@ struct DedupValue {
   }
 };
 
+// Dedup ids of group publishes live in the same table under the group's id
+// with this bit set, so they never meet a queue's.
+inline constexpr uint64_t kGroupDedupBit = 1ull << 63;
+
+// groups: group name · 0 · member queue name. Names never contain a zero
+// byte, so one group's members are one contiguous, name-ordered range.
+inline std::string GroupMemberKey(std::string_view group, std::string_view member) {
+  std::string key;
+  key.reserve(group.size() + 1 + member.size());
+  key.append(group);
+  key.push_back('\0');
+  key.append(member);
+  return key;
+}
+
+// group_info value.
+struct GroupInfoValue {
+  uint64_t group_id = 0;
+  uint64_t created_ms = 0;
+  uint64_t members = 0;
+  std::string Encode() const {
+    std::string out;
+    AppendFixed64(&out, group_id);
+    AppendFixed64(&out, created_ms);
+    AppendFixed64(&out, members);
+    return out;
+  }
+  bool Decode(std::string_view v) {
+    if (v.size() != 24) return false;
+    group_id = DecodeFixed64(v.data());
+    created_ms = DecodeFixed64(v.data() + 8);
+    members = DecodeFixed64(v.data() + 16);
+    return true;
+  }
+};
+
+// fanout: job id (the job's header), and job id · 'm' (its member ids,
+// written once).
+inline std::string FanoutKey(uint64_t job_id, bool members) {
+  std::string key(8, '\0');
+  PutBig64(key.data(), job_id);
+  if (members) key.push_back('m');
+  return key;
+}
+
+// fanout header value: where the job stands.
+struct FanoutHeader {
+  MsgId msg_id = 0;
+  uint64_t group_id = 0;
+  uint64_t created_ms = 0;
+  uint32_t cursor = 0;  // members expanded so far
+  uint32_t total = 0;
+  std::string Encode() const {
+    std::string out;
+    AppendFixed64(&out, msg_id);
+    AppendFixed64(&out, group_id);
+    AppendFixed64(&out, created_ms);
+    AppendFixed32(&out, cursor);
+    AppendFixed32(&out, total);
+    return out;
+  }
+  bool Decode(std::string_view v) {
+    if (v.size() != 32) return false;
+    msg_id = DecodeFixed64(v.data());
+    group_id = DecodeFixed64(v.data() + 8);
+    created_ms = DecodeFixed64(v.data() + 16);
+    cursor = DecodeFixed32(v.data() + 24);
+    total = DecodeFixed32(v.data() + 28);
+    return true;
+  }
+};
+
 // entries value: where the entry's message is and what it weighs.
 struct EntryValue {
   MsgId msg_id = 0;

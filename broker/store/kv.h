@@ -35,13 +35,14 @@ enum class Table : uint8_t {
   kEntries,      // queue id · seq -> message id, bytes, delivery count
   kQueues,       // queue name -> queue id
   kQueueState,   // queue id -> counters, creation time, name
-  kGroups,       // group name · member queue name -> (empty)
-  kFanout,       // job id -> fan-out job
+  kGroups,       // group name · 0 · member queue name -> member queue id
+  kFanout,       // job id -> fan-out job; job id · 'm' -> its member queue ids
   kDedup,        // dedup id · 0 · queue id -> message id, seq, time
   kQueueConfig,  // queue id -> the queue's setting overrides
   kExpiry,       // expiry time · queue id · seq -> (empty): entries that expire
+  kGroupInfo,    // group name -> group id, creation time, member count
 };
-inline constexpr int kTableCount = 12;
+inline constexpr int kTableCount = 13;
 const char* TableName(Table table);
 
 class KvCursor {

@@ -57,6 +57,16 @@ void LogWriter::Dedup(QueueId queue_id, Seq seq, MsgId msg_id, uint64_t time_ms,
   record_.append(dedup_id);
 }
 
+void LogWriter::Entry(QueueId queue_id, Seq seq, MsgId msg_id, uint32_t bytes,
+                      uint64_t expires_ms) {
+  Begin(LogOpType::kEntry);
+  AppendFixed64(&record_, queue_id);
+  AppendFixed64(&record_, seq);
+  AppendFixed64(&record_, msg_id);
+  AppendFixed32(&record_, bytes);
+  AppendFixed64(&record_, expires_ms);
+}
+
 LogReader::LogReader(std::string_view record) : rest_(record) {
   if (rest_.empty()) return;
   if (static_cast<uint8_t>(rest_[0]) != kLogRecordVersion) {
@@ -137,6 +147,15 @@ bool LogReader::Next(LogOp* op) {
       p += 34 + len;
       break;
     }
+    case LogOpType::kEntry:
+      if (!need(36)) return Fail("short kEntry");
+      op->queue_id = DecodeFixed64(p);
+      op->seq = DecodeFixed64(p + 8);
+      op->msg_id = DecodeFixed64(p + 16);
+      op->bytes = DecodeFixed32(p + 24);
+      op->expires_ms = DecodeFixed64(p + 28);
+      p += 36;
+      break;
     default:
       return Fail("unknown operation type " + std::to_string(static_cast<int>(op->type)));
   }

@@ -9,6 +9,8 @@
 //   kDelivered    queue_id u64, seq u64, delivery_count u32
 //   kConfigure    queue_id u64, settings_len u32, settings (opaque to the store)
 //   kDedup        queue_id u64, seq u64, msg_id u64, time_ms u64, id_len u16, dedup_id
+//   kEntry        queue_id u64, seq u64, msg_id u64, bytes u32, expires_ms u64
+//                 (a fan-out entry: its message is in the messages table)
 //
 // Replaying the records in order rebuilds exactly the state the index does
 // not hold yet; see docs/design.md ("Storage"). New operation types get new
@@ -34,6 +36,7 @@ enum class LogOpType : uint8_t {
   kDelivered = 4,
   kConfigure = 5,
   kDedup = 6,
+  kEntry = 7,
 };
 
 inline constexpr uint8_t kLogRecordVersion = 1;
@@ -59,6 +62,8 @@ class LogWriter {
   void Configure(QueueId queue_id, std::string_view settings);
   // The publish of (queue_id, seq) carried a dedup id.
   void Dedup(QueueId queue_id, Seq seq, MsgId msg_id, uint64_t time_ms, std::string_view dedup_id);
+  // An entry referring to a message stored on its own (a group publish's).
+  void Entry(QueueId queue_id, Seq seq, MsgId msg_id, uint32_t bytes, uint64_t expires_ms);
 
  private:
   void Begin(LogOpType type);
@@ -73,6 +78,8 @@ struct LogOp {
   Seq seq = 0;
   MsgId msg_id = 0;
   uint32_t delivery_count = 0;
+  uint32_t bytes = 0;         // kEntry
+  uint64_t expires_ms = 0;    // kEntry
   uint64_t created_ms = 0;    // kCreateQueue; kDedup: the publish time
   std::string_view name;      // kCreateQueue
   std::string_view envelope;  // kPublish

@@ -17,14 +17,18 @@ std::string EncodeCounters(const Counters& c) {
   AppendFixed64(&out, c.next_batch_no);
   AppendFixed64(&out, c.next_msg_id);
   AppendFixed64(&out, c.next_queue_id);
+  AppendFixed64(&out, c.next_group_id);
+  AppendFixed64(&out, c.next_job_id);
   return out;
 }
 
 bool DecodeCounters(std::string_view v, Counters* c) {
-  if (v.size() != 24) return false;
+  if (v.size() != 40) return false;
   c->next_batch_no = DecodeFixed64(v.data());
   c->next_msg_id = DecodeFixed64(v.data() + 8);
   c->next_queue_id = DecodeFixed64(v.data() + 16);
+  c->next_group_id = DecodeFixed64(v.data() + 24);
+  c->next_job_id = DecodeFixed64(v.data() + 32);
   return true;
 }
 
@@ -56,6 +60,8 @@ const char* TableName(Table table) {
       return "queue_config";
     case Table::kExpiry:
       return "expiry";
+    case Table::kGroupInfo:
+      return "group_info";
   }
   return "?";
 }
@@ -103,6 +109,7 @@ Result<Recovery> Store::Recover() {
     }
     if (!(*txn)->status().ok()) return (*txn)->status();
   }
+  if (Status s = ReadFanoutJobs(&recovery.fanout_jobs); !s.ok()) return s;
   if (records.empty()) return recovery;
   recovery.counters.next_batch_no =
       std::max(recovery.counters.next_batch_no, records.back().first + 1);
@@ -158,6 +165,7 @@ Result<Recovery> Store::Recover() {
       bytes += records[next].second;
       ++next;
     }
+    FlushRefDeltas(txn);
     WriteQueueDeltas(txn);
     txn.Put(Table::kMeta, kMetaCounters, EncodeCounters(recovery.counters));
     Status s = txn.Commit();
@@ -201,12 +209,16 @@ Status Store::CommitOnce(const WriteBatch& batch) {
   if (!began.ok()) return began.status();
   KvTxn& txn = **began;
   deltas_.clear();
+  ref_deltas_.clear();
 
   AppendLog(txn, batch);
+  for (const FanoutStart& start : batch.fanout_starts) StartFanout(txn, start);
   for (const ApplyStep& step : batch.apply) {
     Status s = ApplyRecord(txn, step);
     if (!s.ok()) return s;
   }
+  for (const FanoutProgress& progress : batch.fanout_progress) AdvanceFanout(txn, progress);
+  for (const GroupChange& change : batch.group_changes) ApplyGroupChange(txn, change);
   for (const IndexAck& ack : batch.acks) {
     // An entry can be removed twice (an expiry sweep and a delivery that
     // found it expired): only the first removal counts.
@@ -214,12 +226,13 @@ Status Store::CommitOnce(const WriteBatch& batch) {
     QueueDelta& delta = deltas_[ack.queue_id];
     delta.depth -= 1;
     delta.bytes -= ack.bytes;
-    DropMessageRef(txn, ack.msg_id);
+    ref_deltas_[ack.msg_id] -= 1;
     if (ack.expires_ms != 0) {
       txn.Del(Table::kExpiry, ExpiryKey(ack.expires_ms, ack.queue_id, ack.seq).view());
     }
   }
   for (const std::string& key : batch.dedup_deletes) txn.Del(Table::kDedup, key);
+  FlushRefDeltas(txn);
   WriteQueueDeltas(txn);
   txn.Put(Table::kMeta, kMetaCounters, EncodeCounters(batch.counters));
   Status s = txn.Commit();
@@ -283,6 +296,26 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
         delta.bytes += entry.bytes;
         break;
       }
+      case LogOpType::kEntry: {
+        QueueDelta& delta = deltas_[op.queue_id];
+        delta.last_seq = std::max(delta.last_seq, op.seq);
+        if (std::binary_search(step.canceled.begin(), step.canceled.end(),
+                               std::make_pair(op.queue_id, op.seq))) {
+          // Acked inside the lag: its reference on the shared message goes.
+          ref_deltas_[op.msg_id] -= 1;
+          break;
+        }
+        EntryValue entry;
+        entry.msg_id = op.msg_id;
+        entry.bytes = op.bytes;
+        txn.Put(Table::kEntries, EntryKey(op.queue_id, op.seq).view(), entry.Encode());
+        if (op.expires_ms != 0) {
+          txn.Put(Table::kExpiry, ExpiryKey(op.expires_ms, op.queue_id, op.seq).view(), {});
+        }
+        delta.depth += 1;
+        delta.bytes += op.bytes;
+        break;
+      }
       case LogOpType::kAck:
         // Acks in the log name entries that were only in the log when acked;
         // the apply step of their own record already left them out.
@@ -324,20 +357,30 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
   return reader.status();
 }
 
-void Store::DropMessageRef(KvTxn& txn, MsgId msg_id) {
-  U64Key key(msg_id);
-  std::string_view value;
-  if (txn.Get(Table::kRefs, key.view(), &value) && value.size() == 8) {
-    uint64_t refs = DecodeFixed64(value.data());
-    if (refs > 1) {
-      std::string encoded;
-      AppendFixed64(&encoded, refs - 1);
-      txn.Put(Table::kRefs, key.view(), encoded);
-      return;
+void Store::FlushRefDeltas(KvTxn& txn) {
+  // Messages held by one entry (direct publishes) have no refs record: one
+  // removal deletes them. Shared messages (group publishes) count their
+  // live entries plus one for an unfinished fan-out job; the changes of a
+  // whole transaction are summed first, so no intermediate zero deletes a
+  // message that a later change in the same transaction still needs.
+  for (auto& [msg_id, delta] : ref_deltas_) {
+    if (delta == 0) continue;
+    U64Key key(msg_id);
+    std::string_view value;
+    if (!txn.Get(Table::kRefs, key.view(), &value) || value.size() != 8) {
+      if (delta < 0) txn.Del(Table::kMessages, key.view());
+      continue;
     }
-    txn.Del(Table::kRefs, key.view());
+    int64_t refs = static_cast<int64_t>(DecodeFixed64(value.data())) + delta;
+    if (refs <= 0) {
+      txn.Del(Table::kRefs, key.view());
+      txn.Del(Table::kMessages, key.view());
+    } else {
+      std::string encoded;
+      AppendFixed64(&encoded, static_cast<uint64_t>(refs));
+      txn.Put(Table::kRefs, key.view(), encoded);
+    }
   }
-  txn.Del(Table::kMessages, key.view());
 }
 
 void Store::WriteQueueDeltas(KvTxn& txn) {

@@ -58,8 +58,22 @@ struct RecoveredDedup {
   std::string dedup_id;
 };
 
+// An unfinished fan-out job found at startup.
+struct RecoveredFanout {
+  uint64_t job_id = 0;
+  FanoutHeader header;
+  std::vector<QueueId> members;
+  std::string envelope;
+};
+
+struct GroupSummary {
+  std::string name;
+  GroupInfoValue info;
+};
+
 struct Recovery {
   Counters counters;
+  std::vector<RecoveredFanout> fanout_jobs;
   std::vector<RecoveredDedup> client_dedup;
   uint64_t records_applied = 0;  // log records found and applied at startup
   uint64_t log_bytes = 0;        // their size
@@ -101,6 +115,15 @@ class Store {
   Status ScanDedup(std::string_view from, uint64_t older_than_ms, size_t max_scan,
                    std::vector<std::string>* expired, std::string* next);
 
+  // Groups (store/groups.cc).
+  Result<std::optional<GroupInfoValue>> FindGroup(std::string_view name);
+  // Appends up to `limit` members of a group, in name order, after `after`.
+  Status ReadGroupMembers(std::string_view group, std::string_view after, size_t limit,
+                          std::vector<std::pair<std::string, QueueId>>* out);
+  // Appends up to `limit` groups whose names start with `prefix`, after `after`.
+  Status ListGroups(std::string_view prefix, std::string_view after, size_t limit,
+                    std::vector<GroupSummary>* out);
+
   // The expiry time in an encoded envelope (0: none).
   static uint64_t EnvelopeExpiry(std::string_view envelope);
 
@@ -127,13 +150,19 @@ class Store {
   Status ReadConfig(KvTxn& txn, QueueInfo* info);
   void AppendLog(KvTxn& txn, const WriteBatch& batch);
   Status ApplyRecord(KvTxn& txn, const ApplyStep& step);
-  void DropMessageRef(KvTxn& txn, MsgId msg_id);
+  void FlushRefDeltas(KvTxn& txn);
   void WriteQueueDeltas(KvTxn& txn);
+  // Groups and fan-out (store/groups.cc).
+  void StartFanout(KvTxn& txn, const FanoutStart& start);
+  void AdvanceFanout(KvTxn& txn, const FanoutProgress& progress);
+  void ApplyGroupChange(KvTxn& txn, const GroupChange& change);
+  Status ReadFanoutJobs(std::vector<RecoveredFanout>* out);
 
   KvEnv* env_;
   // Per-commit scratch, storage thread only: counter changes per queue, and
   // the record being applied.
   std::unordered_map<QueueId, QueueDelta> deltas_;
+  std::unordered_map<MsgId, int64_t> ref_deltas_;
   std::string record_;
   Status background_error_;  // storage thread only
   bool last_map_full_ = false;

@@ -28,6 +28,41 @@ struct Counters {
   BatchNo next_batch_no = 1;
   MsgId next_msg_id = 1;
   QueueId next_queue_id = 1;
+  uint64_t next_group_id = 1;
+  uint64_t next_job_id = 1;
+};
+
+// A change to a group, applied to the groups tables directly in the
+// batch's transaction (durable with it; no log record needed).
+struct GroupChange {
+  enum Kind : uint8_t { kCreate, kDelete, kAdd, kRemove };
+  Kind kind = kCreate;
+  std::string group;
+  std::string member;       // kAdd, kRemove
+  QueueId queue_id = 0;     // kAdd: the member queue
+  uint64_t group_id = 0;    // kCreate
+  uint64_t created_ms = 0;  // kCreate
+};
+
+// A group publish: the message, stored once, and its fan-out job with the
+// members it goes to (read at publish time).
+struct FanoutStart {
+  uint64_t job_id = 0;
+  MsgId msg_id = 0;
+  uint64_t group_id = 0;
+  uint64_t created_ms = 0;
+  std::string envelope;
+  std::vector<QueueId> members;
+};
+
+// A fan-out job's progress in this batch: `added` entries were written to
+// the batch's log record (kEntry), and `cursor` members are done.
+struct FanoutProgress {
+  uint64_t job_id = 0;
+  MsgId msg_id = 0;
+  uint32_t cursor = 0;
+  uint32_t added = 0;
+  bool done = false;
 };
 
 struct ApplyStep {
@@ -53,6 +88,9 @@ struct WriteBatch {
   std::vector<ApplyStep> apply;
   std::vector<IndexAck> acks;
   std::vector<std::string> dedup_deletes;  // dedup records past the window
+  std::vector<GroupChange> group_changes;
+  std::vector<FanoutStart> fanout_starts;
+  std::vector<FanoutProgress> fanout_progress;
   Counters counters;
 
   // Set by the storage thread.
@@ -60,7 +98,8 @@ struct WriteBatch {
   uint64_t commit_micros = 0;
 
   bool empty() const {
-    return log.empty() && apply.empty() && acks.empty() && dedup_deletes.empty();
+    return log.empty() && apply.empty() && acks.empty() && dedup_deletes.empty() &&
+           group_changes.empty() && fanout_starts.empty() && fanout_progress.empty();
   }
 };
 

@@ -101,6 +101,20 @@ std::vector<Bytes> EveryFrame() {
     auto& b = enc.Start();
     frames.push_back(Copy(enc.Finish(wire::CreateConfigureQueueOk(b, 11))));
   }
+  {
+    auto& b = enc.Start();
+    std::vector<flatbuffers::Offset<flatbuffers::String>> members{b.CreateString("user:1"),
+                                                                  b.CreateString("user:2")};
+    frames.push_back(Copy(enc.Finish(wire::CreateGroupRequestDirect(
+        b, 12, wire::GroupOp::Add, "chat:9", &members, nullptr, nullptr, 0))));
+  }
+  {
+    auto& b = enc.Start();
+    std::vector<flatbuffers::Offset<wire::GroupSummary>> groups{
+        wire::CreateGroupSummaryDirect(b, "chat:9", 2, 1700000000000)};
+    frames.push_back(
+        Copy(enc.Finish(wire::CreateGroupReplyDirect(b, 12, 2, &groups, nullptr, 0, "chat:9"))));
+  }
   return frames;
 }
 
@@ -162,6 +176,16 @@ TEST(FrameCodec, RoundTripsFieldValues) {
   EXPECT_EQ(View(c->overflow()), "drop-oldest");
   EXPECT_EQ(*c->max_deliveries(), 5u);
   EXPECT_FALSE(c->ack_wait_ms().has_value());
+
+  const Bytes& group = frames[18];
+  auto gr = FrameDecoder::Verify(group.data(), group.size());
+  ASSERT_TRUE(gr.ok());
+  const wire::GroupRequest* g = (*gr)->body_as_GroupRequest();
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->op(), wire::GroupOp::Add);
+  EXPECT_EQ(View(g->group()), "chat:9");
+  ASSERT_EQ(g->members()->size(), 2u);
+  EXPECT_EQ(View(g->members()->Get(1)), "user:2");
 
   const Bytes& deliver = frames[8];
   auto d = FrameDecoder::Verify(deliver.data(), deliver.size());

@@ -335,3 +335,131 @@ TEST_F(LmdbStoreTest, StoreLimitRefusesWithoutStickiness) {
 
 }  // namespace
 }  // namespace hermod::store
+
+namespace hermod::store {
+namespace {
+
+template <typename Factory>
+class GroupStoreTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    env_ = factory_.Open();
+    store_ = std::make_unique<Store>(env_.get());
+    ASSERT_TRUE(store_->Open().ok());
+  }
+  Status Commit(WriteBatch& b) {
+    b.batch_no = next_batch_++;
+    b.counters = Counters{next_batch_, 100, 100, 10, 10};
+    return store_->Commit(b);
+  }
+  uint64_t Count(Table t) { return env_->Stats().entries[static_cast<int>(t)]; }
+
+  Factory factory_;
+  std::unique_ptr<KvEnv> env_;
+  std::unique_ptr<Store> store_;
+  BatchNo next_batch_ = 1;
+};
+
+using GroupFactories = testing::Types<LmdbFactory, MemFactory>;
+TYPED_TEST_SUITE(GroupStoreTest, GroupFactories);
+
+TYPED_TEST(GroupStoreTest, MembershipChangesAndPaging) {
+  WriteBatch b;
+  b.group_changes.push_back(GroupChange{GroupChange::kCreate, "chat", "", 0, 7, 1234});
+  for (int i = 0; i < 5; ++i) {
+    b.group_changes.push_back(
+        GroupChange{GroupChange::kAdd, "chat", "user:" + std::to_string(i), QueueId(i + 1), 0, 0});
+  }
+  b.group_changes.push_back(GroupChange{GroupChange::kAdd, "chat", "user:1", 2, 0, 0});  // again
+  b.group_changes.push_back(GroupChange{GroupChange::kRemove, "chat", "user:3", 0, 0, 0});
+  b.group_changes.push_back(GroupChange{GroupChange::kCreate, "chatter", "", 0, 8, 1});
+  ASSERT_TRUE(this->Commit(b).ok());
+
+  auto info = this->store_->FindGroup("chat");
+  ASSERT_TRUE(info.ok() && info->has_value());
+  EXPECT_EQ((*info)->group_id, 7u);
+  EXPECT_EQ((*info)->members, 4u);
+  std::vector<std::pair<std::string, QueueId>> members;
+  ASSERT_TRUE(this->store_->ReadGroupMembers("chat", "", 2, &members).ok());
+  ASSERT_EQ(members.size(), 2u);
+  EXPECT_EQ(members[0].first, "user:0");
+  EXPECT_EQ(members[1].second, 2u);
+  ASSERT_TRUE(this->store_->ReadGroupMembers("chat", "user:1", 10, &members).ok());
+  ASSERT_EQ(members.size(), 4u);  // user:2, user:4 after the first page
+  EXPECT_EQ(members[2].first, "user:2");
+  EXPECT_EQ(members[3].first, "user:4");
+
+  std::vector<GroupSummary> groups;
+  ASSERT_TRUE(this->store_->ListGroups("chat", "", 10, &groups).ok());
+  ASSERT_EQ(groups.size(), 2u);
+  groups.clear();
+  ASSERT_TRUE(this->store_->ListGroups("chat", "chat", 10, &groups).ok());
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0].name, "chatter");
+
+  WriteBatch d;
+  d.group_changes.push_back(GroupChange{GroupChange::kDelete, "chat", "", 0, 0, 0});
+  ASSERT_TRUE(this->Commit(d).ok());
+  EXPECT_FALSE(this->store_->FindGroup("chat")->has_value());
+  EXPECT_EQ(this->Count(Table::kGroups), 0u);
+}
+
+TYPED_TEST(GroupStoreTest, SharedMessageLivesUntilItsLastEntryGoes) {
+  // A fan-out to three members in one chunk.
+  WriteBatch b;
+  b.log.CreateQueue(1, 0, "a");
+  b.log.CreateQueue(2, 0, "b");
+  b.log.CreateQueue(3, 0, "c");
+  std::string env = Envelope("shared");
+  b.fanout_starts.push_back(FanoutStart{5, 50, 7, 0, env, {1, 2, 3}});
+  for (QueueId q = 1; q <= 3; ++q) b.log.Entry(q, 1, 50, static_cast<uint32_t>(env.size()), 0);
+  b.fanout_progress.push_back(FanoutProgress{5, 50, 3, 3, true});
+  ASSERT_TRUE(this->Commit(b).ok());
+  EXPECT_EQ(this->Count(Table::kMessages), 1u);
+  EXPECT_EQ(this->Count(Table::kFanout), 0u);  // done: the job is gone
+
+  // Apply: a's entry was acked inside the lag, b and c reach the index.
+  WriteBatch apply;
+  apply.apply.push_back(ApplyStep{1, {{1, 1}}});
+  ASSERT_TRUE(this->Commit(apply).ok());
+  EXPECT_EQ(this->Count(Table::kEntries), 2u);
+  EXPECT_EQ(this->Count(Table::kMessages), 1u);
+
+  WriteBatch ack_b;
+  ack_b.acks.push_back(IndexAck{2, 1, 50, static_cast<uint32_t>(env.size()), 0});
+  ASSERT_TRUE(this->Commit(ack_b).ok());
+  EXPECT_EQ(this->Count(Table::kMessages), 1u);  // c still holds it
+  std::vector<StoredEntry> entries;
+  ASSERT_TRUE(this->store_->ReadEntries(3, 1, 10, 10, &entries).ok());
+  ASSERT_EQ(entries.size(), 1u);
+  EnvelopeView v;
+  ASSERT_TRUE(v.Parse(entries[0].envelope));
+  EXPECT_EQ(v.payload(), "shared");
+
+  WriteBatch ack_c;
+  ack_c.acks.push_back(IndexAck{3, 1, 50, static_cast<uint32_t>(env.size()), 0});
+  ASSERT_TRUE(this->Commit(ack_c).ok());
+  EXPECT_EQ(this->Count(Table::kMessages), 0u);
+  EXPECT_EQ(this->Count(Table::kRefs), 0u);
+}
+
+TYPED_TEST(GroupStoreTest, UnfinishedFanoutIsRecoveredAtItsCursor) {
+  WriteBatch b;
+  b.fanout_starts.push_back(FanoutStart{9, 90, 7, 0, Envelope("big"), {11, 12, 13, 14}});
+  b.fanout_progress.push_back(FanoutProgress{9, 90, 2, 2, false});
+  ASSERT_TRUE(this->Commit(b).ok());
+  auto rec = this->store_->Recover();
+  ASSERT_TRUE(rec.ok());
+  ASSERT_EQ(rec->fanout_jobs.size(), 1u);
+  const RecoveredFanout& job = rec->fanout_jobs[0];
+  EXPECT_EQ(job.job_id, 9u);
+  EXPECT_EQ(job.header.msg_id, 90u);
+  EXPECT_EQ(job.header.cursor, 2u);
+  EXPECT_EQ(job.members, (std::vector<QueueId>{11, 12, 13, 14}));
+  EnvelopeView v;
+  ASSERT_TRUE(v.Parse(job.envelope));
+  EXPECT_EQ(v.payload(), "big");
+}
+
+}  // namespace
+}  // namespace hermod::store

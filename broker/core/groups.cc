@@ -1,0 +1,325 @@
+// The groups half of the Broker: group administration, group publishes, and
+// the fan-out that expands them into member entries a bounded chunk per
+// storage batch. See broker.h and docs/design.md ("Groups and fan-out").
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+
+#include "broker.h"
+#include "names.h"
+#include "wire_envelope.h"
+
+namespace hermod::core {
+
+namespace {
+
+uint64_t WallClockMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+Status ValidateGroupName(std::string_view name) {
+  Status s = ValidateQueueName(name);
+  if (s.ok()) return s;
+  std::string message = s.message();
+  if (message.rfind("queue name", 0) == 0) message.replace(0, 10, "group name");
+  return Status::InvalidArgument(message);
+}
+
+}  // namespace
+
+Result<Group*> Broker::FindOrLoadGroup(std::string_view name) {
+  auto it = groups_.find(name);
+  if (it != groups_.end()) {
+    if (it->second->deleted) return Status::NotFound("no group " + std::string(name));
+    return it->second.get();
+  }
+  Result<std::optional<store::GroupInfoValue>> info = store_->FindGroup(name);
+  if (!info.ok()) return info.status();
+  if (!info->has_value()) return Status::NotFound("no group " + std::string(name));
+  auto group = std::make_unique<Group>();
+  group->name.assign(name);
+  group->group_id = (*info)->group_id;
+  group->created_ms = (*info)->created_ms;
+  std::vector<std::pair<std::string, QueueId>> members;
+  Status s = store_->ReadGroupMembers(name, "", std::numeric_limits<size_t>::max(), &members);
+  if (!s.ok()) return s;
+  for (auto& [member, queue_id] : members) group->members.emplace(std::move(member), queue_id);
+  Group* raw = group.get();
+  groups_.emplace(raw->name, std::move(group));
+  return raw;
+}
+
+void Broker::HandleGroupRequest(Session& session, const wire::GroupRequest& request) {
+  uint64_t correlation_id = request.correlation_id();
+  auto fail = [&](const Status& s) { session.SendError(s, correlation_id, false); };
+  std::string_view name = proto::View(request.group());
+  wire::GroupOp op = request.op();
+  if (op == wire::GroupOp::List) return SendGroupList(session, request);
+  if (Status s = ValidateGroupName(name); !s.ok()) return fail(s);
+  if (op == wire::GroupOp::Show) return SendGroupMembers(session, request);
+  if (!storage_failure_.ok()) return fail(storage_failure_);
+  if (shutting_down_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
+
+  store::WriteBatch& batch = pipeline_.batch();
+  uint64_t changed = 0;
+  switch (op) {
+    case wire::GroupOp::Create: {
+      Result<Group*> existing = FindOrLoadGroup(name);
+      if (existing.ok())
+        return fail(Status::AlreadyExists("group " + std::string(name) + " exists"));
+      if (!existing.status().IsNotFound()) return fail(existing.status());
+      auto& slot = groups_[std::string(name)];
+      slot = std::make_unique<Group>();
+      slot->name.assign(name);
+      slot->group_id = pipeline_.counters().next_group_id++;
+      slot->created_ms = WallClockMs();
+      store::GroupChange change;
+      change.kind = store::GroupChange::kCreate;
+      change.group.assign(name);
+      change.group_id = slot->group_id;
+      change.created_ms = slot->created_ms;
+      batch.group_changes.push_back(std::move(change));
+      changed = 1;
+      break;
+    }
+    case wire::GroupOp::Delete: {
+      Result<Group*> group = FindOrLoadGroup(name);
+      if (!group.ok()) return fail(group.status());
+      // Fan-outs in progress keep their own member lists: they finish.
+      changed = (*group)->members.size();
+      (*group)->deleted = true;
+      (*group)->members.clear();
+      (*group)->Changed();
+      store::GroupChange change;
+      change.kind = store::GroupChange::kDelete;
+      change.group.assign(name);
+      batch.group_changes.push_back(std::move(change));
+      break;
+    }
+    case wire::GroupOp::Add:
+    case wire::GroupOp::Remove: {
+      Result<Group*> found = FindOrLoadGroup(name);
+      if (!found.ok()) return fail(found.status());
+      Group* group = *found;
+      const auto* members = request.members();
+      size_t n = members ? members->size() : 0;
+      // All or nothing: check every name before changing anything.
+      for (size_t i = 0; i < n; ++i) {
+        std::string_view member = proto::View(members->Get(static_cast<flatbuffers::uoffset_t>(i)));
+        if (Status s = ValidateQueueName(member); !s.ok()) {
+          return fail(Status::InvalidArgument("member " + std::to_string(i) + ": " + s.message()));
+        }
+      }
+      for (size_t i = 0; i < n; ++i) {
+        std::string_view member = proto::View(members->Get(static_cast<flatbuffers::uoffset_t>(i)));
+        store::GroupChange change;
+        change.group.assign(name);
+        change.member.assign(member);
+        if (op == wire::GroupOp::Add) {
+          if (group->members.count(change.member) > 0) continue;
+          // A member queue need not exist yet: adding it creates it, so the
+          // group can hold its id.
+          Result<Queue*> q = FindOrLoadQueue(member);
+          if (!q.ok()) return fail(q.status());
+          EnsureCreated(*q);
+          change.kind = store::GroupChange::kAdd;
+          change.queue_id = (*q)->queue_id();
+          group->members.emplace(change.member, change.queue_id);
+        } else {
+          if (group->members.erase(change.member) == 0) continue;
+          change.kind = store::GroupChange::kRemove;
+        }
+        batch.group_changes.push_back(std::move(change));
+        ++changed;
+      }
+      if (changed > 0) group->Changed();
+      break;
+    }
+    default:
+      return fail(Status::InvalidArgument("unknown group operation"));
+  }
+  // The reply goes once the change is durable; nothing changed: at once.
+  BatchNo after = changed > 0 || op == wire::GroupOp::Create ? pipeline_.batch_no() : 0;
+  AddConfirm(session, Session::PendingConfirm{after, correlation_id, changed, 0,
+                                              Session::PendingConfirm::kGroup});
+}
+
+void Broker::SendGroupList(Session& session, const wire::GroupRequest& request) {
+  size_t limit = request.limit() != 0 ? request.limit() : config_.list_page;
+  std::vector<store::GroupSummary> groups;
+  Status s = store_->ListGroups(proto::View(request.prefix()), proto::View(request.after()),
+                                limit + 1, &groups);
+  if (!s.ok()) return session.SendError(s, request.correlation_id(), false);
+  std::string next;
+  if (groups.size() > limit) {
+    groups.resize(limit);
+    next = groups.back().name;
+  }
+  auto& fbb = encoder_.Start();
+  std::vector<flatbuffers::Offset<wire::GroupSummary>> list;
+  for (const store::GroupSummary& g : groups) {
+    list.push_back(
+        wire::CreateGroupSummaryDirect(fbb, g.name.c_str(), g.info.members, g.info.created_ms));
+  }
+  auto reply = wire::CreateGroupReplyDirect(fbb, request.correlation_id(), 0, &list, nullptr, 0,
+                                            next.empty() ? nullptr : next.c_str());
+  session.Send(encoder_.Finish(reply));
+}
+
+void Broker::SendGroupMembers(Session& session, const wire::GroupRequest& request) {
+  std::string_view name = proto::View(request.group());
+  Result<std::optional<store::GroupInfoValue>> info = store_->FindGroup(name);
+  if (!info.ok()) return session.SendError(info.status(), request.correlation_id(), false);
+  if (!info->has_value()) {
+    return session.SendError(Status::NotFound("no group " + std::string(name)),
+                             request.correlation_id(), false);
+  }
+  size_t limit = request.limit() != 0 ? request.limit() : config_.list_page;
+  std::vector<std::pair<std::string, QueueId>> members;
+  Status s = store_->ReadGroupMembers(name, proto::View(request.after()), limit + 1, &members);
+  if (!s.ok()) return session.SendError(s, request.correlation_id(), false);
+  std::string next;
+  if (members.size() > limit) {
+    members.resize(limit);
+    next = members.back().first;
+  }
+  auto& fbb = encoder_.Start();
+  std::vector<flatbuffers::Offset<flatbuffers::String>> names;
+  for (auto& [member, id] : members) names.push_back(fbb.CreateString(member));
+  auto reply =
+      wire::CreateGroupReplyDirect(fbb, request.correlation_id(), 0, nullptr, &names,
+                                   (*info)->members, next.empty() ? nullptr : next.c_str());
+  session.Send(encoder_.Finish(reply));
+}
+
+void Broker::PublishToGroup(Session& session, const wire::Publish& publish, size_t envelope_bytes) {
+  uint64_t correlation_id = publish.correlation_id();
+  std::string_view name = proto::View(publish.group());
+  if (Status s = ValidateGroupName(name); !s.ok()) {
+    return RefusePublish(session, correlation_id, s);
+  }
+  Result<Group*> found = FindOrLoadGroup(name);
+  if (!found.ok()) return RefusePublish(session, correlation_id, found.status());
+  Group* group = *found;
+  uint64_t now = WallClockMs();
+  BatchNo batch_no = pipeline_.batch_no();
+  QueueId dedup_target = store::kGroupDedupBit | group->group_id;
+  std::string_view dedup_id = proto::View(publish.dedup_id());
+  if (!dedup_id.empty()) {
+    Result<std::optional<DedupIndex::Original>> original = dedup_.Find(dedup_target, dedup_id, now);
+    if (!original.ok()) return RefusePublish(session, correlation_id, original.status());
+    if (original->has_value()) {
+      ++counters_.duplicates;
+      const DedupIndex::Original& o = **original;
+      AddConfirm(session, Session::PendingConfirm{o.batch_no, correlation_id, o.msg_id, 0,
+                                                  Session::PendingConfirm::kDuplicate});
+      return;
+    }
+  }
+
+  // The message is stored once, with its job and the members it goes to;
+  // the confirm waits for that, not for the member entries.
+  uint64_t expires_ms = publish.ttl_ms() != 0 ? now + publish.ttl_ms() : 0;
+  store::WriteBatch& batch = pipeline_.batch();
+  store::FanoutStart start;
+  start.job_id = pipeline_.counters().next_job_id++;
+  start.msg_id = pipeline_.counters().next_msg_id++;
+  start.group_id = group->group_id;
+  start.created_ms = now;
+  start.envelope.reserve(envelope_bytes);
+  WriteEnvelope(publish, now, expires_ms, &start.envelope);
+  FanoutJob job;
+  job.job_id = start.job_id;
+  job.group_id = group->group_id;
+  job.msg_id = start.msg_id;
+  job.msg = MessageRef(new Message(start.msg_id, start.envelope));
+  job.bytes = static_cast<uint32_t>(envelope_bytes);
+  job.expires_ms = expires_ms;
+  job.members = group->Snapshot();
+  start.members = *job.members;
+  batch.fanout_starts.push_back(std::move(start));
+  pipeline_.NotePublish(envelope_bytes);
+  if (!dedup_id.empty()) {
+    batch.log.Dedup(dedup_target, 0, job.msg_id, now, dedup_id);
+    dedup_.Add(dedup_target, dedup_id, DedupIndex::Original{job.msg_id, 0, batch_no}, now);
+  }
+  AddConfirm(session, Session::PendingConfirm{batch_no, correlation_id, job.msg_id, 0,
+                                              Session::PendingConfirm::kPublish});
+  fanout_jobs_[group->group_id].push_back(std::move(job));
+  ++counters_.group_publishes;
+  ++counters_.published;
+}
+
+void Broker::ExpandFanouts() {
+  if (fanout_jobs_.empty()) return;
+  if (fanout_batch_ != pipeline_.batch_no()) {
+    fanout_batch_ = pipeline_.batch_no();
+    fanout_in_batch_ = 0;
+  }
+  store::WriteBatch& batch = pipeline_.batch();
+  while (fanout_in_batch_ < config_.fanout_chunk && !fanout_jobs_.empty()) {
+    // Groups take turns; within a group, jobs go in publish order, so one
+    // publisher's messages reach every member in the order it sent them.
+    auto it = fanout_jobs_.upper_bound(fanout_turn_);
+    if (it == fanout_jobs_.end()) it = fanout_jobs_.begin();
+    fanout_turn_ = it->first;
+    FanoutJob& job = it->second.front();
+    size_t total = job.members->size();
+    size_t end = std::min<size_t>(total, job.cursor + (config_.fanout_chunk - fanout_in_batch_));
+    uint32_t added = 0;
+    for (size_t i = job.cursor; i < end; ++i) {
+      Result<Queue*> found = FindOrLoadQueueById((*job.members)[i]);
+      if (!found.ok()) continue;  // the member queue is gone
+      Queue* q = *found;
+      if (Status s = MakeRoom(q, job.bytes); !s.ok()) {
+        spdlog::debug("group fan-out skips {}: {}", q->name(), s.ToString());
+        continue;
+      }
+      Entry entry;
+      entry.seq = q->next_seq++;
+      entry.batch_no = batch.batch_no;
+      entry.msg_id = job.msg_id;
+      entry.bytes = job.bytes;
+      entry.expires_ms = job.expires_ms;
+      entry.msg = job.msg;
+      batch.log.Entry(q->queue_id(), entry.seq, job.msg_id, job.bytes, job.expires_ms);
+      q->tail.push_back(std::move(entry));
+      q->depth += 1;
+      q->bytes += job.bytes;
+      pipeline_.NoteLogQueue(q);
+      ++added;
+    }
+    fanout_in_batch_ += end - job.cursor;
+    counters_.fanout_entries += added;
+    job.cursor = end;
+    bool done = job.cursor == total;
+    batch.fanout_progress.push_back(store::FanoutProgress{
+        job.job_id, job.msg_id, static_cast<uint32_t>(job.cursor), added, done});
+    if (done) {
+      it->second.pop_front();
+      if (it->second.empty()) fanout_jobs_.erase(it);
+    }
+  }
+}
+
+void Broker::RecoverFanouts(const std::vector<store::RecoveredFanout>& jobs) {
+  for (const store::RecoveredFanout& recovered : jobs) {
+    FanoutJob job;
+    job.job_id = recovered.job_id;
+    job.group_id = recovered.header.group_id;
+    job.msg_id = recovered.header.msg_id;
+    job.msg = MessageRef(new Message(job.msg_id, recovered.envelope));
+    job.bytes = static_cast<uint32_t>(recovered.envelope.size());
+    job.expires_ms = store::Store::EnvelopeExpiry(recovered.envelope);
+    job.members = std::make_shared<const std::vector<QueueId>>(recovered.members);
+    job.cursor = recovered.header.cursor;
+    fanout_jobs_[job.group_id].push_back(std::move(job));
+  }
+  if (!jobs.empty()) spdlog::info("resuming {} fan-out jobs", jobs.size());
+}
+
+}  // namespace hermod::core

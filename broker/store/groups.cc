@@ -1,0 +1,167 @@
+// The Store's groups and fan-out jobs: group changes applied directly in a
+// batch's transaction, fan-out starts and progress, and the reads the loop
+// needs. See store.h and docs/design.md ("Groups and fan-out").
+#include <algorithm>
+
+#include "store.h"
+
+namespace hermod::store {
+
+void Store::StartFanout(KvTxn& txn, const FanoutStart& start) {
+  // The message is stored once, with one reference held by the job until it
+  // finishes; each member entry adds one when its chunk is written.
+  txn.Put(Table::kMessages, U64Key(start.msg_id).view(), start.envelope);
+  std::string one;
+  AppendFixed64(&one, 1);
+  txn.Put(Table::kRefs, U64Key(start.msg_id).view(), one);
+  FanoutHeader header;
+  header.msg_id = start.msg_id;
+  header.group_id = start.group_id;
+  header.created_ms = start.created_ms;
+  header.total = static_cast<uint32_t>(start.members.size());
+  txn.Put(Table::kFanout, FanoutKey(start.job_id, false), header.Encode());
+  std::string members;
+  members.reserve(start.members.size() * 8);
+  for (QueueId id : start.members) AppendFixed64(&members, id);
+  txn.Put(Table::kFanout, FanoutKey(start.job_id, true), members);
+}
+
+void Store::AdvanceFanout(KvTxn& txn, const FanoutProgress& progress) {
+  ref_deltas_[progress.msg_id] += static_cast<int64_t>(progress.added) - (progress.done ? 1 : 0);
+  std::string key = FanoutKey(progress.job_id, false);
+  if (progress.done) {
+    txn.Del(Table::kFanout, key);
+    txn.Del(Table::kFanout, FanoutKey(progress.job_id, true));
+    return;
+  }
+  std::string_view value;
+  FanoutHeader header;
+  if (!txn.Get(Table::kFanout, key, &value) || !header.Decode(value)) return;
+  header.cursor = progress.cursor;
+  txn.Put(Table::kFanout, key, header.Encode());
+}
+
+void Store::ApplyGroupChange(KvTxn& txn, const GroupChange& change) {
+  std::string_view value;
+  GroupInfoValue info;
+  bool exists = txn.Get(Table::kGroupInfo, change.group, &value) && info.Decode(value);
+  switch (change.kind) {
+    case GroupChange::kCreate:
+      if (exists) return;
+      info = GroupInfoValue{change.group_id, change.created_ms, 0};
+      break;
+    case GroupChange::kDelete: {
+      if (!exists) return;
+      // Fan-out jobs carry their own member lists, so deleting the rows
+      // cannot take a confirmed message away from anyone.
+      std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kGroups);
+      if (!cursor) return;
+      std::string prefix = GroupMemberKey(change.group, "");
+      bool ok = cursor->Seek(prefix);
+      while (ok && cursor->key().substr(0, prefix.size()) == prefix) ok = cursor->DeleteAndNext();
+      txn.Del(Table::kGroupInfo, change.group);
+      return;
+    }
+    case GroupChange::kAdd: {
+      if (!exists) return;
+      std::string key = GroupMemberKey(change.group, change.member);
+      std::string_view old;
+      if (txn.Get(Table::kGroups, key, &old)) return;
+      txn.Put(Table::kGroups, key, U64Key(change.queue_id).view());
+      info.members += 1;
+      break;
+    }
+    case GroupChange::kRemove:
+      if (!exists) return;
+      if (!txn.Del(Table::kGroups, GroupMemberKey(change.group, change.member))) return;
+      info.members -= 1;
+      break;
+  }
+  txn.Put(Table::kGroupInfo, change.group, info.Encode());
+}
+
+Status Store::ReadFanoutJobs(std::vector<RecoveredFanout>* out) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kFanout);
+  if (!cursor) return (*txn)->status();
+  for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
+    std::string_view key = cursor->key();
+    if (key.size() == 8) {
+      RecoveredFanout job;
+      job.job_id = GetBig64(key.data());
+      if (!job.header.Decode(cursor->value())) return Status::StorageError("corrupt fan-out job");
+      out->push_back(std::move(job));
+    } else if (key.size() == 9 && !out->empty() && out->back().job_id == GetBig64(key.data())) {
+      std::string_view blob = cursor->value();
+      for (size_t i = 0; i + 8 <= blob.size(); i += 8) {
+        out->back().members.push_back(DecodeFixed64(blob.data() + i));
+      }
+    }
+  }
+  for (RecoveredFanout& job : *out) {
+    std::string_view envelope;
+    if (!(*txn)->Get(Table::kMessages, U64Key(job.header.msg_id).view(), &envelope)) {
+      return Status::StorageError("fan-out job " + std::to_string(job.job_id) +
+                                  " references missing message " +
+                                  std::to_string(job.header.msg_id));
+    }
+    job.envelope.assign(envelope);
+  }
+  return (*txn)->status();
+}
+
+Result<std::optional<GroupInfoValue>> Store::FindGroup(std::string_view name) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::string_view value;
+  GroupInfoValue info;
+  if (!(*txn)->Get(Table::kGroupInfo, name, &value)) {
+    if (!(*txn)->status().ok()) return (*txn)->status();
+    return std::optional<GroupInfoValue>();
+  }
+  if (!info.Decode(value)) return Status::StorageError("corrupt group record");
+  return std::optional<GroupInfoValue>(info);
+}
+
+Status Store::ReadGroupMembers(std::string_view group, std::string_view after, size_t limit,
+                               std::vector<std::pair<std::string, QueueId>>* out) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kGroups);
+  if (!cursor) return (*txn)->status();
+  std::string prefix = GroupMemberKey(group, "");
+  std::string start = GroupMemberKey(group, after);
+  bool ok = cursor->Seek(start);
+  if (ok && !after.empty() && cursor->key() == start) ok = cursor->Next();
+  size_t n = 0;
+  for (; ok && n < limit && cursor->key().substr(0, prefix.size()) == prefix; ok = cursor->Next()) {
+    if (cursor->value().size() != 8) return Status::StorageError("corrupt group member");
+    out->emplace_back(std::string(cursor->key().substr(prefix.size())),
+                      DecodeU64Key(cursor->value()));
+    ++n;
+  }
+  return (*txn)->status();
+}
+
+Status Store::ListGroups(std::string_view prefix, std::string_view after, size_t limit,
+                         std::vector<GroupSummary>* out) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kGroupInfo);
+  if (!cursor) return (*txn)->status();
+  std::string start = std::max(std::string(prefix), std::string(after));
+  bool ok = cursor->Seek(start);
+  if (ok && !after.empty() && cursor->key() == after) ok = cursor->Next();
+  size_t n = 0;
+  for (; ok && n < limit && cursor->key().substr(0, prefix.size()) == prefix; ok = cursor->Next()) {
+    GroupSummary summary;
+    summary.name.assign(cursor->key());
+    if (!summary.info.Decode(cursor->value())) return Status::StorageError("corrupt group record");
+    out->push_back(std::move(summary));
+    ++n;
+  }
+  return (*txn)->status();
+}
+
+}  // namespace hermod::store
