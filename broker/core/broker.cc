@@ -54,6 +54,7 @@ Status Broker::Recover(const store::Recovery& recovery) {
 }
 
 void Broker::Start() {
+  started_ms_ = WallClockMs();
   // One storage batch per loop turn: everything read in a turn goes together.
   loop_->AddTurnHook([this] { pipeline_.MaybeSubmit(); });
   // Every batch carries a bounded chunk of the fan-outs in progress.
@@ -92,7 +93,13 @@ Queue* Broker::AddQueue(std::string_view name, QueueId queue_id, const store::Qu
 
 Result<Queue*> Broker::FindOrLoadQueue(std::string_view name) {
   auto it = queues_.find(name);
-  if (it != queues_.end()) return it->second.get();
+  if (it != queues_.end()) {
+    if (it->second->deleted) {
+      return Status(ErrorCode::kUnavailable,
+                    "queue " + std::string(name) + " is being deleted; retry in a moment");
+    }
+    return it->second.get();
+  }
   Result<std::optional<store::QueueInfo>> info = store_->FindQueue(name);
   if (!info.ok()) return info.status();
   if (info->has_value()) return AddQueue(name, (*info)->queue_id, &**info);
@@ -120,9 +127,15 @@ void Broker::EnsureCreated(Queue* q) {
 
 void Broker::MaybeEvict(Queue* q) {
   // Evict only what the store holds completely: nothing in memory only, no
-  // batch in flight that touches it, no log record naming it unapplied.
-  if (!q->idle() || q->last_touch_batch > pipeline_.committed_through() ||
-      q->last_log_batch > pipeline_.unapplied().applied_through()) {
+  // batch in flight that touches it, no log record naming it unapplied. A
+  // deleted queue goes once its delete committed.
+  bool committed = q->last_touch_batch <= pipeline_.committed_through();
+  if (q->deleted && committed) {
+    queues_by_id_.erase(q->queue_id());
+    queues_.erase(q->name());
+    return;
+  }
+  if (!q->idle() || !committed || q->last_log_batch > pipeline_.unapplied().applied_through()) {
     return;
   }
   if (q->queue_id() != 0) queues_by_id_.erase(q->queue_id());
@@ -218,6 +231,8 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
   AddConfirm(session, Session::PendingConfirm{batch_no, correlation_id, entry.msg_id, entry.seq,
                                               Session::PendingConfirm::kPublish});
   ++counters_.published;
+  publish_rate_.Add(now);
+  q->publish_rate.Add(now);
 
   if (pipeline_.full()) {
     pipeline_.MaybeSubmit();
@@ -368,6 +383,13 @@ void Broker::SendConfirms(Session& session, BatchNo through, const Status& failu
 
 void Broker::OnCommitted(CommittedBatch& batch) {
   ++counters_.batches;
+  batch_messages_ += batch.messages;
+  if (commit_micros_.size() < kCommitSamples) {
+    commit_micros_.push_back(static_cast<uint32_t>(batch.commit_micros));
+  } else {
+    commit_micros_[commit_next_] = static_cast<uint32_t>(batch.commit_micros);
+    commit_next_ = (commit_next_ + 1) % kCommitSamples;
+  }
   BatchNo failed = 0;
   if (!batch.status.ok()) {
     ++counters_.batch_failures;
@@ -400,7 +422,10 @@ void Broker::OnCommitted(CommittedBatch& batch) {
       q->tail.pop_front();
     }
   }
-  for (Queue* q : batch.queues) Dispatch(q);
+  FinishPurges(batch, failed);
+  for (Queue* q : batch.queues) {
+    if (!q->deleted) Dispatch(q);
+  }
 
   std::vector<Queue*> candidates = std::move(batch.queues);
   candidates.insert(candidates.end(), batch.applied_queues.begin(), batch.applied_queues.end());
@@ -413,6 +438,41 @@ void Broker::OnCommitted(CommittedBatch& batch) {
     paused_.clear();
   }
   MaybeFinishShutdown();
+}
+
+void Broker::FinishPurges(CommittedBatch& batch, BatchNo failed) {
+  // Purge and delete replies of this batch, with what storage removed.
+  auto it = pending_purges_.begin();
+  while (it != pending_purges_.end() && it->batch_no <= batch.batch_no) {
+    uint64_t removed = it->removed_in_memory;
+    for (const store::PurgeRange& range : batch.purges) {
+      if (range.queue_id != it->queue_id) continue;
+      removed += range.removed;
+      auto q = queues_by_id_.find(range.queue_id);
+      if (q != queues_by_id_.end()) {
+        q->second->depth -= std::min(q->second->depth, range.removed);
+        q->second->bytes -= std::min(q->second->bytes, range.removed_bytes);
+      }
+    }
+    counters_.purged += removed;
+    auto session = sessions_.find(it->conn_id);
+    if (session != sessions_.end()) {
+      auto& fbb = encoder_.Start();
+      if (it->batch_no == failed) {
+        auto message = fbb.CreateString(batch.status.message());
+        session->second->Send(encoder_.Finish(wire::CreateError(
+            fbb, static_cast<uint16_t>(batch.status.code()), message, it->correlation_id, false)));
+      } else {
+        session->second->Send(
+            encoder_.Finish(wire::CreateQueueReply(fbb, it->correlation_id, 0, 0, 0, removed)));
+      }
+    }
+    if (it->forget && it->batch_no == failed) {
+      auto q = queues_by_id_.find(it->queue_id);
+      if (q != queues_by_id_.end()) q->second->deleted = false;  // it was not deleted
+    }
+    it = pending_purges_.erase(it);
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@
 #include "loop.h"
 #include "pipeline.h"
 #include "queue.h"
+#include "rate_meter.h"
 #include "session.h"
 #include "store.h"
 #include "timer.h"
@@ -54,6 +55,7 @@ struct BrokerCounters {
   uint64_t dead_lettered = 0;
   uint64_t expired = 0;
   uint64_t dropped = 0;  // by drop-oldest
+  uint64_t purged = 0;
   uint64_t refused_full = 0;
   uint64_t group_publishes = 0;
   uint64_t fanout_entries = 0;
@@ -62,7 +64,7 @@ struct BrokerCounters {
 };
 
 // Why an entry leaves its queue without an ack.
-enum class Removal { kAcked, kExpired, kDeadLettered, kDropped };
+enum class Removal { kAcked, kExpired, kDeadLettered, kDropped, kPurged };
 // Why a delivery comes back unacked.
 enum class ReturnReason { kNacked, kAckWaitExpired, kConsumerGone };
 const char* ReturnReasonName(ReturnReason reason);
@@ -99,6 +101,8 @@ class Broker {
   void Publish(Session& session, const wire::Publish& publish);
   void ConfigureQueue(Session& session, const wire::ConfigureQueue& configure);
   void HandleGroupRequest(Session& session, const wire::GroupRequest& request);
+  void HandleQueueRequest(Session& session, const wire::QueueRequest& request);
+  void HandleStats(Session& session, const wire::StatsRequest& request);
   void Subscribe(Session& session, const wire::Subscribe& subscribe);
   void SetCredit(Session& session, SubscriptionId subscription_id, uint32_t credit);
   void Ack(Session& session, SubscriptionId subscription_id, Seq first_seq, Seq last_seq);
@@ -114,6 +118,9 @@ class Broker {
   const BrokerCounters& counters() const { return counters_; }
   size_t sessions() const { return sessions_.size(); }
   size_t queues_in_memory() const { return queues_.size(); }
+
+  // One queue's row in `queue ls` / `queue show` (inspect.cc).
+  struct Row;
 
  private:
   struct NameHash {
@@ -169,12 +176,20 @@ class Broker {
   void SendGroupList(Session& session, const wire::GroupRequest& request);
   void SendGroupMembers(Session& session, const wire::GroupRequest& request);
 
+  // Inspection (inspect.cc).
+  Status FillRow(std::string_view name, QueueId queue_id, const store::QueueState& state, Row* row);
+  void SendQueueList(Session& session, const wire::QueueRequest& request);
+  void SendQueueShow(Session& session, const wire::QueueRequest& request);
+  void SendQueuePeek(Session& session, const wire::QueueRequest& request);
+  void PurgeQueue(Session& session, const wire::QueueRequest& request, bool forget);
+
   // Commits (broker.cc).
   void RefusePublish(Session& session, uint64_t correlation_id, const Status& status);
   void OnCommitted(CommittedBatch& batch);
   void SendConfirms(Session& session, BatchNo through, const Status& failure, BatchNo failed);
   void AddConfirm(Session& session, Session::PendingConfirm confirm);
   void MaybeFinishShutdown();
+  void FinishPurges(CommittedBatch& batch, BatchNo failed);
 
   net::Loop* loop_;
   store::Store* store_;
@@ -214,6 +229,26 @@ class Broker {
   std::function<void()> shutdown_done_;
   net::Timer shutdown_timer_;
   Status storage_failure_;  // first failed commit; publishes are refused after it
+
+  // For stats.
+  uint64_t started_ms_ = 0;
+  RateMeter publish_rate_;
+  RateMeter deliver_rate_;
+  RateMeter ack_rate_;
+  uint64_t batch_messages_ = 0;          // publishes over all committed batches
+  std::vector<uint32_t> commit_micros_;  // the last kCommitSamples commits, a ring
+  size_t commit_next_ = 0;
+  static constexpr size_t kCommitSamples = 1024;
+  // Purge and delete replies, by batch: sent once storage reports counts.
+  struct PendingPurge {
+    BatchNo batch_no = 0;
+    ConnId conn_id = 0;
+    uint64_t correlation_id = 0;
+    QueueId queue_id = 0;
+    uint64_t removed_in_memory = 0;
+    bool forget = false;
+  };
+  std::vector<PendingPurge> pending_purges_;
 };
 
 // Defined here because both broker.cc and delivery.cc append entries.

@@ -256,6 +256,7 @@ void Broker::Deliver(Consumer* c, Entry entry) {
     ArmRedelivery(due);
   }
   ++counters_.delivered;
+  deliver_rate_.Add(WallClockMs());
   if (entry.delivery_count > 1) ++counters_.redelivered;
   ++q->inflight;
   Seq seq = entry.seq;
@@ -285,9 +286,15 @@ void Broker::RemoveEntry(Queue* q, Entry& entry, Removal why) {
   q->bytes -= entry.bytes;
   pipeline_.NoteQueue(q);
   switch (why) {
-    case Removal::kAcked:
+    case Removal::kAcked: {
       ++counters_.acked;
+      uint64_t now = WallClockMs();
+      ack_rate_.Add(now);
+      q->ack_rate.Add(now);
       break;
+    }
+    case Removal::kPurged:
+      break;  // counted when the purge commits (FinishPurges)
     case Removal::kExpired:
       ++counters_.expired;
       break;

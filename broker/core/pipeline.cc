@@ -73,6 +73,7 @@ void Pipeline::MaybeSubmit() {
   if (batch_->empty()) return;
   batch_->now_ms = now;
   batch_->counters = counters_;
+  book_.messages = batch_messages_;
   in_flight_books_.push_back(std::move(book_));
   in_flight_ = true;
   storage_->Submit(std::move(batch_));
@@ -106,6 +107,8 @@ void Pipeline::OnStorageWake() {
     }
     committed.queues = std::move(book.queues);
     committed.sessions = std::move(book.sessions);
+    committed.purges = std::move(batch->purges);
+    committed.messages = book.messages;
     on_committed_(committed);
   }
   MaybeSubmit();

@@ -36,9 +36,11 @@ struct CommittedBatch {
   BatchNo batch_no = 0;
   Status status;
   uint64_t commit_micros = 0;
-  std::vector<Queue*> queues;          // queues the batch changed
-  std::vector<ConnId> sessions;        // sessions with confirms in the batch
-  std::vector<Queue*> applied_queues;  // queues named by records it applied
+  std::vector<Queue*> queues;             // queues the batch changed
+  std::vector<ConnId> sessions;           // sessions with confirms in the batch
+  std::vector<Queue*> applied_queues;     // queues named by records it applied
+  std::vector<store::PurgeRange> purges;  // with the counts storage removed
+  uint64_t messages = 0;                  // publishes it carried
 };
 
 class Pipeline {
@@ -99,6 +101,7 @@ class Pipeline {
     std::vector<Queue*> queues;
     std::vector<Queue*> log_queues;
     std::vector<ConnId> sessions;
+    uint64_t messages = 0;
   };
   void NewBatch();
 

@@ -22,6 +22,7 @@
 
 #include "keys.h"
 #include "message.h"
+#include "rate_meter.h"
 #include "ring.h"
 #include "settings.h"
 
@@ -108,6 +109,10 @@ class Queue {
   uint64_t bytes = 0;
   QueueOverrides overrides;
   QueueLimits limits;  // the defaults with the overrides applied
+
+  RateMeter publish_rate;
+  RateMeter ack_rate;
+  bool deleted = false;  // deleted in a batch not committed yet
 
   BatchNo last_log_batch = 0;    // newest batch whose log record names this queue
   BatchNo last_touch_batch = 0;  // newest batch with any change to this queue

@@ -48,6 +48,12 @@ bool Session::OnFrame(net::Connection& /*conn*/, const wire::Frame& frame) {
     case wire::Body::GroupRequest:
       broker_->HandleGroupRequest(*this, *frame.body_as_GroupRequest());
       break;
+    case wire::Body::QueueRequest:
+      broker_->HandleQueueRequest(*this, *frame.body_as_QueueRequest());
+      break;
+    case wire::Body::StatsRequest:
+      broker_->HandleStats(*this, *frame.body_as_StatsRequest());
+      break;
     case wire::Body::Ping: {
       auto& fbb = broker_->encoder().Start();
       Send(broker_->encoder().Finish(wire::CreatePong(fbb, frame.body_as_Ping()->nonce())));

@@ -181,7 +181,7 @@ Result<Recovery> Store::Recover() {
   return recovery;
 }
 
-Status Store::Commit(const WriteBatch& batch) {
+Status Store::Commit(WriteBatch& batch) {
   if (!background_error_.ok()) return background_error_;
   if (test_fail_armed_.exchange(false)) {
     std::lock_guard<std::mutex> lock(test_mu_);
@@ -203,7 +203,7 @@ Status Store::Commit(const WriteBatch& batch) {
   }
 }
 
-Status Store::CommitOnce(const WriteBatch& batch) {
+Status Store::CommitOnce(WriteBatch& batch) {
   last_map_full_ = false;
   Result<std::unique_ptr<KvTxn>> began = env_->BeginWrite();
   if (!began.ok()) return began.status();
@@ -232,6 +232,13 @@ Status Store::CommitOnce(const WriteBatch& batch) {
     }
   }
   for (const std::string& key : batch.dedup_deletes) txn.Del(Table::kDedup, key);
+  for (PurgeRange& range : batch.purges) Purge(txn, &range);
+  for (const QueueDelete& d : batch.queue_deletes) {
+    txn.Del(Table::kQueues, d.name);
+    txn.Del(Table::kQueueState, U64Key(d.queue_id).view());
+    txn.Del(Table::kQueueConfig, U64Key(d.queue_id).view());
+    deltas_.erase(d.queue_id);
+  }
   FlushRefDeltas(txn);
   WriteQueueDeltas(txn);
   txn.Put(Table::kMeta, kMetaCounters, EncodeCounters(batch.counters));
@@ -412,6 +419,79 @@ Status Store::ReadConfig(KvTxn& txn, QueueInfo* info) {
     info->config.assign(value);
   }
   return txn.status();
+}
+
+void Store::Purge(KvTxn& txn, PurgeRange* purge) {
+  const PurgeRange& range = *purge;
+  std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kEntries);
+  if (!cursor) return;
+  uint64_t removed = 0;
+  uint64_t removed_bytes = 0;
+  QueueDelta& delta = deltas_[range.queue_id];
+  std::vector<std::pair<uint64_t, Seq>> expiries;
+  bool ok = cursor->Seek(EntryKey(range.queue_id, range.from).view());
+  while (ok && EntryKeyQueue(cursor->key()) == range.queue_id) {
+    Seq seq = EntryKeySeq(cursor->key());
+    if (seq >= range.to) break;
+    EntryValue entry;
+    if (entry.Decode(cursor->value())) {
+      std::string_view envelope;
+      if (txn.Get(Table::kMessages, U64Key(entry.msg_id).view(), &envelope)) {
+        uint64_t expires_ms = EnvelopeExpiry(envelope);
+        if (expires_ms != 0) expiries.emplace_back(expires_ms, seq);
+      }
+      ref_deltas_[entry.msg_id] -= 1;
+      delta.depth -= 1;
+      delta.bytes -= entry.bytes;
+      ++removed;
+      removed_bytes += entry.bytes;
+    }
+    ok = cursor->DeleteAndNext();
+  }
+  cursor.reset();
+  for (auto& [expires_ms, seq] : expiries) {
+    txn.Del(Table::kExpiry, ExpiryKey(expires_ms, range.queue_id, seq).view());
+  }
+  purge->removed = removed;
+  purge->removed_bytes = removed_bytes;
+}
+
+Status Store::ListQueues(std::string_view prefix, std::string_view after, size_t limit,
+                         std::vector<QueueInfo>* out) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kQueues);
+  if (!cursor) return (*txn)->status();
+  std::string start = std::max(std::string(prefix), std::string(after));
+  bool ok = cursor->Seek(start);
+  if (ok && !after.empty() && cursor->key() == after) ok = cursor->Next();
+  for (size_t n = 0; ok && n < limit && cursor->key().substr(0, prefix.size()) == prefix;
+       ok = cursor->Next(), ++n) {
+    if (cursor->value().size() != 8) return Status::StorageError("corrupt queue id");
+    QueueInfo info;
+    info.queue_id = DecodeU64Key(cursor->value());
+    std::string_view state;
+    if (!(*txn)->Get(Table::kQueueState, U64Key(info.queue_id).view(), &state) ||
+        !info.state.Decode(state)) {
+      return Status::StorageError("queue " + std::string(cursor->key()) + " has no state record");
+    }
+    if (Status s = ReadConfig(**txn, &info); !s.ok()) return s;
+    out->push_back(std::move(info));
+  }
+  return (*txn)->status();
+}
+
+Status Store::ForEachQueue(const std::function<bool(QueueId, const QueueState&)>& fn) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kQueueState);
+  if (!cursor) return (*txn)->status();
+  QueueState state;
+  for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
+    if (!state.Decode(cursor->value())) return Status::StorageError("corrupt queue state");
+    if (!fn(DecodeU64Key(cursor->key()), state)) break;
+  }
+  return (*txn)->status();
 }
 
 Result<std::optional<QueueInfo>> Store::FindQueue(std::string_view name) {

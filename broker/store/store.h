@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -95,7 +96,9 @@ class Store {
   Result<Recovery> Recover();
 
   // Commits the batch as one write transaction. Storage thread only.
-  Status Commit(const WriteBatch& batch);
+  // Purge counts are written back into the batch.
+  Status Commit(WriteBatch& batch);
+  Status Commit(WriteBatch&& batch) { return Commit(batch); }
 
   // Reads (loop thread, tools).
   Result<std::optional<QueueInfo>> FindQueue(std::string_view name);
@@ -114,6 +117,14 @@ class Store {
   // *next to the key to continue from, or empty when the table ended.
   Status ScanDedup(std::string_view from, uint64_t older_than_ms, size_t max_scan,
                    std::vector<std::string>* expired, std::string* next);
+
+  // Appends up to `limit` queues whose names start with `prefix`, in name
+  // order, after `after`.
+  Status ListQueues(std::string_view prefix, std::string_view after, size_t limit,
+                    std::vector<QueueInfo>* out);
+  // Calls fn(queue_id, state) for every queue, in id order. fn returns false
+  // to stop. One read transaction: for tools and rare full scans.
+  Status ForEachQueue(const std::function<bool(QueueId, const QueueState&)>& fn);
 
   // Groups (store/groups.cc).
   Result<std::optional<GroupInfoValue>> FindGroup(std::string_view name);
@@ -146,7 +157,8 @@ class Store {
     int64_t bytes = 0;
   };
 
-  Status CommitOnce(const WriteBatch& batch);
+  Status CommitOnce(WriteBatch& batch);
+  void Purge(KvTxn& txn, PurgeRange* range);
   Status ReadConfig(KvTxn& txn, QueueInfo* info);
   void AppendLog(KvTxn& txn, const WriteBatch& batch);
   Status ApplyRecord(KvTxn& txn, const ApplyStep& step);

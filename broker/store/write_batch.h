@@ -81,6 +81,23 @@ struct IndexAck {
   uint64_t expires_ms = 0;  // its expiry row, when it has one
 };
 
+// Removes the entries of a queue with from <= seq < to from the index
+// (purge); `removed` is filled in by the storage thread.
+struct PurgeRange {
+  QueueId queue_id = 0;
+  Seq from = 0;
+  Seq to = 0;
+  uint64_t removed = 0;
+  uint64_t removed_bytes = 0;
+};
+
+// Forgets a queue: its name, state and settings. Its entries are purged by
+// a PurgeRange in the same batch.
+struct QueueDelete {
+  QueueId queue_id = 0;
+  std::string name;
+};
+
 struct WriteBatch {
   BatchNo batch_no = 0;
   uint64_t now_ms = 0;
@@ -91,6 +108,8 @@ struct WriteBatch {
   std::vector<GroupChange> group_changes;
   std::vector<FanoutStart> fanout_starts;
   std::vector<FanoutProgress> fanout_progress;
+  std::vector<PurgeRange> purges;
+  std::vector<QueueDelete> queue_deletes;
   Counters counters;
 
   // Set by the storage thread.
@@ -99,7 +118,8 @@ struct WriteBatch {
 
   bool empty() const {
     return log.empty() && apply.empty() && acks.empty() && dedup_deletes.empty() &&
-           group_changes.empty() && fanout_starts.empty() && fanout_progress.empty();
+           group_changes.empty() && fanout_starts.empty() && fanout_progress.empty() &&
+           purges.empty() && queue_deletes.empty();
   }
 };
 

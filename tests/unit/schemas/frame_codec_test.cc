@@ -115,6 +115,29 @@ std::vector<Bytes> EveryFrame() {
     frames.push_back(
         Copy(enc.Finish(wire::CreateGroupReplyDirect(b, 12, 2, &groups, nullptr, 0, "chat:9"))));
   }
+  {
+    auto& b = enc.Start();
+    frames.push_back(Copy(enc.Finish(wire::CreateQueueRequestDirect(
+        b, 13, wire::QueueOp::Peek, "user:1", nullptr, nullptr, 5, nullptr, 42))));
+  }
+  {
+    auto& b = enc.Start();
+    std::vector<flatbuffers::Offset<wire::QueueRow>> rows{
+        wire::CreateQueueRowDirect(b, "user:1", 3, 900, 1, 1, 5000, 0, 40, 42, 1, 2.5, 1.5)};
+    frames.push_back(
+        Copy(enc.Finish(wire::CreateQueueReplyDirect(b, 13, &rows, "user:1", nullptr, 0))));
+  }
+  {
+    auto& b = enc.Start();
+    frames.push_back(Copy(enc.Finish(wire::CreateStatsRequest(b, 14))));
+  }
+  {
+    auto& b = enc.Start();
+    std::vector<flatbuffers::Offset<wire::Stat>> stats{
+        wire::CreateStatDirect(b, "connections", 3, nullptr),
+        wire::CreateStatDirect(b, "version", 0, "0.1.0")};
+    frames.push_back(Copy(enc.Finish(wire::CreateStatsReplyDirect(b, 14, &stats))));
+  }
   return frames;
 }
 
