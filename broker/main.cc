@@ -121,6 +121,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-store-bytes", options.max_store_bytes,
                  "Largest the store may grow (0: until the disk is full)")
       ->capture_default_str();
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "Serve /metrics (Prometheus) and /healthz on HOST:PORT; empty: off")
+      ->capture_default_str();
+  app.add_option("--metrics-top-queues", broker.metrics_top_queues,
+                 "Per-queue series in /metrics for this many of the deepest queues")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();

@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "broker.h"
+#include "http_server.h"
 #include "listener.h"
 #include "lmdb_env.h"
 #include "loop.h"
@@ -107,11 +108,34 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening) 
       net::Listener listener(loop, conn_options,
                              [&broker](net::Connection& conn) { return broker.Accept(conn); });
       result = listener.Listen(options_.listen);
+      net::HttpServer metrics(loop, [&broker](std::string_view method, std::string_view path) {
+        net::HttpServer::Response response;
+        if (method != "GET") {
+          response.status = 405;
+          response.body = "only GET\n";
+        } else if (path == "/metrics") {
+          response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          response.body = broker.MetricsText();
+        } else if (path == "/healthz") {
+          bool healthy = broker.Healthy();
+          response.status = healthy ? 200 : 503;
+          response.body = healthy ? "ok\n" : "unhealthy\n";
+        } else {
+          response.status = 404;
+          response.body = "not found\n";
+        }
+        return response;
+      });
+      if (result.ok() && !options_.metrics_listen.empty()) {
+        result = metrics.Listen(options_.metrics_listen);
+        if (result.ok()) spdlog::info("metrics on http://{}/metrics", metrics.address());
+      }
       if (result.ok()) {
         net::Signals signals;
         signals.Init(loop, {SIGINT, SIGTERM}, [&](int signum) {
           spdlog::info("received signal {}: stopping", signum);
           listener.Close();
+          metrics.Close();
           signals.Close();
           broker.Shutdown([] {});
         });
@@ -126,6 +150,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening) 
         broker.CloseTimers();
       }
       listener.Close();
+      metrics.Close();
       storage.Stop();  // commits anything still queued, then joins
       // Run the loop once more so that close callbacks (listener, timers)
       // run while their owners are still alive.

@@ -27,6 +27,7 @@ struct ServerOptions {
   uint32_t sync_interval_ms = 50;  // how often --sync batch flushes
   uint64_t initial_map_bytes = 1ull << 30;
   uint64_t max_store_bytes = 0;  // 0: the disk is the limit
+  std::string metrics_listen;    // HOST:PORT for /metrics and /healthz; empty: off
   core::BrokerConfig broker;
 };
 

@@ -113,6 +113,11 @@ class Broker {
   // The session's connection closed: its deliveries go back to their queues.
   void SessionClosed(Session& session, const Status& why);
 
+  // Prometheus text exposition of the broker's counters (metrics.cc).
+  std::string MetricsText();
+  // Whether the store accepts writes and the broker is not stopping.
+  bool Healthy() const;
+
   proto::FrameEncoder& encoder() { return encoder_; }
   const BrokerConfig& config() const { return config_; }
   const BrokerCounters& counters() const { return counters_; }
@@ -164,6 +169,7 @@ class Broker {
   void ArmRedelivery(uint64_t due_ms);
   void OnRedeliveryTimer();
   void OnSweepTimer();
+  void ScanDeepest();
   void SweepExpired(uint64_t now_ms);
   void SweepDedup(uint64_t now_ms);
   void ExpireIndexed(Queue* q, Seq seq);
@@ -249,6 +255,11 @@ class Broker {
     bool forget = false;
   };
   std::vector<PendingPurge> pending_purges_;
+  // The deepest queues for /metrics: the last finished scan, and the one
+  // in progress (a slice per sweep round).
+  std::vector<std::pair<uint64_t, std::string>> deepest_;
+  std::vector<std::pair<uint64_t, std::string>> deepest_scan_;
+  QueueId deepest_scan_from_ = 0;
 };
 
 // Defined here because both broker.cc and delivery.cc append entries.

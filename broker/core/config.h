@@ -45,6 +45,10 @@ struct BrokerConfig {
   uint32_t fanout_chunk = 4096;
   // Group and member names returned per page by default.
   uint32_t list_page = 100;
+  // /metrics lists per-queue series for this many of the deepest queues,
+  // found by a scan of this many queues per sweep round.
+  uint32_t metrics_top_queues = 20;
+  uint32_t metrics_scan_slice = 20000;
   // Reported in Welcome.
   std::string sync_mode = "always";
 };

@@ -496,6 +496,7 @@ void Broker::OnSweepTimer() {
   uint64_t now = WallClockMs();
   SweepExpired(now);
   SweepDedup(now);
+  ScanDeepest();
   dedup_.Trim(now, pipeline_.unapplied().applied_through());
 }
 

@@ -481,13 +481,14 @@ Status Store::ListQueues(std::string_view prefix, std::string_view after, size_t
   return (*txn)->status();
 }
 
-Status Store::ForEachQueue(const std::function<bool(QueueId, const QueueState&)>& fn) {
+Status Store::ForEachQueue(const std::function<bool(QueueId, const QueueState&)>& fn,
+                           QueueId from) {
   Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
   if (!txn.ok()) return txn.status();
   std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kQueueState);
   if (!cursor) return (*txn)->status();
   QueueState state;
-  for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
+  for (bool ok = cursor->Seek(U64Key(from).view()); ok; ok = cursor->Next()) {
     if (!state.Decode(cursor->value())) return Status::StorageError("corrupt queue state");
     if (!fn(DecodeU64Key(cursor->key()), state)) break;
   }

@@ -122,9 +122,10 @@ class Store {
   // order, after `after`.
   Status ListQueues(std::string_view prefix, std::string_view after, size_t limit,
                     std::vector<QueueInfo>* out);
-  // Calls fn(queue_id, state) for every queue, in id order. fn returns false
-  // to stop. One read transaction: for tools and rare full scans.
-  Status ForEachQueue(const std::function<bool(QueueId, const QueueState&)>& fn);
+  // Calls fn(queue_id, state) for every queue with an id >= from, in id
+  // order. fn returns false to stop. One read transaction: callers that
+  // run on the loop scan in slices.
+  Status ForEachQueue(const std::function<bool(QueueId, const QueueState&)>& fn, QueueId from = 0);
 
   // Groups (store/groups.cc).
   Result<std::optional<GroupInfoValue>> FindGroup(std::string_view name);

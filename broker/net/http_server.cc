@@ -1,0 +1,172 @@
+#include "http_server.h"
+
+#include <http_parser.h>
+
+#include <memory>
+
+#include "address.h"
+#include "check.h"
+#include "loop.h"
+#include "uv_status.h"
+
+namespace hermod::net {
+
+// One HTTP connection: parses one request, writes one response, closes.
+// Owns itself; freed in its close callback.
+class HttpServer::Conn {
+ public:
+  explicit Conn(HttpServer* server) : server_(server) {
+    http_parser_init(&parser_, HTTP_REQUEST);
+    parser_.data = this;
+    http_parser_settings_init(&settings_);
+    settings_.on_url = [](http_parser* p, const char* at, size_t n) noexcept {
+      static_cast<Conn*>(p->data)->url_.append(at, n);
+      return 0;
+    };
+    settings_.on_message_complete = [](http_parser* p) noexcept {
+      static_cast<Conn*>(p->data)->complete_ = true;
+      return 0;
+    };
+  }
+
+  Status Accept(uv_stream_t* listener) {
+    uv_tcp_init(server_->loop_.uv(), &tcp_);
+    tcp_.data = this;
+    open_ = true;
+    Status s = FromUv(uv_accept(listener, stream()), "accept");
+    if (s.ok()) s = FromUv(uv_read_start(stream(), &OnAlloc, &OnRead), "read");
+    return s;
+  }
+
+  void Close() {
+    if (!open_ || closing_) return;
+    closing_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) noexcept {
+      std::unique_ptr<Conn> self(static_cast<Conn*>(h->data));
+      self->server_->conns_.erase(self.get());
+    });
+  }
+
+ private:
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+
+  static void OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
+    auto* self = static_cast<Conn*>(h->data);
+    std::span<uint8_t> shared = self->server_->loop_.read_buffer();
+    *buf =
+        uv_buf_init(reinterpret_cast<char*>(shared.data()), static_cast<unsigned>(shared.size()));
+  }
+
+  static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
+    auto* self = static_cast<Conn*>(s->data);
+    if (nread == 0) return;
+    if (nread < 0) {
+      self->Close();
+      return;
+    }
+    self->received_ += static_cast<size_t>(nread);
+    size_t parsed = http_parser_execute(&self->parser_, &self->settings_, buf->base,
+                                        static_cast<size_t>(nread));
+    if (HTTP_PARSER_ERRNO(&self->parser_) != HPE_OK || parsed != static_cast<size_t>(nread)) {
+      self->Respond({400, "text/plain; charset=utf-8", "bad request\n"});
+      return;
+    }
+    if (self->received_ > kMaxRequestBytes) {
+      self->Respond({431, "text/plain; charset=utf-8", "request too large\n"});
+      return;
+    }
+    if (self->complete_) {
+      const char* method = http_method_str(static_cast<http_method>(self->parser_.method));
+      std::string_view path = self->url_;
+      path = path.substr(0, path.find('?'));
+      self->Respond(self->server_->handler_(method, path));
+    }
+  }
+
+  void Respond(const Response& response) {
+    uv_read_stop(stream());
+    auto req = std::make_unique<WriteReq>();
+    req->self = this;
+    req->bytes = "HTTP/1.1 " + std::to_string(response.status) + " " +
+                 http_status_str(static_cast<http_status>(response.status)) +
+                 "\r\nContent-Type: " + response.content_type +
+                 "\r\nContent-Length: " + std::to_string(response.body.size()) +
+                 "\r\nConnection: close\r\n\r\n" + response.body;
+    req->req.data = req.get();
+    uv_buf_t buf = uv_buf_init(req->bytes.data(), static_cast<unsigned>(req->bytes.size()));
+    int rc = uv_write(&req->req, stream(), &buf, 1, [](uv_write_t* w, int) noexcept {
+      std::unique_ptr<WriteReq> done(static_cast<WriteReq*>(w->data));
+      done->self->Close();
+    });
+    if (rc < 0) {
+      Close();
+      return;
+    }
+    req.release();  // owned by the write callback
+  }
+
+  struct WriteReq {
+    uv_write_t req;
+    Conn* self;
+    std::string bytes;
+  };
+
+  HttpServer* server_;
+  uv_tcp_t tcp_;
+  http_parser parser_;
+  http_parser_settings settings_;
+  std::string url_;
+  size_t received_ = 0;
+  bool complete_ = false;
+  bool open_ = false;
+  bool closing_ = false;
+};
+
+HttpServer::HttpServer(Loop& loop, Handler handler) : loop_(loop), handler_(std::move(handler)) {}
+
+HttpServer::~HttpServer() { HERMOD_CHECK(closed()); }
+
+Status HttpServer::Listen(const std::string& host_port) {
+  Result<sockaddr_storage> addr = ParseHostPort(host_port);
+  if (!addr.ok()) return addr.status();
+  Status s = FromUv(uv_tcp_init(loop_.uv(), &tcp_), "tcp init");
+  if (!s.ok()) return s;
+  listener_open_ = true;
+  tcp_.data = this;
+  s = FromUv(uv_tcp_bind(&tcp_, reinterpret_cast<const sockaddr*>(&*addr), 0), "bind " + host_port);
+  if (s.ok()) {
+    s = FromUv(uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, &OnConnection),
+               "listen on " + host_port);
+  }
+  if (!s.ok()) {
+    Close();
+    return s;
+  }
+  sockaddr_storage bound;
+  int len = sizeof(bound);
+  uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&bound), &len);
+  address_ = FormatAddress(reinterpret_cast<sockaddr*>(&bound));
+  return Status::OK();
+}
+
+void HttpServer::OnConnection(uv_stream_t* listener, int status) noexcept {
+  auto* self = static_cast<HttpServer*>(listener->data);
+  if (status < 0 || self->closing_) return;
+  auto* conn = new Conn(self);  // owns itself from here; freed in its close callback
+  self->conns_.insert(conn);
+  if (!conn->Accept(listener).ok()) conn->Close();
+}
+
+void HttpServer::Close() {
+  if (closing_) return;
+  closing_ = true;
+  std::set<Conn*> open = conns_;
+  for (Conn* c : open) c->Close();
+  if (listener_open_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) noexcept {
+      static_cast<HttpServer*>(h->data)->listener_open_ = false;
+    });
+  }
+}
+
+}  // namespace hermod::net

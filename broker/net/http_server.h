@@ -1,0 +1,64 @@
+// HttpServer: a minimal HTTP/1.1 server on a Loop, for /metrics and
+// /healthz. Requests are parsed by http-parser (Debian's libhttp-parser,
+// the parser made for Node.js), not by hand. One request per connection
+// (the reply says Connection: close); requests are bounded in size.
+//
+// The owner calls Close() before the loop closes; destroy only after
+// closed() is true. Loop thread only.
+#ifndef HERMOD_BROKER_NET_HTTP_SERVER_H_
+#define HERMOD_BROKER_NET_HTTP_SERVER_H_
+
+#include <uv.h>
+
+#include <functional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "hermod/status.h"
+
+namespace hermod::net {
+
+class Loop;
+
+class HttpServer {
+ public:
+  struct Response {
+    int status = 200;
+    std::string content_type = "text/plain; charset=utf-8";
+    std::string body;
+  };
+  // Called once per complete request, on the loop thread.
+  using Handler = std::function<Response(std::string_view method, std::string_view path)>;
+
+  HttpServer(Loop& loop, Handler handler);
+  ~HttpServer();  // REQUIRES: never listened, or closed()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  Status Listen(const std::string& host_port);
+  const std::string& address() const { return address_; }
+  // Stops listening and closes open connections. Idempotent.
+  void Close();
+  bool closed() const { return !listener_open_ && conns_.empty(); }
+
+  // Largest request accepted, headers included.
+  static constexpr size_t kMaxRequestBytes = 16 * 1024;
+
+ private:
+  class Conn;
+  friend class Conn;
+  static void OnConnection(uv_stream_t* server, int status) noexcept;
+
+  Loop& loop_;
+  Handler handler_;
+  uv_tcp_t tcp_;
+  bool listener_open_ = false;
+  bool closing_ = false;
+  std::string address_;
+  std::set<Conn*> conns_;
+};
+
+}  // namespace hermod::net
+
+#endif  // HERMOD_BROKER_NET_HTTP_SERVER_H_
