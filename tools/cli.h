@@ -1,8 +1,8 @@
 // What the subcommands of the `hermod` CLI share: the global options, the
 // registration functions main() calls, and one-line error reporting.
 //
-// Each subcommand family lives in its own .cc (pub.cc, sub.cc, ...) and
-// exposes one Add...Command(app, global). It adds its CLI11 subcommand and,
+// Each subcommand family lives in its own .cc (pub.cc, sub.cc, queue.cc,
+// ...) and exposes one Add...Command(app, global). It adds its CLI11 subcommand and,
 // in that subcommand's parse callback, stores in global.run the function
 // main() runs after parsing. Commands talk to the broker only through the
 // public libhermod API.
@@ -13,6 +13,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,6 +37,22 @@ struct GlobalOptions {
 
 void AddPubCommand(CLI::App& app, GlobalOptions& global);
 void AddSubCommand(CLI::App& app, GlobalOptions& global);
+void AddQueueCommand(CLI::App& app, GlobalOptions& global);
+
+// Formats CLI11's parse errors as every other error: one line, "hermod: ...".
+std::string FormatParseError(const CLI::App* app, const CLI::Error& error);
+
+// The validator of options that take a DURATION (duration.h).
+CLI::Validator DurationValidator();
+// The value of an option that DurationValidator() accepted.
+std::chrono::milliseconds DurationValue(const std::string& text);
+
+// The ClientOptions every command starts from: `client_name` for the
+// broker's logs, and a bounded reconnect (kReconnectAttempts attempts,
+// about 13 s): a command outlives a broker restart, but does not hang on a
+// broker that is gone.
+inline constexpr uint32_t kReconnectAttempts = 10;
+ClientOptions CommandClientOptions(std::string_view client_name);
 
 // Prints "hermod: <message>" as one line on stderr (line breaks in message
 // become spaces) and returns kExitError. Any thread.

@@ -2,6 +2,7 @@
 //
 //   hermod [--server HOST:PORT] pub QUEUE [DATA] ...
 //   hermod [--server HOST:PORT] sub QUEUE ...
+//   hermod [--server HOST:PORT] queue set NAME ...
 //
 // docs/cli.md describes every subcommand. Each family registers itself
 // (cli.h); main() parses, then runs the chosen one. Main thread only.
@@ -17,6 +18,8 @@ int main(int argc, char** argv) {
 
   CLI::App app{"hermod: command-line client of the hermod broker (see docs/cli.md)", "hermod"};
   app.require_subcommand(1);
+  // Parse errors are one line on stderr, like every other error.
+  app.failure_message(hermod::cli::FormatParseError);
   app.fallthrough();  // global options may also follow the subcommand
   app.set_version_flag("--version", HERMOD_VERSION);
 
@@ -27,6 +30,7 @@ int main(int argc, char** argv) {
 
   hermod::cli::AddPubCommand(app, global);
   hermod::cli::AddSubCommand(app, global);
+  hermod::cli::AddQueueCommand(app, global);
 
   CLI11_PARSE(app, argc, argv);
   return global.run ? global.run() : hermod::cli::kExitError;

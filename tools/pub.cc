@@ -1,9 +1,11 @@
 // `hermod pub`: publishes one message (DATA or all of stdin), or --count
-// synthetic ones with at most --inflight unconfirmed. See docs/cli.md.
+// synthetic ones with at most --inflight unconfirmed, optionally with a
+// time to live and a dedup id. See docs/cli.md.
 //
 // The command runs on the main thread; confirms of the --count mode arrive
 // on libhermod's client thread and only touch BatchState, whose fields are
 // atomics or guarded by its mutex.
+#include <atomic>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -29,7 +31,9 @@ struct PubOptions {
   uint64_t size = 0;   // bytes of each synthetic message
   bool has_size = false;
   uint32_t inflight = 1000;
-  uint32_t spread = 0;  // 0: every message to QUEUE
+  uint32_t spread = 0;   // 0: every message to QUEUE
+  std::string ttl;       // DURATION; empty: no expiry
+  std::string dedup_id;  // empty: none (libhermod still makes its own for resends)
 };
 
 // The --size of synthetic messages when --count is given without DATA.
@@ -59,31 +63,44 @@ Result<std::string> ReadStdin() {
   return data;
 }
 
-int PublishOne(const PubOptions& options, const GlobalOptions& global) {
+// The PublishOptions shared by every message of the command.
+Result<PublishOptions> MakePublishOptions(const PubOptions& options) {
   PublishOptions publish;
-  if (Status s = ParseHeaders(options.headers, &publish.headers); !s.ok()) return Fail(s.message());
+  if (Status s = ParseHeaders(options.headers, &publish.headers); !s.ok()) return s;
+  if (!options.ttl.empty()) publish.ttl = DurationValue(options.ttl);
+  publish.dedup_id = options.dedup_id;
+  return publish;
+}
+
+int PublishOne(const PubOptions& options, const GlobalOptions& global) {
+  Result<PublishOptions> made = MakePublishOptions(options);
+  if (!made.ok()) return Fail(made.status().message());
+  const PublishOptions& publish = *made;
   std::string payload = options.data;
   if (!options.has_data) {
     Result<std::string> in = ReadStdin();
     if (!in.ok()) return Fail(in.status().message());
     payload = std::move(*in);
   }
-  ClientOptions client_options;
-  client_options.client_name = "hermod pub";
-  std::unique_ptr<Client> client = ConnectOrReport(global, client_options);
+  std::unique_ptr<Client> client = ConnectOrReport(global, CommandClientOptions("hermod pub"));
   if (!client) return kExitError;
   PublishResult result = client->Publish(options.queue, payload, publish).get();
   if (!result.status.ok()) {
     return Fail("publish to '" + options.queue + "' failed: " + result.status.ToString());
   }
+  // Only a --dedup-id makes a publish a duplicate in the user's eyes. The
+  // broker also says so of a message libhermod resent after a reconnect
+  // because its first confirm was lost: stored once, nothing to report.
+  const bool duplicate = result.duplicate && !options.dedup_id.empty();
   std::string line;
   if (options.json) {
     line = "{\"id\":" + std::to_string(result.msg_id) + ",\"queue\":";
     AppendJsonString(&line, options.queue);
-    line += ",\"seq\":" + std::to_string(result.seq) + "}\n";
+    line += ",\"seq\":" + std::to_string(result.seq);
+    line += duplicate ? ",\"duplicate\":true}\n" : ",\"duplicate\":false}\n";
   } else {
     line = "msg_id=" + std::to_string(result.msg_id) + " seq=" + std::to_string(result.seq) +
-           (result.duplicate ? " duplicate\n" : "\n");
+           (duplicate ? " duplicate\n" : "\n");
   }
   std::fwrite(line.data(), 1, line.size(), stdout);
   return std::fflush(stdout) == 0 ? kExitOk : Fail("cannot write to stdout");
@@ -94,8 +111,10 @@ struct BatchState {
   explicit BatchState(uint32_t inflight) : slots(inflight) {}
   std::counting_semaphore<> slots;  // one per publish allowed in flight
   std::atomic<bool> failed{false};
-  std::mutex mu;       // guards first_error
-  Status first_error;  // the first refused publish
+  bool count_duplicates = false;        // --dedup-id was given (see PublishOne)
+  std::atomic<uint64_t> duplicates{0};  // confirms of already stored messages
+  std::mutex mu;                        // guards first_error
+  Status first_error;                   // the first refused publish
 };
 
 // Writes i's decimal digits over the start of payload, so that every
@@ -110,20 +129,20 @@ void StampIndex(uint64_t i, std::string* payload) {
 int PublishMany(const PubOptions& options, const GlobalOptions& global) {
   if (options.has_data && options.has_size) return Fail("give DATA or --size, not both");
   if (options.inflight == 0) return Fail("--inflight must be at least 1");
-  PublishOptions publish;
-  if (Status s = ParseHeaders(options.headers, &publish.headers); !s.ok()) return Fail(s.message());
+  Result<PublishOptions> made = MakePublishOptions(options);
+  if (!made.ok()) return Fail(made.status().message());
+  PublishOptions& publish = *made;
 
   std::string payload = options.data;
   if (!options.has_data) {
     payload.resize(options.has_size ? options.size : kDefaultSyntheticSize);
     for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('a' + i % 26);
   }
-  ClientOptions client_options;
-  client_options.client_name = "hermod pub";
-  std::unique_ptr<Client> client = ConnectOrReport(global, client_options);
+  std::unique_ptr<Client> client = ConnectOrReport(global, CommandClientOptions("hermod pub"));
   if (!client) return kExitError;
 
   BatchState state(options.inflight);
+  state.count_duplicates = !options.dedup_id.empty();
   // One pointer: the callback fits std::function's inline storage, so a
   // publish allocates nothing for it.
   BatchState* shared = &state;
@@ -131,6 +150,9 @@ int PublishMany(const PubOptions& options, const GlobalOptions& global) {
     if (!result.status.ok() && !shared->failed.exchange(true)) {
       std::lock_guard<std::mutex> lock(shared->mu);
       shared->first_error = result.status;
+    }
+    if (result.status.ok() && result.duplicate && shared->count_duplicates) {
+      shared->duplicates.fetch_add(1);
     }
     shared->slots.release();
   };
@@ -147,6 +169,13 @@ int PublishMany(const PubOptions& options, const GlobalOptions& global) {
       queue += '.';
       queue += std::to_string(sent % options.spread);
     }
+    if (!options.dedup_id.empty()) {
+      // Message i gets DEDUP_ID-i: running the same command again stores
+      // nothing twice.
+      publish.dedup_id.resize(options.dedup_id.size());
+      publish.dedup_id += '-';
+      publish.dedup_id += std::to_string(sent);
+    }
     client->PublishAsync(queue, payload, publish, on_confirm);
   }
   // Every publish completes (confirmed, refused, or failed with the
@@ -160,11 +189,18 @@ int PublishMany(const PubOptions& options, const GlobalOptions& global) {
     return Fail("publish failed: " + state.first_error.ToString());
   }
   const double rate = seconds > 0 ? static_cast<double>(sent) / seconds : 0;
-  char line[160];
+  const uint64_t duplicates = state.duplicates.load();
+  char line[200];
   if (options.json) {
     std::snprintf(line, sizeof(line),
-                  "{\"count\":%" PRIu64 ",\"seconds\":%.3f,\"msgs_per_s\":%.0f}\n", sent, seconds,
-                  rate);
+                  "{\"count\":%" PRIu64
+                  ",\"seconds\":%.3f,\"msgs_per_s\":%.0f,\"duplicates\":%" PRIu64 "}\n",
+                  sent, seconds, rate, duplicates);
+  } else if (duplicates > 0) {
+    std::snprintf(line, sizeof(line),
+                  "published %" PRIu64 " messages in %.2f s: %.0f msg/s (%" PRIu64
+                  " duplicates, stored before)\n",
+                  sent, seconds, rate, duplicates);
   } else {
     std::snprintf(line, sizeof(line), "published %" PRIu64 " messages in %.2f s: %.0f msg/s\n",
                   sent, seconds, rate);
@@ -194,6 +230,12 @@ void AddPubCommand(CLI::App& app, GlobalOptions& global) {
   pub->add_option("--spread", options->spread, "Send message i to QUEUE.<i mod K> (with --count)")
       ->check(CLI::PositiveNumber)
       ->needs(count);
+  pub->add_option("--ttl", options->ttl, "Time to live: 250ms, 5s, 2m, 1h (default: no expiry)")
+      ->type_name("DURATION")
+      ->check(DurationValidator());
+  pub->add_option("--dedup-id", options->dedup_id,
+                  "Dedup id: a publish with an id seen recently is stored once (with --count, "
+                  "message i gets ID-i)");
   pub->callback([options, &global, data, size] {
     options->has_data = data->count() > 0;
     options->has_size = size->count() > 0;

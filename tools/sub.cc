@@ -1,5 +1,6 @@
 // `hermod sub`: prints a queue's messages and acks each one after it was
-// written and stdout flushed. See docs/cli.md.
+// written and stdout flushed (or, with --nack, gives it back). See
+// docs/cli.md.
 //
 // Deliveries are handled on libhermod's client thread (print, flush, ack,
 // all in delivery order); the main thread only waits for the end (--count
@@ -22,12 +23,14 @@ namespace {
 
 struct SubOptions {
   std::string queue;
-  uint64_t count = 0;  // 0: no limit
-  double timeout_seconds = 0;
-  bool has_timeout = false;
+  uint64_t count = 0;   // 0: no limit
+  std::string timeout;  // DURATION; empty: wait forever
   uint32_t credit = 100;
   bool json = false;
   bool raw = false;
+  bool nack = false;       // nack each delivery instead of acking it
+  std::string nack_delay;  // DURATION, with --nack
+  std::string ack_wait;    // DURATION; empty: the broker's default
 };
 
 // Shared by the main thread and the delivery handler (client thread).
@@ -80,8 +83,8 @@ int Subscribe(const SubOptions& options, const GlobalOptions& global) {
   if (options.json && options.raw) return Fail("give --json or --raw, not both");
   if (options.credit == 0) return Fail("--credit must be at least 1");
   SubState state;
-  ClientOptions client_options;
-  client_options.client_name = "hermod sub";
+  const std::chrono::milliseconds nack_delay = DurationValue(options.nack_delay);
+  ClientOptions client_options = CommandClientOptions("hermod sub");
   client_options.on_state_change = [&state, &global](ConnectionState now, const Status& why) {
     if (now != ConnectionState::kDisconnected) return;
     std::lock_guard<std::mutex> lock(state.mu);
@@ -124,8 +127,13 @@ int Subscribe(const SubOptions& options, const GlobalOptions& global) {
       (void)subscriber->SetCredit(delivery.subscription,
                                   static_cast<uint32_t>(options.count - printed));
     }
-    // Written and flushed: only now may the broker forget the message.
-    (void)subscriber->Ack(delivery.subscription, delivery.seq);
+    if (options.nack) {
+      // Printed, and given back: the broker delivers it again.
+      (void)subscriber->Nack(delivery.subscription, delivery.seq, nack_delay);
+    } else {
+      // Written and flushed: only now may the broker forget the message.
+      (void)subscriber->Ack(delivery.subscription, delivery.seq);
+    }
     std::lock_guard<std::mutex> lock(state.mu);
     state.printed = printed;
     state.last_activity = std::chrono::steady_clock::now();
@@ -139,6 +147,7 @@ int Subscribe(const SubOptions& options, const GlobalOptions& global) {
   }
   SubscribeOptions subscribe;
   subscribe.credit = credit;
+  subscribe.ack_wait = DurationValue(options.ack_wait);
   Result<SubscriptionId> subscription = client->Subscribe(options.queue, subscribe, handler);
   if (!subscription.ok()) {
     return Fail("cannot subscribe to '" + options.queue + "': " + subscription.status().ToString());
@@ -147,11 +156,10 @@ int Subscribe(const SubOptions& options, const GlobalOptions& global) {
   bool idle = false;
   Status error;
   {
-    const auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(options.timeout_seconds));
+    const auto timeout = DurationValue(options.timeout);
     std::unique_lock<std::mutex> lock(state.mu);
     while (!state.finished) {
-      if (!options.has_timeout) {
+      if (options.timeout.empty()) {
         state.changed.wait(lock);
         continue;
       }
@@ -187,16 +195,26 @@ void AddSubCommand(CLI::App& app, GlobalOptions& global) {
   sub->add_option("QUEUE", options->queue, "Queue name")->required();
   sub->add_option("--count", options->count, "Exit after N messages (default: no limit)")
       ->check(CLI::PositiveNumber);
-  CLI::Option* timeout =
-      sub->add_option("--timeout", options->timeout_seconds,
-                      "Exit after SECONDS without a new message (default: wait forever)")
-          ->check(CLI::NonNegativeNumber);
+  sub->add_option("--timeout", options->timeout,
+                  "Exit after DURATION without a new message (default: wait forever)")
+      ->type_name("DURATION")
+      ->check(DurationValidator());
   sub->add_option("--credit", options->credit, "Unacked deliveries the broker may send at once")
       ->capture_default_str();
   sub->add_flag("--json", options->json, "Print one JSON object per message");
   sub->add_flag("--raw", options->raw, "Print the payload bytes only, without a newline");
-  sub->callback([options, &global, timeout] {
-    options->has_timeout = timeout->count() > 0;
+  CLI::Option* nack =
+      sub->add_flag("--nack", options->nack, "Nack each message once printed, instead of acking");
+  sub->add_option("--nack-delay", options->nack_delay,
+                  "With --nack: redeliver after DURATION (default: at once)")
+      ->type_name("DURATION")
+      ->check(DurationValidator())
+      ->needs(nack);
+  sub->add_option("--ack-wait", options->ack_wait,
+                  "Redeliver a message not acked within DURATION (default: the broker's)")
+      ->type_name("DURATION")
+      ->check(DurationValidator());
+  sub->callback([options, &global] {
     global.run = [options, &global] { return Subscribe(*options, global); };
   });
 }

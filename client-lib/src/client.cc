@@ -53,6 +53,10 @@ Status Client::SetCredit(SubscriptionId subscription, uint32_t credit) {
   return impl_->SetCredit(subscription, credit);
 }
 
+Status Client::ConfigureQueue(std::string_view queue, const QueueSettings& settings) {
+  return impl_->ConfigureQueue(queue, settings);
+}
+
 Status Client::Unsubscribe(SubscriptionId subscription) { return impl_->Unsubscribe(subscription); }
 
 const ServerInfo& Client::server_info() const { return impl_->server_info(); }

@@ -1,35 +1,26 @@
-// Client::Impl (client_impl.h): the loop thread of libhermod, its one
-// connection, and the commands application threads hand it. Thread rules are
-// in the header: public-facing methods from any thread, the rest on the loop
-// thread.
-#include "client_impl.h"
-
+// Client::Impl (client_impl.h): the loop thread of libhermod, its
+// connection, reconnecting, and the frames the broker sends. The commands
+// application threads hand over (publishes, acks, subscriptions, queue
+// settings) are in client_impl_requests.cc. Thread rules are in the header:
+// public-facing methods from any thread, the rest on the loop thread.
 #include <pthread.h>
 #include <signal.h>
 
 #include <algorithm>
-#include <limits>
-#include <type_traits>
+#include <cinttypes>
+#include <cstdio>
+#include <random>
 #include <utility>
 
 #include "address.h"
 #include "check.h"
+#include "client_impl.h"
 
 namespace hermod {
 
-using client_internal::AckCommand;
 using client_internal::Command;
-using client_internal::CreditCommand;
-using client_internal::NackCommand;
-using client_internal::Outbox;
-using client_internal::PublishCommand;
 
 namespace {
-
-// Output queued on the connection beyond which the outbox stops being
-// drained until the socket catches up (OnDrained): a fast publisher must not
-// push the connection past its pending-output cap, which would close it.
-constexpr size_t kMaxPendingOutput = 4u << 20;
 
 // The keep-alive timer fires this rarely; it only exists to keep the loop
 // running between connections.
@@ -37,14 +28,23 @@ constexpr uint64_t kKeepAliveMs = 3600 * 1000;
 
 Status ClosedStatus() { return Status(ErrorCode::kClosed, "client closed"); }
 
-uint32_t ClampToU32(int64_t value) {
-  if (value <= 0) return 0;
-  return static_cast<uint32_t>(std::min<int64_t>(value, std::numeric_limits<uint32_t>::max()));
+uint64_t RandomU64() {
+  std::random_device device;
+  return (uint64_t{device()} << 32) | device();
+}
+
+std::string MakeClientId() {
+  char digits[17];
+  std::snprintf(digits, sizeof(digits), "%016" PRIx64, RandomU64());
+  return digits;
 }
 
 }  // namespace
 
-Client::Impl::Impl(const ClientOptions& options) : options_(options) {}
+Client::Impl::Impl(const ClientOptions& options)
+    : options_(options),
+      client_id_(MakeClientId()),
+      backoff_(options.reconnect_initial_delay, options.reconnect_max_delay, RandomU64()) {}
 
 Client::Impl::~Impl() {
   HERMOD_CHECK(!OnLoopThread());  // client.h: never destroyed from its own callbacks
@@ -57,14 +57,20 @@ Client::Impl::~Impl() {
 Status Client::Impl::Start() {
   Result<sockaddr_storage> addr = net::ParseHostPort(options_.server);
   if (!addr.ok()) return addr.status();
+  address_ = *addr;
   Status s = loop_.Init();
   if (!s.ok()) return s;
   // The loop thread does not exist yet, so this thread may set up handles.
   keepalive_timer_.Init(loop_, [] {});
   keepalive_timer_.Start(kKeepAliveMs, kKeepAliveMs);
   connect_timer_.Init(loop_, [this] { OnConnectTimeout(); });
+  reconnect_timer_.Init(loop_, [this] {
+    if (phase_.load() == Phase::kReconnecting) BeginConnect();
+  });
+  request_timer_.Init(loop_, [this] { OnRequestTimer(); });
   std::future<Status> connected = connect_done_.get_future();
-  BeginConnect(*addr);
+  connect_pending_ = true;
+  BeginConnect();
 
   // libuv writes with writev(), which raises SIGPIPE when the broker has
   // gone. A library must not change the process's signal handlers, so the
@@ -107,6 +113,8 @@ void Client::Impl::CloseOnLoop() {
   phase_.store(Phase::kClosed, std::memory_order_release);
   keepalive_timer_.Close();
   connect_timer_.Close();
+  reconnect_timer_.Close();
+  request_timer_.Close();
   FinishConnect(ClosedStatus());
   // Commands queued before Close() are executed now, on this thread: acks,
   // nacks and credit changes still go out (a lost ack means a redelivery),
@@ -124,31 +132,53 @@ void Client::Impl::CloseOnLoop() {
 }
 
 Status Client::Impl::NotConnectedStatus() const {
-  if (phase_.load() == Phase::kClosed) return ClosedStatus();
-  return Status::Unavailable("not connected to " + options_.server);
+  switch (phase_.load()) {
+    case Phase::kClosed:
+      return ClosedStatus();
+    case Phase::kDisconnected:
+      return Status::Unavailable("not connected to " + options_.server);
+    default:
+      return Status::Unavailable("reconnecting to " + options_.server);
+  }
+}
+
+bool Client::Impl::Finished() const {
+  const Phase phase = phase_.load();
+  return phase == Phase::kDisconnected || phase == Phase::kClosed;
 }
 
 void Client::Impl::NotifyState(ConnectionState state, const Status& why) {
   if (options_.on_state_change) options_.on_state_change(state, why);
 }
 
+std::chrono::milliseconds Client::Impl::RequestWait() const {
+  // Long enough for the longest backoff delay and a full attempt after it,
+  // with a second attempt's worth of margin.
+  return 2 * options_.connect_timeout + options_.reconnect_max_delay;
+}
+
 // ---------------------------------------------------------------------------
 // The connection: connect, handshake, and its one way out.
 
-void Client::Impl::BeginConnect(const sockaddr_storage& addr) {
+void Client::Impl::BeginConnect() {
   net::Connection::Options conn_options;
   conn_options.max_frame_bytes = options_.max_frame_bytes;
   conn_ = net::Connection::Create(loop_, conn_options);
   if (conn_ == nullptr) {
-    FinishConnect(Status::IoError("cannot create a TCP handle"));
+    Status why = Status::IoError("cannot create a TCP handle");
+    if (ever_connected_) {
+      OnAttemptFailed(why);
+    } else {
+      phase_.store(Phase::kDisconnected, std::memory_order_release);
+      FinishConnect(why);
+    }
     return;
   }
   conn_->set_handler(this);
-  phase_.store(Phase::kConnecting);
-  connect_pending_ = true;
+  phase_.store(Phase::kConnecting, std::memory_order_release);
   connect_timer_.Start(
       static_cast<uint64_t>(std::max<int64_t>(0, options_.connect_timeout.count())));
-  conn_->Connect(reinterpret_cast<const sockaddr*>(&addr),
+  conn_->Connect(reinterpret_cast<const sockaddr*>(&address_),
                  [this](const Status& status) { OnTcpConnected(status); });
 }
 
@@ -161,10 +191,12 @@ void Client::Impl::OnTcpConnected(const Status& status) {
     return;
   }
   if (conn_ == nullptr || conn_->closing()) return;
-  phase_.store(Phase::kHandshaking);
+  phase_.store(Phase::kHandshaking, std::memory_order_release);
   auto& fbb = encoder_.Start();
   auto name = fbb.CreateString(options_.client_name);
-  Send(wire::CreateHello(fbb, proto::kProtocolVersion, name));
+  auto client_id = fbb.CreateString(client_id_);
+  Send(wire::CreateHello(fbb, proto::kProtocolVersion, name, /*auth_token=*/0, client_id,
+                         /*reconnect=*/ever_connected_));
 }
 
 void Client::Impl::OnConnectTimeout() {
@@ -191,16 +223,45 @@ void Client::Impl::OnWelcome(const wire::Welcome& welcome) {
     FailConnection(why);
     return;
   }
-  // Written before Start() returns (connect_done_ orders it) and never
-  // again: other threads read server_info_ without a lock.
-  server_info_.version = std::string(proto::View(welcome.server_version()));
-  server_info_.sync_mode = std::string(proto::View(welcome.sync_mode()));
-  server_info_.protocol_version = welcome.protocol_version();
-  server_info_.max_frame_bytes = welcome.max_frame_bytes();
-  handshake_done_ = true;
+  connect_timer_.Stop();
+  broker_max_frame_bytes_ = welcome.max_frame_bytes();
+  session_up_ = true;
+  failed_attempts_ = 0;
+  backoff_.Reset();
+  if (!ever_connected_) {
+    // Written before Start() returns (connect_done_ orders it) and never
+    // again: other threads read server_info_ without a lock. A reconnect
+    // keeps the first broker's description.
+    server_info_.version = std::string(proto::View(welcome.server_version()));
+    server_info_.sync_mode = std::string(proto::View(welcome.sync_mode()));
+    server_info_.protocol_version = welcome.protocol_version();
+    server_info_.max_frame_bytes = welcome.max_frame_bytes();
+    ever_connected_ = true;
+    phase_.store(Phase::kConnected, std::memory_order_release);
+    FinishConnect(Status::OK());
+    NotifyState(ConnectionState::kConnected, Status::OK());
+    return;
+  }
   phase_.store(Phase::kConnected, std::memory_order_release);
-  FinishConnect(Status::OK());
-  NotifyState(ConnectionState::kConnected, Status::OK());
+  Resume();
+  // A confirm callback run by Resume() may have closed the client.
+  if (phase_.load() == Phase::kConnected) NotifyState(ConnectionState::kConnected, Status::OK());
+}
+
+void Client::Impl::Resume() {
+  // Subscriptions first, in subscription order, each with its latest credit:
+  // deliveries may start before the resent publishes are confirmed.
+  for (auto& [subscription, sub] : subscriptions_) {
+    if (!sub.sent) SendSubscribe(subscription);
+  }
+  std::vector<std::shared_ptr<RetriedRequest>> parked = std::move(parked_);
+  parked_.clear();
+  for (std::shared_ptr<RetriedRequest>& request : parked) StartRequest(std::move(request));
+  ArmRequestTimer();  // nothing waits for a connection any more: stops it
+  // Then every unconfirmed publish in its original order, and after them
+  // those made while reconnecting (PendingPublishes keeps them in id order).
+  PumpPublishes();
+  ProcessOutbox();
 }
 
 void Client::Impl::FailConnection(const Status& why) {
@@ -217,40 +278,157 @@ void Client::Impl::OnClosed(net::Connection& /*conn*/, const Status& why) {
 
 void Client::Impl::HandleConnectionLost(const Status& why) {
   conn_ = nullptr;
-  const bool closed = phase_.load() == Phase::kClosed;
-  Status fail =
-      closed ? ClosedStatus()
-             : Status::Unavailable("connection to " + options_.server + " lost: " + why.ToString());
-  // Still in Connect(): the connection ended before the handshake completed.
-  if (connect_pending_) {
-    FinishConnect(closed ? ClosedStatus()
-                         : Status(why.ok() ? ErrorCode::kUnavailable : why.code(),
-                                  "cannot connect to " + options_.server + ": " + why.message()));
-  }
-  if (!closed) phase_.store(Phase::kDisconnected, std::memory_order_release);
+  const bool was_up = session_up_;
+  session_up_ = false;
+  connect_timer_.Stop();
 
-  // Fail everything that waited on this connection, in publish order. The
-  // containers are emptied before any callback runs, so callbacks may call
-  // back into the client.
-  std::vector<ConfirmCallback> publishes = publishes_.TakeAll();
-  auto requests = std::move(requests_);
+  if (phase_.load() == Phase::kClosed) {
+    FinishConnect(ClosedStatus());
+    FailEverything(ClosedStatus());
+    ProcessOutbox();
+    if (ever_connected_) NotifyState(ConnectionState::kClosed, Status::OK());
+    return;
+  }
+  if (!ever_connected_) {
+    // Connect()'s own attempt: it fails fast, without retrying.
+    phase_.store(Phase::kDisconnected, std::memory_order_release);
+    FinishConnect(Status(why.ok() ? ErrorCode::kUnavailable : why.code(),
+                         "cannot connect to " + options_.server + ": " + why.message()));
+    return;
+  }
+
+  // Whatever went out on this connection has to go out again on the next:
+  // the broker forgot the subscriptions and gives their deliveries back, so
+  // acks for those must not follow them.
+  for (auto& [subscription, sub] : subscriptions_) {
+    sub.sent = false;
+    sub.delivered.Clear();
+  }
+  publishes_.MarkAllUnsent();
+  std::unordered_map<uint64_t, InFlight> in_flight = std::move(requests_);
   requests_.clear();
+  for (auto& [correlation_id, request] : in_flight) request.lost();
+
+  if (!options_.reconnect) {
+    GiveUp(why,
+           Status::Unavailable("connection to " + options_.server + " lost: " + why.ToString()));
+    return;
+  }
+  if (!was_up) {
+    OnAttemptFailed(why);
+    return;
+  }
+  phase_.store(Phase::kReconnecting, std::memory_order_release);
+  NotifyState(ConnectionState::kReconnecting, why);
+  if (Finished()) return;  // the callback closed the client
+  ScheduleReconnect();
+  ArmRequestTimer();
+  // Commands queued meanwhile: publishes join the pending ones, acks of the
+  // old connection's deliveries are dropped.
+  ProcessOutbox();
+}
+
+void Client::Impl::OnAttemptFailed(const Status& why) {
+  ++failed_attempts_;
+  if (options_.max_reconnect_attempts != 0 && failed_attempts_ >= options_.max_reconnect_attempts) {
+    GiveUp(why,
+           Status::Unavailable("gave up reconnecting to " + options_.server + " after " +
+                               std::to_string(failed_attempts_) + " attempts: " + why.ToString()));
+    return;
+  }
+  phase_.store(Phase::kReconnecting, std::memory_order_release);
+  ScheduleReconnect();
+}
+
+void Client::Impl::ScheduleReconnect() {
+  reconnect_timer_.Start(static_cast<uint64_t>(backoff_.Next().count()));
+}
+
+void Client::Impl::GiveUp(const Status& why, const Status& fail) {
+  phase_.store(Phase::kDisconnected, std::memory_order_release);
+  reconnect_timer_.Stop();
+  request_timer_.Stop();
+  NotifyState(ConnectionState::kDisconnected, why);
+  FailEverything(fail);
+  // Commands queued meanwhile fail now rather than wait for a connection.
+  ProcessOutbox();
+}
+
+void Client::Impl::FailEverything(const Status& status) {
+  // Every container is emptied before any callback runs, so callbacks may
+  // call back into the client.
+  std::vector<ConfirmCallback> publishes = publishes_.TakeAll();
+  std::unordered_map<uint64_t, InFlight> requests = std::move(requests_);
+  requests_.clear();
+  std::vector<std::shared_ptr<RetriedRequest>> parked = std::move(parked_);
+  parked_.clear();
+  std::vector<std::function<void(const Status&)>> waiting;
+  for (auto& [subscription, sub] : subscriptions_) {
+    if (sub.waiting) waiting.push_back(std::move(sub.waiting));
+  }
   subscriptions_.clear();
+
   PublishResult failed;
-  failed.status = fail;
+  failed.status = status;
   for (ConfirmCallback& done : publishes) {
     if (done) done(failed);
   }
-  for (auto& [correlation_id, done] : requests) done(fail);
-  // Commands queued meanwhile fail now rather than wait for a connection.
-  ProcessOutbox();
+  for (auto& [correlation_id, request] : requests) request.done(status);
+  for (std::shared_ptr<RetriedRequest>& request : parked) request->done(status);
+  for (auto& done : waiting) done(status);
+}
 
-  if (handshake_done_) {
-    NotifyState(closed ? ConnectionState::kClosed : ConnectionState::kDisconnected,
-                closed ? Status::OK() : why);
+// ---------------------------------------------------------------------------
+// Calls waiting for a connection.
+
+void Client::Impl::ArmRequestTimer() {
+  if (Finished()) return;
+  bool any = false;
+  Clock::time_point earliest = Clock::time_point::max();
+  for (const auto& [subscription, sub] : subscriptions_) {
+    if (sub.waiting && !sub.sent) {
+      any = true;
+      earliest = std::min(earliest, sub.deadline);
+    }
   }
-  // TODO(client): reconnect with backoff here, resubscribe, and resend the
-  // unconfirmed publishes with dedup ids (a later issue).
+  for (const std::shared_ptr<RetriedRequest>& request : parked_) {
+    any = true;
+    earliest = std::min(earliest, request->deadline);
+  }
+  if (!any) {
+    request_timer_.Stop();
+    return;
+  }
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(earliest - Clock::now());
+  // One more millisecond, because the loop's clock is coarser than Clock.
+  request_timer_.Start(static_cast<uint64_t>(std::max<int64_t>(0, left.count())) + 1);
+}
+
+void Client::Impl::OnRequestTimer() {
+  const Clock::time_point now = Clock::now();
+  std::vector<std::function<void(const Status&)>> expired;
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+    Subscription& sub = it->second;
+    if (sub.waiting && !sub.sent && sub.deadline <= now) {
+      expired.push_back(std::move(sub.waiting));
+      it = subscriptions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::vector<std::shared_ptr<RetriedRequest>> still_parked;
+  for (std::shared_ptr<RetriedRequest>& request : parked_) {
+    if (request->deadline <= now) {
+      expired.push_back(std::move(request->done));
+    } else {
+      still_parked.push_back(std::move(request));
+    }
+  }
+  parked_ = std::move(still_parked);
+  ArmRequestTimer();
+  const Status timeout = Status::Timeout("no connection to " + options_.server + " within " +
+                                         std::to_string(RequestWait().count()) + " ms");
+  for (auto& done : expired) done(timeout);
 }
 
 // ---------------------------------------------------------------------------
@@ -301,6 +479,11 @@ bool Client::Impl::OnFrameAfterHandshake(const wire::Frame& frame) {
       const wire::PublishError& error = *frame.body_as_PublishError();
       PublishResult result;
       result.status = Status(static_cast<ErrorCode>(error.code()), proto::View(error.message()));
+      if (result.status.code() == ErrorCode::kShuttingDown && options_.reconnect) {
+        // The broker is stopping and will close this connection: the
+        // publish stays pending and is sent again after the reconnect.
+        return true;
+      }
       OnPublishConfirm(error.correlation_id(), std::move(result));
       return true;
     }
@@ -309,6 +492,9 @@ bool Client::Impl::OnFrameAfterHandshake(const wire::Frame& frame) {
       return true;
     case wire::Body::UnsubscribeOk:
       CompleteRequest(frame.body_as_UnsubscribeOk()->correlation_id(), Status::OK());
+      return true;
+    case wire::Body::ConfigureQueueOk:
+      CompleteRequest(frame.body_as_ConfigureQueueOk()->correlation_id(), Status::OK());
       return true;
     default:
       FailConnection(Status(ErrorCode::kProtocolViolation, std::string("unexpected ") +
@@ -320,7 +506,10 @@ bool Client::Impl::OnFrameAfterHandshake(const wire::Frame& frame) {
 
 void Client::Impl::OnBadInput(net::Connection& /*conn*/, const Status& why) { FailConnection(why); }
 
-void Client::Impl::OnDrained(net::Connection& /*conn*/) { ProcessOutbox(); }
+void Client::Impl::OnDrained(net::Connection& /*conn*/) {
+  PumpPublishes();
+  ProcessOutbox();
+}
 
 void Client::Impl::OnPublishConfirm(uint64_t correlation_id, PublishResult result) {
   ConfirmCallback done;
@@ -339,9 +528,16 @@ void Client::Impl::CompleteRequest(uint64_t correlation_id, const Status& status
                           "reply for unknown correlation id " + std::to_string(correlation_id)));
     return;
   }
-  std::function<void(const Status&)> done = std::move(it->second);
+  InFlight request = std::move(it->second);
   requests_.erase(it);
-  done(status);
+  if (status.code() == ErrorCode::kShuttingDown && options_.reconnect) {
+    // The broker will close this connection; the next one carries the
+    // request again.
+    request.lost();
+    ArmRequestTimer();
+    return;
+  }
+  request.done(status);
 }
 
 void Client::Impl::OnError(const wire::Error& error) {
@@ -349,14 +545,16 @@ void Client::Impl::OnError(const wire::Error& error) {
   if (status.ok()) status = Status::Internal("Error frame with code 0");
   const uint64_t correlation_id = error.correlation_id();
   if (phase_.load() != Phase::kConnected) {
-    // The broker refused the handshake: Connect() returns its reason.
+    // The broker refused the handshake: Connect() returns its reason (a
+    // reconnect attempt just fails).
     FinishConnect(Status(status.code(), "broker at " + options_.server +
                                             " refused the connection: " + status.message()));
   } else if (correlation_id != 0) {
     // The answer to one request: it fails with the broker's status.
     if (requests_.count(correlation_id) != 0) {
       CompleteRequest(correlation_id, status);
-    } else if (correlation_id < kFirstRequestId) {
+    } else if (correlation_id < kFirstRequestId &&
+               !(status.code() == ErrorCode::kShuttingDown && options_.reconnect)) {
       PublishResult result;
       result.status = status;
       ConfirmCallback done;
@@ -364,8 +562,8 @@ void Client::Impl::OnError(const wire::Error& error) {
     }
   }
   if (error.fatal() && conn_ != nullptr) {
-    // The broker closes after a fatal error; closing first makes every
-    // pending request fail now with the broker's reason.
+    // The broker closes after a fatal error; closing first ends the
+    // connection now, with the broker's reason.
     conn_->Close(status);
   }
 }
@@ -375,6 +573,7 @@ void Client::Impl::OnDeliver(const wire::Deliver& deliver) {
   // Deliveries can cross an Unsubscribe on the wire; they are dropped, and
   // the broker gives them back to the queue.
   if (it == subscriptions_.end()) return;
+  it->second.delivered.Add(deliver.seq());
   // Keeps the handler alive should it unsubscribe (which erases `it`).
   std::shared_ptr<const DeliveryHandler> handler = it->second.handler;
   delivery_.subscription = deliver.subscription_id();
@@ -392,243 +591,6 @@ void Client::Impl::OnDeliver(const wire::Deliver& deliver) {
   }
   delivery_.payload.assign(proto::View(deliver.payload()));
   (*handler)(delivery_);
-}
-
-// ---------------------------------------------------------------------------
-// Outbound commands.
-
-Status Client::Impl::Queue(Command* cmd) {
-  switch (outbox_.Push(cmd)) {
-    case Outbox::PushResult::kQueued:
-      return Status::OK();
-    case Outbox::PushResult::kQueuedWake:
-      // The loop closes its mailbox only after CloseOnLoop closed the outbox,
-      // so a push the outbox accepted always finds the mailbox open.
-      {
-        bool posted = loop_.Post([this] { ProcessOutbox(); });
-        HERMOD_CHECK(posted);
-      }
-      return Status::OK();
-    case Outbox::PushResult::kClosed:
-      break;
-  }
-  return ClosedStatus();
-}
-
-void Client::Impl::PublishAsync(std::string_view queue, std::string_view payload,
-                                const PublishOptions& options, ConfirmCallback done) {
-  Command cmd(std::in_place_type<PublishCommand>);
-  PublishCommand& publish = std::get<PublishCommand>(cmd);
-  publish.queue.assign(queue);
-  publish.payload.assign(payload);
-  publish.headers = options.headers;
-  publish.ttl_ms = static_cast<uint64_t>(std::max<int64_t>(0, options.ttl.count()));
-  publish.dedup_id = options.dedup_id;
-  publish.done = std::move(done);
-  if (!Queue(&cmd).ok() && publish.done) {
-    // Closed: nothing will run on the loop thread any more, so the confirm
-    // runs here.
-    PublishResult result;
-    result.status = ClosedStatus();
-    publish.done(result);
-  }
-}
-
-Status Client::Impl::AckRange(SubscriptionId subscription, uint64_t first_seq, uint64_t last_seq) {
-  if (!connected()) return NotConnectedStatus();
-  if (first_seq > last_seq) return Status::InvalidArgument("ack range with first_seq > last_seq");
-  Command cmd(AckCommand{subscription, first_seq, last_seq});
-  return Queue(&cmd);
-}
-
-Status Client::Impl::Nack(SubscriptionId subscription, uint64_t seq,
-                          std::chrono::milliseconds delay) {
-  if (!connected()) return NotConnectedStatus();
-  Command cmd(NackCommand{subscription, seq, ClampToU32(delay.count())});
-  return Queue(&cmd);
-}
-
-Status Client::Impl::SetCredit(SubscriptionId subscription, uint32_t credit) {
-  if (!connected()) return NotConnectedStatus();
-  Command cmd(CreditCommand{subscription, credit});
-  return Queue(&cmd);
-}
-
-void Client::Impl::ProcessOutbox() {
-  // A callback run from Execute may lead back here (Close() from a confirm);
-  // the outer call then simply goes on with the rest of work_.
-  if (processing_) return;
-  processing_ = true;
-  bool took_batch = false;
-  for (;;) {
-    while (work_pos_ < work_.size()) {
-      if (conn_ != nullptr && conn_->pending_output() > kMaxPendingOutput) {
-        processing_ = false;
-        return;  // OnDrained() resumes
-      }
-      // Moved out first: a callback may append to work_, reallocating it.
-      Command cmd = std::move(work_[work_pos_++]);
-      Execute(cmd);
-    }
-    work_.clear();
-    work_pos_ = 0;
-    // One fresh batch per call keeps this loop bounded: commands queued
-    // while it runs posted a wakeup of their own.
-    if (took_batch) break;
-    outbox_.TakeAll(&work_);
-    took_batch = true;
-  }
-  processing_ = false;
-}
-
-void Client::Impl::Execute(Command& cmd) {
-  if (auto* publish = std::get_if<PublishCommand>(&cmd)) {
-    SendPublish(*publish);
-    return;
-  }
-  // Acks, nacks and credit changes need only an open connection: Close()
-  // sends the ones queued before it (see CloseOnLoop). When the connection
-  // is gone they are dropped; the broker redelivers what was not acked.
-  if (!handshake_done_ || conn_ == nullptr || conn_->closing()) return;
-  auto& fbb = encoder_.Start();
-  if (auto* ack = std::get_if<AckCommand>(&cmd)) {
-    Send(wire::CreateAck(fbb, ack->subscription, ack->first_seq, ack->last_seq));
-  } else if (auto* nack = std::get_if<NackCommand>(&cmd)) {
-    Send(wire::CreateNack(fbb, nack->subscription, nack->seq, nack->delay_ms));
-  } else if (auto* credit = std::get_if<CreditCommand>(&cmd)) {
-    Send(wire::CreateCredit(fbb, credit->subscription, credit->credit));
-  }
-}
-
-void Client::Impl::SendPublish(PublishCommand& cmd) {
-  if (phase_.load() != Phase::kConnected || conn_ == nullptr) {
-    if (cmd.done) {
-      PublishResult result;
-      result.status = NotConnectedStatus();
-      cmd.done(result);
-    }
-    return;
-  }
-  const uint64_t correlation_id = publishes_.next_correlation_id();
-  auto& fbb = encoder_.Start();
-  auto queue = fbb.CreateString(cmd.queue);
-  auto payload =
-      fbb.CreateVector(reinterpret_cast<const uint8_t*>(cmd.payload.data()), cmd.payload.size());
-  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::Header>>> headers;
-  if (!cmd.headers.empty()) {
-    header_offsets_.clear();
-    for (const Header& header : cmd.headers) {
-      auto key = fbb.CreateString(header.key);
-      auto value = fbb.CreateString(header.value);
-      header_offsets_.push_back(wire::CreateHeader(fbb, key, value));
-    }
-    headers = fbb.CreateVector(header_offsets_);
-  }
-  flatbuffers::Offset<flatbuffers::String> dedup_id;
-  if (!cmd.dedup_id.empty()) dedup_id = fbb.CreateString(cmd.dedup_id);
-  std::span<const uint8_t> frame = encoder_.Finish(
-      wire::CreatePublish(fbb, correlation_id, queue, payload, headers, cmd.ttl_ms, dedup_id));
-  // A frame above the broker's limit would make it close the connection,
-  // failing every other request too: refuse this one alone, here.
-  const size_t frame_bytes = frame.size() - proto::kLengthPrefixBytes;
-  if (server_info_.max_frame_bytes != 0 && frame_bytes > server_info_.max_frame_bytes) {
-    if (cmd.done) {
-      PublishResult result;
-      result.status = Status(ErrorCode::kPayloadTooLarge,
-                             "message of " + std::to_string(cmd.payload.size()) +
-                                 " bytes does not fit the broker's max_frame_bytes " +
-                                 std::to_string(server_info_.max_frame_bytes));
-      cmd.done(result);
-    }
-    return;
-  }
-  HERMOD_CHECK(publishes_.Add(std::move(cmd.done)) == correlation_id);
-  conn_->Send(frame);
-}
-
-// ---------------------------------------------------------------------------
-// Subscriptions.
-
-Result<SubscriptionId> Client::Impl::Subscribe(std::string_view queue,
-                                               const SubscribeOptions& options,
-                                               DeliveryHandler handler) {
-  if (OnLoopThread()) {
-    return Status::InvalidArgument(
-        "Subscribe blocks, so it cannot run in a callback of its client");
-  }
-  if (!connected()) return NotConnectedStatus();
-  auto done = std::make_shared<std::promise<Result<SubscriptionId>>>();
-  std::future<Result<SubscriptionId>> result = done->get_future();
-  bool posted = loop_.Post(
-      [this, queue = std::string(queue), options, handler = std::move(handler), done]() mutable {
-        SubscribeOnLoop(queue, options, std::move(handler), std::move(done));
-      });
-  if (!posted) return ClosedStatus();
-  // The loop thread always answers: the broker's reply, or the connection's
-  // end (HandleConnectionLost), or Close().
-  return result.get();
-}
-
-void Client::Impl::SubscribeOnLoop(const std::string& queue, const SubscribeOptions& options,
-                                   DeliveryHandler handler,
-                                   std::shared_ptr<std::promise<Result<SubscriptionId>>> done) {
-  if (phase_.load() != Phase::kConnected || conn_ == nullptr) {
-    done->set_value(NotConnectedStatus());
-    return;
-  }
-  const SubscriptionId subscription = next_subscription_id_++;
-  const uint64_t correlation_id = next_request_id_++;
-  subscriptions_[subscription] =
-      Subscription{queue, std::make_shared<const DeliveryHandler>(std::move(handler))};
-  requests_[correlation_id] = [this, subscription, done](const Status& status) {
-    if (status.ok()) {
-      done->set_value(subscription);
-    } else {
-      subscriptions_.erase(subscription);
-      done->set_value(status);
-    }
-  };
-  auto& fbb = encoder_.Start();
-  auto queue_name = fbb.CreateString(queue);
-  Send(wire::CreateSubscribe(fbb, correlation_id, subscription, queue_name, options.credit,
-                             ClampToU32(options.ack_wait.count())));
-}
-
-Status Client::Impl::Unsubscribe(SubscriptionId subscription) {
-  if (OnLoopThread()) {
-    // A callback cannot wait for the reply: the frame is sent, and the
-    // handler is dropped at once.
-    UnsubscribeOnLoop(subscription, [](const Status&) {});
-    return Status::OK();
-  }
-  if (!connected()) return NotConnectedStatus();
-  auto done = std::make_shared<std::promise<Status>>();
-  std::future<Status> result = done->get_future();
-  bool posted = loop_.Post([this, subscription, done] {
-    UnsubscribeOnLoop(subscription, [done](const Status& status) { done->set_value(status); });
-  });
-  if (!posted) return ClosedStatus();
-  return result.get();
-}
-
-void Client::Impl::UnsubscribeOnLoop(SubscriptionId subscription,
-                                     std::function<void(const Status&)> done) {
-  // Acks queued before this call leave first, so that once UnsubscribeOk
-  // arrives the broker has seen them.
-  ProcessOutbox();
-  if (phase_.load() != Phase::kConnected || conn_ == nullptr) {
-    done(NotConnectedStatus());
-    return;
-  }
-  // No delivery reaches the handler once Unsubscribe is on its way.
-  if (subscriptions_.erase(subscription) == 0) {
-    done(Status::NotFound("no subscription " + std::to_string(subscription)));
-    return;
-  }
-  const uint64_t correlation_id = next_request_id_++;
-  requests_[correlation_id] = std::move(done);
-  auto& fbb = encoder_.Start();
-  Send(wire::CreateUnsubscribe(fbb, correlation_id, subscription));
 }
 
 }  // namespace hermod

@@ -6,16 +6,32 @@
 // requests, and the subscriptions. Application threads never touch them:
 //   - publishes, acks, nacks and credit changes go through the Outbox (one
 //     loop wakeup drains a whole batch);
-//   - Subscribe, Unsubscribe and Close post a closure with Loop::Post and,
-//     where the API blocks, wait on a future the loop thread fulfils.
+//   - Subscribe, Unsubscribe, ConfigureQueue and Close post a closure with
+//     Loop::Post and, where the API blocks, wait on a future the loop thread
+//     fulfils.
 // Callbacks into the application (confirms, deliveries, state changes) run
 // on the loop thread, never while a lock is held.
 //
-// Connection handling lives in one place: BeginConnect() starts it,
+// Connection handling lives in one place: BeginConnect() starts an attempt,
 // OnWelcome() completes it, and OnClosed() -> HandleConnectionLost() is the
 // single path by which a connection ends, whatever the cause (socket error,
-// fatal Error frame, bad input, connect timeout, Close()). Reconnecting with
-// backoff belongs there.
+// fatal Error frame, bad input, connect timeout, Close()). The first attempt
+// is Connect()'s, which fails fast. When an established connection ends
+// (and Close() did not end it), the client is reconnecting: attempts follow
+// after backoff delays (reconnect_timer_) until one gets a Welcome, or
+// max_reconnect_attempts failed in a row and the client gives up
+// (kDisconnected: everything pending fails with kUnavailable).
+//
+// What survives a reconnect, and how it is replayed after the next Welcome:
+//   - subscriptions (with their latest credit): Subscribe again, same id;
+//   - unconfirmed publishes and those made meanwhile: sent again, in the
+//     order of the original publishes, with their dedup ids
+//     (PendingPublishes);
+//   - ConfigureQueue requests that got no answer: sent again (they are
+//     idempotent), and so are Subscribe calls that got none;
+//   - acks and nacks are not replayed: the broker redelivers what the old
+//     connection held, and DeliveredSeqs drops acks for those deliveries.
+// Blocking calls that wait for a connection are bounded (RequestWait()).
 //
 // Ownership: Client owns its Impl. The Impl's destructor closes the client
 // and joins the loop thread. The Connection owns itself (see
@@ -30,9 +46,11 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,7 +59,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backoff.h"
 #include "connection.h"
+#include "delivered_seqs.h"
 #include "frame_codec.h"
 #include "hermod/client.h"
 #include "loop.h"
@@ -71,6 +91,7 @@ class Client::Impl final : public net::Connection::Handler {
   Status AckRange(SubscriptionId subscription, uint64_t first_seq, uint64_t last_seq);
   Status Nack(SubscriptionId subscription, uint64_t seq, std::chrono::milliseconds delay);
   Status SetCredit(SubscriptionId subscription, uint32_t credit);
+  Status ConfigureQueue(std::string_view queue, const QueueSettings& settings);
   Status Unsubscribe(SubscriptionId subscription);
   void Close();
 
@@ -79,25 +100,56 @@ class Client::Impl final : public net::Connection::Handler {
   bool connected() const { return phase_.load(std::memory_order_acquire) == Phase::kConnected; }
 
  private:
+  using Clock = std::chrono::steady_clock;
+
   // Where the client stands. Written on the loop thread only; read anywhere.
   enum class Phase {
-    kConnecting,    // TCP connect in progress
+    kConnecting,    // TCP connect of an attempt in progress
     kHandshaking,   // Hello sent, waiting for Welcome
     kConnected,     // requests flow
-    kDisconnected,  // the connection ended; requests fail with kUnavailable
+    kReconnecting,  // between attempts, waiting out a backoff delay
+    kDisconnected,  // gave up (or never got in); requests fail with kUnavailable; final
     kClosed,        // Close() ran; requests fail with kClosed; final
   };
 
-  // A subscription of this connection. The handler is shared so that a
-  // delivery in progress keeps it alive when the handler unsubscribes.
+  // A subscription of this client. It outlives connections: after a
+  // reconnect it is subscribed again with the same id.
   struct Subscription {
     std::string queue;
+    // Shared so that a delivery in progress keeps it alive when the handler
+    // unsubscribes.
     std::shared_ptr<const DeliveryHandler> handler;
+    uint32_t credit = 0;  // the latest SetCredit value
+    uint32_t ack_wait_ms = 0;
+    // A Subscribe for it went out on the current connection.
+    bool sent = false;
+    // The application's Subscribe() call, until the broker first answers.
+    std::function<void(const Status&)> waiting;
+    // When `waiting` gives up if no connection carries the request.
+    Clock::time_point deadline;
+    client_internal::DeliveredSeqs delivered;
+  };
+
+  // A request other than Subscribe and Publish that is replayed after a
+  // reconnect until it is answered (ConfigureQueue today).
+  struct RetriedRequest {
+    // Builds and sends the request's frame with this correlation id.
+    std::function<void(uint64_t correlation_id)> send;
+    std::function<void(const Status&)> done;
+    Clock::time_point deadline;  // for waiting while no connection carries it
+  };
+
+  // A request sent on the current connection, by correlation id.
+  struct InFlight {
+    std::function<void(const Status&)> done;  // the broker answered
+    // The connection ended first, or the broker answered kShuttingDown
+    // (then it will end soon); nothing has been decided.
+    std::function<void()> lost;
   };
 
   // Correlation ids of requests other than publishes (subscribe,
-  // unsubscribe) come from this range, disjoint from publish ids, so that an
-  // Error frame's correlation id names exactly one request.
+  // unsubscribe, configure) come from this range, disjoint from publish ids,
+  // so that an Error frame's correlation id names exactly one request.
   static constexpr uint64_t kFirstRequestId = uint64_t{1} << 63;
 
   // net::Connection::Handler, loop thread.
@@ -116,25 +168,54 @@ class Client::Impl final : public net::Connection::Handler {
   void FailConnection(const Status& why);
 
   // Connection lifecycle, loop thread.
-  void BeginConnect(const sockaddr_storage& addr);
+  void BeginConnect();
   void OnTcpConnected(const Status& status);
   void OnConnectTimeout();
   void FinishConnect(const Status& status);
   void HandleConnectionLost(const Status& why);
+  // A reconnect attempt failed; schedules the next one or gives up.
+  void OnAttemptFailed(const Status& why);
+  void ScheduleReconnect();
+  // Replays subscriptions, requests and publishes on a new connection.
+  void Resume();
+  // Ends reconnecting for good: kDisconnected, everything pending fails.
+  void GiveUp(const Status& why, const Status& fail);
+  // Completes every publish, request and waiting call with `status`.
+  void FailEverything(const Status& status);
   void CloseOnLoop();
   // The status with which requests fail in the current phase.
   Status NotConnectedStatus() const;
+  // True once the client gave up or was closed: nothing will be sent again.
+  bool Finished() const;
+  // True while a handshaken connection stands: frames may be sent.
+  bool Ready() const { return session_up_ && conn_ != nullptr && !conn_->closing(); }
   void NotifyState(ConnectionState state, const Status& why);
+  // How long a blocking call waits for a connection to carry its request.
+  std::chrono::milliseconds RequestWait() const;
+  // Starts request_timer_ for the earliest waiting deadline, or stops it.
+  void ArmRequestTimer();
+  void OnRequestTimer();
 
   // Commands, loop thread.
   Status Queue(client_internal::Command* cmd);
   void ProcessOutbox();
   void Execute(client_internal::Command& cmd);
-  void SendPublish(client_internal::PublishCommand& cmd);
+  void AddPublish(client_internal::PublishCommand& cmd);
+  // Sends pending publishes not yet sent on this connection, in order, while
+  // the connection's output stays below its cap (OnDrained resumes).
+  void PumpPublishes();
+  // Encodes and sends one publish; false when it is too large for the
+  // broker (the caller then fails it alone).
+  bool SendPublish(uint64_t correlation_id, const client_internal::PublishCommand& cmd);
   void SubscribeOnLoop(const std::string& queue, const SubscribeOptions& options,
                        DeliveryHandler handler,
                        std::shared_ptr<std::promise<Result<SubscriptionId>>> done);
+  void SendSubscribe(SubscriptionId subscription);
+  void OnSubscribeReply(SubscriptionId subscription, const Status& status);
   void UnsubscribeOnLoop(SubscriptionId subscription, std::function<void(const Status&)> done);
+  void StartRequest(std::shared_ptr<RetriedRequest> request);
+  void SendConfigureQueue(uint64_t correlation_id, const std::string& queue,
+                          const QueueSettings& settings);
 
   // Finishes the frame built in encoder_ and queues it on the connection.
   template <typename T>
@@ -147,6 +228,9 @@ class Client::Impl final : public net::Connection::Handler {
   }
 
   const ClientOptions options_;
+  // 16 hex digits, random, made once: the broker's logs tie a reconnect to
+  // the connection before it, and it prefixes the client's own dedup ids.
+  const std::string client_id_;
 
   // Cross-thread state.
   std::atomic<Phase> phase_{Phase::kConnecting};
@@ -160,18 +244,29 @@ class Client::Impl final : public net::Connection::Handler {
 
   // Loop thread state.
   net::Loop loop_;
+  sockaddr_storage address_{};
   net::Timer keepalive_timer_;  // keeps Run() going while no connection exists
   net::Timer connect_timer_;    // connect_timeout for TCP connect + handshake
+  net::Timer reconnect_timer_;  // the backoff delay before the next attempt
+  net::Timer request_timer_;    // the earliest deadline of a waiting call
   net::Connection* conn_ = nullptr;
   proto::FrameEncoder encoder_;
   std::promise<Status> connect_done_;
-  bool connect_pending_ = false;
-  bool handshake_done_ = false;
+  bool connect_pending_ = false;  // Start() waits for connect_done_
+  bool ever_connected_ = false;   // a Welcome arrived once: later losses reconnect
+  bool session_up_ = false;       // conn_ got its Welcome and has not ended
+  uint32_t failed_attempts_ = 0;  // reconnect attempts failed in a row
+  client_internal::Backoff backoff_;
+  uint32_t broker_max_frame_bytes_ = 0;  // from the current connection's Welcome
   client_internal::PendingPublishes publishes_;
-  std::unordered_map<uint64_t, std::function<void(const Status&)>> requests_;
+  uint64_t next_auto_dedup_ = 1;
+  std::unordered_map<uint64_t, InFlight> requests_;
   uint64_t next_request_id_ = kFirstRequestId;
-  std::unordered_map<SubscriptionId, Subscription> subscriptions_;
+  // Ordered by id, so that a reconnect subscribes again in subscription order.
+  std::map<SubscriptionId, Subscription> subscriptions_;
   SubscriptionId next_subscription_id_ = 1;
+  // Requests waiting for a connection to carry them.
+  std::vector<std::shared_ptr<RetriedRequest>> parked_;
   std::vector<client_internal::Command> work_;  // the batch being executed
   size_t work_pos_ = 0;                         // next command of work_ to execute
   bool processing_ = false;                     // ProcessOutbox is on the stack

@@ -28,7 +28,11 @@ struct PublishCommand {
   std::string payload;
   std::vector<Header> headers;
   uint64_t ttl_ms = 0;
-  std::string dedup_id;
+  std::string dedup_id;  // the application's; empty: none given
+  // When dedup_id is empty and this is non-zero, the publish is sent with
+  // the client's own dedup id "~<client_id>-<auto_dedup>" (dedup_resends).
+  // Kept as a number so that publishing allocates no string for it.
+  uint64_t auto_dedup = 0;
   ConfirmCallback done;
 };
 

@@ -1,8 +1,10 @@
 // The hermod CLI end to end (build/bin/hermod against a spawned hermodd):
 // pub then sub returns the same bytes, --json parses, the --count summary,
-// and one-line errors with a non-zero exit.
+// ttl, dedup ids, nacking, queue settings, and one-line errors with a
+// non-zero exit.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -232,6 +234,160 @@ TEST_F(CliTest, InvalidQueueNamesAreRefused) {
   ExpectOneLineError(Hermod({"pub", std::string(300, 'q'), "x"}));
   ExpectOneLineError(Hermod({"sub", "", "--count", "1", "--timeout", "5"}));
   ExpectOneLineError(Hermod({"sub", std::string(300, 'q'), "--count", "1", "--timeout", "5"}));
+}
+
+TEST_F(CliTest, PubWithTtl) {
+  // Expired by the time anyone subscribes: never delivered.
+  CommandResult brief = Hermod({"pub", "cli.ttl", "brief", "--ttl", "1ms"});
+  ASSERT_TRUE(brief.exit.ok()) << brief.err;
+  CommandResult lasting = Hermod({"pub", "cli.ttl", "lasting", "--ttl", "1h"});
+  ASSERT_TRUE(lasting.exit.ok()) << lasting.err;
+  CommandResult sub = Hermod({"sub", "cli.ttl", "--count", "1", "--timeout", "10"});
+  ASSERT_TRUE(sub.exit.ok()) << sub.err;
+  EXPECT_EQ(sub.out, "lasting\n");
+  EXPECT_EQ(Hermod({"sub", "cli.ttl", "--timeout", "300ms"}).out, "");
+
+  ExpectOneLineError(Hermod({"pub", "cli.ttl", "x", "--ttl", "5x"}));
+  ExpectOneLineError(Hermod({"pub", "cli.ttl", "x", "--ttl", "-1s"}));
+}
+
+TEST_F(CliTest, PubWithADedupIdTwiceStoresOnce) {
+  CommandResult first = Hermod({"pub", "cli.dedup", "once", "--dedup-id", "order-1"});
+  ASSERT_TRUE(first.exit.ok()) << first.err;
+  EXPECT_TRUE(Matches(first.out, "msg_id=# seq=1\n")) << first.out;
+  // The same id again: confirmed with the original message, marked.
+  CommandResult second = Hermod({"pub", "cli.dedup", "once", "--dedup-id", "order-1"});
+  ASSERT_TRUE(second.exit.ok()) << second.err;
+  EXPECT_EQ(second.out, first.out.substr(0, first.out.size() - 1) + " duplicate\n");
+  CommandResult json = Hermod({"pub", "cli.dedup", "once", "--dedup-id", "order-1", "--json"});
+  ASSERT_TRUE(json.exit.ok()) << json.err;
+  std::optional<JsonValue> confirm = ParseJson(json.out);
+  ASSERT_TRUE(confirm.has_value()) << json.out;
+  ASSERT_NE(confirm->Find("duplicate"), nullptr) << json.out;
+  EXPECT_EQ(confirm->Find("duplicate")->type, JsonValue::Type::kBool);
+  EXPECT_TRUE(confirm->Find("duplicate")->boolean);
+  EXPECT_EQ(confirm->Find("seq")->number, 1);
+  // A new id is a new message, and --json says so.
+  CommandResult other = Hermod({"pub", "cli.dedup", "twice", "--dedup-id", "order-2", "--json"});
+  ASSERT_TRUE(other.exit.ok()) << other.err;
+  std::optional<JsonValue> fresh = ParseJson(other.out);
+  ASSERT_TRUE(fresh.has_value()) << other.out;
+  ASSERT_NE(fresh->Find("duplicate"), nullptr) << other.out;
+  EXPECT_FALSE(fresh->Find("duplicate")->boolean);
+
+  CommandResult sub = Hermod({"sub", "cli.dedup", "--count", "2", "--timeout", "10"});
+  ASSERT_TRUE(sub.exit.ok()) << sub.err;
+  EXPECT_EQ(sub.out, "once\ntwice\n");
+  EXPECT_EQ(Hermod({"sub", "cli.dedup", "--timeout", "300ms"}).out, "");
+}
+
+TEST_F(CliTest, CountWithADedupIdSuffixesEachMessage) {
+  CommandResult first = Hermod({"pub", "cli.dedupn", "--count", "5", "--dedup-id", "batch-7"});
+  ASSERT_TRUE(first.exit.ok()) << first.err;
+  EXPECT_TRUE(Matches(first.out, "published 5 messages in #.# s: # msg/s\n")) << first.out;
+  // Running the same batch again stores nothing: batch-7-0 ... batch-7-4.
+  CommandResult again = Hermod({"pub", "cli.dedupn", "--count", "5", "--dedup-id", "batch-7"});
+  ASSERT_TRUE(again.exit.ok()) << again.err;
+  EXPECT_TRUE(
+      Matches(again.out, "published 5 messages in #.# s: # msg/s (5 duplicates, stored before)\n"))
+      << again.out;
+  CommandResult json =
+      Hermod({"pub", "cli.dedupn", "--count", "5", "--dedup-id", "batch-7", "--json"});
+  ASSERT_TRUE(json.exit.ok()) << json.err;
+  std::optional<JsonValue> summary = ParseJson(json.out);
+  ASSERT_TRUE(summary.has_value()) << json.out;
+  ASSERT_NE(summary->Find("duplicates"), nullptr) << json.out;
+  EXPECT_EQ(summary->Find("duplicates")->number, 5);
+
+  CommandResult sub = Hermod({"sub", "cli.dedupn", "--count", "5", "--timeout", "10"});
+  ASSERT_TRUE(sub.exit.ok()) << sub.err;
+  EXPECT_EQ(Lines(sub.out).size(), 5u);
+  EXPECT_EQ(Hermod({"sub", "cli.dedupn", "--timeout", "300ms"}).out, "");
+}
+
+TEST_F(CliTest, SubNackGivesEachMessageBack) {
+  ASSERT_TRUE(Hermod({"pub", "cli.nack", "again"}).exit.ok());
+  CommandResult nacked =
+      Hermod({"sub", "cli.nack", "--nack", "--count", "3", "--json", "--timeout", "10"});
+  ASSERT_TRUE(nacked.exit.ok()) << nacked.err;
+  std::vector<std::string> lines = Lines(nacked.out);
+  ASSERT_EQ(lines.size(), 3u) << nacked.out;
+  std::string id;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::optional<JsonValue> d = ParseJson(lines[i]);
+    ASSERT_TRUE(d.has_value()) << lines[i];
+    EXPECT_EQ(d->Find("payload")->text, "again");
+    EXPECT_EQ(d->Find("delivery_count")->number, static_cast<double>(i + 1)) << lines[i];
+    if (i == 0) id = d->Find("id")->text;
+    EXPECT_EQ(d->Find("id")->text, id) << "the same message each time";
+  }
+
+  // With a delay, the next delivery waits for it.
+  const auto start = std::chrono::steady_clock::now();
+  CommandResult delayed = Hermod({"sub", "cli.nack", "--nack", "--nack-delay", "400ms", "--count",
+                                  "2", "--json", "--timeout", "10"});
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(delayed.exit.ok()) << delayed.err;
+  ASSERT_EQ(Lines(delayed.out).size(), 2u) << delayed.out;
+  EXPECT_GE(took, std::chrono::milliseconds(400));
+
+  // Acked at last (after the delay of the last nack).
+  CommandResult acked = Hermod({"sub", "cli.nack", "--count", "1", "--json", "--timeout", "10"});
+  ASSERT_TRUE(acked.exit.ok()) << acked.err;
+  std::optional<JsonValue> last = ParseJson(acked.out);
+  ASSERT_TRUE(last.has_value()) << acked.out;
+  EXPECT_EQ(last->Find("delivery_count")->number, 6);
+  EXPECT_EQ(Hermod({"sub", "cli.nack", "--timeout", "300ms"}).out, "");
+
+  ExpectOneLineError(Hermod({"sub", "cli.nack", "--nack-delay", "1s", "--timeout", "1"}));
+  ExpectOneLineError(Hermod({"sub", "cli.nack", "--nack", "--nack-delay", "soon"}));
+}
+
+TEST_F(CliTest, SubAckWait) {
+  ASSERT_TRUE(Hermod({"pub", "cli.ackwait", "x"}).exit.ok());
+  CommandResult sub =
+      Hermod({"sub", "cli.ackwait", "--ack-wait", "2s", "--count", "1", "--timeout", "10"});
+  ASSERT_TRUE(sub.exit.ok()) << sub.err;
+  EXPECT_EQ(sub.out, "x\n");
+  ExpectOneLineError(Hermod({"sub", "cli.ackwait", "--ack-wait", "2 s"}));
+}
+
+TEST_F(CliTest, QueueSetAppliesLimits) {
+  CommandResult set =
+      Hermod({"queue", "set", "cli.limited", "--max-messages", "2", "--overflow", "reject"});
+  ASSERT_TRUE(set.exit.ok()) << set.exit.ToString() << " " << set.err;
+  EXPECT_EQ(set.out, "");
+  EXPECT_EQ(set.err, "");
+  ASSERT_TRUE(Hermod({"pub", "cli.limited", "1"}).exit.ok());
+  ASSERT_TRUE(Hermod({"pub", "cli.limited", "2"}).exit.ok());
+  CommandResult full = Hermod({"pub", "cli.limited", "3"});
+  ExpectOneLineError(full);
+  EXPECT_NE(full.err.find("LimitExceeded"), std::string::npos) << full.err;
+
+  // --reset: the broker's defaults again (no limit).
+  CommandResult reset = Hermod({"queue", "set", "cli.limited", "--reset"});
+  ASSERT_TRUE(reset.exit.ok()) << reset.err;
+  EXPECT_TRUE(Hermod({"pub", "cli.limited", "3"}).exit.ok());
+
+  // Every option at once (and --server after the subcommand).
+  CommandResult all = Run({HERMOD_CLI_BIN,     "queue",       "set",         "cli.all",
+                           "--max-messages",   "100",         "--max-bytes", "1000000",
+                           "--overflow",       "drop-oldest", "--max-age",   "2m",
+                           "--max-deliveries", "5",           "--dlq",       "cli.parking",
+                           "--ack-wait",       "45s",         "--server",    broker_->address()});
+  EXPECT_TRUE(all.exit.ok()) << all.exit.ToString() << " " << all.err;
+}
+
+TEST_F(CliTest, QueueSetRefusesBadValues) {
+  CommandResult sideways = Hermod({"queue", "set", "cli.bad", "--overflow", "sideways"});
+  ExpectOneLineError(sideways);
+  EXPECT_NE(sideways.err.find("sideways"), std::string::npos) << sideways.err;
+  ExpectOneLineError(Hermod({"queue", "set", "cli.bad", "--max-age", "5 minutes"}));
+  ExpectOneLineError(Hermod({"queue", "set", "cli.bad", "--ack-wait", "2000h"}));
+  ExpectOneLineError(Hermod({"queue", "set", "cli.bad", "--max-messages", "many"}));
+  ExpectOneLineError(Hermod({"queue", "set", "cli.bad"}));                  // nothing to set
+  ExpectOneLineError(Hermod({"queue", "set", "", "--max-messages", "1"}));  // bad name
+  ExpectOneLineError(Hermod({"queue"}));
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // connection on a raw socket and plays the broker frame by frame, so it can
 // send what hermodd rarely or never does (Ping, a PublishError ahead of
 // earlier confirms, a fatal Error, a frame out of place) and check every
-// field the client sends.
+// field the client sends. Reconnecting is in client_reconnect_test.cc; the
+// tests here that end the connection turn it off.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -17,120 +18,20 @@
 #include "frame_codec.h"
 #include "hermod/client.h"
 #include "raw_socket.h"
+#include "scripted_broker.h"
 
 namespace hermod {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using test::OwnedFrame;
 using test::RawListener;
 using test::RawSocket;
+using test::ScriptedBroker;
+using test::StateLog;
 
 constexpr milliseconds kWait = seconds(10);
-
-// One verified frame, with the aligned bytes it lives in.
-struct OwnedFrame {
-  std::vector<uint64_t> storage;
-  const wire::Frame* frame = nullptr;
-  wire::Body type() const { return frame ? frame->body_type() : wire::Body::NONE; }
-};
-
-// The broker side of one client connection, driven by the test thread.
-class ScriptedBroker {
- public:
-  explicit ScriptedBroker(std::unique_ptr<RawSocket> socket) : socket_(std::move(socket)) {}
-
-  // Reads the next frame; frame is nullptr when none came in time, the
-  // connection closed, or the bytes were not a valid frame.
-  OwnedFrame Read(milliseconds timeout = kWait) {
-    OwnedFrame out;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    auto have = [&](size_t n) {
-      while (buffered_.size() < n) {
-        auto left =
-            std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return false;
-        Result<std::string> chunk = socket_->Read(left);
-        if (!chunk.ok() || chunk->empty()) return false;
-        buffered_ += *chunk;
-      }
-      return true;
-    };
-    if (!have(4)) return out;
-    uint32_t length = 0;
-    for (int i = 0; i < 4; ++i)
-      length |= static_cast<uint32_t>(static_cast<uint8_t>(buffered_[i])) << (8 * i);
-    const size_t size = size_t{length} + 4;
-    if (!have(size)) return out;
-    out.storage.resize((size + 7) / 8);
-    std::memcpy(out.storage.data(), buffered_.data(), size);
-    buffered_.erase(0, size);
-    Result<const wire::Frame*> frame =
-        proto::FrameDecoder::Verify(reinterpret_cast<const uint8_t*>(out.storage.data()), size);
-    EXPECT_TRUE(frame.ok()) << frame.status().ToString();
-    if (frame.ok()) out.frame = *frame;
-    return out;
-  }
-
-  // Sends the frame built in encoder().
-  template <typename T>
-  void Send(flatbuffers::Offset<T> body) {
-    std::span<const uint8_t> bytes = encoder_.Finish(body);
-    ASSERT_TRUE(
-        socket_->Write(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()))
-            .ok());
-  }
-  flatbuffers::FlatBufferBuilder& Start() { return encoder_.Start(); }
-
-  // Reads Hello and answers Welcome.
-  void Handshake(uint32_t max_frame_bytes = 1 << 20) {
-    OwnedFrame hello = Read();
-    ASSERT_EQ(hello.type(), wire::Body::Hello);
-    EXPECT_EQ(hello.frame->body_as_Hello()->protocol_version(), proto::kProtocolVersion);
-    EXPECT_EQ(proto::View(hello.frame->body_as_Hello()->client_name()), "scripted");
-    auto& fbb = Start();
-    auto version = fbb.CreateString("9.9.9");
-    auto sync = fbb.CreateString("batch");
-    Send(wire::CreateWelcome(fbb, proto::kProtocolVersion, version, max_frame_bytes, sync, 0));
-  }
-
-  RawSocket& socket() { return *socket_; }
-
- private:
-  std::unique_ptr<RawSocket> socket_;
-  std::string buffered_;
-  proto::FrameEncoder encoder_;
-};
-
-// Records state changes reported on the client thread.
-class StateLog {
- public:
-  void Record(ConnectionState state, const Status& why) {
-    std::lock_guard<std::mutex> lock(mu_);
-    states_.push_back(state);
-    reasons_.push_back(why);
-    changed_.notify_all();
-  }
-  bool WaitFor(ConnectionState state, milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return changed_.wait_for(lock, timeout, [&] {
-      for (ConnectionState s : states_) {
-        if (s == state) return true;
-      }
-      return false;
-    });
-  }
-  Status last_reason() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return reasons_.empty() ? Status::OK() : reasons_.back();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable changed_;
-  std::vector<ConnectionState> states_;
-  std::vector<Status> reasons_;
-};
 
 class ClientProtocolTest : public ::testing::Test {
  protected:
@@ -142,15 +43,14 @@ class ClientProtocolTest : public ::testing::Test {
 
   // Connects a client while the test plays the broker's side of the
   // handshake (run_handshake may refuse it instead).
-  Result<std::unique_ptr<Client>> ConnectScripted(
-      const std::function<void(ScriptedBroker&)>& run_handshake) {
+  Result<std::unique_ptr<Client>> ConnectWithHandshake(
+      const std::function<void(ScriptedBroker&)>& run_handshake, bool reconnect = true) {
     ClientOptions options;
     options.server = listener_->address();
     options.client_name = "scripted";
     options.connect_timeout = kWait;
-    options.on_state_change = [this](ConnectionState s, const Status& why) {
-      states_.Record(s, why);
-    };
+    options.reconnect = reconnect;
+    options.on_state_change = states_.Callback();
     auto connecting =
         std::async(std::launch::async, [options] { return Client::Connect(options); });
     Result<std::unique_ptr<RawSocket>> socket = listener_->Accept(kWait);
@@ -162,9 +62,9 @@ class ClientProtocolTest : public ::testing::Test {
     return connecting.get();
   }
 
-  std::unique_ptr<Client> ConnectScripted() {
+  std::unique_ptr<Client> ConnectScripted(bool reconnect = true) {
     Result<std::unique_ptr<Client>> client =
-        ConnectScripted([](ScriptedBroker& broker) { broker.Handshake(); });
+        ConnectWithHandshake([](ScriptedBroker& broker) { broker.Handshake(); }, reconnect);
     EXPECT_TRUE(client.ok()) << client.status().ToString();
     return client.ok() ? std::move(*client) : nullptr;
   }
@@ -181,10 +81,13 @@ TEST_F(ClientProtocolTest, HandshakeFillsServerInfo) {
   EXPECT_EQ(client->server_info().sync_mode, "batch");
   EXPECT_EQ(client->server_info().max_frame_bytes, 1u << 20);
   EXPECT_TRUE(states_.WaitFor(ConnectionState::kConnected, kWait));
+  // Hello names this client instance; the first connection is no reconnect.
+  EXPECT_TRUE(test::IsClientId(broker_->client_id())) << broker_->client_id();
+  EXPECT_FALSE(broker_->reconnect());
 }
 
 TEST_F(ClientProtocolTest, RefusedHandshakeReturnsTheBrokersCode) {
-  Result<std::unique_ptr<Client>> client = ConnectScripted([](ScriptedBroker& broker) {
+  Result<std::unique_ptr<Client>> client = ConnectWithHandshake([](ScriptedBroker& broker) {
     ASSERT_EQ(broker.Read().type(), wire::Body::Hello);
     auto& fbb = broker.Start();
     auto message = fbb.CreateString("speak version 7");
@@ -212,16 +115,21 @@ TEST_F(ClientProtocolTest, PublishFieldsAndOutOfOrderRefusal) {
   PublishOptions options;
   options.headers = {{"k1", "v1"}, {"k2", ""}};
   std::future<PublishResult> first = client->Publish("q.a", std::string("a\0b", 3), options);
-  std::future<PublishResult> second = client->Publish("q.b", "two");
+  PublishOptions with_id;
+  with_id.ttl = milliseconds(1500);
+  with_id.dedup_id = "order-17";
+  std::future<PublishResult> second = client->Publish("q.b", "two", with_id);
   std::future<PublishResult> third = client->Publish("q.c", "three");
 
   std::vector<uint64_t> ids;
+  std::vector<std::string> dedup_ids;
   for (int i = 0; i < 3; ++i) {
     OwnedFrame publish = broker_->Read();
     ASSERT_EQ(publish.type(), wire::Body::Publish);
-    ids.push_back(publish.frame->body_as_Publish()->correlation_id());
+    const wire::Publish& p = *publish.frame->body_as_Publish();
+    ids.push_back(p.correlation_id());
+    dedup_ids.emplace_back(proto::View(p.dedup_id()));
     if (i == 0) {
-      const wire::Publish& p = *publish.frame->body_as_Publish();
       EXPECT_EQ(proto::View(p.queue()), "q.a");
       EXPECT_EQ(proto::View(p.payload()), std::string("a\0b", 3));
       ASSERT_NE(p.headers(), nullptr);
@@ -230,9 +138,17 @@ TEST_F(ClientProtocolTest, PublishFieldsAndOutOfOrderRefusal) {
       EXPECT_EQ(proto::View(p.headers()->Get(0)->value()), "v1");
       EXPECT_EQ(proto::View(p.headers()->Get(1)->key()), "k2");
       EXPECT_EQ(p.ttl_ms(), 0u);
-      EXPECT_EQ(proto::View(p.dedup_id()), "");
+    }
+    if (i == 1) {
+      EXPECT_EQ(p.ttl_ms(), 1500u);
     }
   }
+  // dedup_resends (on by default): publishes without an id get the
+  // client's own, counting its publishes; an application id goes as given.
+  const std::string prefix = "~" + broker_->client_id() + "-";
+  EXPECT_EQ(dedup_ids[0], prefix + "1");
+  EXPECT_EQ(dedup_ids[1], "order-17");
+  EXPECT_EQ(dedup_ids[2], prefix + "2");
   EXPECT_LT(ids[0], ids[1]);
   EXPECT_LT(ids[1], ids[2]);
 
@@ -270,7 +186,7 @@ TEST_F(ClientProtocolTest, SubscriptionFramesAndDeliveryFields) {
   options.ack_wait = milliseconds(2500);
   auto subscribing = std::async(std::launch::async, [&] {
     return raw->Subscribe("inbox", options, log.Handler([raw](const Delivery& d) {
-      (void)raw->Ack(d.subscription, d.seq);
+      if (d.seq == 42) (void)raw->Ack(d.subscription, d.seq);
     }));
   });
   OwnedFrame subscribe = broker_->Read();
@@ -297,7 +213,15 @@ TEST_F(ClientProtocolTest, SubscriptionFramesAndDeliveryFields) {
     broker_->Send(
         wire::CreateDeliver(fbb, subscription, 42, 9000, 3, 1700000000123, headers, payload));
   }
-  ASSERT_TRUE(log.WaitForCount(1, kWait));
+  // Three more deliveries (seqs 43, 44, 45) that the test acks and nacks
+  // itself: acks and nacks go out only for seqs this connection delivered.
+  for (uint64_t seq = 43; seq <= 45; ++seq) {
+    auto& fbb = broker_->Start();
+    auto payload = fbb.CreateVector(std::vector<uint8_t>{7});
+    broker_->Send(
+        wire::CreateDeliver(fbb, subscription, seq, 9000 + seq, 1, 1700000000123, 0, payload));
+  }
+  ASSERT_TRUE(log.WaitForCount(4, kWait));
   Delivery d = log.Snapshot()[0];
   EXPECT_EQ(d.subscription, subscription);
   EXPECT_EQ(d.queue, "inbox");
@@ -332,6 +256,11 @@ TEST_F(ClientProtocolTest, SubscriptionFramesAndDeliveryFields) {
   ASSERT_EQ(range.type(), wire::Body::Ack);
   EXPECT_EQ(range.frame->body_as_Ack()->first_seq(), 44u);
   EXPECT_EQ(range.frame->body_as_Ack()->last_seq(), 50u);
+  // Every delivery is acked or nacked now: acking them again, or seqs never
+  // delivered, sends nothing (the Unsubscribe below is the next frame).
+  ASSERT_TRUE(client->Ack(*sub, 42).ok());
+  ASSERT_TRUE(client->AckRange(*sub, 43, 100).ok());
+  ASSERT_TRUE(client->Nack(*sub, 1000).ok());
 
   auto unsubscribing = std::async(std::launch::async, [&] { return raw->Unsubscribe(*sub); });
   OwnedFrame unsubscribe = broker_->Read();
@@ -361,7 +290,7 @@ TEST_F(ClientProtocolTest, RefusedSubscribeReturnsTheBrokersError) {
 }
 
 TEST_F(ClientProtocolTest, FatalErrorFailsEverythingPending) {
-  std::unique_ptr<Client> client = ConnectScripted();
+  std::unique_ptr<Client> client = ConnectScripted(/*reconnect=*/false);
   ASSERT_NE(client, nullptr);
   std::future<PublishResult> first = client->Publish("q", "1");
   std::future<PublishResult> second = client->Publish("q", "2");
@@ -393,7 +322,7 @@ TEST_F(ClientProtocolTest, FatalErrorFailsEverythingPending) {
 }
 
 TEST_F(ClientProtocolTest, UnexpectedFrameIsAProtocolViolation) {
-  std::unique_ptr<Client> client = ConnectScripted();
+  std::unique_ptr<Client> client = ConnectScripted(/*reconnect=*/false);
   ASSERT_NE(client, nullptr);
   // Hello is a frame only clients send.
   auto& fbb = broker_->Start();
@@ -411,7 +340,7 @@ TEST_F(ClientProtocolTest, UnexpectedFrameIsAProtocolViolation) {
 }
 
 TEST_F(ClientProtocolTest, ClosingTheSocketDisconnects) {
-  std::unique_ptr<Client> client = ConnectScripted();
+  std::unique_ptr<Client> client = ConnectScripted(/*reconnect=*/false);
   ASSERT_NE(client, nullptr);
   std::future<PublishResult> pending = client->Publish("q", "x");
   ASSERT_EQ(broker_->Read().type(), wire::Body::Publish);

@@ -13,8 +13,11 @@
 //   if (!client.ok()) { ... client.status().ToString() ... }
 //   hermod::PublishResult r = (*client)->Publish("user:42", "hello").get();
 //
-// See docs/protocol.md for what travels on the wire and docs/semantics.md for
-// what the broker guarantees.
+// When an established connection breaks, the client reconnects by itself
+// (ClientOptions::reconnect): it subscribes again, sends unconfirmed
+// publishes again with their dedup ids, and holds new publishes until then.
+// See docs/protocol.md for what travels on the wire (and what the broker
+// sees of a reconnect) and docs/semantics.md for what the broker guarantees.
 #ifndef HERMOD_CLIENT_H_
 #define HERMOD_CLIENT_H_
 
@@ -23,6 +26,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,9 +40,14 @@ struct Header {
   std::string value;
 };
 
+// Reported through ClientOptions::on_state_change: kConnected once during
+// Connect(); a break once as kReconnecting, however many attempts follow;
+// each successful reconnect as kConnected; giving up as kDisconnected,
+// before the pending requests fail; Close() as kClosed.
 enum class ConnectionState {
   kConnected,     // handshake done; requests flow
-  kDisconnected,  // the connection broke; pending requests failed with kUnavailable
+  kReconnecting,  // the connection broke; the client is trying again (with backoff)
+  kDisconnected,  // the client gave up reconnecting (or reconnect is off); final
   kClosed,        // Close() was called; final
 };
 
@@ -51,8 +60,30 @@ struct ClientOptions {
   std::string client_name = "libhermod";
   // Largest frame accepted from the broker.
   uint32_t max_frame_bytes = 16u << 20;
-  // Called on the client thread when the connection state changes.
+  // Called on the client thread when the connection state changes; `why` is
+  // OK for kConnected and kClosed, else what ended the connection or the
+  // last attempt.
   std::function<void(ConnectionState, const Status&)> on_state_change{};
+  // Reconnecting after the connection broke (socket error, EOF, a fatal
+  // Error from the broker; not after Close()): the delay starts at
+  // reconnect_initial_delay, doubles up to reconnect_max_delay, with +-20%
+  // random jitter; after max_reconnect_attempts failures in a row (0: never
+  // give up) the client is kDisconnected for good, and every pending
+  // publish and call fails with kUnavailable. Each attempt is bounded by
+  // connect_timeout. Connect() itself never retries: a broker unreachable at
+  // first fails it at once. With reconnect false, a break is final at once
+  // (kDisconnected, pending requests fail with kUnavailable).
+  bool reconnect = true;
+  std::chrono::milliseconds reconnect_initial_delay{100};
+  std::chrono::milliseconds reconnect_max_delay{5000};
+  uint32_t max_reconnect_attempts = 0;
+  // Gives every publish without a dedup id one of its own,
+  // "~<client id>-<n>" (a random 16-hex-digit id per Client, n counting its
+  // publishes), so that the publishes resent after a reconnect are stored
+  // once: the broker deduplicates within its dedup window (see
+  // PublishResult::duplicate). Dedup ids given in PublishOptions are always
+  // sent as given.
+  bool dedup_resends = true;
 };
 
 // What the broker told us in its Welcome frame.
@@ -77,6 +108,10 @@ struct PublishResult {
   Status status;        // OK once the message is durable
   uint64_t msg_id = 0;  // valid when status.ok()
   uint64_t seq = 0;     // the entry's seq in the queue
+  // The dedup id matched an earlier publish (within the broker's dedup
+  // window, to the same queue): the message was not stored again, and
+  // msg_id and seq are the original's. Also what a publish resent after a
+  // reconnect reports when the broker had stored it before the break.
   bool duplicate = false;
 };
 
@@ -101,6 +136,19 @@ struct SubscribeOptions {
   std::chrono::milliseconds ack_wait{0};
 };
 
+// Per-queue settings that override the broker's defaults. Fields left empty
+// are not changed; `reset` drops every override first.
+struct QueueSettings {
+  bool reset = false;
+  std::optional<uint64_t> max_messages{};               // 0: unlimited
+  std::optional<uint64_t> max_bytes{};                  // 0: unlimited
+  std::optional<std::string> overflow{};                // "reject" or "drop-oldest"
+  std::optional<std::chrono::milliseconds> max_age{};   // 0: entries never age out
+  std::optional<uint32_t> max_deliveries{};             // 0: unlimited
+  std::optional<std::string> dead_letter_queue{};       // "": the default, <queue>.dlq
+  std::optional<std::chrono::milliseconds> ack_wait{};  // for this queue's consumers
+};
+
 using ConfirmCallback = std::function<void(const PublishResult&)>;
 using DeliveryHandler = std::function<void(const Delivery&)>;
 
@@ -118,9 +166,14 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Publishes payload to a queue. `done` runs on the client thread once the
-  // broker confirmed the message as durable, or refused it, or the
-  // connection was lost first (kUnavailable; the message may or may not have
-  // been stored). Never blocks: many publishes may be in flight at once.
+  // broker confirmed the message as durable, or refused it, or the client
+  // gave up reconnecting first (kUnavailable; the message may or may not
+  // have been stored). Never blocks: many publishes may be in flight at
+  // once. A publish unconfirmed when the connection breaks is sent again
+  // after the reconnect, and one made while reconnecting waits for it; both
+  // go out in publish order, after the older ones. The client keeps every
+  // unconfirmed publish in memory until its confirm: bound them yourself
+  // (as `hermod pub --inflight` does).
   void PublishAsync(std::string_view queue, std::string_view payload, const PublishOptions& options,
                     ConfirmCallback done);
   // The same, with a future instead of a callback.
@@ -130,32 +183,53 @@ class Client {
   // Subscribes to a queue; blocks until the broker accepted or refused.
   // `handler` runs on the client thread for every delivery. Called from a
   // callback of this client it cannot block and returns kInvalidArgument.
+  // The subscription survives reconnects: it is subscribed again, with the
+  // same id, the latest credit and the same ack_wait (should the broker
+  // refuse that, it ends). Called while reconnecting, it waits for the
+  // connection, at most 2 x connect_timeout + reconnect_max_delay
+  // (kTimeout), or fails with kUnavailable when the client gives up.
   Result<SubscriptionId> Subscribe(std::string_view queue, const SubscribeOptions& options,
                                    DeliveryHandler handler);
   // Acknowledges one delivery, or every delivery of the subscription with
   // first <= seq <= last. Asynchronous: returns once the frame is queued.
+  // Returns kUnavailable while reconnecting. Acks (and nacks) of deliveries
+  // that came on an earlier connection are dropped, not sent: the broker
+  // gave those back when that connection ended and delivers them again
+  // (at least once), unless the new connection already redelivered the same
+  // seq, in which case the ack stands for that entry and is sent.
   Status Ack(SubscriptionId subscription, uint64_t seq);
   Status AckRange(SubscriptionId subscription, uint64_t first_seq, uint64_t last_seq);
   // Gives a delivery back, to be delivered again after `delay`.
   Status Nack(SubscriptionId subscription, uint64_t seq,
               std::chrono::milliseconds delay = std::chrono::milliseconds(0));
-  // Changes a subscription's credit.
+  // Changes a subscription's credit. Accepted while reconnecting: the
+  // subscription is subscribed again with the latest credit.
   Status SetCredit(SubscriptionId subscription, uint32_t credit);
+  // Changes a queue's settings (creating the queue if needed); blocks until
+  // the broker accepted or refused them (kInvalidArgument for a bad value).
+  // A request that got no answer before the connection broke is sent again
+  // after the reconnect (settings are idempotent). While reconnecting it
+  // waits as Subscribe does. Called from a callback of this client it
+  // returns kInvalidArgument.
+  Status ConfigureQueue(std::string_view queue, const QueueSettings& settings);
   // Stops a subscription; its unacked deliveries go back to the queue. No
   // delivery reaches the handler after it returns. Blocks until the broker
   // confirmed, which also means it handled every ack sent before; called
-  // from a callback of this client, it returns without waiting.
+  // from a callback of this client, it returns without waiting. While
+  // reconnecting (no connection holds the subscription) it returns at once.
   Status Unsubscribe(SubscriptionId subscription);
 
+  // What the broker said in the first connection's Welcome.
   const ServerInfo& server_info() const;
+  // True while a connection stands (not while reconnecting).
   bool connected() const;
 
-  // Closes the connection. Acks, nacks and credit changes made before are
-  // still sent while the connection stands; publishes still unconfirmed
-  // complete with kClosed, and later ones at once, on the calling thread,
-  // with kClosed. Idempotent; safe from any thread, callbacks included. From
-  // any other thread it returns once the client thread has stopped: no
-  // callback runs after it.
+  // Closes the connection and stops reconnecting. Acks, nacks and credit
+  // changes made before are still sent while the connection stands;
+  // publishes still unconfirmed complete with kClosed, and later ones at
+  // once, on the calling thread, with kClosed. Idempotent; safe from any thread, callbacks
+  // included. From any other thread it returns once the client thread has stopped: no callback runs
+  // after it.
   void Close();
 
  private:
