@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
   hermod::cli::AddPubCommand(app, global);
   hermod::cli::AddSubCommand(app, global);
   hermod::cli::AddQueueCommand(app, global);
+  hermod::cli::AddGroupCommand(app, global);
+  hermod::cli::AddStatsCommand(app, global);
+  hermod::cli::AddBenchCommand(app, global);
+  hermod::cli::AddDbCommand(app, global);
 
   CLI11_PARSE(app, argc, argv);
   return global.run ? global.run() : hermod::cli::kExitError;

@@ -149,6 +149,80 @@ struct QueueSettings {
   std::optional<std::chrono::milliseconds> ack_wait{};  // for this queue's consumers
 };
 
+// Groups (named sets of member queues; a publish to a group reaches every
+// member queue).
+struct GroupSummary {
+  std::string name;
+  uint64_t members = 0;
+  uint64_t created_ms = 0;
+};
+struct GroupPage {
+  std::vector<GroupSummary> groups;
+  std::string next;  // pass as `after` for the next page; empty at the end
+};
+struct MemberPage {
+  std::vector<std::string> members;  // in name order
+  uint64_t member_count = 0;         // the group's size
+  std::string next;
+};
+
+// Queue inspection.
+struct QueueLimitInfo {
+  std::string name;
+  std::string value;
+  std::string source;  // "default" or "queue"
+};
+struct ConsumerInfo {
+  std::string address;
+  uint32_t subscription_id = 0;
+  uint32_t credit = 0;
+  uint32_t inflight = 0;
+  uint32_t ack_wait_ms = 0;
+};
+struct QueueInfo {
+  std::string name;
+  uint64_t depth = 0;  // entries, delivered or not
+  uint64_t bytes = 0;
+  uint32_t consumers = 0;
+  uint64_t inflight = 0;  // deliveries awaiting ack
+  uint64_t oldest_age_ms = 0;
+  uint64_t dlq_depth = 0;
+  uint64_t first_seq = 0;  // ShowQueue only
+  uint64_t last_seq = 0;
+  uint64_t created_ms = 0;
+  double publish_rate = 0;                  // ShowQueue only: per second, recent
+  double ack_rate = 0;                      // ShowQueue only
+  std::vector<QueueLimitInfo> limits;       // ShowQueue only
+  std::vector<ConsumerInfo> consumer_list;  // ShowQueue only
+};
+struct QueueListOptions {
+  std::string prefix{};
+  std::string after{};  // by name only: the page starts after this name
+  uint32_t limit = 0;   // 0: the broker's default (100)
+  std::string sort{};   // "name" (default), "depth", "bytes" or "age"
+};
+struct QueuePage {
+  std::vector<QueueInfo> queues;
+  std::string next;  // by name only
+};
+struct PeekedEntry {
+  uint64_t seq = 0;
+  uint64_t msg_id = 0;
+  uint32_t delivery_count = 0;
+  uint64_t publish_time_ms = 0;
+  uint64_t expires_ms = 0;
+  bool inflight = false;  // being delivered right now
+  std::vector<Header> headers;
+  std::string payload;
+};
+
+// One server-wide statistic (docs/cli.md lists the names).
+struct ServerStat {
+  std::string name;
+  double value = 0;
+  std::string text;  // for values that are not numbers (version, sync_mode)
+};
+
 using ConfirmCallback = std::function<void(const PublishResult&)>;
 using DeliveryHandler = std::function<void(const Delivery&)>;
 
