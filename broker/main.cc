@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
                  "How long a dedup id keeps a repeated publish from being stored again")
       ->capture_default_str();
   app.add_option("--max-client-dedup-ids", broker.max_client_dedup_ids,
-                 "Client-generated dedup ids kept in memory at most")
+                 "Client-generated dedup ids kept in memory per client at most")
       ->capture_default_str();
   app.add_option("--sweep-interval-ms", broker.sweep_interval_ms,
                  "How often expired entries and old dedup records are swept")

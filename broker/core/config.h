@@ -35,8 +35,9 @@ struct BrokerConfig {
   // A publish repeating a dedup id seen on its queue this recently is
   // confirmed with the original message and not stored again.
   uint64_t dedup_window_ms = 120000;
-  // Client-generated dedup ids held in memory at most (core/dedup_index.h).
-  uint64_t max_client_dedup_ids = 1000000;
+  // Client-generated dedup ids held in memory per client at most
+  // (core/dedup_index.h): enough for any client's unconfirmed publishes.
+  uint64_t max_client_dedup_ids = 65536;
   // The expiry and dedup sweeps: how often, and how much per round.
   uint32_t sweep_interval_ms = 1000;
   uint32_t sweep_batch = 1000;

@@ -1,5 +1,7 @@
 #include "dedup_index.h"
 
+#include <charconv>
+
 #include "keys.h"
 #include "names.h"
 
@@ -10,44 +12,97 @@ Status ValidateDedupId(std::string_view id) {
     return Status::InvalidArgument("dedup id must be 1 to 255 bytes");
   }
   for (unsigned char c : id) {
-    if (c < 0x20 || c == 0x7f)
+    if (c < 0x20 || c == 0x7f) {
       return Status::InvalidArgument("dedup id contains a control character");
+    }
   }
   if (!IsValidUtf8(id)) return Status::InvalidArgument("dedup id is not valid UTF-8");
   return Status::OK();
 }
 
-Result<std::optional<DedupIndex::Original>> DedupIndex::Find(QueueId queue_id,
+std::optional<DedupIndex::ClientId> DedupIndex::ParseClientId(std::string_view id) {
+  // "~" 16 hex digits "-" decimal, as libhermod makes them.
+  if (id.size() < 19 || id[0] != store::kClientDedupPrefix || id[17] != '-') return std::nullopt;
+  ClientId parsed;
+  auto [hex_end, hex_ec] = std::from_chars(id.data() + 1, id.data() + 17, parsed.client, 16);
+  if (hex_ec != std::errc() || hex_end != id.data() + 17) return std::nullopt;
+  auto [n_end, n_ec] = std::from_chars(id.data() + 18, id.data() + id.size(), parsed.n);
+  if (n_ec != std::errc() || n_end != id.data() + id.size()) return std::nullopt;
+  return parsed;
+}
+
+Result<std::optional<DedupIndex::Original>> DedupIndex::Find(QueueId target,
                                                              std::string_view dedup_id,
                                                              uint64_t now_ms) {
-  std::string key = store::DedupKey(queue_id, dedup_id);
-  auto it = map_.find(key);
   uint64_t horizon = now_ms > window_ms_ ? now_ms - window_ms_ : 0;
+  if (std::optional<ClientId> id = ParseClientId(dedup_id)) {
+    auto it = clients_.find(id->client);
+    if (it == clients_.end()) return std::optional<Original>();
+    Ring<ClientRecord>& ring = it->second;
+    size_t lo = 0, hi = ring.size();
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (ring[mid].n < id->n) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    if (lo < ring.size() && ring[lo].n == id->n && ring[lo].target == target &&
+        ring[lo].time_ms >= horizon) {
+      return std::optional<Original>(ring[lo].original);
+    }
+    return std::optional<Original>();
+  }
+  auto it = map_.find(store::DedupKey(target, dedup_id));
   if (it != map_.end() && it->second.time_ms >= horizon) {
     return std::optional<Original>(it->second.original);
   }
-  // Client-generated ids live only in memory (see the header).
+  // Other "~" ids are memory-only too (the store never keeps them).
   if (IsClientDedupId(dedup_id)) return std::optional<Original>();
-  Result<std::optional<store::DedupValue>> stored = store_->FindDedup(queue_id, dedup_id);
+  Result<std::optional<store::DedupValue>> stored = store_->FindDedup(target, dedup_id);
   if (!stored.ok()) return stored.status();
   if (!stored->has_value() || (*stored)->time_ms < horizon) return std::optional<Original>();
   return std::optional<Original>(Original{(*stored)->msg_id, (*stored)->seq, 0});
 }
 
-void DedupIndex::Add(QueueId queue_id, std::string_view dedup_id, const Original& original,
+void DedupIndex::Add(QueueId target, std::string_view dedup_id, const Original& original,
                      uint64_t now_ms) {
-  std::string key = store::DedupKey(queue_id, dedup_id);
+  if (std::optional<ClientId> id = ParseClientId(dedup_id)) {
+    Ring<ClientRecord>& ring = clients_[id->client];
+    // A client numbers its publishes in sending order, so the ring stays
+    // sorted by n; anything else is kept the general way.
+    if (ring.empty() || ring.back().n < id->n) {
+      ring.push_back(ClientRecord{id->n, target, original, now_ms});
+      ++client_records_;
+      if (ring.size() > max_per_client_) {
+        ring.pop_front();
+        --client_records_;
+      }
+      return;
+    }
+  }
+  std::string key = store::DedupKey(target, dedup_id);
   map_[key] = Record{original, now_ms};
-  order_.push_back(Order{std::move(key), original.batch_no, now_ms, IsClientDedupId(dedup_id)});
+  order_.push_back(Order{std::move(key), original.batch_no, now_ms});
 }
 
 void DedupIndex::Trim(uint64_t now_ms, BatchNo applied_through) {
   uint64_t horizon = now_ms > window_ms_ ? now_ms - window_ms_ : 0;
+  for (auto it = clients_.begin(); it != clients_.end();) {
+    Ring<ClientRecord>& ring = it->second;
+    while (!ring.empty() && ring.front().time_ms < horizon) {
+      ring.pop_front();
+      --client_records_;
+    }
+    it = ring.empty() ? clients_.erase(it) : std::next(it);
+  }
   while (!order_.empty()) {
     Order& front = order_.front();
     bool past_window = front.time_ms < horizon;
-    bool stored = !front.client_id && front.batch_no <= applied_through;
-    bool over_bound = front.client_id && order_.size() > max_client_ids_;
+    // Application ids leave memory once the store has them.
+    bool stored = !IsClientDedupId(front.key) && front.batch_no <= applied_through;
+    bool over_bound = IsClientDedupId(front.key) && order_.size() > max_per_client_;
     if (!past_window && !stored && !over_bound) break;
     auto it = map_.find(front.key);
     // A later Add of the same key owns the map slot now; leave it.
@@ -58,5 +113,7 @@ void DedupIndex::Trim(uint64_t now_ms, BatchNo applied_through) {
     order_.pop_front();
   }
 }
+
+size_t DedupIndex::size() const { return client_records_ + map_.size(); }
 
 }  // namespace hermod::core

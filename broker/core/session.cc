@@ -1,6 +1,8 @@
 #include "session.h"
 
 #include "broker.h"
+
+#include <spdlog/spdlog.h>
 #include "hermod/version.h"
 
 namespace hermod::core {
@@ -86,6 +88,8 @@ bool Session::HandleHello(const wire::Hello& hello) {
   }
   greeted_ = true;
   client_name_.assign(proto::View(hello.client_name()));
+  spdlog::info("connection {} from {}: {} (client {}{})", conn_id_, conn_->peer(), client_name_,
+               proto::View(hello.client_id()), hello.reconnect() ? ", reconnecting" : "");
   proto::FrameEncoder& encoder = broker_->encoder();
   auto& fbb = encoder.Start();
   auto version = fbb.CreateString(HERMOD_VERSION);

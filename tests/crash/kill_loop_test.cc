@@ -36,7 +36,8 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kPublishers = 3;
-constexpr int kQueues = 6;  // publisher p writes to every queue; consumer c reads queues c, c+kConsumers
+constexpr int kQueues =
+    6;  // publisher p writes to every queue; consumer c reads queues c, c+kConsumers
 constexpr int kConsumers = 3;
 constexpr int kKills = 10;
 
@@ -71,7 +72,8 @@ struct Observed {
   std::set<Key> confirmed;
   std::map<Key, std::set<uint64_t>> msg_ids;  // every message id a payload was delivered with
   std::map<Key, uint64_t> seq_of;             // its seq (from any delivery)
-  std::map<int, std::vector<Key>> first_deliveries;  // per queue, in the order its consumer saw them
+  std::map<int, std::vector<Key>>
+      first_deliveries;  // per queue, in the order its consumer saw them
   uint64_t deliveries = 0;
   uint64_t duplicate_deliveries = 0;
   Clock::time_point last_delivery = Clock::now();
@@ -107,8 +109,8 @@ class Publisher {
       int q = static_cast<int>(n % kQueues);
       Key key{p_, q, next[q]++};
       PublishOptions options;
-      options.dedup_id = "p" + std::to_string(p_) + "-" + std::to_string(q) + "-" +
-                         std::to_string(key.i);
+      options.dedup_id =
+          "p" + std::to_string(p_) + "-" + std::to_string(q) + "-" + std::to_string(key.i);
       std::string payload =
           std::to_string(p_) + ":" + std::to_string(q) + ":" + std::to_string(key.i);
       client_->PublishAsync(QueueName(q), payload, options, [&, key](const PublishResult& r) {
@@ -171,37 +173,43 @@ class Consumer {
       Client* raw = client.get();
       bool vanish = false;
       for (int q = c_; q < kQueues; q += kConsumers) {
-        auto sub = client->Subscribe(
-            QueueName(q), SubscribeOptions{.credit = 20, .ack_wait = milliseconds(2000)},
-            [&, raw, q](const Delivery& d) {
-              Key key = ParsePayload(d.payload);
-              {
-                std::lock_guard<std::mutex> lock(seen_->mu);
-                auto& ids = seen_->msg_ids[key];
-                bool first = ids.empty();
-                ids.insert(d.msg_id);
-                seen_->seq_of[key] = d.seq;
-                if (first) {
-                  seen_->first_deliveries[q].push_back(key);
-                } else {
-                  ++seen_->duplicate_deliveries;
-                }
-                ++seen_->deliveries;
-                seen_->last_delivery = Clock::now();
-                seen_->changed.notify_all();
-              }
-              uint32_t roll = static_cast<uint32_t>(rng() % 100);
-              if (misbehave_ && roll < 5) {
-                (void)raw->Nack(d.subscription, d.seq);
-              } else if (misbehave_ && roll < 7) {
-                // Vanish without acking: the thread drops this client.
-                std::lock_guard<std::mutex> lock(mu_);
-                vanish_ = true;
-                cv_.notify_all();
-              } else {
-                (void)raw->Ack(d.subscription, d.seq);
-              }
-            });
+        auto sub = client->Subscribe(QueueName(q),
+                                     SubscribeOptions{.credit = 20, .ack_wait = milliseconds(2000)},
+                                     [&, raw, q](const Delivery& d) {
+                                       Key key = ParsePayload(d.payload);
+                                       {
+                                         std::lock_guard<std::mutex> lock(seen_->mu);
+                                         auto& ids = seen_->msg_ids[key];
+                                         bool first = ids.empty();
+                                         ids.insert(d.msg_id);
+                                         seen_->seq_of[key] = d.seq;
+                                         // An entry whose first delivery went to a consumer that
+                                         // vanished before its handler ran is first *seen* as a
+                                         // redelivery, after newer entries: redeliveries go back in
+                                         // front of the queue, not in publish order
+                                         // (docs/semantics.md). Order is checked on entries seen on
+                                         // their first delivery.
+                                         if (first && d.delivery_count == 1) {
+                                           seen_->first_deliveries[q].push_back(key);
+                                         } else if (!first) {
+                                           ++seen_->duplicate_deliveries;
+                                         }
+                                         ++seen_->deliveries;
+                                         seen_->last_delivery = Clock::now();
+                                         seen_->changed.notify_all();
+                                       }
+                                       uint32_t roll = static_cast<uint32_t>(rng() % 100);
+                                       if (misbehave_ && roll < 5) {
+                                         (void)raw->Nack(d.subscription, d.seq);
+                                       } else if (misbehave_ && roll < 7) {
+                                         // Vanish without acking: the thread drops this client.
+                                         std::lock_guard<std::mutex> lock(mu_);
+                                         vanish_ = true;
+                                         cv_.notify_all();
+                                       } else {
+                                         (void)raw->Ack(d.subscription, d.seq);
+                                       }
+                                     });
         if (!sub.ok()) vanish = true;
       }
       std::unique_lock<std::mutex> lock(mu_);
@@ -278,9 +286,8 @@ void RunKillLoop(const std::string& sync) {
       return true;
     });
     ASSERT_TRUE(all) << "confirmed messages were never delivered";
-    seen.changed.wait_for(lock, std::chrono::seconds(10), [&] {
-      return Clock::now() - seen.last_delivery > milliseconds(1500);
-    });
+    seen.changed.wait_for(lock, std::chrono::seconds(10),
+                          [&] { return Clock::now() - seen.last_delivery > milliseconds(1500); });
   }
   for (auto& c : consumers) c->Stop();
 
@@ -298,7 +305,8 @@ void RunKillLoop(const std::string& sync) {
     std::sort(list.begin(), list.end());
     for (size_t j = 1; j < list.size(); ++j) {
       ASSERT_LT(list[j - 1].second, list[j].second)
-          << "queue " << pq.second << ": publisher " << pq.first << "'s messages stored out of order";
+          << "queue " << pq.second << ": publisher " << pq.first
+          << "'s messages stored out of order";
     }
   }
   // First deliveries follow publish order per publisher.
@@ -319,8 +327,7 @@ void RunKillLoop(const std::string& sync) {
       "%lu duplicate deliveries, %lu failed publishes\n",
       sync.c_str(), kills, confirmed.size(), seen.msg_ids.size(),
       static_cast<unsigned long>(seen.deliveries),
-      static_cast<unsigned long>(seen.duplicate_deliveries),
-      static_cast<unsigned long>(failures));
+      static_cast<unsigned long>(seen.duplicate_deliveries), static_cast<unsigned long>(failures));
   EXPECT_GE(kills, kKills);
   EXPECT_TRUE(broker.process().Stop().ok());
 }

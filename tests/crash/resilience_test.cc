@@ -148,7 +148,8 @@ TEST(ResilienceTest, DeliveryCountSurvivesACrash) {
     Client* raw = client->get();
     auto sub = (*client)->Subscribe("q", SubscribeOptions{.credit = 1},
                                     log.Handler([&](const Delivery& d) {
-                                      if (d.delivery_count < 3) (void)raw->Nack(d.subscription, d.seq);
+                                      if (d.delivery_count < 3)
+                                        (void)raw->Nack(d.subscription, d.seq);
                                     }));
     ASSERT_TRUE(sub.ok());
     ASSERT_TRUE(log.WaitForCount(3, std::chrono::seconds(10)));

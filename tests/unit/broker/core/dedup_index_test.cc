@@ -53,16 +53,30 @@ TEST_F(DedupIndexTest, ApplicationIdsFallBackToTheStoreOnceApplied) {
   EXPECT_EQ((*hit)->msg_id, 70u);
 }
 
-TEST_F(DedupIndexTest, ClientIdsStayInMemoryOnly) {
+TEST_F(DedupIndexTest, ClientIdsStayInMemoryBoundedPerClient) {
   DedupIndex index(&store_, 100000, 2);
-  index.Add(1, "~c-1", {1, 1, 1}, 10);
-  index.Add(1, "~c-2", {2, 2, 1}, 10);
-  index.Add(1, "~c-3", {3, 3, 1}, 10);
-  // Applied or not, a client id leaves memory only past the count bound.
-  index.Trim(20, 0);
-  EXPECT_EQ(index.size(), 2u);
-  EXPECT_FALSE(index.Find(1, "~c-1", 20)->has_value());
-  EXPECT_TRUE(index.Find(1, "~c-3", 20)->has_value());
+  index.Add(1, "~00000000000000aa-1", {1, 1, 1}, 10);
+  index.Add(1, "~00000000000000aa-2", {2, 2, 1}, 10);
+  index.Add(2, "~00000000000000aa-3", {3, 3, 1}, 10);
+  index.Add(1, "~00000000000000bb-1", {4, 4, 1}, 10);
+  // Applied or not, a client id leaves memory only past its client's bound
+  // or the window; other clients keep theirs.
+  index.Trim(20, 1000);
+  EXPECT_EQ(index.size(), 3u);
+  EXPECT_FALSE(index.Find(1, "~00000000000000aa-1", 20)->has_value());
+  auto hit = index.Find(2, "~00000000000000aa-3", 20);
+  ASSERT_TRUE(hit->has_value());
+  EXPECT_EQ((*hit)->msg_id, 3u);
+  EXPECT_FALSE(index.Find(1, "~00000000000000aa-3", 20)->has_value());  // another queue
+  EXPECT_TRUE(index.Find(1, "~00000000000000bb-1", 20)->has_value());
+  index.Trim(100011, 1000);  // past the window
+  EXPECT_EQ(index.size(), 0u);
+}
+
+TEST_F(DedupIndexTest, OddTildeIdsAreKeptInMemoryToo) {
+  DedupIndex index(&store_, 100000, 10);
+  index.Add(1, "~not-a-client-id", {5, 5, 1}, 10);
+  EXPECT_TRUE(index.Find(1, "~not-a-client-id", 20)->has_value());
 }
 
 TEST_F(DedupIndexTest, ValidatesIds) {
