@@ -57,8 +57,12 @@ void Broker::Start() {
   started_ms_ = WallClockMs();
   // One storage batch per loop turn: everything read in a turn goes together.
   loop_->AddTurnHook([this] { pipeline_.MaybeSubmit(); });
-  // Every batch carries a bounded chunk of the fan-outs in progress.
-  pipeline_.set_before_submit([this] { ExpandFanouts(); });
+  // Every batch carries a bounded chunk of the fan-outs in progress, and
+  // the deletes of queues whose records are all applied.
+  pipeline_.set_before_submit([this] {
+    ExpandFanouts();
+    if (!pending_deletes_.empty()) IssueQueueDeletes();
+  });
   redelivery_timer_.Init(*loop_, [this] { OnRedeliveryTimer(); });
   redelivery_timer_.Unref();
   sweep_timer_.Init(*loop_, [this] { OnSweepTimer(); });
@@ -109,7 +113,10 @@ Result<Queue*> Broker::FindOrLoadQueue(std::string_view name) {
 
 Result<Queue*> Broker::FindOrLoadQueueById(QueueId queue_id) {
   auto it = queues_by_id_.find(queue_id);
-  if (it != queues_by_id_.end()) return it->second;
+  if (it != queues_by_id_.end()) {
+    if (it->second->deleted) return Status::NotFound("queue " + it->second->name() + " is deleted");
+    return it->second;
+  }
   Result<std::optional<store::QueueInfo>> info = store_->FindQueueById(queue_id);
   if (!info.ok()) return info.status();
   if (!info->has_value()) return Status::NotFound("no queue " + std::to_string(queue_id));
@@ -128,11 +135,13 @@ void Broker::EnsureCreated(Queue* q) {
 void Broker::MaybeEvict(Queue* q) {
   // Evict only what the store holds completely: nothing in memory only, no
   // batch in flight that touches it, no log record naming it unapplied. A
-  // deleted queue goes once its delete committed.
+  // deleted queue goes once the store's delete committed.
   bool committed = q->last_touch_batch <= pipeline_.committed_through();
-  if (q->deleted && committed) {
-    queues_by_id_.erase(q->queue_id());
-    queues_.erase(q->name());
+  if (q->deleted) {
+    if (q->delete_issued && committed) {
+      queues_by_id_.erase(q->queue_id());
+      queues_.erase(q->name());
+    }
     return;
   }
   if (!q->idle() || !committed || q->last_log_batch > pipeline_.unapplied().applied_through()) {
@@ -440,6 +449,23 @@ void Broker::OnCommitted(CommittedBatch& batch) {
   MaybeFinishShutdown();
 }
 
+void Broker::IssueQueueDeletes() {
+  // Called before each batch goes: a deleted queue's store rows go in the
+  // first batch after every record naming it was applied.
+  BatchNo applied = pipeline_.unapplied().applied_through();
+  for (auto it = pending_deletes_.begin(); it != pending_deletes_.end();) {
+    Queue* q = *it;
+    if (q->last_log_batch > applied || q->last_touch_batch > pipeline_.committed_through()) {
+      ++it;
+      continue;
+    }
+    pipeline_.batch().queue_deletes.push_back(store::QueueDelete{q->queue_id(), q->name()});
+    q->delete_issued = true;
+    pipeline_.NoteQueue(q);
+    it = pending_deletes_.erase(it);
+  }
+}
+
 void Broker::FinishPurges(CommittedBatch& batch, BatchNo failed) {
   // Purge and delete replies of this batch, with what storage removed.
   auto it = pending_purges_.begin();
@@ -469,7 +495,12 @@ void Broker::FinishPurges(CommittedBatch& batch, BatchNo failed) {
     }
     if (it->forget && it->batch_no == failed) {
       auto q = queues_by_id_.find(it->queue_id);
-      if (q != queues_by_id_.end()) q->second->deleted = false;  // it was not deleted
+      if (q != queues_by_id_.end()) {  // it was not deleted
+        q->second->deleted = false;
+        pending_deletes_.erase(
+            std::remove(pending_deletes_.begin(), pending_deletes_.end(), q->second),
+            pending_deletes_.end());
+      }
     }
     it = pending_purges_.erase(it);
   }

@@ -405,8 +405,12 @@ void Broker::PurgeQueue(Session& session, const wire::QueueRequest& request, boo
     q->removed.clear();
   }
   if (forget) {
-    batch.queue_deletes.push_back(store::QueueDelete{q->queue_id(), q->name()});
+    // The store forgets the queue only once no unapplied log record names
+    // it (IssueQueueDeletes): applying such a record after the delete would
+    // find no queue_state to update, or bring back the deleted queue's rows.
+    // Until then the name answers "being deleted".
     q->deleted = true;
+    pending_deletes_.push_back(q);
   }
   pipeline_.NoteLogQueue(q);
   pending_purges_.push_back(PendingPurge{pipeline_.batch_no(), session.conn_id(), correlation_id,

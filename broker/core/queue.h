@@ -112,7 +112,8 @@ class Queue {
 
   RateMeter publish_rate;
   RateMeter ack_rate;
-  bool deleted = false;  // deleted in a batch not committed yet
+  bool deleted = false;        // being deleted: refuses every use
+  bool delete_issued = false;  // its store rows' delete is in a batch
 
   BatchNo last_log_batch = 0;    // newest batch whose log record names this queue
   BatchNo last_touch_batch = 0;  // newest batch with any change to this queue
