@@ -9,6 +9,7 @@ packages=(
   libflatbuffers-dev flatbuffers-compiler
   libcli11-dev libspdlog-dev libhttp-parser-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libhiredis-dev
 )
 
 missing=()

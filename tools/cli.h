@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hermod/client.h"
 
@@ -65,6 +66,39 @@ int Fail(std::string_view message);
 // Connects to global.server. On failure prints one line ("hermod: cannot
 // connect to HOST:PORT: ...") and returns nullptr.
 std::unique_ptr<Client> ConnectOrReport(const GlobalOptions& global, ClientOptions options);
+
+// Writes text to stdout and flushes; false when that failed (a closed pipe,
+// a full disk): the caller reports it.
+bool WriteOut(std::string_view text);
+
+// Text for people (tables, `show` and `stats` output). Pure; any thread.
+// 1536 -> "1.5 KiB"; below 1 KiB exact ("512 B").
+std::string FormatBytes(uint64_t bytes);
+// A span of milliseconds, two units at most: "850ms", "12.3s", "5m12s",
+// "3h05m", "2d04h".
+std::string FormatMillis(uint64_t ms);
+// Milliseconds since the epoch as UTC, ISO 8601: "2026-11-28T05:11:56Z";
+// "-" for 0.
+std::string FormatTime(uint64_t ms_since_epoch);
+// A number without needless digits: "12", "0.5", "1234.57".
+std::string FormatNumber(double value);
+
+// A table for people: a header row, then rows, each column as wide as its
+// widest cell (counted in UTF-8 characters), two spaces apart. Columns
+// named in `right` are right-aligned (numbers). Main thread only.
+class Table {
+ public:
+  Table(std::vector<std::string> headers, std::vector<bool> right);
+  void AddRow(std::vector<std::string> cells);
+  // The formatted table, header first; "" when `header_if_empty` is false
+  // and there are no rows.
+  std::string Format(bool header_if_empty = true) const;
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<bool> right_;
+  std::vector<std::vector<std::string>> rows_;
+};
 
 }  // namespace hermod::cli
 

@@ -1,6 +1,7 @@
 // JSON output helpers of the CLI (see json.h).
 #include "json.h"
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 
@@ -131,6 +132,26 @@ void AppendBase64(std::string* out, std::string_view bytes) {
   out->push_back(kAlphabet[(n >> 12) & 63]);
   out->push_back(rest == 2 ? kAlphabet[(n >> 6) & 63] : '=');
   out->push_back('=');
+}
+
+void AppendJsonNumber(std::string* out, double value) {
+  if (!std::isfinite(value)) {
+    out->push_back('0');
+    return;
+  }
+  char text[64];
+  if (value == std::floor(value) && std::fabs(value) < 9007199254740992.0) {
+    std::snprintf(text, sizeof(text), "%.0f", value);
+    *out += text;
+    return;
+  }
+  std::snprintf(text, sizeof(text), "%.3f", value);
+  std::string_view digits = text;
+  while (digits.back() == '0') digits.remove_suffix(1);
+  if (digits.back() == '.') digits.remove_suffix(1);
+  // "-0.000" trims to "-0", which JSON allows; keep it plain.
+  if (digits == "-0") digits = "0";
+  out->append(digits);
 }
 
 }  // namespace hermod::cli

@@ -1,5 +1,5 @@
-// JSON output for the CLI's --json modes: string literals, base64, and the
-// test for payloads that print as text. Pure functions; any thread.
+// JSON output for the CLI's --json modes: string literals, numbers, base64,
+// and the test for payloads that print as text. Pure functions; any thread.
 #ifndef HERMOD_TOOLS_JSON_H_
 #define HERMOD_TOOLS_JSON_H_
 
@@ -18,6 +18,11 @@ bool IsPrintableUtf8(std::string_view s);
 
 // Appends the standard base64 (RFC 4648, with padding) of bytes.
 void AppendBase64(std::string* out, std::string_view bytes);
+
+// Appends a number as JSON: integral values (below 2^53) without a
+// fraction, others with up to 3 decimals; NaN and infinities, which JSON
+// cannot hold, as 0.
+void AppendJsonNumber(std::string* out, double value);
 
 }  // namespace hermod::cli
 

@@ -1,6 +1,7 @@
 // `hermod pub`: publishes one message (DATA or all of stdin), or --count
 // synthetic ones with at most --inflight unconfirmed, optionally with a
-// time to live and a dedup id. See docs/cli.md.
+// time to live and a dedup id, to a queue or (--group) to every member of a
+// group. See docs/cli.md.
 //
 // The command runs on the main thread; confirms of the --count mode arrive
 // on libhermod's client thread and only touch BatchState, whose fields are
@@ -23,6 +24,7 @@ namespace {
 
 struct PubOptions {
   std::string queue;
+  std::string group;  // non-empty: publish to this group instead of a queue
   std::string data;
   bool has_data = false;
   std::vector<std::string> headers;  // KEY=VALUE
@@ -84,20 +86,31 @@ int PublishOne(const PubOptions& options, const GlobalOptions& global) {
   }
   std::unique_ptr<Client> client = ConnectOrReport(global, CommandClientOptions("hermod pub"));
   if (!client) return kExitError;
-  PublishResult result = client->Publish(options.queue, payload, publish).get();
+  const bool to_group = !options.group.empty();
+  PublishResult result = to_group ? client->PublishToGroup(options.group, payload, publish).get()
+                                  : client->Publish(options.queue, payload, publish).get();
   if (!result.status.ok()) {
-    return Fail("publish to '" + options.queue + "' failed: " + result.status.ToString());
+    return Fail("publish to " + std::string(to_group ? "group '" : "'") +
+                (to_group ? options.group : options.queue) +
+                "' failed: " + result.status.ToString());
   }
   // Only a --dedup-id makes a publish a duplicate in the user's eyes. The
   // broker also says so of a message libhermod resent after a reconnect
   // because its first confirm was lost: stored once, nothing to report.
   const bool duplicate = result.duplicate && !options.dedup_id.empty();
   std::string line;
-  if (options.json) {
+  if (options.json && to_group) {
+    // A group publish has one entry per member, so no seq.
+    line = "{\"id\":" + std::to_string(result.msg_id) + ",\"group\":";
+    AppendJsonString(&line, options.group);
+    line += duplicate ? ",\"duplicate\":true}\n" : ",\"duplicate\":false}\n";
+  } else if (options.json) {
     line = "{\"id\":" + std::to_string(result.msg_id) + ",\"queue\":";
     AppendJsonString(&line, options.queue);
     line += ",\"seq\":" + std::to_string(result.seq);
     line += duplicate ? ",\"duplicate\":true}\n" : ",\"duplicate\":false}\n";
+  } else if (to_group) {
+    line = "msg_id=" + std::to_string(result.msg_id) + (duplicate ? " duplicate\n" : "\n");
   } else {
     line = "msg_id=" + std::to_string(result.msg_id) + " seq=" + std::to_string(result.seq) +
            (duplicate ? " duplicate\n" : "\n");
@@ -176,7 +189,11 @@ int PublishMany(const PubOptions& options, const GlobalOptions& global) {
       publish.dedup_id += '-';
       publish.dedup_id += std::to_string(sent);
     }
-    client->PublishAsync(queue, payload, publish, on_confirm);
+    if (options.group.empty()) {
+      client->PublishAsync(queue, payload, publish, on_confirm);
+    } else {
+      client->PublishToGroupAsync(options.group, payload, publish, on_confirm);
+    }
   }
   // Every publish completes (confirmed, refused, or failed with the
   // connection), so taking back every slot waits for the last one.
@@ -213,9 +230,12 @@ int PublishMany(const PubOptions& options, const GlobalOptions& global) {
 
 void AddPubCommand(CLI::App& app, GlobalOptions& global) {
   auto options = std::make_shared<PubOptions>();
-  CLI::App* pub = app.add_subcommand("pub", "Publish a message (DATA, or all of stdin) to QUEUE");
-  pub->add_option("QUEUE", options->queue, "Queue name")->required();
+  CLI::App* pub = app.add_subcommand(
+      "pub", "Publish a message (DATA, or all of stdin) to QUEUE, or to a group with --group");
+  CLI::Option* queue = pub->add_option("QUEUE", options->queue, "Queue name (not with --group)");
   CLI::Option* data = pub->add_option("DATA", options->data, "Payload; stdin when absent");
+  CLI::Option* group = pub->add_option(
+      "--group", options->group, "Publish to every member queue of this group instead of QUEUE");
   pub->add_option("--header", options->headers, "Header KEY=VALUE (repeatable)");
   pub->add_flag("--json", options->json, "Print JSON");
   CLI::Option* count =
@@ -229,16 +249,36 @@ void AddPubCommand(CLI::App& app, GlobalOptions& global) {
       ->needs(count);
   pub->add_option("--spread", options->spread, "Send message i to QUEUE.<i mod K> (with --count)")
       ->check(CLI::PositiveNumber)
-      ->needs(count);
+      ->needs(count)
+      ->excludes(group);
   pub->add_option("--ttl", options->ttl, "Time to live: 250ms, 5s, 2m, 1h (default: no expiry)")
       ->type_name("DURATION")
       ->check(DurationValidator());
   pub->add_option("--dedup-id", options->dedup_id,
                   "Dedup id: a publish with an id seen recently is stored once (with --count, "
                   "message i gets ID-i)");
-  pub->callback([options, &global, data, size] {
+  pub->callback([options, &global, queue, data, group, size] {
     options->has_data = data->count() > 0;
     options->has_size = size->count() > 0;
+    const bool has_queue = queue->count() > 0;
+    const bool has_group = group->count() > 0;
+    if (has_group && has_queue && !options->has_data) {
+      // `pub --group G DATA`: the one positional is the payload.
+      options->data = std::move(options->queue);
+      options->queue.clear();
+      options->has_data = true;
+    } else if (has_group && has_queue) {
+      global.run = [] { return Fail("give QUEUE or --group, not both"); };
+      return;
+    }
+    if (!has_group && !has_queue) {
+      global.run = [] { return Fail("give QUEUE, or --group NAME"); };
+      return;
+    }
+    if (has_group && options->group.empty()) {
+      global.run = [] { return Fail("--group: the group name is empty"); };
+      return;
+    }
     global.run = [options, &global] {
       return options->count > 0 ? PublishMany(*options, global) : PublishOne(*options, global);
     };

@@ -1,16 +1,23 @@
-// `hermod queue ...`: commands about one queue. Today `queue set` (the
-// queue's settings: limits, overflow, age, dead-lettering, ack wait). See
-// docs/cli.md.
+// `hermod queue ...`: commands about queues: `set` (a queue's settings:
+// limits, overflow, age, dead-lettering, ack wait), `ls` (queues with their
+// counters), `show` (one queue in detail), `peek` (entries without
+// delivering them), `purge` and `rm`. See docs/cli.md.
 //
 // Each `queue` subcommand has its own Add...() below, called from
 // AddQueueCommand(), with its options struct and its run function beside
-// it; new ones (ls, show, peek, purge, rm) slot in the same way.
+// it. Everything runs on the main thread, with libhermod's blocking calls.
+#include <unistd.h>
+
+#include <cctype>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli.h"
+#include "json.h"
 
 namespace hermod::cli {
 
@@ -106,11 +113,416 @@ void AddQueueSetCommand(CLI::App& queue, GlobalOptions& global) {
   });
 }
 
+std::unique_ptr<Client> Connect(const GlobalOptions& global) {
+  return ConnectOrReport(global, CommandClientOptions("hermod queue"));
+}
+
+// ---------------------------------------------------------------------------
+// queue ls
+
+// Rows asked for per page when listing by name.
+constexpr uint32_t kListPage = 1000;
+// Rows shown by the other sorts when --limit is not given, and at most:
+// they come in one reply, which must fit the client's frame limit.
+constexpr uint32_t kDefaultTopRows = 100;
+constexpr uint32_t kMaxTopRows = 10000;
+
+struct QueueListCliOptions {
+  std::string prefix;
+  std::string sort = "name";
+  uint64_t limit = 0;  // 0: by name, every queue; else the default top
+  bool json = false;
+};
+
+// The counters every listing shows, as JSON (the keys of docs/cli.md).
+void AppendQueueCounters(std::string* out, const QueueInfo& q) {
+  *out += "\"name\":";
+  AppendJsonString(out, q.name);
+  *out += ",\"depth\":" + std::to_string(q.depth) + ",\"bytes\":" + std::to_string(q.bytes) +
+          ",\"consumers\":" + std::to_string(q.consumers) +
+          ",\"inflight\":" + std::to_string(q.inflight) +
+          ",\"oldest_age_ms\":" + std::to_string(q.oldest_age_ms) +
+          ",\"dlq_depth\":" + std::to_string(q.dlq_depth) +
+          ",\"last_seq\":" + std::to_string(q.last_seq) +
+          ",\"created_ms\":" + std::to_string(q.created_ms);
+}
+
+std::string OldestCell(const QueueInfo& q) {
+  return q.depth == 0 ? "-" : FormatMillis(q.oldest_age_ms);
+}
+
+int QueueList(const QueueListCliOptions& options, const GlobalOptions& global) {
+  const bool by_name = options.sort == "name";
+  if (!by_name && options.limit > kMaxTopRows) {
+    return Fail("--limit: at most " + std::to_string(kMaxTopRows) + " with --sort " + options.sort);
+  }
+  std::unique_ptr<Client> client = Connect(global);
+  if (!client) return kExitError;
+  // By name: pages until the end or --limit rows. Other sorts: the broker
+  // ranks every queue and returns the top rows in one answer.
+  const uint64_t wanted = options.limit != 0 ? options.limit
+                          : by_name          ? std::numeric_limits<uint64_t>::max()
+                                             : kDefaultTopRows;
+  Table table({"NAME", "DEPTH", "BYTES", "CONSUMERS", "IN FLIGHT", "OLDEST", "DLQ"},
+              {false, true, true, true, true, true, true});
+  QueueListOptions list;
+  list.prefix = options.prefix;
+  list.sort = options.sort;
+  uint64_t shown = 0;
+  // Bounded: each page makes progress (or ends the listing).
+  for (uint64_t page = 0; shown < wanted && page < (uint64_t{1} << 32); ++page) {
+    list.limit = static_cast<uint32_t>(std::min<uint64_t>(
+        wanted - shown, by_name ? kListPage : std::numeric_limits<uint32_t>::max()));
+    Result<QueuePage> got = client->ListQueues(list);
+    if (!got.ok()) return Fail("cannot list queues: " + got.status().ToString());
+    std::string out;
+    for (const QueueInfo& q : got->queues) {
+      if (shown == wanted) break;
+      ++shown;
+      if (options.json) {
+        out += '{';
+        AppendQueueCounters(&out, q);
+        out += "}\n";
+      } else {
+        table.AddRow({q.name, std::to_string(q.depth), FormatBytes(q.bytes),
+                      std::to_string(q.consumers), std::to_string(q.inflight), OldestCell(q),
+                      std::to_string(q.dlq_depth)});
+      }
+    }
+    // JSON lines stream page by page; the table waits for its widths.
+    if (options.json && !WriteOut(out)) return Fail("cannot write to stdout");
+    // An empty page ends the listing too, so every page makes progress.
+    if (!by_name || got->next.empty() || got->queues.empty()) break;
+    list.after = got->next;
+  }
+  if (!options.json && !WriteOut(table.Format())) return Fail("cannot write to stdout");
+  return kExitOk;
+}
+
+void AddQueueListCommand(CLI::App& queue, GlobalOptions& global) {
+  auto options = std::make_shared<QueueListCliOptions>();
+  CLI::App* ls = queue.add_subcommand("ls", "List queues with their depth, bytes and consumers");
+  ls->add_option("--prefix", options->prefix, "Only queues whose name starts with this");
+  ls->add_option("--sort", options->sort,
+                 "name (all queues, paged), or the top --limit by depth, bytes or age (oldest "
+                 "entry first)")
+      ->check(CLI::IsMember({"name", "depth", "bytes", "age"}))
+      ->capture_default_str();
+  ls->add_option("--limit", options->limit,
+                 "Rows at most (default: every queue by name, the top 100 otherwise; at most "
+                 "10000 then)")
+      ->check(CLI::PositiveNumber);
+  ls->add_flag("--json", options->json, "Print one JSON object per queue");
+  ls->callback([options, &global] {
+    global.run = [options, &global] { return QueueList(*options, global); };
+  });
+}
+
+// ---------------------------------------------------------------------------
+// queue show
+
+struct QueueNameOptions {
+  std::string queue;
+  bool json = false;
+  bool yes = false;  // purge, rm
+};
+
+int QueueShow(const QueueNameOptions& options, const GlobalOptions& global) {
+  std::unique_ptr<Client> client = Connect(global);
+  if (!client) return kExitError;
+  Result<QueueInfo> got = client->ShowQueue(options.queue);
+  if (!got.ok()) {
+    return Fail("cannot show queue '" + options.queue + "': " + got.status().ToString());
+  }
+  const QueueInfo& q = *got;
+  std::string out;
+  if (options.json) {
+    out += '{';
+    AppendQueueCounters(&out, q);
+    out += ",\"first_seq\":" + std::to_string(q.first_seq) + ",\"publish_rate\":";
+    AppendJsonNumber(&out, q.publish_rate);
+    out += ",\"ack_rate\":";
+    AppendJsonNumber(&out, q.ack_rate);
+    out += ",\"limits\":{";
+    for (size_t i = 0; i < q.limits.size(); ++i) {
+      if (i > 0) out += ',';
+      AppendJsonString(&out, q.limits[i].name);
+      out += ":{\"value\":";
+      AppendJsonString(&out, q.limits[i].value);
+      out += ",\"source\":";
+      AppendJsonString(&out, q.limits[i].source);
+      out += '}';
+    }
+    out += "},\"consumer_list\":[";
+    for (size_t i = 0; i < q.consumer_list.size(); ++i) {
+      const ConsumerInfo& c = q.consumer_list[i];
+      if (i > 0) out += ',';
+      out += "{\"address\":";
+      AppendJsonString(&out, c.address);
+      out += ",\"subscription_id\":" + std::to_string(c.subscription_id) +
+             ",\"credit\":" + std::to_string(c.credit) +
+             ",\"inflight\":" + std::to_string(c.inflight) +
+             ",\"ack_wait_ms\":" + std::to_string(c.ack_wait_ms) + "}";
+    }
+    out += "]}\n";
+    return WriteOut(out) ? kExitOk : Fail("cannot write to stdout");
+  }
+  Table fields({"", ""}, {false, false});
+  fields.AddRow({"queue", q.name});
+  fields.AddRow({"depth", std::to_string(q.depth) + " entries, " + FormatBytes(q.bytes)});
+  fields.AddRow({"seq", q.depth == 0
+                            ? "last " + std::to_string(q.last_seq)
+                            : std::to_string(q.first_seq) + " .. " + std::to_string(q.last_seq)});
+  fields.AddRow({"oldest", OldestCell(q)});
+  fields.AddRow({"in flight", std::to_string(q.inflight)});
+  fields.AddRow({"consumers", std::to_string(q.consumers)});
+  fields.AddRow({"dead letters", std::to_string(q.dlq_depth)});
+  fields.AddRow({"publish rate", FormatNumber(q.publish_rate) + " msg/s"});
+  fields.AddRow({"ack rate", FormatNumber(q.ack_rate) + " msg/s"});
+  fields.AddRow({"created", FormatTime(q.created_ms)});
+  // Without its (empty) header row.
+  std::string block = fields.Format();
+  out += block.substr(block.find('\n') + 1);
+  if (!q.limits.empty()) {
+    Table limits({"LIMIT", "VALUE", "SOURCE"}, {false, true, false});
+    for (const QueueLimitInfo& l : q.limits) limits.AddRow({l.name, l.value, l.source});
+    out += "\n" + limits.Format();
+  }
+  if (!q.consumer_list.empty()) {
+    Table consumers({"CONSUMER", "SUBSCRIPTION", "CREDIT", "IN FLIGHT", "ACK WAIT"},
+                    {false, true, true, true, true});
+    for (const ConsumerInfo& c : q.consumer_list) {
+      consumers.AddRow({c.address, std::to_string(c.subscription_id), std::to_string(c.credit),
+                        std::to_string(c.inflight), FormatMillis(c.ack_wait_ms)});
+    }
+    out += "\n" + consumers.Format();
+  }
+  return WriteOut(out) ? kExitOk : Fail("cannot write to stdout");
+}
+
+void AddQueueShowCommand(CLI::App& queue, GlobalOptions& global) {
+  auto options = std::make_shared<QueueNameOptions>();
+  CLI::App* show = queue.add_subcommand(
+      "show", "Show one queue: counters, seqs, limits and where they come from, consumers");
+  show->add_option("NAME", options->queue, "Queue name")->required();
+  show->add_flag("--json", options->json, "Print JSON");
+  show->callback([options, &global] {
+    global.run = [options, &global] { return QueueShow(*options, global); };
+  });
+}
+
+// ---------------------------------------------------------------------------
+// queue peek
+
+// Entries asked for per request: a reply holds their payloads.
+constexpr uint32_t kPeekPage = 100;
+// Characters of a payload shown in the table.
+constexpr size_t kPeekPayloadChars = 60;
+
+struct QueuePeekOptions {
+  std::string queue;
+  uint32_t count = 10;
+  uint64_t from_seq = 0;
+  bool json = false;
+  bool raw = false;
+};
+
+// The payload for the table: printable text with tabs and line breaks
+// escaped, else "base64:" and its base64; cut at kPeekPayloadChars.
+std::string PayloadCell(const std::string& payload) {
+  std::string text;
+  if (IsPrintableUtf8(payload)) {
+    for (char c : payload) {
+      if (c == '\n') {
+        text += "\\n";
+      } else if (c == '\r') {
+        text += "\\r";
+      } else if (c == '\t') {
+        text += "\\t";
+      } else if (c == '\\') {
+        text += "\\\\";
+      } else {
+        text += c;
+      }
+    }
+  } else {
+    text = "base64:";
+    AppendBase64(&text, payload);
+  }
+  // Cut at a character boundary.
+  size_t chars = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<uint8_t>(text[i]) & 0xC0) == 0x80) continue;
+    if (chars++ == kPeekPayloadChars) return text.substr(0, i) + "...";
+  }
+  return text;
+}
+
+void AppendPeekJson(std::string* out, const std::string& queue, const PeekedEntry& e) {
+  *out += "{\"queue\":";
+  AppendJsonString(out, queue);
+  *out += ",\"seq\":" + std::to_string(e.seq) + ",\"id\":" + std::to_string(e.msg_id) +
+          ",\"delivery_count\":" + std::to_string(e.delivery_count) +
+          ",\"publish_time_ms\":" + std::to_string(e.publish_time_ms) +
+          ",\"expires_ms\":" + std::to_string(e.expires_ms) +
+          ",\"inflight\":" + (e.inflight ? "true" : "false") + ",\"headers\":{";
+  for (size_t i = 0; i < e.headers.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendJsonString(out, e.headers[i].key);
+    out->push_back(':');
+    AppendJsonString(out, e.headers[i].value);
+  }
+  *out += "},";
+  if (IsPrintableUtf8(e.payload)) {
+    *out += "\"payload\":";
+    AppendJsonString(out, e.payload);
+  } else {
+    *out += "\"payload_base64\":\"";
+    AppendBase64(out, e.payload);
+    out->push_back('"');
+  }
+  *out += "}\n";
+}
+
+int QueuePeek(const QueuePeekOptions& options, const GlobalOptions& global) {
+  if (options.json && options.raw) return Fail("give --json or --raw, not both");
+  std::unique_ptr<Client> client = Connect(global);
+  if (!client) return kExitError;
+  Table table({"SEQ", "MSG ID", "DELIVERIES", "PUBLISHED", "STATE", "SIZE", "PAYLOAD"},
+              {true, true, true, false, false, true, false});
+  uint64_t from = options.from_seq;
+  uint32_t shown = 0;
+  // Pages of kPeekPage until -n entries or an empty page; each page starts
+  // after the last seq seen, so the loop ends.
+  while (shown < options.count) {
+    const uint32_t want = std::min(options.count - shown, kPeekPage);
+    Result<std::vector<PeekedEntry>> got = client->PeekQueue(options.queue, from, want);
+    if (!got.ok()) {
+      return Fail("cannot peek into queue '" + options.queue + "': " + got.status().ToString());
+    }
+    if (got->empty()) break;
+    std::string out;
+    for (const PeekedEntry& e : *got) {
+      if (shown == options.count) break;
+      ++shown;
+      from = e.seq + 1;
+      if (options.raw) {
+        out += e.payload;
+      } else if (options.json) {
+        AppendPeekJson(&out, options.queue, e);
+      } else {
+        table.AddRow({std::to_string(e.seq), std::to_string(e.msg_id),
+                      std::to_string(e.delivery_count), FormatTime(e.publish_time_ms),
+                      e.inflight ? "in flight" : "ready", FormatBytes(e.payload.size()),
+                      PayloadCell(e.payload)});
+      }
+    }
+    if ((options.raw || options.json) && !WriteOut(out)) return Fail("cannot write to stdout");
+  }
+  if (!options.raw && !options.json && !WriteOut(table.Format(/*header_if_empty=*/false))) {
+    return Fail("cannot write to stdout");
+  }
+  return kExitOk;
+}
+
+void AddQueuePeekCommand(CLI::App& queue, GlobalOptions& global) {
+  auto options = std::make_shared<QueuePeekOptions>();
+  CLI::App* peek =
+      queue.add_subcommand("peek", "Show a queue's entries, oldest first, without delivering them");
+  peek->add_option("NAME", options->queue, "Queue name")->required();
+  peek->add_option("-n,--count", options->count, "Entries at most")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  peek->add_option("--from", options->from_seq, "Start at this seq (default: the oldest)");
+  peek->add_flag("--json", options->json, "One JSON object per entry");
+  peek->add_flag("--raw", options->raw, "The payload bytes only, one after the other");
+  peek->callback([options, &global] {
+    global.run = [options, &global] { return QueuePeek(*options, global); };
+  });
+}
+
+// ---------------------------------------------------------------------------
+// queue purge, queue rm
+
+// Asks the terminal on stdin whether to go ahead: kExitOk when the answer
+// is y or yes, else the exit code of the error it reported.
+int AskTerminal(const QueueNameOptions& options, Client& client, const std::string& command,
+                const char* what) {
+  Result<QueueInfo> info = client.ShowQueue(options.queue);
+  if (!info.ok()) return Fail(command + ": " + info.status().ToString());
+  std::string prompt = "queue " + options.queue + " holds " + std::to_string(info->depth) +
+                       (info->depth == 1 ? " entry" : " entries");
+  if (info->inflight > 0) prompt += " (" + std::to_string(info->inflight) + " in flight)";
+  prompt += std::string(": ") + what + "? [y/N] ";
+  std::fputs(prompt.c_str(), stderr);
+  std::fflush(stderr);
+  char line[64] = {};
+  std::string answer;
+  if (std::fgets(line, sizeof(line), stdin) != nullptr) {
+    for (const char* c = line; *c != '\0' && *c != '\n' && *c != '\r'; ++c) {
+      answer.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(*c))));
+    }
+  }
+  if (answer != "y" && answer != "yes") return Fail(command + ": not confirmed, nothing changed");
+  return kExitOk;
+}
+
+int QueuePurge(bool forget, const QueueNameOptions& options, const GlobalOptions& global) {
+  // Without --yes a terminal on stdin is asked, and anything else is
+  // refused: a script says --yes, so that nothing it pipes in can answer by
+  // accident.
+  const std::string command = std::string("queue ") + (forget ? "rm " : "purge ") + options.queue;
+  const char* what = forget ? "delete it and its entries" : "remove its entries";
+  if (!options.yes && ::isatty(STDIN_FILENO) == 0) {
+    return Fail(command + ": stdin is not a terminal; give --yes to " + what);
+  }
+  std::unique_ptr<Client> client = Connect(global);
+  if (!client) return kExitError;
+  if (!options.yes) {
+    if (int rc = AskTerminal(options, *client, command, what); rc != kExitOk) return rc;
+  }
+  Result<uint64_t> removed =
+      forget ? client->DeleteQueue(options.queue) : client->PurgeQueue(options.queue);
+  if (!removed.ok()) {
+    return Fail("cannot " + std::string(forget ? "delete" : "purge") + " queue '" + options.queue +
+                "': " + removed.status().ToString());
+  }
+  std::string line;
+  if (options.json) {
+    line = "{\"queue\":";
+    AppendJsonString(&line, options.queue);
+    line += ",\"removed\":" + std::to_string(*removed) + "}\n";
+  } else {
+    line = std::string(forget ? "deleted queue " : "purged queue ") + options.queue + ": " +
+           std::to_string(*removed) + (*removed == 1 ? " entry removed\n" : " entries removed\n");
+  }
+  return WriteOut(line) ? kExitOk : Fail("cannot write to stdout");
+}
+
+void AddQueuePurgeCommand(CLI::App& queue, GlobalOptions& global, bool forget) {
+  auto options = std::make_shared<QueueNameOptions>();
+  CLI::App* cmd = queue.add_subcommand(
+      forget ? "rm" : "purge",
+      forget ? "Delete a queue and its entries (refused while it has consumers)"
+             : "Remove every entry of a queue that is not being delivered");
+  cmd->add_option("NAME", options->queue, "Queue name")->required();
+  cmd->add_flag("-y,--yes", options->yes, "Do not ask (required when stdin is not a terminal)");
+  cmd->add_flag("--json", options->json, "Print JSON");
+  cmd->callback([options, &global, forget] {
+    global.run = [options, &global, forget] { return QueuePurge(forget, *options, global); };
+  });
+}
+
 }  // namespace
 
 void AddQueueCommand(CLI::App& app, GlobalOptions& global) {
-  CLI::App* queue = app.add_subcommand("queue", "Configure queues");
+  CLI::App* queue = app.add_subcommand("queue", "Inspect, configure, purge and delete queues");
   queue->require_subcommand(1);
+  AddQueueListCommand(*queue, global);
+  AddQueueShowCommand(*queue, global);
+  AddQueuePeekCommand(*queue, global);
+  AddQueuePurgeCommand(*queue, global, /*forget=*/false);
+  AddQueuePurgeCommand(*queue, global, /*forget=*/true);
   AddQueueSetCommand(*queue, global);
 }
 

@@ -364,7 +364,7 @@ void Broker::SendConfirms(Session& session, BatchNo through, const Status& failu
   while (!confirms.empty() && confirms.front().batch_no <= through) {
     const Session::PendingConfirm& c = confirms.front();
     auto& fbb = encoder_.Start();
-    if (c.batch_no == failed && c.kind != Session::PendingConfirm::kDuplicate) {
+    if (failed != 0 && c.batch_no == failed && c.kind != Session::PendingConfirm::kDuplicate) {
       auto message = fbb.CreateString(failure.message());
       if (c.kind == Session::PendingConfirm::kConfigure ||
           c.kind == Session::PendingConfirm::kGroup) {

@@ -184,6 +184,7 @@ class Broker {
 
   // Inspection (inspect.cc).
   Status FillRow(std::string_view name, QueueId queue_id, const store::QueueState& state, Row* row);
+  Status FillDeadLetterDepth(std::string_view name, Row* row);
   void SendQueueList(Session& session, const wire::QueueRequest& request);
   void SendQueueShow(Session& session, const wire::QueueRequest& request);
   void SendQueuePeek(Session& session, const wire::QueueRequest& request);

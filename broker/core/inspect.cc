@@ -67,29 +67,49 @@ Status Broker::FillRow(std::string_view name, QueueId queue_id, const store::Que
     row->depth = q->depth;
     row->bytes = q->bytes;
     row->last_seq = q->next_seq - 1;
+    row->created_ms = q->created_ms;
     row->consumers = static_cast<uint32_t>(q->consumers.size());
     row->inflight = q->inflight;
     row->publish_rate = q->publish_rate.Rate(now);
     row->ack_rate = q->ack_rate.Rate(now);
     row->overrides = q->overrides;
   }
-  // The oldest entry: the index holds the older ones; an entry only in the
-  // log is newer than every indexed one.
-  if (row->depth > 0 && queue_id != 0) {
-    std::vector<store::StoredEntry> first;
-    Status s = store_->ReadEntries(queue_id, 0, UINT64_MAX, 1, &first);
-    if (!s.ok()) return s;
-    if (!first.empty()) {
-      row->first_seq = first[0].seq;
-      uint64_t published = PublishMs(first[0].envelope);
-      row->oldest_age_ms = published != 0 && now > published ? now - published : 0;
-    } else if (row->live != nullptr && !row->live->tail.empty()) {
-      const Entry& e = row->live->tail[0];
-      row->first_seq = e.seq;
-      uint64_t published = PublishMs(e.msg->envelope());
-      row->oldest_age_ms = now > published ? now - published : 0;
+  if (row->depth == 0 || queue_id == 0) return FillDeadLetterDepth(name, row);
+  // The oldest entry: the lowest seq in the index or anywhere in memory
+  // (in flight, returned, delayed, read ahead, or only in the log).
+  Seq oldest_seq = UINT64_MAX;
+  std::string_view oldest_envelope;
+  std::vector<store::StoredEntry> first;
+  Status s = store_->ReadEntries(queue_id, 0, UINT64_MAX, 1, &first);
+  if (!s.ok()) return s;
+  if (!first.empty()) {
+    oldest_seq = first[0].seq;
+    oldest_envelope = first[0].envelope;
+  }
+  if (Queue* q = row->live) {
+    auto consider = [&](const Entry& e) {
+      if (e.seq < oldest_seq && e.msg) {
+        oldest_seq = e.seq;
+        oldest_envelope = e.msg->envelope();
+      }
+    };
+    if (!q->tail.empty()) consider(q->tail[0]);
+    if (!q->index_ahead.empty()) consider(q->index_ahead[0]);
+    if (!q->returned.empty()) consider(q->returned.begin()->second);
+    for (auto& [due, e] : q->delayed) consider(e);
+    for (Consumer* c : q->consumers) {
+      if (!c->inflight.empty()) consider(c->inflight.begin()->second);
     }
   }
+  if (oldest_seq != UINT64_MAX) {
+    row->first_seq = oldest_seq;
+    uint64_t published = PublishMs(oldest_envelope);
+    row->oldest_age_ms = published != 0 && now > published ? now - published : 0;
+  }
+  return FillDeadLetterDepth(name, row);
+}
+
+Status Broker::FillDeadLetterDepth(std::string_view name, Row* row) {
   // Its dead-letter queue's depth.
   QueueLimits limits = EffectiveLimits(config_.queue_defaults, row->overrides, name);
   auto dlq = queues_.find(limits.dead_letter_queue);
@@ -145,6 +165,7 @@ void Broker::SendQueueList(Session& session, const wire::QueueRequest& request) 
     }
     for (const store::QueueInfo& info : page) {
       Row row;
+      row.overrides.Decode(info.config);
       if (Status f = FillRow(info.state.name, info.queue_id, info.state, &row); !f.ok()) {
         return session.SendError(f, correlation_id, false);
       }
@@ -335,8 +356,13 @@ void Broker::SendQueuePeek(Session& session, const wire::QueueRequest& request) 
   }
   auto& fbb = encoder_.Start();
   std::vector<flatbuffers::Offset<wire::PeekEntry>> entries;
+  // The reply must fit a frame the client accepts: stop at half the
+  // broker's own frame limit (at least one entry goes).
+  size_t reply_bytes = 0;
   for (auto& [seq, p] : peeked) {
     if (entries.size() == limit) break;
+    if (!entries.empty() && reply_bytes + p.envelope.size() > config_.max_frame_bytes / 2) break;
+    reply_bytes += p.envelope.size() + 64;
     store::EnvelopeView envelope;
     if (!envelope.Parse(p.envelope)) continue;
     std::vector<flatbuffers::Offset<wire::Header>> headers;

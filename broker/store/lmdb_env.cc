@@ -24,6 +24,8 @@ class LmdbCursor final : public KvCursor {
   ~LmdbCursor() override { mdb_cursor_close(cursor_); }
 
   bool Seek(std::string_view key) override {
+    // LMDB refuses a zero-length key (MDB_BAD_VALSIZE); every key is >= "".
+    if (key.empty()) return Op(MDB_FIRST);
     key_ = Val(key);
     return Op(MDB_SET_RANGE);
   }

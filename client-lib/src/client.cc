@@ -59,6 +59,65 @@ Status Client::ConfigureQueue(std::string_view queue, const QueueSettings& setti
 
 Status Client::Unsubscribe(SubscriptionId subscription) { return impl_->Unsubscribe(subscription); }
 
+void Client::PublishToGroupAsync(std::string_view group, std::string_view payload,
+                                 const PublishOptions& options, ConfirmCallback done) {
+  impl_->PublishToGroupAsync(group, payload, options, std::move(done));
+}
+
+std::future<PublishResult> Client::PublishToGroup(std::string_view group, std::string_view payload,
+                                                  const PublishOptions& options) {
+  auto promise = std::make_shared<std::promise<PublishResult>>();
+  std::future<PublishResult> result = promise->get_future();
+  impl_->PublishToGroupAsync(group, payload, options,
+                             [promise](const PublishResult& r) { promise->set_value(r); });
+  return result;
+}
+
+Status Client::CreateGroup(std::string_view group) { return impl_->CreateGroup(group); }
+
+Result<uint64_t> Client::DeleteGroup(std::string_view group) { return impl_->DeleteGroup(group); }
+
+Result<uint64_t> Client::AddMembers(std::string_view group,
+                                    const std::vector<std::string>& members) {
+  return impl_->ChangeMembers(/*add=*/true, group, members);
+}
+
+Result<uint64_t> Client::RemoveMembers(std::string_view group,
+                                       const std::vector<std::string>& members) {
+  return impl_->ChangeMembers(/*add=*/false, group, members);
+}
+
+Result<GroupPage> Client::ListGroups(std::string_view prefix, std::string_view after,
+                                     uint32_t limit) {
+  return impl_->ListGroups(prefix, after, limit);
+}
+
+Result<MemberPage> Client::ShowGroup(std::string_view group, std::string_view after,
+                                     uint32_t limit) {
+  return impl_->ShowGroup(group, after, limit);
+}
+
+Result<QueuePage> Client::ListQueues(const QueueListOptions& options) {
+  return impl_->ListQueues(options);
+}
+
+Result<QueueInfo> Client::ShowQueue(std::string_view queue) { return impl_->ShowQueue(queue); }
+
+Result<std::vector<PeekedEntry>> Client::PeekQueue(std::string_view queue, uint64_t from_seq,
+                                                   uint32_t limit) {
+  return impl_->PeekQueue(queue, from_seq, limit);
+}
+
+Result<uint64_t> Client::PurgeQueue(std::string_view queue) {
+  return impl_->PurgeQueue(queue, /*forget=*/false);
+}
+
+Result<uint64_t> Client::DeleteQueue(std::string_view queue) {
+  return impl_->PurgeQueue(queue, /*forget=*/true);
+}
+
+Result<std::vector<ServerStat>> Client::Stats() { return impl_->Stats(); }
+
 const ServerInfo& Client::server_info() const { return impl_->server_info(); }
 
 bool Client::connected() const { return impl_->connected(); }

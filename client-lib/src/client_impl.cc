@@ -176,8 +176,11 @@ void Client::Impl::BeginConnect() {
   }
   conn_->set_handler(this);
   phase_.store(Phase::kConnecting, std::memory_order_release);
+  // One more millisecond: libuv counts from its cached loop time, which
+  // lags the real clock by up to a millisecond, so connect_timeout would
+  // otherwise end a hair early.
   connect_timer_.Start(
-      static_cast<uint64_t>(std::max<int64_t>(0, options_.connect_timeout.count())));
+      static_cast<uint64_t>(std::max<int64_t>(0, options_.connect_timeout.count())) + 1);
   conn_->Connect(reinterpret_cast<const sockaddr*>(&address_),
                  [this](const Status& status) { OnTcpConnected(status); });
 }
@@ -496,6 +499,15 @@ bool Client::Impl::OnFrameAfterHandshake(const wire::Frame& frame) {
     case wire::Body::ConfigureQueueOk:
       CompleteRequest(frame.body_as_ConfigureQueueOk()->correlation_id(), Status::OK());
       return true;
+    case wire::Body::GroupReply:
+      CompleteReply(frame.body_as_GroupReply()->correlation_id(), frame);
+      return true;
+    case wire::Body::QueueReply:
+      CompleteReply(frame.body_as_QueueReply()->correlation_id(), frame);
+      return true;
+    case wire::Body::StatsReply:
+      CompleteReply(frame.body_as_StatsReply()->correlation_id(), frame);
+      return true;
     default:
       FailConnection(Status(ErrorCode::kProtocolViolation, std::string("unexpected ") +
                                                                proto::BodyName(frame.body_type()) +
@@ -523,7 +535,9 @@ void Client::Impl::OnPublishConfirm(uint64_t correlation_id, PublishResult resul
 
 void Client::Impl::CompleteRequest(uint64_t correlation_id, const Status& status) {
   auto it = requests_.find(correlation_id);
-  if (it == requests_.end()) {
+  // An Ok frame answers only a request that expects no data (an Error
+  // answers any).
+  if (it == requests_.end() || (status.ok() && it->second.reply_type != wire::Body::NONE)) {
     FailConnection(Status(ErrorCode::kProtocolViolation,
                           "reply for unknown correlation id " + std::to_string(correlation_id)));
     return;
@@ -538,6 +552,19 @@ void Client::Impl::CompleteRequest(uint64_t correlation_id, const Status& status
     return;
   }
   request.done(status);
+}
+
+void Client::Impl::CompleteReply(uint64_t correlation_id, const wire::Frame& frame) {
+  auto it = requests_.find(correlation_id);
+  if (it == requests_.end() || it->second.reply_type != frame.body_type()) {
+    FailConnection(Status(ErrorCode::kProtocolViolation,
+                          std::string(proto::BodyName(frame.body_type())) +
+                              " for unknown correlation id " + std::to_string(correlation_id)));
+    return;
+  }
+  InFlight request = std::move(it->second);
+  requests_.erase(it);
+  request.reply(frame);
 }
 
 void Client::Impl::OnError(const wire::Error& error) {

@@ -6,9 +6,9 @@
 // requests, and the subscriptions. Application threads never touch them:
 //   - publishes, acks, nacks and credit changes go through the Outbox (one
 //     loop wakeup drains a whole batch);
-//   - Subscribe, Unsubscribe, ConfigureQueue and Close post a closure with
-//     Loop::Post and, where the API blocks, wait on a future the loop thread
-//     fulfils.
+//   - Subscribe, Unsubscribe, ConfigureQueue, the group, queue and stats
+//     requests, and Close post a closure with Loop::Post and, where the API
+//     blocks, wait on a future the loop thread fulfils.
 // Callbacks into the application (confirms, deliveries, state changes) run
 // on the loop thread, never while a lock is held.
 //
@@ -28,7 +28,8 @@
 //     order of the original publishes, with their dedup ids
 //     (PendingPublishes);
 //   - ConfigureQueue requests that got no answer: sent again (they are
-//     idempotent), and so are Subscribe calls that got none;
+//     idempotent), and so are Subscribe calls that got none; group, queue
+//     and stats requests too, a bounded number of times (RetriedRequest);
 //   - acks and nacks are not replayed: the broker redelivers what the old
 //     connection held, and DeliveredSeqs drops acks for those deliveries.
 // Blocking calls that wait for a connection are bounded (RequestWait()).
@@ -93,6 +94,20 @@ class Client::Impl final : public net::Connection::Handler {
   Status SetCredit(SubscriptionId subscription, uint32_t credit);
   Status ConfigureQueue(std::string_view queue, const QueueSettings& settings);
   Status Unsubscribe(SubscriptionId subscription);
+  void PublishToGroupAsync(std::string_view group, std::string_view payload,
+                           const PublishOptions& options, ConfirmCallback done);
+  Status CreateGroup(std::string_view group);
+  Result<uint64_t> DeleteGroup(std::string_view group);
+  Result<uint64_t> ChangeMembers(bool add, std::string_view group,
+                                 const std::vector<std::string>& members);
+  Result<GroupPage> ListGroups(std::string_view prefix, std::string_view after, uint32_t limit);
+  Result<MemberPage> ShowGroup(std::string_view group, std::string_view after, uint32_t limit);
+  Result<QueuePage> ListQueues(const QueueListOptions& options);
+  Result<QueueInfo> ShowQueue(std::string_view queue);
+  Result<std::vector<PeekedEntry>> PeekQueue(std::string_view queue, uint64_t from_seq,
+                                             uint32_t limit);
+  Result<uint64_t> PurgeQueue(std::string_view queue, bool forget);
+  Result<std::vector<ServerStat>> Stats();
   void Close();
 
   // Written once on the loop thread before Start() returns, read-only after.
@@ -131,11 +146,28 @@ class Client::Impl final : public net::Connection::Handler {
   };
 
   // A request other than Subscribe and Publish that is replayed after a
-  // reconnect until it is answered (ConfigureQueue today).
+  // reconnect until it is answered: ConfigureQueue, and the group, queue
+  // and stats requests (client_impl_admin.cc).
   struct RetriedRequest {
-    // Builds and sends the request's frame with this correlation id.
-    std::function<void(uint64_t correlation_id)> send;
+    // Builds and sends the request's frame with this correlation id; an
+    // error (the frame would exceed the broker's max_frame_bytes) fails the
+    // request without sending anything.
+    std::function<Status(uint64_t correlation_id)> send;
+    // Runs once, with the outcome; after `reply` when the reply carries data.
     std::function<void(const Status&)> done;
+    // Requests answered by a frame with data: its type, and the function
+    // that reads it (on the loop thread, while the frame is valid). NONE:
+    // answered by an Ok frame without data (ConfigureQueueOk).
+    wire::Body reply_type = wire::Body::NONE;
+    std::function<Status(const wire::Frame&)> reply;
+    // Sent at most this many times (0: no bound); a connection lost after
+    // the last send fails it with kUnavailable.
+    uint32_t max_sends = 0;
+    uint32_t sends = 0;
+    // An answer with this code to a resent request counts as success: the
+    // first send may have done the work (a create answered kAlreadyExists,
+    // a delete kNotFound). kOk: none.
+    ErrorCode ok_when_resent = ErrorCode::kOk;
     Clock::time_point deadline;  // for waiting while no connection carries it
   };
 
@@ -145,6 +177,10 @@ class Client::Impl final : public net::Connection::Handler {
     // The connection ended first, or the broker answered kShuttingDown
     // (then it will end soon); nothing has been decided.
     std::function<void()> lost;
+    // The reply frame with data this request expects, and what reads it;
+    // NONE for requests answered by an Ok frame (or an Error).
+    wire::Body reply_type = wire::Body::NONE;
+    std::function<void(const wire::Frame&)> reply{};
   };
 
   // Correlation ids of requests other than publishes (subscribe,
@@ -164,6 +200,8 @@ class Client::Impl final : public net::Connection::Handler {
   void OnDeliver(const wire::Deliver& deliver);
   void OnPublishConfirm(uint64_t correlation_id, PublishResult result);
   void CompleteRequest(uint64_t correlation_id, const Status& status);
+  // A reply frame with data (GroupReply, QueueReply, StatsReply).
+  void CompleteReply(uint64_t correlation_id, const wire::Frame& frame);
   // Sends Error{fatal} (when the connection still stands) and closes it.
   void FailConnection(const Status& why);
 
@@ -200,6 +238,10 @@ class Client::Impl final : public net::Connection::Handler {
   Status Queue(client_internal::Command* cmd);
   void ProcessOutbox();
   void Execute(client_internal::Command& cmd);
+  // Fills the rest of a publish command (payload, options, callback) and
+  // queues it; completes it with kClosed when the client is closed.
+  void FinishPublishCommand(std::string_view payload, const PublishOptions& options,
+                            ConfirmCallback done, client_internal::Command* cmd);
   void AddPublish(client_internal::PublishCommand& cmd);
   // Sends pending publishes not yet sent on this connection, in order, while
   // the connection's output stays below its cap (OnDrained resumes).
@@ -214,8 +256,59 @@ class Client::Impl final : public net::Connection::Handler {
   void OnSubscribeReply(SubscriptionId subscription, const Status& status);
   void UnsubscribeOnLoop(SubscriptionId subscription, std::function<void(const Status&)> done);
   void StartRequest(std::shared_ptr<RetriedRequest> request);
-  void SendConfigureQueue(uint64_t correlation_id, const std::string& queue,
-                          const QueueSettings& settings);
+  // What happens to a sent request whose connection ended unanswered.
+  void RequestLost(std::shared_ptr<RetriedRequest> request);
+  // Hands a request to the loop thread; the future resolves with `done`'s
+  // status (request->done is replaced). Any thread but the loop thread.
+  std::future<Status> BeginRequest(std::shared_ptr<RetriedRequest> request);
+  // BeginRequest(...).get(), with the checks every blocking call makes.
+  Status CallRequest(std::shared_ptr<RetriedRequest> request, const char* what);
+  Status SendConfigureQueue(uint64_t correlation_id, const std::string& queue,
+                            const QueueSettings& settings);
+
+  // Group, queue and stats requests (client_impl_admin.cc). The Args are
+  // copied into the request, which may be sent more than once.
+  struct GroupRequestArgs {
+    wire::GroupOp op = wire::GroupOp::List;
+    std::string group;
+    // Add/Remove: members [members_begin, members_end) of *members.
+    std::shared_ptr<const std::vector<std::string>> members;
+    size_t members_begin = 0;
+    size_t members_end = 0;
+    std::string prefix;
+    std::string after;
+    uint32_t limit = 0;
+  };
+  struct QueueRequestArgs {
+    wire::QueueOp op = wire::QueueOp::List;
+    std::string queue;
+    std::string prefix;
+    std::string after;
+    uint32_t limit = 0;
+    std::string sort;
+    uint64_t from_seq = 0;
+  };
+  Status SendGroupRequest(uint64_t correlation_id, const GroupRequestArgs& args);
+  Status SendQueueRequest(uint64_t correlation_id, const QueueRequestArgs& args);
+  // A request answered by a GroupReply (QueueReply) that `read` takes apart.
+  std::shared_ptr<RetriedRequest> MakeGroupRequest(
+      GroupRequestArgs args, std::function<Status(const wire::GroupReply&)> read);
+  std::shared_ptr<RetriedRequest> MakeQueueRequest(
+      QueueRequestArgs args, std::function<Status(const wire::QueueReply&)> read);
+  // Finishes the frame built in encoder_ and sends it, unless it exceeds
+  // the broker's max_frame_bytes (kInvalidArgument, nothing sent).
+  template <typename T>
+  Status SendChecked(flatbuffers::Offset<T> body, const char* what) {
+    std::span<const uint8_t> frame = encoder_.Finish(body);
+    const size_t frame_bytes = frame.size() - proto::kLengthPrefixBytes;
+    if (broker_max_frame_bytes_ != 0 && frame_bytes > broker_max_frame_bytes_) {
+      return Status::InvalidArgument(std::string(what) + " of " + std::to_string(frame_bytes) +
+                                     " bytes does not fit the broker's max_frame_bytes " +
+                                     std::to_string(broker_max_frame_bytes_));
+    }
+    if (conn_ != nullptr) conn_->Send(frame);
+    return Status::OK();
+  }
 
   // Finishes the frame built in encoder_ and queues it on the connection.
   template <typename T>

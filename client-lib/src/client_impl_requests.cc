@@ -1,8 +1,10 @@
 // Client::Impl (client_impl.h), outbound: the commands and requests that
-// application threads hand to the loop thread (publishes, acks, nacks,
-// credit, subscriptions, queue settings) and how each goes on the wire,
-// again after a reconnect where it must. The connection itself is in
-// client_impl.cc.
+// application threads hand to the loop thread (publishes to queues and
+// groups, acks, nacks, credit, subscriptions, queue settings) and how each
+// goes on the wire, again after a reconnect where it must, including the
+// machinery of replayed requests (StartRequest, RequestLost). The
+// connection itself is in client_impl.cc; the group, queue and stats
+// requests in client_impl_admin.cc.
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
@@ -66,6 +68,23 @@ void Client::Impl::PublishAsync(std::string_view queue, std::string_view payload
   Command cmd(std::in_place_type<PublishCommand>);
   PublishCommand& publish = std::get<PublishCommand>(cmd);
   publish.queue.assign(queue);
+  FinishPublishCommand(payload, options, std::move(done), &cmd);
+}
+
+void Client::Impl::PublishToGroupAsync(std::string_view group, std::string_view payload,
+                                       const PublishOptions& options, ConfirmCallback done) {
+  // A group publish is a publish like any other (same pending list, order,
+  // dedup ids and resends); only its target field differs on the wire.
+  Command cmd(std::in_place_type<PublishCommand>);
+  std::get<PublishCommand>(cmd).group.assign(group);
+  std::get<PublishCommand>(cmd).to_group = true;
+  FinishPublishCommand(payload, options, std::move(done), &cmd);
+}
+
+void Client::Impl::FinishPublishCommand(std::string_view payload, const PublishOptions& options,
+                                        ConfirmCallback done, Command* cmd_ptr) {
+  Command& cmd = *cmd_ptr;
+  PublishCommand& publish = std::get<PublishCommand>(cmd);
   publish.payload.assign(payload);
   publish.headers = options.headers;
   publish.ttl_ms = static_cast<uint64_t>(std::max<int64_t>(0, options.ttl.count()));
@@ -180,6 +199,16 @@ void Client::Impl::AddPublish(PublishCommand& cmd) {
     }
     return;
   }
+  if (cmd.to_group && cmd.group.empty()) {
+    // On the wire an empty group reads as "no group": it would go to a
+    // queue named "" instead.
+    if (cmd.done) {
+      PublishResult result;
+      result.status = Status::InvalidArgument("group name is empty");
+      cmd.done(result);
+    }
+    return;
+  }
   // The dedup id is fixed before the first send, so every resend carries
   // the same one and the broker stores the message once.
   if (cmd.dedup_id.empty() && options_.dedup_resends) cmd.auto_dedup = next_auto_dedup_++;
@@ -211,7 +240,14 @@ void Client::Impl::PumpPublishes() {
 
 bool Client::Impl::SendPublish(uint64_t correlation_id, const PublishCommand& cmd) {
   auto& fbb = encoder_.Start();
-  auto queue = fbb.CreateString(cmd.queue);
+  // Exactly one of queue and group is on the wire.
+  flatbuffers::Offset<flatbuffers::String> queue;
+  flatbuffers::Offset<flatbuffers::String> group;
+  if (!cmd.to_group) {
+    queue = fbb.CreateString(cmd.queue);
+  } else {
+    group = fbb.CreateString(cmd.group);
+  }
   auto payload =
       fbb.CreateVector(reinterpret_cast<const uint8_t*>(cmd.payload.data()), cmd.payload.size());
   flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::Header>>> headers;
@@ -234,8 +270,8 @@ bool Client::Impl::SendPublish(uint64_t correlation_id, const PublishCommand& cm
     const int n = std::snprintf(id, sizeof(id), "~%s-%" PRIu64, client_id_.c_str(), cmd.auto_dedup);
     dedup_id = fbb.CreateString(id, static_cast<size_t>(n));
   }
-  std::span<const uint8_t> frame = encoder_.Finish(
-      wire::CreatePublish(fbb, correlation_id, queue, payload, headers, cmd.ttl_ms, dedup_id));
+  std::span<const uint8_t> frame = encoder_.Finish(wire::CreatePublish(
+      fbb, correlation_id, queue, payload, headers, cmd.ttl_ms, dedup_id, group));
   const size_t frame_bytes = frame.size() - proto::kLengthPrefixBytes;
   if (broker_max_frame_bytes_ != 0 && frame_bytes > broker_max_frame_bytes_) return false;
   conn_->Send(frame);
@@ -386,20 +422,11 @@ Status Client::Impl::ConfigureQueue(std::string_view queue, const QueueSettings&
                             settings.ack_wait->count() > std::numeric_limits<uint32_t>::max())) {
     return Status::InvalidArgument("ack_wait must be between 0 and 2^32-1 ms");
   }
-  if (Finished()) return NotConnectedStatus();
-  auto done = std::make_shared<std::promise<Status>>();
-  std::future<Status> result = done->get_future();
   auto request = std::make_shared<RetriedRequest>();
   request->send = [this, queue = std::string(queue), settings](uint64_t correlation_id) {
-    SendConfigureQueue(correlation_id, queue, settings);
+    return SendConfigureQueue(correlation_id, queue, settings);
   };
-  request->done = [done](const Status& status) { done->set_value(status); };
-  bool posted = loop_.Post([this, request] {
-    request->deadline = Clock::now() + RequestWait();
-    StartRequest(request);
-  });
-  if (!posted) return ClosedStatus();
-  return result.get();
+  return CallRequest(std::move(request), "ConfigureQueue");
 }
 
 void Client::Impl::StartRequest(std::shared_ptr<RetriedRequest> request) {
@@ -413,15 +440,70 @@ void Client::Impl::StartRequest(std::shared_ptr<RetriedRequest> request) {
     return;
   }
   const uint64_t correlation_id = next_request_id_++;
-  requests_[correlation_id] = InFlight{[request](const Status& status) { request->done(status); },
-                                       // Setting a queue's configuration twice does no harm: the
-                                       // next connection simply asks again.
-                                       [this, request] { parked_.push_back(request); }};
-  request->send(correlation_id);
+  Status sent = request->send(correlation_id);
+  if (!sent.ok()) {
+    request->done(sent);
+    return;
+  }
+  ++request->sends;
+  InFlight in_flight;
+  in_flight.done = [request](const Status& status) {
+    if (!status.ok() && request->sends > 1 && status.code() == request->ok_when_resent) {
+      // An earlier send, whose answer the broken connection took with it,
+      // did what was asked.
+      request->done(Status::OK());
+      return;
+    }
+    request->done(status);
+  };
+  in_flight.lost = [this, request] { RequestLost(request); };
+  in_flight.reply_type = request->reply_type;
+  if (request->reply) {
+    in_flight.reply = [request](const wire::Frame& frame) { request->done(request->reply(frame)); };
+  }
+  requests_[correlation_id] = std::move(in_flight);
 }
 
-void Client::Impl::SendConfigureQueue(uint64_t correlation_id, const std::string& queue,
-                                      const QueueSettings& settings) {
+void Client::Impl::RequestLost(std::shared_ptr<RetriedRequest> request) {
+  if (request->max_sends != 0 && request->sends >= request->max_sends) {
+    request->done(Status::Unavailable("the connection to " + options_.server + " ended " +
+                                      std::to_string(request->sends) +
+                                      " times before the broker answered"));
+    return;
+  }
+  // Asking again does no harm (the requests that come here are idempotent,
+  // or say how a resend's answer reads): the next connection carries it.
+  // The wait for it starts now, not when the request was first made.
+  request->deadline = Clock::now() + RequestWait();
+  parked_.push_back(std::move(request));
+}
+
+std::future<Status> Client::Impl::BeginRequest(std::shared_ptr<RetriedRequest> request) {
+  auto done = std::make_shared<std::promise<Status>>();
+  std::future<Status> result = done->get_future();
+  request->done = [done](const Status& status) { done->set_value(status); };
+  bool posted = loop_.Post([this, request] {
+    request->deadline = Clock::now() + RequestWait();
+    StartRequest(request);
+  });
+  // The loop closed its mailbox: Close() ran, and the closure never will.
+  if (!posted) done->set_value(ClosedStatus());
+  return result;
+}
+
+Status Client::Impl::CallRequest(std::shared_ptr<RetriedRequest> request, const char* what) {
+  if (OnLoopThread()) {
+    return Status::InvalidArgument(std::string(what) +
+                                   " blocks, so it cannot run in a callback of its client");
+  }
+  if (Finished()) return NotConnectedStatus();
+  // The loop thread always answers: the broker's reply, the request timer
+  // (no connection in time), the client giving up, or Close().
+  return BeginRequest(std::move(request)).get();
+}
+
+Status Client::Impl::SendConfigureQueue(uint64_t correlation_id, const std::string& queue,
+                                        const QueueSettings& settings) {
   auto& fbb = encoder_.Start();
   auto queue_name = fbb.CreateString(queue);
   // Strings are built before the table; absent ones mean "unchanged", and
@@ -442,7 +524,7 @@ void Client::Impl::SendConfigureQueue(uint64_t correlation_id, const std::string
   if (settings.max_deliveries) builder.add_max_deliveries(*settings.max_deliveries);
   if (settings.dead_letter_queue) builder.add_dead_letter_queue(dead_letter_queue);
   if (settings.ack_wait) builder.add_ack_wait_ms(static_cast<uint32_t>(settings.ack_wait->count()));
-  Send(builder.Finish());
+  return SendChecked(builder.Finish(), "ConfigureQueue request");
 }
 
 }  // namespace hermod

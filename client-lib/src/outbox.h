@@ -24,7 +24,9 @@
 namespace hermod::client_internal {
 
 struct PublishCommand {
-  std::string queue;
+  std::string queue;  // the target queue, unless to_group
+  std::string group;  // the target group when to_group
+  bool to_group = false;
   std::string payload;
   std::vector<Header> headers;
   uint64_t ttl_ms = 0;

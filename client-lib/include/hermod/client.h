@@ -293,6 +293,85 @@ class Client {
   // reconnecting (no connection holds the subscription) it returns at once.
   Status Unsubscribe(SubscriptionId subscription);
 
+  // --- Groups (docs/protocol.md, "GroupRequest", "Publishing to a group") ---
+  //
+  // The blocking calls below (everything but PublishToGroupAsync and
+  // PublishToGroup) wait for the broker's answer. Called from a callback of
+  // this client they return kInvalidArgument at once. Called while
+  // reconnecting they wait for the connection as ConfigureQueue does (at
+  // most 2 x connect_timeout + reconnect_max_delay, then kTimeout). A
+  // request that got no answer before the connection broke is sent again on
+  // the next connection (at most 3 times in all): reads and membership
+  // changes are idempotent; a resent CreateGroup that finds the group exists
+  // and a resent DeleteGroup or DeleteQueue that finds it gone succeed,
+  // since the first attempt may have done the work (counts then cover only
+  // what the resent request changed).
+
+  // Publishes payload to every member queue of `group`, as PublishAsync does
+  // to a queue: same pipelining, dedup ids and resends after a reconnect; it
+  // goes out in call order with the client's queue publishes. The confirm
+  // comes once the message and its fan-out job are durable
+  // (PublishResult::seq is 0: there is one entry per member, added shortly
+  // after, in the order of this client's group publishes; a queue publish
+  // may overtake a group message still being expanded). The members are
+  // those of the group when the broker received the publish. A missing
+  // group: kNotFound; an empty group name: kInvalidArgument.
+  void PublishToGroupAsync(std::string_view group, std::string_view payload,
+                           const PublishOptions& options, ConfirmCallback done);
+  std::future<PublishResult> PublishToGroup(std::string_view group, std::string_view payload,
+                                            const PublishOptions& options = {});
+  // Creates an empty group; kAlreadyExists when it exists. Returns once durable.
+  Status CreateGroup(std::string_view group);
+  // Deletes a group; returns how many members it had. Fan-outs already
+  // confirmed still complete. kNotFound when it does not exist.
+  Result<uint64_t> DeleteGroup(std::string_view group);
+  // Adds member queues (creating those that do not exist yet) and returns
+  // how many were not members before. Long lists go out as several requests,
+  // each frame well under the broker's max_frame_bytes; each request is
+  // all or nothing (a bad name fails its request: kInvalidArgument), so a
+  // failure can leave the earlier requests' members added. Returns once
+  // every change is durable. kNotFound when the group does not exist.
+  Result<uint64_t> AddMembers(std::string_view group, const std::vector<std::string>& members);
+  // Removes members (the queues stay); returns how many were members.
+  // Split like AddMembers.
+  Result<uint64_t> RemoveMembers(std::string_view group, const std::vector<std::string>& members);
+  // One page of groups in name order: those whose name starts with
+  // `prefix`, after the name `after`; at most `limit` (0: the broker's
+  // default, 100). GroupPage::next is the `after` of the next page.
+  Result<GroupPage> ListGroups(std::string_view prefix = {}, std::string_view after = {},
+                               uint32_t limit = 0);
+  // One page of a group's members in name order, after `after`, at most
+  // `limit` (0: the broker's default, 100). kNotFound for a missing group.
+  Result<MemberPage> ShowGroup(std::string_view group, std::string_view after = {},
+                               uint32_t limit = 0);
+
+  // --- Queue inspection and server statistics ------------------------------
+  // Blocking, with the rules of the group calls above.
+
+  // One page of queues with their counters (QueueInfo without the
+  // ShowQueue-only fields). By name (the default) pages with `after` and
+  // QueuePage::next; by "depth", "bytes" or "age" (oldest first) it returns
+  // the top `limit` rows and no next page.
+  Result<QueuePage> ListQueues(const QueueListOptions& options = {});
+  // One queue in detail: counters, first and last seq, the limits in force
+  // with their sources, consumers, recent rates. kNotFound when it does not
+  // exist.
+  Result<QueueInfo> ShowQueue(std::string_view queue);
+  // Up to `limit` entries (0: the broker's default, 10) from seq `from_seq`
+  // on, oldest first, with their payloads; nothing is delivered and no
+  // delivery count changes. Entries being delivered are marked inflight.
+  Result<std::vector<PeekedEntry>> PeekQueue(std::string_view queue, uint64_t from_seq = 0,
+                                             uint32_t limit = 0);
+  // Removes every entry of the queue that is not being delivered right now;
+  // returns how many. Durable when it returns.
+  Result<uint64_t> PurgeQueue(std::string_view queue);
+  // Purges the queue and forgets it (its name may be used again); returns
+  // how many entries went. Refused (kInvalidArgument) while it has
+  // consumers or deliveries in flight. Durable when it returns.
+  Result<uint64_t> DeleteQueue(std::string_view queue);
+  // The broker's statistics, in the broker's order (docs/cli.md names them).
+  Result<std::vector<ServerStat>> Stats();
+
   // What the broker said in the first connection's Welcome.
   const ServerInfo& server_info() const;
   // True while a connection stands (not while reconnecting).

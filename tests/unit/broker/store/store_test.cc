@@ -225,6 +225,35 @@ TYPED_TEST(StoreTest, FailedCommitIsSticky) {
   EXPECT_EQ(this->env_->Stats().entries[static_cast<int>(Table::kLog)], 0u);
 }
 
+TYPED_TEST(StoreTest, ListsQueuesWithAndWithoutAPrefix) {
+  WriteBatch b;
+  b.batch_no = 1;
+  b.log.CreateQueue(1, 0, "b.one");
+  b.log.CreateQueue(2, 0, "a.two");
+  b.log.CreateQueue(3, 0, "b.three");
+  b.counters = Counters{2, 1, 4};
+  ASSERT_TRUE(this->store_->Commit(b).ok());
+  WriteBatch apply;
+  apply.batch_no = 2;
+  apply.apply.push_back(ApplyStep{1, {}});
+  apply.counters = Counters{3, 1, 4};
+  ASSERT_TRUE(this->store_->Commit(apply).ok());
+  // An empty prefix and no `after` start at the first key (LMDB refuses a
+  // zero-length seek key).
+  std::vector<QueueInfo> all;
+  ASSERT_TRUE(this->store_->ListQueues("", "", 10, &all).ok());
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].state.name, "a.two");
+  std::vector<QueueInfo> b_only;
+  ASSERT_TRUE(this->store_->ListQueues("b.", "b.one", 10, &b_only).ok());
+  ASSERT_EQ(b_only.size(), 1u);
+  EXPECT_EQ(b_only[0].state.name, "b.three");
+  size_t seen = 0;
+  ASSERT_TRUE(
+      this->store_->ForEachQueue([&](QueueId, const QueueState&) { return ++seen < 2; }).ok());
+  EXPECT_EQ(seen, 2u);
+}
+
 TYPED_TEST(StoreTest, UnknownQueueIsNotFound) {
   auto q = this->store_->FindQueue("nobody");
   ASSERT_TRUE(q.ok());

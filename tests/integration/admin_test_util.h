@@ -1,0 +1,186 @@
+// Helpers for the tests of groups, queue inspection and stats: connecting a
+// client, reading the broker's stats as a map, polling a condition until a
+// deadline, and draining queues. Header-only; each function says which
+// threads may call it.
+#ifndef HERMOD_TESTS_INTEGRATION_ADMIN_TEST_UTIL_H_
+#define HERMOD_TESTS_INTEGRATION_ADMIN_TEST_UTIL_H_
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hermod/client.h"
+
+namespace hermod::test {
+
+// Connects a client with default options to `address`; nullptr (and the
+// reason on stderr) on failure. Any thread.
+inline std::unique_ptr<Client> ConnectClient(const std::string& address,
+                                             ClientOptions options = {}) {
+  options.server = address;
+  Result<std::unique_ptr<Client>> client = Client::Connect(options);
+  if (!client.ok()) {
+    std::fprintf(stderr, "connect to %s: %s\n", address.c_str(),
+                 client.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::move(*client);
+}
+
+// The broker's numeric stats by name; empty when the request failed. Any
+// thread but the client's.
+inline std::map<std::string, double> StatsOf(Client& client) {
+  std::map<std::string, double> out;
+  Result<std::vector<ServerStat>> stats = client.Stats();
+  if (!stats.ok()) return out;
+  for (const ServerStat& stat : *stats) out[stat.name] = stat.value;
+  return out;
+}
+
+// One stat, or -1 when the request failed or the broker has no such stat.
+inline double StatOf(Client& client, const std::string& name) {
+  std::map<std::string, double> stats = StatsOf(client);
+  auto it = stats.find(name);
+  return it == stats.end() ? -1 : it->second;
+}
+
+// Checks `done()` every `interval` until it returns true (then true) or
+// `timeout` passed (then false). Polling a broker-side condition that has
+// no notification (an expansion, the lagged index) is waiting on the
+// condition, with a bound. Any thread.
+template <typename Done>
+bool PollUntil(Done done, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds interval = std::chrono::milliseconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+// Value at fraction p (0..1) of sorted samples; 0 for none.
+template <typename T>
+T Percentile(std::vector<T> samples, double p) {
+  if (samples.empty()) return T{};
+  std::sort(samples.begin(), samples.end());
+  size_t i = std::min(samples.size() - 1, static_cast<size_t>(p * samples.size()));
+  return samples[i];
+}
+
+// Counts publish confirms, which arrive on client threads. The callbacks
+// share its state, so they stay safe after it is destroyed. Thread-safe.
+class ConfirmCounter {
+ public:
+  ConfirmCallback Callback() {
+    return [state = state_](const PublishResult& result) {
+      std::lock_guard<std::mutex> lock(state->mu);
+      ++state->done;
+      if (!result.status.ok() && state->first_error.ok()) state->first_error = result.status;
+      if (!result.status.ok()) ++state->failed;
+      state->changed.notify_all();
+    };
+  }
+  // Waits until n confirms (or refusals) arrived; false on timeout.
+  bool WaitFor(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(state_->mu);
+    return state_->changed.wait_for(lock, timeout, [&] { return state_->done >= n; });
+  }
+  size_t failed() {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->failed;
+  }
+  Status first_error() {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->first_error;
+  }
+
+ private:
+  struct State {
+    std::mutex mu;  // guards everything below
+    std::condition_variable changed;
+    size_t done = 0;
+    size_t failed = 0;
+    Status first_error;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
+// Drains queues: subscribes to them over several clients (round robin),
+// acks every delivery and records its payload per queue, in arrival order.
+// Use from one test thread; the handlers run on the clients' threads and
+// share only State.
+class QueueDrainer {
+ public:
+  QueueDrainer(const std::string& address, size_t clients) {
+    for (size_t i = 0; i < clients; ++i) clients_.push_back(ConnectClient(address));
+  }
+  // Destroys the clients (joining their threads) before the state.
+  ~QueueDrainer() { clients_.clear(); }
+
+  bool connected() const {
+    for (const auto& c : clients_) {
+      if (c == nullptr) return false;
+    }
+    return !clients_.empty();
+  }
+
+  // REQUIRES: connected().
+  Status Subscribe(const std::vector<std::string>& queues, uint32_t credit) {
+    for (size_t i = 0; i < queues.size(); ++i) {
+      Client* client = clients_[i % clients_.size()].get();
+      Result<SubscriptionId> sub =
+          client->Subscribe(queues[i], SubscribeOptions{.credit = credit},
+                            [state = state_, client](const Delivery& d) {
+                              (void)client->Ack(d.subscription, d.seq);
+                              std::lock_guard<std::mutex> lock(state->mu);
+                              state->payloads[d.queue].push_back(d.payload);
+                              if (d.delivery_count != 1) ++state->redelivered;
+                              ++state->total;
+                              state->changed.notify_all();
+                            });
+      if (!sub.ok()) return sub.status();
+    }
+    return Status::OK();
+  }
+
+  // Waits until at least n deliveries arrived in all; false on timeout.
+  bool WaitForTotal(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(state_->mu);
+    return state_->changed.wait_for(lock, timeout, [&] { return state_->total >= n; });
+  }
+  size_t total() {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->total;
+  }
+  size_t redelivered() {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->redelivered;
+  }
+  std::map<std::string, std::vector<std::string>> Payloads() {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->payloads;
+  }
+
+ private:
+  struct State {
+    std::mutex mu;  // guards everything below
+    std::condition_variable changed;
+    std::map<std::string, std::vector<std::string>> payloads;
+    size_t total = 0;
+    size_t redelivered = 0;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+  std::vector<std::unique_ptr<Client>> clients_;
+};
+
+}  // namespace hermod::test
+
+#endif  // HERMOD_TESTS_INTEGRATION_ADMIN_TEST_UTIL_H_
