@@ -1,0 +1,59 @@
+// Regression tests from the inspection issue (#6). `hermod db check` found
+// that deleting a queue removed its store rows while unapplied log records
+// still named it: the next apply aborted the broker (and every restart
+// after it), or brought the deleted queue back.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "admin_test_util.h"
+#include "broker_process.h"
+#include "hermod/client.h"
+#include "run_command.h"
+#include "temp_dir.h"
+
+namespace hermod::test {
+namespace {
+
+TEST(Issue6Test, DeletingAQueueWithUnappliedRecordsKeepsTheStoreWhole) {
+  TempDir dir;
+  BrokerProcess::Options options;
+  options.data_dir = dir.Join("data");
+  options.extra_args = {"--apply-lag-ms", "200"};
+  BrokerProcess broker(options);
+  ASSERT_TRUE(broker.Start().ok());
+  {
+    std::unique_ptr<Client> c = ConnectClient(broker.address());
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(c->Publish("dq", "first").get().status.ok());
+    // Wait until that record is applied, then leave a second one unapplied.
+    ASSERT_TRUE(
+        PollUntil([&] { return StatsOf(*c)["entries_stored"] == 1; }, std::chrono::seconds(10)));
+    ASSERT_TRUE(c->Publish("dq", "second").get().status.ok());
+    Result<uint64_t> removed = c->DeleteQueue("dq");
+    ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+    EXPECT_EQ(*removed, 2u);
+    // Every record applied (the delete after them): the broker is alive.
+    ASSERT_TRUE(PollUntil(
+        [&] {
+          std::map<std::string, double> stats = StatsOf(*c);
+          return stats["log_unapplied_bytes"] == 0 && stats["queues"] == 0;
+        },
+        std::chrono::seconds(10)));
+    // The name is free again.
+    ASSERT_TRUE(c->Publish("dq", "third").get().status.ok());
+  }
+  EXPECT_TRUE(broker.Stop().ok());
+  ASSERT_TRUE(broker.Start().ok()) << "the broker must restart on this store";
+  EXPECT_TRUE(broker.Stop().ok());
+  Result<CommandResult> check =
+      RunCommand({HERMOD_CLI_BIN, "db", "check", "--data-dir", options.data_dir});
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_TRUE(check->exit.ok()) << check->out << check->err;
+}
+
+}  // namespace
+}  // namespace hermod::test
