@@ -145,10 +145,12 @@ int main(int argc, char** argv) {
   RaiseFileLimit();
 
   hermod::Server server(options);
-  hermod::Status s = server.Run([](const std::string& address) {
-    std::printf("listening on %s\n", address.c_str());
-    std::fflush(stdout);
-  });
+  hermod::Status s = server.Run(
+      [](const std::string& address) {
+        std::printf("listening on %s\n", address.c_str());
+        std::fflush(stdout);
+      },
+      [](const std::string& address) { std::printf("metrics on %s\n", address.c_str()); });
   if (!s.ok()) {
     std::fprintf(stderr, "hermodd: %s\n", s.ToString().c_str());
     return 1;

@@ -59,7 +59,8 @@ class DataDirLock {
 
 }  // namespace
 
-Status Server::Run(const std::function<void(const std::string&)>& on_listening) {
+Status Server::Run(const std::function<void(const std::string&)>& on_listening,
+                   const std::function<void(const std::string&)>& on_metrics) {
   // Store.
   DataDirLock lock;
   std::unique_ptr<store::KvEnv> env;
@@ -128,7 +129,10 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening) 
       });
       if (result.ok() && !options_.metrics_listen.empty()) {
         result = metrics.Listen(options_.metrics_listen);
-        if (result.ok()) spdlog::info("metrics on http://{}/metrics", metrics.address());
+        if (result.ok()) {
+          spdlog::info("metrics on http://{}/metrics", metrics.address());
+          if (on_metrics) on_metrics(metrics.address());
+        }
       }
       if (result.ok()) {
         net::Signals signals;

@@ -36,9 +36,12 @@ class Server {
   explicit Server(ServerOptions options) : options_(std::move(options)) {}
 
   // Runs the broker until a stop signal, then stops gracefully. Calls
-  // on_listening with the bound "HOST:PORT" once connections are accepted.
+  // on_listening with the bound "HOST:PORT" once connections are accepted
+  // (and, before it, on_metrics with the metrics server's address when
+  // there is one).
   // Returns the reason it could not start or run (OK after a clean stop).
-  Status Run(const std::function<void(const std::string&)>& on_listening);
+  Status Run(const std::function<void(const std::string&)>& on_listening,
+             const std::function<void(const std::string&)>& on_metrics = nullptr);
 
  private:
   ServerOptions options_;

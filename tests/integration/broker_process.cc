@@ -134,6 +134,7 @@ Status BrokerProcess::Start() {
   pidfd_ = PidfdOpen(pid);  // -1 on old kernels: Reap() then polls waitpid
 
   // Read stdout line by line until "listening on HOST:PORT".
+  startup_lines_.clear();
   const int fd = out[0];
   const Clock::time_point deadline = Clock::now() + options_.start_timeout;
   std::string pending;
@@ -166,6 +167,7 @@ Status BrokerProcess::Start() {
       pending.erase(0, line_end + 1);
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.compare(0, kListeningPrefix.size(), kListeningPrefix) != 0) {
+        startup_lines_.push_back(line);
         WriteAllToStderr(line + "\n");
         continue;
       }

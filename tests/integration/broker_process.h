@@ -93,6 +93,9 @@ class BrokerProcess {
 
   // "127.0.0.1:PORT" from the last "listening on" line.
   const std::string& address() const { return address_; }
+  // The lines hermodd printed on stdout before it, e.g. "metrics on
+  // HOST:PORT" with --metrics-listen.
+  const std::vector<std::string>& startup_lines() const { return startup_lines_; }
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0 && !reaped_; }
   // How the last child ended. REQUIRES: it was reaped (Stop, Wait).
@@ -109,6 +112,7 @@ class BrokerProcess {
   bool reaped_ = false;
   ExitStatus exit_status_;
   std::string address_;
+  std::vector<std::string> startup_lines_;
   std::thread stdout_thread_;  // drains the child's stdout after "listening on"
 };
 
