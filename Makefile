@@ -26,6 +26,10 @@ run: build
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
+# The standard benchmark suite (bench/run-suite.sh); not part of `make test`.
+bench: build
+	HERMOD_BIN=$(BUILD)/bin bench/run-suite.sh
+
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i
 

@@ -31,22 +31,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_redis FSYNC: a fresh redis-server with AOF on, appendfsync FSYNC.
+# start_redis FSYNC: a fresh redis-server with AOF on, appendfsync FSYNC, on
+# a port below the ephemeral range (so no client socket holds it); another
+# port when that one turns out to be taken.
 start_redis() {
-  rm -rf "$work/redis"
-  mkdir -p "$work/redis"
-  # A port nobody listens on (nothing answers a connect to it).
-  for _ in $(seq 1 100); do
-    redis_port=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null || break
-  done
-  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work/redis" --save "" \
-    --appendonly yes --appendfsync "$1" --daemonize no --protected-mode yes \
-    --logfile "$work/redis/log" &
-  redis_pid=$!
-  for _ in $(seq 1 500); do
-    redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && return 0
-    sleep 0.01
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    rm -rf "$work/redis"
+    mkdir -p "$work/redis"
+    redis_port=$((20000 + RANDOM % 12000))
+    redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work/redis" --save "" \
+      --appendonly yes --appendfsync "$1" --daemonize no --protected-mode yes \
+      --logfile "$work/redis/log" &
+    redis_pid=$!
+    for _ in $(seq 1 500); do
+      redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && kill -0 "$redis_pid" 2>/dev/null && return 0
+      kill -0 "$redis_pid" 2>/dev/null || break
+      sleep 0.01
+    done
+    stop_redis
   done
   echo "redis-server did not start" >&2
   cat "$work/redis/log" >&2

@@ -8,6 +8,7 @@
 // counts into the shared atomics; the main thread waits for the total.
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <string>

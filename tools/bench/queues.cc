@@ -1,7 +1,7 @@
 // `hermod bench queues`: creates --count queues holding one message each
 // (one publisher, --inflight unconfirmed) and reports the time it took, the
 // broker's RSS growth and store size (from Stats()), and the latency of the
-// first `queue ls --prefix PREFIX.q.` page (ListQueues, by name). With --restart-cmd it then
+// first `queue ls` page (ListQueues by name, --list-prefix). With --restart-cmd it then
 // restarts the broker through that shell command and reports how long the broker took to accept
 // connections again, its RSS afterwards, and `queue ls` once more.
 //
@@ -35,6 +35,7 @@ struct Options {
   uint32_t size = 256;
   uint32_t inflight = 1000;
   uint32_t list_limit = 100;
+  std::string list_prefix;  // "" lists every queue, as `hermod queue ls` does
   std::string restart_cmd;
 };
 
@@ -166,12 +167,12 @@ int Run(const Options& o, const cli::GlobalOptions& global) {
   // rows are there.
   const size_t want_rows = static_cast<size_t>(std::min<uint64_t>(o.list_limit, confirmed));
   const Clock::time_point list_start = Clock::now();
-  Result<Listed> listed = TimeFirstPage(*client, queue.substr(0, prefix), o.list_limit);
+  Result<Listed> listed = TimeFirstPage(*client, o.list_prefix, o.list_limit);
   if (!listed.ok()) return cli::Fail("queue list: " + listed.status().ToString());
   const Listed first_call = *listed;
   while (listed.ok() && listed->rows < want_rows && Clock::now() < list_start + kListWait) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    listed = TimeFirstPage(*client, queue.substr(0, prefix), o.list_limit);
+    listed = TimeFirstPage(*client, o.list_prefix, o.list_limit);
   }
   if (!listed.ok()) return cli::Fail("queue list: " + listed.status().ToString());
   const double visible_after = listed->rows >= want_rows ? SecondsSince(list_start) : -1;
@@ -183,7 +184,7 @@ int Run(const Options& o, const cli::GlobalOptions& global) {
       .Add("size", o.size)
       .Add("inflight", o.inflight)
       .Add("list_limit", o.list_limit)
-      .Add("list_prefix", queue.substr(0, prefix))
+      .Add("list_prefix", o.list_prefix)
       .Add("duration", o.common.duration)
       .Add("restart_cmd", o.restart_cmd)
       .Add("dedup_resends", ClientOptions{}.dedup_resends);
@@ -228,7 +229,7 @@ int Run(const Options& o, const cli::GlobalOptions& global) {
     if (!restart.ok()) return cli::Fail("restart: " + restart.status().ToString());
     Result<BrokerStats> restarted = FetchStats(*client);
     if (!restarted.ok()) return cli::Fail("stats: " + restarted.status().ToString());
-    Result<Listed> relisted = TimeFirstPage(*client, queue.substr(0, prefix), o.list_limit);
+    Result<Listed> relisted = TimeFirstPage(*client, o.list_prefix, o.list_limit);
     if (!relisted.ok()) return cli::Fail("queue list: " + relisted.status().ToString());
     Result<BrokerStats> listed_stats = FetchStats(*client);
     if (!listed_stats.ok()) return cli::Fail("stats: " + listed_stats.status().ToString());
@@ -267,6 +268,8 @@ void AddQueuesBench(CLI::App& bench, cli::GlobalOptions& global) {
   c->add_option("--size", o->size, "Payload bytes")->capture_default_str();
   c->add_option("--inflight", o->inflight, "Unconfirmed publishes at most")->capture_default_str();
   c->add_option("--list-limit", o->list_limit, "Rows of the queue ls page timed")
+      ->capture_default_str();
+  c->add_option("--list-prefix", o->list_prefix, "List only queues starting with this")
       ->capture_default_str();
   c->add_option("--restart-cmd", o->restart_cmd,
                 "Shell command that restarts the broker (see docs/cli.md; e.g. "

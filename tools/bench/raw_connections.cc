@@ -12,7 +12,7 @@
 #include <cstring>
 #include <random>
 
-#include "../../schemas/frame_codec.h"
+#include "frame_codec.h"
 
 namespace hermod::bench {
 

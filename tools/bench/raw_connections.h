@@ -2,12 +2,13 @@
 // `hermod bench connections`, without libhermod.
 //
 // Why not libhermod: a Client runs its own libuv loop on its own thread and
-// holds three descriptors (socket, epoll, eventfd). 10,000 Clients would be
-// 10,000 threads and 30,000 descriptors, over this machine's hard limit of
-// 20,000 (which hermodd itself needs half of). Here one thread drives every
-// connection with epoll, one descriptor each, speaking the protocol through
-// the one shared codec (schemas/frame_codec.h): Hello, then Subscribe with
-// credit 1 to a queue of its own, then nothing.
+// holds at least three descriptors (socket, epoll, eventfd; libuv adds
+// pipes). 10,000 Clients would be 10,000 threads and
+// 30,000 or more descriptors, over this machine's hard limit of 20,000.
+// Here one thread drives every connection with epoll, one descriptor each,
+// speaking the protocol through the one shared codec
+// (schemas/frame_codec.h): Hello, then Subscribe with credit 1 to a queue of
+// its own, then nothing.
 //
 // Source addresses: each connection may bind to one of several loopback
 // addresses (127.0.0.1, .2, ...) with IP_BIND_ADDRESS_NO_PORT, so that more
