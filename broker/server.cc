@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -64,6 +65,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
   // Store.
   DataDirLock lock;
   std::unique_ptr<store::KvEnv> env;
+  store::LmdbEnv* lmdb_env = nullptr;
   if (options_.store == "memory") {
     env = std::make_unique<store::MemEnv>();
   } else if (options_.store == "lmdb") {
@@ -80,6 +82,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
     lmdb.max_map_bytes = options_.max_store_bytes;
     Result<std::unique_ptr<store::LmdbEnv>> opened = store::LmdbEnv::Open(options_.data_dir, lmdb);
     if (!opened.ok()) return opened.status();
+    lmdb_env = opened->get();
     env = std::move(*opened);
   } else {
     return Status::InvalidArgument("store must be lmdb or memory, not " + options_.store);
@@ -99,6 +102,11 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
   {
     core::Broker broker(&loop, &store, &storage, config);
     result = broker.Recover(*recovery);
+    // What recovery read and built is not needed any more: give it back to
+    // the system, so a restart on a large store does not start fat.
+    *recovery = store::Recovery();
+    malloc_trim(0);
+    if (lmdb_env != nullptr) lmdb_env->ReleaseMappedPages();
     if (result.ok()) {
       storage.Start([&loop, &broker] { loop.Post([&broker] { broker.OnStorageWake(); }); });
       broker.Start();

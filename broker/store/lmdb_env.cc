@@ -1,6 +1,11 @@
 #include "lmdb_env.h"
 
+#include <limits.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include <mutex>
 
@@ -159,7 +164,9 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Lmd
 
   // MDB_NOTLS: a reader slot belongs to the transaction, not the thread, so
   // the loop thread may hold more than one short read at a time.
-  unsigned flags = MDB_NOTLS;
+  // MDB_NORDAHEAD: B-tree reads are random; the kernel's readahead would
+  // only fill the mapping (and the broker's RSS) with pages nobody asked for.
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
   if (options.read_only) flags |= MDB_RDONLY;
   if (options.sync == SyncMode::kBatch) flags |= MDB_NOSYNC;
   if (options.sync == SyncMode::kNone) flags |= MDB_NOSYNC | MDB_NOMETASYNC;
@@ -249,6 +256,30 @@ KvStats LmdbEnv::Stats() {
     mdb_txn_abort(raw);
   }
   return stats;
+}
+
+void LmdbEnv::ReleaseMappedPages() {
+  // LMDB does not tell where it mapped the file unless MDB_FIXEDMAP; the
+  // process's own map list does.
+  std::string data_file = dir_ + "/data.mdb";
+  char resolved[PATH_MAX];
+  if (realpath(data_file.c_str(), resolved) != nullptr) data_file = resolved;
+  FILE* maps = std::fopen("/proc/self/maps", "r");
+  if (maps == nullptr) return;
+  char line[PATH_MAX + 128];
+  while (std::fgets(line, sizeof(line), maps) != nullptr) {
+    std::string_view text(line);
+    if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+    if (text.size() < data_file.size() ||
+        text.substr(text.size() - data_file.size()) != data_file) {
+      continue;
+    }
+    unsigned long start = 0, end = 0;
+    if (std::sscanf(line, "%lx-%lx", &start, &end) == 2 && end > start) {
+      madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTNEED);
+    }
+  }
+  std::fclose(maps);
 }
 
 Status LmdbEnv::CopyTo(const std::string& path, bool compact) {

@@ -48,6 +48,13 @@ class LmdbEnv final : public KvEnv {
   Status GrowMap() override;
   KvStats Stats() override;
 
+  // Unmaps the pages of the data file this process touched so far (they stay
+  // in the page cache; a later read faults them back in). Called after
+  // recovery, whose applying of the log tail touches many pages that steady
+  // state never reads again. Without MDB_WRITEMAP the map is read-only, so
+  // nothing is lost.
+  void ReleaseMappedPages();
+
   // Copies the environment to `path` (a directory), consistently, while
   // writers run; with compact, free pages are left out (mdb_env_copy2).
   Status CopyTo(const std::string& path, bool compact);

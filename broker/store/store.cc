@@ -178,6 +178,10 @@ Result<Recovery> Store::Recover() {
     recovery.log_bytes += bytes;
   }
   recovery.records_applied = records.size();
+  // The scratch of a large recovery is not needed again at that size.
+  deltas_ = {};
+  ref_deltas_ = {};
+  record_ = std::string();
   return recovery;
 }
 
