@@ -106,6 +106,9 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
     // the system, so a restart on a large store does not start fat.
     *recovery = store::Recovery();
     malloc_trim(0);
+    // Open and recovery commit without flushing their meta pages (two-stage
+    // durability): flush now, before anything is built on them.
+    if (result.ok()) result = env->Sync();
     if (lmdb_env != nullptr) lmdb_env->ReleaseMappedPages();
     if (result.ok()) {
       storage.Start([&loop, &broker] { loop.Post([&broker] { broker.OnStorageWake(); }); });

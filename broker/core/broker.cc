@@ -1,4 +1,5 @@
 #include "broker.h"
+#include "clock.h"
 
 #include <spdlog/spdlog.h>
 
@@ -13,12 +14,6 @@
 namespace hermod::core {
 
 namespace {
-
-uint64_t WallClockMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // How long a graceful stop waits for clients to read their last confirms.
 constexpr uint64_t kShutdownDrainMs = 5000;
@@ -51,6 +46,17 @@ Status Broker::Recover(const store::Recovery& recovery) {
                  recovery.log_bytes);
   }
   return Status::OK();
+}
+
+uint64_t Broker::Now() {
+  // One clock read per loop turn: uv_now() is cached per turn, and the
+  // wall clock is read again only when it moved.
+  uint64_t loop_ms = loop_->now_ms();
+  if (loop_ms != clock_loop_ms_ || clock_wall_ms_ == 0) {
+    clock_loop_ms_ = loop_ms;
+    clock_wall_ms_ = WallClockMs();
+  }
+  return clock_wall_ms_;
 }
 
 void Broker::Start() {
@@ -126,7 +132,7 @@ Result<Queue*> Broker::FindOrLoadQueueById(QueueId queue_id) {
 void Broker::EnsureCreated(Queue* q) {
   if (q->queue_id() != 0) return;
   q->set_queue_id(pipeline_.counters().next_queue_id++);
-  q->created_ms = WallClockMs();
+  q->created_ms = Now();
   queues_by_id_[q->queue_id()] = q;
   pipeline_.batch().log.CreateQueue(q->queue_id(), q->created_ms, q->name());
   pipeline_.NoteLogQueue(q);
@@ -206,7 +212,7 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
   Result<Queue*> found = FindOrLoadQueue(name);
   if (!found.ok()) return refuse(found.status());
   Queue* q = *found;
-  uint64_t now = WallClockMs();
+  uint64_t now = Now();
   BatchNo batch_no = pipeline_.batch_no();
 
   if (!dedup_id.empty() && q->queue_id() != 0) {
@@ -433,7 +439,7 @@ void Broker::OnCommitted(CommittedBatch& batch) {
   }
   FinishPurges(batch, failed);
   for (Queue* q : batch.queues) {
-    if (!q->deleted) Dispatch(q);
+    if (!q->deleted && !q->consumers.empty()) Dispatch(q);
   }
 
   std::vector<Queue*> candidates = std::move(batch.queues);

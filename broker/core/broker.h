@@ -135,6 +135,9 @@ class Broker {
   using QueueMap =
       std::unordered_map<std::string, std::unique_ptr<Queue>, NameHash, std::equal_to<>>;
 
+  // The wall clock in ms, read once per loop turn.
+  uint64_t Now();
+
   // Queues (broker.cc).
   Result<Queue*> FindOrLoadQueue(std::string_view name);
   Result<Queue*> FindOrLoadQueueById(QueueId queue_id);
@@ -238,6 +241,9 @@ class Broker {
   net::Timer shutdown_timer_;
   Status storage_failure_;  // first failed commit; publishes are refused after it
 
+  uint64_t clock_loop_ms_ = 0;
+  uint64_t clock_wall_ms_ = 0;
+
   // For stats.
   uint64_t started_ms_ = 0;
   RateMeter publish_rate_;
@@ -285,7 +291,7 @@ Entry& Broker::AppendEntry(Queue* q, size_t envelope_bytes, uint64_t expires_ms,
   entry.msg_id = msg_id;
   entry.bytes = static_cast<uint32_t>(envelope_bytes);
   entry.expires_ms = expires_ms;
-  entry.msg = MessageRef(new Message(msg_id, record->substr(start)));
+  entry.msg = MessageRef(Message::Create(msg_id, std::string_view(*record).substr(start)));
   q->tail.push_back(std::move(entry));
   q->depth += 1;
   q->bytes += envelope_bytes;

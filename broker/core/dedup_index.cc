@@ -39,6 +39,8 @@ Result<std::optional<DedupIndex::Original>> DedupIndex::Find(QueueId target,
     auto it = clients_.find(id->client);
     if (it == clients_.end()) return std::optional<Original>();
     Ring<ClientRecord>& ring = it->second;
+    // A client's new publishes come with ever larger n: nothing to search.
+    if (ring.empty() || id->n > ring.back().n) return std::optional<Original>();
     size_t lo = 0, hi = ring.size();
     while (lo < hi) {
       size_t mid = (lo + hi) / 2;

@@ -8,20 +8,13 @@
 
 #include "broker.h"
 #include "check.h"
+#include "clock.h"
 #include "envelope.h"
 #include "names.h"
 
 namespace hermod::core {
 
-namespace {
-
-uint64_t WallClockMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
-}  // namespace
+namespace {}  // namespace
 
 const char* ReturnReasonName(ReturnReason reason) {
   switch (reason) {
@@ -148,7 +141,7 @@ Status Broker::ReadAhead(Queue* q) {
     entry.msg_id = stored.value.msg_id;
     entry.bytes = stored.value.bytes;
     entry.expires_ms = store::Store::EnvelopeExpiry(stored.envelope);
-    entry.msg = MessageRef(new Message(stored.value.msg_id, std::move(stored.envelope)));
+    entry.msg = MessageRef(Message::Create(stored.value.msg_id, stored.envelope));
     q->index_ahead.push_back(std::move(entry));
   }
   q->index_cursor = read.size() < config_.index_read_ahead ? q->index_end : read.back().seq + 1;
@@ -201,7 +194,7 @@ bool Broker::IsExpired(const Queue* q, const Entry& entry, uint64_t now_ms) cons
 }
 
 void Broker::Dispatch(Queue* q) {
-  uint64_t now = WallClockMs();
+  uint64_t now = Now();
   for (;;) {
     if (!q->has_deliverable(pipeline_.committed_through())) return;
     Consumer* c = NextConsumer(q);
@@ -256,7 +249,7 @@ void Broker::Deliver(Consumer* c, Entry entry) {
     ArmRedelivery(due);
   }
   ++counters_.delivered;
-  deliver_rate_.Add(WallClockMs());
+  deliver_rate_.Add(Now());
   if (entry.delivery_count > 1) ++counters_.redelivered;
   ++q->inflight;
   Seq seq = entry.seq;
@@ -288,7 +281,7 @@ void Broker::RemoveEntry(Queue* q, Entry& entry, Removal why) {
   switch (why) {
     case Removal::kAcked: {
       ++counters_.acked;
-      uint64_t now = WallClockMs();
+      uint64_t now = Now();
       ack_rate_.Add(now);
       q->ack_rate.Add(now);
       break;
@@ -493,7 +486,7 @@ void Broker::OnRedeliveryTimer() {
 
 void Broker::OnSweepTimer() {
   if (shutting_down_ || !storage_failure_.ok()) return;
-  uint64_t now = WallClockMs();
+  uint64_t now = Now();
   SweepExpired(now);
   SweepDedup(now);
   ScanDeepest();

@@ -8,18 +8,13 @@
 #include <limits>
 
 #include "broker.h"
+#include "clock.h"
 #include "names.h"
 #include "wire_envelope.h"
 
 namespace hermod::core {
 
 namespace {
-
-uint64_t WallClockMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 Status ValidateGroupName(std::string_view name) {
   Status s = ValidateQueueName(name);
@@ -76,7 +71,7 @@ void Broker::HandleGroupRequest(Session& session, const wire::GroupRequest& requ
       slot = std::make_unique<Group>();
       slot->name.assign(name);
       slot->group_id = pipeline_.counters().next_group_id++;
-      slot->created_ms = WallClockMs();
+      slot->created_ms = Now();
       store::GroupChange change;
       change.kind = store::GroupChange::kCreate;
       change.group.assign(name);
@@ -205,7 +200,7 @@ void Broker::PublishToGroup(Session& session, const wire::Publish& publish, size
   Result<Group*> found = FindOrLoadGroup(name);
   if (!found.ok()) return RefusePublish(session, correlation_id, found.status());
   Group* group = *found;
-  uint64_t now = WallClockMs();
+  uint64_t now = Now();
   BatchNo batch_no = pipeline_.batch_no();
   QueueId dedup_target = store::kGroupDedupBit | group->group_id;
   std::string_view dedup_id = proto::View(publish.dedup_id());
@@ -236,7 +231,7 @@ void Broker::PublishToGroup(Session& session, const wire::Publish& publish, size
   job.job_id = start.job_id;
   job.group_id = group->group_id;
   job.msg_id = start.msg_id;
-  job.msg = MessageRef(new Message(start.msg_id, start.envelope));
+  job.msg = MessageRef(Message::Create(start.msg_id, start.envelope));
   job.bytes = static_cast<uint32_t>(envelope_bytes);
   job.expires_ms = expires_ms;
   job.members = group->Snapshot();
@@ -312,7 +307,7 @@ void Broker::RecoverFanouts(const std::vector<store::RecoveredFanout>& jobs) {
     job.job_id = recovered.job_id;
     job.group_id = recovered.header.group_id;
     job.msg_id = recovered.header.msg_id;
-    job.msg = MessageRef(new Message(job.msg_id, recovered.envelope));
+    job.msg = MessageRef(Message::Create(job.msg_id, recovered.envelope));
     job.bytes = static_cast<uint32_t>(recovered.envelope.size());
     job.expires_ms = store::Store::EnvelopeExpiry(recovered.envelope);
     job.members = std::make_shared<const std::vector<QueueId>>(recovered.members);

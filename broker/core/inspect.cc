@@ -11,6 +11,7 @@
 #include <set>
 
 #include "broker.h"
+#include "clock.h"
 #include "envelope.h"
 #include "hermod/version.h"
 #include "names.h"
@@ -18,12 +19,6 @@
 namespace hermod::core {
 
 namespace {
-
-uint64_t WallClockMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 uint64_t OwnRssBytes() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
@@ -54,7 +49,7 @@ struct Broker::Row {
 
 Status Broker::FillRow(std::string_view name, QueueId queue_id, const store::QueueState& state,
                        Row* row) {
-  uint64_t now = WallClockMs();
+  uint64_t now = Now();
   row->name.assign(name);
   row->depth = state.depth;
   row->bytes = state.bytes;
@@ -446,7 +441,7 @@ void Broker::PurgeQueue(Session& session, const wire::QueueRequest& request, boo
 }
 
 void Broker::HandleStats(Session& session, const wire::StatsRequest& request) {
-  uint64_t now = WallClockMs();
+  uint64_t now = Now();
   store::KvStats kv = store_->env()->Stats();
   auto table = [&](store::Table t) { return static_cast<double>(kv.entries[static_cast<int>(t)]); };
   std::vector<uint32_t> commits(commit_micros_);

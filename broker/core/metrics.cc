@@ -9,17 +9,12 @@
 #include <queue>
 
 #include "broker.h"
+#include "clock.h"
 #include "hermod/version.h"
 
 namespace hermod::core {
 
 namespace {
-
-uint64_t WallClockMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // Escapes a label value: backslash, double quote and newline.
 std::string EscapeLabel(std::string_view v) {
@@ -113,7 +108,7 @@ void Broker::ScanDeepest() {
 bool Broker::Healthy() const { return storage_failure_.ok() && !shutting_down_; }
 
 std::string Broker::MetricsText() {
-  uint64_t now = WallClockMs();
+  uint64_t now = Now();
   store::KvStats kv = store_->env()->Stats();
   Exposition e;
   e.Header("hermod_build_info", "gauge", "Build information; the value is always 1.");

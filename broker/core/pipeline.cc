@@ -30,7 +30,13 @@ void Pipeline::Start(const store::Counters& counters, BatchNo applied_through) {
 void Pipeline::Close() { apply_timer_.Close(); }
 
 void Pipeline::NewBatch() {
-  batch_ = std::make_unique<store::WriteBatch>();
+  // Reuse the last durable batch's buffers (a log record grows to hundreds
+  // of KiB under load; growing a fresh one every batch costs page faults).
+  if (spare_) {
+    batch_ = std::move(spare_);
+  } else {
+    batch_ = std::make_unique<store::WriteBatch>();
+  }
   batch_->batch_no = counters_.next_batch_no++;
   book_ = Book();
   book_.batch_no = batch_->batch_no;
@@ -66,7 +72,7 @@ void Pipeline::NoteSession(BatchNo batch_no, ConnId conn_id) {
 }
 
 void Pipeline::MaybeSubmit() {
-  if (in_flight_ || batch_ == nullptr) return;
+  if (committing_ || batch_ == nullptr) return;
   if (before_submit_) before_submit_();
   uint64_t now = loop_->now_ms();
   batch_->apply = unapplied_.TakeDue(now);
@@ -75,17 +81,22 @@ void Pipeline::MaybeSubmit() {
   batch_->counters = counters_;
   book_.messages = batch_messages_;
   in_flight_books_.push_back(std::move(book_));
-  in_flight_ = true;
+  committing_ = true;
   storage_->Submit(std::move(batch_));
   NewBatch();
 }
 
 void Pipeline::OnStorageWake() {
-  for (std::unique_ptr<store::WriteBatch>& batch : storage_->TakeDone()) {
+  for (store::StorageThread::Report& report : storage_->TakeDone()) {
+    if (report.stage == store::StorageThread::Report::kCommitted) {
+      committing_ = false;
+      continue;
+    }
+    std::unique_ptr<store::WriteBatch>& batch = report.batch;
     HERMOD_CHECK(!in_flight_books_.empty() && in_flight_books_.front().batch_no == batch->batch_no);
     Book book = std::move(in_flight_books_.front());
     in_flight_books_.pop_front();
-    in_flight_ = false;
+    if (in_flight_books_.empty()) committing_ = false;
 
     CommittedBatch committed;
     committed.batch_no = batch->batch_no;
@@ -110,8 +121,15 @@ void Pipeline::OnStorageWake() {
     committed.purges = std::move(batch->purges);
     committed.messages = book.messages;
     on_committed_(committed);
+    if (batch->log.record().capacity() <= kMaxSpareLogBytes) {
+      batch->Reset();
+      spare_ = std::move(batch);
+    }
   }
+  // The next batch goes now, and its commit makes the last one durable; with
+  // nothing to send, a flush does that.
   MaybeSubmit();
+  if (!committing_ && !in_flight_books_.empty()) storage_->RequestSync();
 }
 
 }  // namespace hermod::core

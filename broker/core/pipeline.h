@@ -3,10 +3,15 @@
 // The loop fills one WriteBatch while the storage thread commits the
 // previous one; the moment storage is idle, the filled batch goes (at the end
 // of the loop turn, so it holds everything read in that turn). When a batch
-// comes back committed, the pipeline tells its owner which queues and
-// sessions it touched, so confirms and deliveries go out; it also tracks the
-// log records not yet applied to the index and adds their apply steps to
-// outgoing batches (UnappliedLog).
+// is durable, the pipeline tells its owner which queues and sessions it
+// touched, so confirms and deliveries go out; it also tracks the log records
+// not yet applied to the index and adds their apply steps to outgoing
+// batches (UnappliedLog).
+//
+// With two-stage durability (StorageThread, sync "always"), a committed
+// batch becomes durable with the next flush: the next batch goes as soon as
+// the previous one committed, and when there is none, the pipeline asks
+// storage for a flush instead.
 //
 // Loop thread only, except that the StorageThread's notify callback posts
 // OnStorageWake() to the loop.
@@ -82,9 +87,9 @@ class Pipeline {
     return batch_messages_ >= max_batch_messages_ || batch_bytes_ >= max_batch_bytes_;
   }
   // Whether storage is committing a batch now.
-  bool storage_busy() const { return in_flight_; }
-  // Nothing filled, nothing committing.
-  bool idle() const { return !in_flight_ && batch_->empty(); }
+  bool storage_busy() const { return committing_; }
+  // Nothing filled, nothing committing, nothing waiting to be durable.
+  bool idle() const { return !committing_ && in_flight_books_.empty() && batch_->empty(); }
 
   // Hands the filled batch (plus due apply steps) to storage if it is idle.
   void MaybeSubmit();
@@ -116,11 +121,13 @@ class Pipeline {
 
   store::Counters counters_;
   std::unique_ptr<store::WriteBatch> batch_;
+  std::unique_ptr<store::WriteBatch> spare_;  // a durable batch, emptied, for reuse
+  static constexpr size_t kMaxSpareLogBytes = 16 << 20;
   Book book_;                   // of batch_
   Ring<Book> in_flight_books_;  // of batches in storage
   uint64_t batch_messages_ = 0;
   uint64_t batch_bytes_ = 0;
-  bool in_flight_ = false;
+  bool committing_ = false;  // a batch is with storage, not committed yet
   BatchNo committed_through_ = 0;
 };
 

@@ -7,6 +7,7 @@
 #ifndef HERMOD_BROKER_STORE_KEYS_H_
 #define HERMOD_BROKER_STORE_KEYS_H_
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -43,15 +44,24 @@ inline uint32_t GetBig32(const char* in) {
 }
 
 // Little-endian fixed-width appends and reads, for values and log records.
+// On a little-endian host the value's own bytes are the encoding: one copy.
 inline void AppendFixed64(std::string* out, uint64_t v) {
-  char buf[8];
-  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
-  out->append(buf, 8);
+  if constexpr (std::endian::native == std::endian::little) {
+    out->append(reinterpret_cast<const char*>(&v), 8);
+  } else {
+    char buf[8];
+    for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+    out->append(buf, 8);
+  }
 }
 inline void AppendFixed32(std::string* out, uint32_t v) {
-  char buf[4];
-  for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>(v >> (8 * i));
-  out->append(buf, 4);
+  if constexpr (std::endian::native == std::endian::little) {
+    out->append(reinterpret_cast<const char*>(&v), 4);
+  } else {
+    char buf[4];
+    for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+    out->append(buf, 4);
+  }
 }
 inline void AppendFixed16(std::string* out, uint16_t v) {
   char buf[2] = {static_cast<char>(v), static_cast<char>(v >> 8)};

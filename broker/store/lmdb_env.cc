@@ -168,6 +168,10 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Lmd
   // only fill the mapping (and the broker's RSS) with pages nobody asked for.
   unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
   if (options.read_only) flags |= MDB_RDONLY;
+  // "always": one flush per commit (the data); the meta page is flushed by
+  // the next commit or sync, before the batch counts as durable
+  // (storage_thread.h). LMDB keeps the store intact either way.
+  if (options.sync == SyncMode::kAlways) flags |= MDB_NOMETASYNC;
   if (options.sync == SyncMode::kBatch) flags |= MDB_NOSYNC;
   if (options.sync == SyncMode::kNone) flags |= MDB_NOSYNC | MDB_NOMETASYNC;
   rc = mdb_env_open(env->env_, dir.c_str(), flags, 0644);

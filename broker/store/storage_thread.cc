@@ -22,9 +22,17 @@ void StorageThread::Submit(std::unique_ptr<WriteBatch> batch) {
   wake_.notify_one();
 }
 
-std::vector<std::unique_ptr<WriteBatch>> StorageThread::TakeDone() {
+void StorageThread::RequestSync() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sync_requested_ = true;
+  }
+  wake_.notify_one();
+}
+
+std::vector<StorageThread::Report> StorageThread::TakeDone() {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<std::unique_ptr<WriteBatch>> done;
+  std::vector<Report> done;
   done.swap(done_);
   return done;
 }
@@ -38,15 +46,23 @@ void StorageThread::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void StorageThread::FinishAwaiting(const Status& flushed, std::vector<Report>* out) {
+  if (!awaiting_) return;
+  if (awaiting_->status.ok() && !flushed.ok()) awaiting_->status = flushed;
+  BatchNo batch_no = awaiting_->batch_no;
+  out->push_back(Report{Report::kDurable, batch_no, std::move(awaiting_)});
+}
+
 void StorageThread::Run() {
   using Clock = std::chrono::steady_clock;
   bool unsynced = false;  // kBatch: commits not flushed yet
   Clock::time_point last_sync = Clock::now();
   for (;;) {
     std::unique_ptr<WriteBatch> batch;
+    bool sync = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (todo_.empty() && !stopping_) {
+      if (todo_.empty() && !sync_requested_ && !stopping_) {
         if (unsynced) {
           wake_.wait_until(lock, last_sync + std::chrono::milliseconds(sync_interval_ms_));
         } else {
@@ -56,19 +72,38 @@ void StorageThread::Run() {
       if (!todo_.empty()) {
         batch = std::move(todo_.front());
         todo_.pop_front();
+      } else if (sync_requested_) {
+        sync_requested_ = false;
+        sync = true;
       } else if (stopping_) {
         break;
       }
     }
+    std::vector<Report> reports;
     if (batch) {
       Clock::time_point start = Clock::now();
       batch->status = store_->Commit(*batch);
       batch->commit_micros = static_cast<uint64_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
-      unsynced = unsynced || (sync_mode_ == SyncMode::kBatch && batch->status.ok());
+      if (two_stage() && batch->status.ok()) {
+        // This commit's data flush also flushed the meta page of the batch
+        // before it: that one is durable now.
+        FinishAwaiting(Status::OK(), &reports);
+        reports.push_back(Report{Report::kCommitted, batch->batch_no, nullptr});
+        awaiting_ = std::move(batch);
+      } else {
+        if (awaiting_) FinishAwaiting(store_->env()->Sync(), &reports);
+        unsynced = unsynced || (sync_mode_ == SyncMode::kBatch && batch->status.ok());
+        BatchNo batch_no = batch->batch_no;
+        reports.push_back(Report{Report::kDurable, batch_no, std::move(batch)});
+      }
+    } else if (sync && awaiting_) {
+      FinishAwaiting(store_->env()->Sync(), &reports);
+    }
+    if (!reports.empty()) {
       {
         std::lock_guard<std::mutex> lock(mu_);
-        done_.push_back(std::move(batch));
+        for (Report& r : reports) done_.push_back(std::move(r));
       }
       notify_();
     }
@@ -78,7 +113,16 @@ void StorageThread::Run() {
       last_sync = Clock::now();
     }
   }
+  std::vector<Report> reports;
+  if (awaiting_) FinishAwaiting(store_->env()->Sync(), &reports);
   if (unsynced) (void)store_->env()->Sync();
+  if (!reports.empty()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (Report& r : reports) done_.push_back(std::move(r));
+    }
+    notify_();
+  }
 }
 
 }  // namespace hermod::store

@@ -3,12 +3,24 @@
 // with their status. In sync mode "batch" it also flushes the environment on
 // a timer.
 //
-// The loop keeps at most one batch here at a time and fills the next one
+// The loop keeps at most one batch committing here and fills the next one
 // meanwhile; that pipelining is the group commit (docs/design.md).
 //
-// Threads: Submit and TakeDone on the loop thread; `notify` (given to Start)
-// runs on the storage thread after each commit and must only wake the loop
-// (Loop::Post). Lock order: mu_ is a leaf; see docs/threads.md.
+// Two stages in sync mode "always". LMDB flushes twice per default commit:
+// the data pages, then the meta page that makes them current. hermod opens
+// the environment with MDB_NOMETASYNC, so a commit flushes only its data and
+// writes its meta page unflushed; LMDB keeps the store intact, but a power
+// loss may undo that last commit. The next flush of the file — the next
+// commit's data flush, or a sync the loop asks for when nothing else is
+// coming — makes it durable. So each batch is reported twice: kCommitted
+// (the loop may submit the next batch) and kDurable (confirms may go out).
+// One flush per batch instead of two. In the other modes a batch is
+// reported once, kDurable, right after its commit.
+//
+// Threads: Submit, RequestSync and TakeDone on the loop thread; `notify`
+// (given to Start) runs on the storage thread after each report and must
+// only wake the loop (Loop::Post). Lock order: mu_ is a leaf; see
+// docs/threads.md.
 #ifndef HERMOD_BROKER_STORE_STORAGE_THREAD_H_
 #define HERMOD_BROKER_STORE_STORAGE_THREAD_H_
 
@@ -29,33 +41,52 @@ namespace hermod::store {
 
 class StorageThread {
  public:
+  struct Report {
+    enum Stage { kCommitted, kDurable };
+    Stage stage = kDurable;
+    BatchNo batch_no = 0;
+    std::unique_ptr<WriteBatch> batch;  // kDurable: the batch, with its status
+  };
+
   // sync_interval_ms: how often committed batches are flushed in mode kBatch.
   StorageThread(Store* store, SyncMode sync_mode, uint32_t sync_interval_ms);
   ~StorageThread();  // Stop()s
   StorageThread(const StorageThread&) = delete;
   StorageThread& operator=(const StorageThread&) = delete;
 
+  // Whether batches are reported committed before durable (mode "always").
+  bool two_stage() const { return sync_mode_ == SyncMode::kAlways; }
+
   void Start(std::function<void()> notify);
   // Queues a batch for commit.
   void Submit(std::unique_ptr<WriteBatch> batch);
-  // Committed (or failed) batches, in submission order.
-  std::vector<std::unique_ptr<WriteBatch>> TakeDone();
+  // Asks for a flush that makes the last committed batch durable (when no
+  // next batch is coming to do it).
+  void RequestSync();
+  // Reports in order: for each batch, kCommitted (two-stage only) before
+  // kDurable.
+  std::vector<Report> TakeDone();
   // Commits everything submitted, flushes, and joins the thread. Idempotent.
   void Stop();
 
  private:
   void Run();
+  // Reports the batch waiting for a flush as durable, with `flushed` (the
+  // status of the flush that made it so) if its commit had succeeded.
+  void FinishAwaiting(const Status& flushed, std::vector<Report>* out);
 
   Store* store_;
   SyncMode sync_mode_;
   uint32_t sync_interval_ms_;
   std::function<void()> notify_;
   std::thread thread_;
+  std::unique_ptr<WriteBatch> awaiting_;  // committed, not flushed; storage thread only
 
   std::mutex mu_;  // guards the fields below
   std::condition_variable wake_;
   std::deque<std::unique_ptr<WriteBatch>> todo_;
-  std::vector<std::unique_ptr<WriteBatch>> done_;
+  bool sync_requested_ = false;
+  std::vector<Report> done_;
   bool stopping_ = false;
 };
 
