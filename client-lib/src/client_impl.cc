@@ -44,6 +44,7 @@ std::string MakeClientId() {
 Client::Impl::Impl(const ClientOptions& options)
     : options_(options),
       client_id_(MakeClientId()),
+      dedup_prefix_("~" + client_id_ + "-"),
       backoff_(options.reconnect_initial_delay, options.reconnect_max_delay, RandomU64()) {}
 
 Client::Impl::~Impl() {

@@ -324,6 +324,8 @@ class Client::Impl final : public net::Connection::Handler {
   // 16 hex digits, random, made once: the broker's logs tie a reconnect to
   // the connection before it, and it prefixes the client's own dedup ids.
   const std::string client_id_;
+  // "~<client_id>-": the fixed start of the dedup ids this client makes.
+  const std::string dedup_prefix_;
 
   // Cross-thread state.
   std::atomic<Phase> phase_{Phase::kConnecting};

@@ -15,6 +15,9 @@
 #include "check.h"
 #include "client_impl.h"
 
+#include <charconv>
+#include <cstring>
+
 namespace hermod {
 
 using client_internal::AckCommand;
@@ -265,10 +268,12 @@ bool Client::Impl::SendPublish(uint64_t correlation_id, const PublishCommand& cm
     dedup_id = fbb.CreateString(cmd.dedup_id);
   } else if (cmd.auto_dedup != 0) {
     // "~" cannot start an id the CLI or an application would make up by
-    // accident, and client_id_ keeps clients apart.
-    char id[48];
-    const int n = std::snprintf(id, sizeof(id), "~%s-%" PRIu64, client_id_.c_str(), cmd.auto_dedup);
-    dedup_id = fbb.CreateString(id, static_cast<size_t>(n));
+    // accident, and client_id_ keeps clients apart. Formatted by hand: this
+    // runs for every publish.
+    char id[64];
+    std::memcpy(id, dedup_prefix_.data(), dedup_prefix_.size());
+    char* end = std::to_chars(id + dedup_prefix_.size(), id + sizeof(id), cmd.auto_dedup).ptr;
+    dedup_id = fbb.CreateString(id, static_cast<size_t>(end - id));
   }
   std::span<const uint8_t> frame = encoder_.Finish(wire::CreatePublish(
       fbb, correlation_id, queue, payload, headers, cmd.ttl_ms, dedup_id, group));
