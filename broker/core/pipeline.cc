@@ -79,6 +79,9 @@ void Pipeline::MaybeSubmit() {
   if (batch_->empty()) return;
   batch_->now_ms = now;
   batch_->counters = counters_;
+  // A small batch means low load: flush it at once rather than wait for a
+  // next batch that is probably not coming (storage_thread.h).
+  batch_->flush_now = batch_messages_ < kPipelinedFlushMinMessages;
   book_.messages = batch_messages_;
   in_flight_books_.push_back(std::move(book_));
   committing_ = true;

@@ -123,6 +123,9 @@ class Pipeline {
   std::unique_ptr<store::WriteBatch> batch_;
   std::unique_ptr<store::WriteBatch> spare_;  // a durable batch, emptied, for reuse
   static constexpr size_t kMaxSpareLogBytes = 16 << 20;
+  // Batches with fewer publishes are flushed on their own; larger ones are
+  // made durable by the next batch's flush (two-stage durability).
+  static constexpr uint64_t kPipelinedFlushMinMessages = 64;
   Book book_;                   // of batch_
   Ring<Book> in_flight_books_;  // of batches in storage
   uint64_t batch_messages_ = 0;

@@ -91,6 +91,7 @@ void StorageThread::Run() {
         FinishAwaiting(Status::OK(), &reports);
         reports.push_back(Report{Report::kCommitted, batch->batch_no, nullptr});
         awaiting_ = std::move(batch);
+        if (awaiting_->flush_now) FinishAwaiting(store_->env()->Sync(), &reports);
       } else {
         if (awaiting_) FinishAwaiting(store_->env()->Sync(), &reports);
         unsynced = unsynced || (sync_mode_ == SyncMode::kBatch && batch->status.ok());

@@ -111,6 +111,10 @@ struct WriteBatch {
   std::vector<PurgeRange> purges;
   std::vector<QueueDelete> queue_deletes;
   Counters counters;
+  // Two-stage durability only: flush right after this commit instead of
+  // waiting for the next batch's (a small batch at low load: nobody is
+  // about to send another, and the round trip would only add latency).
+  bool flush_now = false;
 
   // Set by the storage thread.
   Status status;
@@ -131,6 +135,7 @@ struct WriteBatch {
     purges.clear();
     queue_deletes.clear();
     counters = Counters();
+    flush_now = false;
     status = Status::OK();
     commit_micros = 0;
   }
