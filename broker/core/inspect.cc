@@ -151,9 +151,42 @@ void Broker::SendQueueList(Session& session, const wire::QueueRequest& request) 
   if (sort.empty() || sort == "name") {
     // Paged straight from the name index: a page costs its rows, whatever
     // the number of queues.
+    std::string_view after = proto::View(request.after());
     std::vector<store::QueueInfo> page;
-    Status s = store_->ListQueues(prefix, proto::View(request.after()), limit + 1, &page);
+    Status s = store_->ListQueues(prefix, after, limit + 1, &page);
     if (!s.ok()) return session.SendError(s, correlation_id, false);
+    // A queue reaches the name index when its creation record is applied
+    // (the apply lag after its first publish); until then only memory knows
+    // it. Merge those in, in name order.
+    std::vector<store::QueueInfo> fresh;
+    for (auto& [name, q] : queues_) {
+      if (q->queue_id() == 0 || q->deleted || name.compare(0, prefix.size(), prefix) != 0 ||
+          (!after.empty() && name <= after) || q->last_log_batch == 0) {
+        continue;
+      }
+      store::QueueInfo info;
+      info.queue_id = q->queue_id();
+      info.state.name = name;
+      info.state.created_ms = q->created_ms;
+      info.state.last_seq = q->next_seq - 1;
+      fresh.push_back(std::move(info));
+    }
+    if (!fresh.empty()) {
+      auto by_name = [](const store::QueueInfo& a, const store::QueueInfo& b) {
+        return a.state.name < b.state.name;
+      };
+      std::sort(fresh.begin(), fresh.end(), by_name);
+      std::vector<store::QueueInfo> merged;
+      std::merge(std::make_move_iterator(page.begin()), std::make_move_iterator(page.end()),
+                 std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()),
+                 std::back_inserter(merged), by_name);
+      merged.erase(std::unique(merged.begin(), merged.end(),
+                               [](const store::QueueInfo& a, const store::QueueInfo& b) {
+                                 return a.state.name == b.state.name;
+                               }),
+                   merged.end());
+      page = std::move(merged);
+    }
     if (page.size() > limit) {
       page.resize(limit);
       next = page.back().state.name;
