@@ -164,8 +164,8 @@ TEST(MetricsTest, ExpositionParsesAndCountsWhatHappened) {
   ASSERT_TRUE(sub.ok());
   ASSERT_TRUE(log.WaitForCount(10, std::chrono::seconds(10)));
 
-  // Acks commit in the next batch; the deepest-queue list refreshes on the
-  // sweep. Poll until the exposition shows both.
+  // Acks commit in the next batch, queue creations apply behind the lag,
+  // the deepest-queue list refreshes on the sweep: poll until all show.
   std::map<std::string, double> samples;
   HttpResponse last;
   bool seen = PollUntil(
@@ -174,7 +174,8 @@ TEST(MetricsTest, ExpositionParsesAndCountsWhatHappened) {
         if (!r.ok()) return false;
         last = *r;
         ParseExposition(r->body, &samples);
-        return samples["hermod_acked_total"] == 10 &&
+        // hermod_queues counts the store's queues: both creations applied.
+        return samples["hermod_acked_total"] == 10 && samples["hermod_queues"] == 2 &&
                r->body.find("hermod_queue_depth{queue=\"deep\"} 20") != std::string::npos;
       },
       std::chrono::seconds(10));
