@@ -119,8 +119,12 @@ Status Broker::FillDeadLetterDepth(std::string_view name, Row* row) {
 
 namespace {
 
-flatbuffers::Offset<wire::QueueRow> BuildRow(flatbuffers::FlatBufferBuilder& fbb,
-                                             const Broker::Row& row);
+// One QueueRow; `limits` and `consumers` only for queue show (null: absent).
+flatbuffers::Offset<wire::QueueRow> BuildRow(
+    flatbuffers::FlatBufferBuilder& fbb, const Broker::Row& row,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::QueueLimit>>> limits = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::QueueConsumer>>> consumers =
+        0);
 
 }  // namespace
 
@@ -304,25 +308,10 @@ void Broker::SendQueueShow(Session& session, const wire::QueueRequest& request) 
           static_cast<uint32_t>(c->inflight.size()), c->ack_wait_ms));
     }
   }
-  auto name_offset = fbb.CreateString(row.name);
   auto limits_offset = fbb.CreateVector(limit_list);
   auto consumers_offset = fbb.CreateVector(consumers);
-  wire::QueueRowBuilder b(fbb);
-  b.add_name(name_offset);
-  b.add_depth(row.depth);
-  b.add_bytes(row.bytes);
-  b.add_consumers(row.consumers);
-  b.add_inflight(row.inflight);
-  b.add_oldest_age_ms(row.oldest_age_ms);
-  b.add_dlq_depth(row.dlq_depth);
-  b.add_first_seq(row.first_seq);
-  b.add_last_seq(row.last_seq);
-  b.add_created_ms(row.created_ms);
-  b.add_publish_rate(row.publish_rate);
-  b.add_ack_rate(row.ack_rate);
-  b.add_limits(limits_offset);
-  b.add_consumer_list(consumers_offset);
-  std::vector<flatbuffers::Offset<wire::QueueRow>> list{b.Finish()};
+  std::vector<flatbuffers::Offset<wire::QueueRow>> list{
+      BuildRow(fbb, row, limits_offset, consumers_offset)};
   session.Send(encoder_.Finish(
       wire::CreateQueueReplyDirect(fbb, correlation_id, &list, nullptr, nullptr, 0)));
 }
@@ -536,8 +525,10 @@ void Broker::HandleStats(Session& session, const wire::StatsRequest& request) {
 
 namespace {
 
-flatbuffers::Offset<wire::QueueRow> BuildRow(flatbuffers::FlatBufferBuilder& fbb,
-                                             const Broker::Row& row) {
+flatbuffers::Offset<wire::QueueRow> BuildRow(
+    flatbuffers::FlatBufferBuilder& fbb, const Broker::Row& row,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::QueueLimit>>> limits,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::QueueConsumer>>> consumers) {
   auto name = fbb.CreateString(row.name);
   wire::QueueRowBuilder b(fbb);
   b.add_name(name);
@@ -550,6 +541,10 @@ flatbuffers::Offset<wire::QueueRow> BuildRow(flatbuffers::FlatBufferBuilder& fbb
   b.add_first_seq(row.first_seq);
   b.add_last_seq(row.last_seq);
   b.add_created_ms(row.created_ms);
+  b.add_publish_rate(row.publish_rate);
+  b.add_ack_rate(row.ack_rate);
+  if (!limits.IsNull()) b.add_limits(limits);
+  if (!consumers.IsNull()) b.add_consumer_list(consumers);
   return b.Finish();
 }
 

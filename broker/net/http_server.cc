@@ -4,7 +4,6 @@
 
 #include <memory>
 
-#include "address.h"
 #include "check.h"
 #include "loop.h"
 #include "uv_status.h"
@@ -122,38 +121,19 @@ class HttpServer::Conn {
   bool closing_ = false;
 };
 
-HttpServer::HttpServer(Loop& loop, Handler handler) : loop_(loop), handler_(std::move(handler)) {}
+HttpServer::HttpServer(Loop& loop, Handler handler)
+    : loop_(loop),
+      handler_(std::move(handler)),
+      tcp_(loop, [this](uv_stream_t* server) { OnConnection(server); }) {}
 
 HttpServer::~HttpServer() { HERMOD_CHECK(closed()); }
 
-Status HttpServer::Listen(const std::string& host_port) {
-  Result<sockaddr_storage> addr = ParseHostPort(host_port);
-  if (!addr.ok()) return addr.status();
-  Status s = FromUv(uv_tcp_init(loop_.uv(), &tcp_), "tcp init");
-  if (!s.ok()) return s;
-  listener_open_ = true;
-  tcp_.data = this;
-  s = FromUv(uv_tcp_bind(&tcp_, reinterpret_cast<const sockaddr*>(&*addr), 0), "bind " + host_port);
-  if (s.ok()) {
-    s = FromUv(uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, &OnConnection),
-               "listen on " + host_port);
-  }
-  if (!s.ok()) {
-    Close();
-    return s;
-  }
-  sockaddr_storage bound;
-  int len = sizeof(bound);
-  uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&bound), &len);
-  address_ = FormatAddress(reinterpret_cast<sockaddr*>(&bound));
-  return Status::OK();
-}
+Status HttpServer::Listen(const std::string& host_port) { return tcp_.Listen(host_port, 128); }
 
-void HttpServer::OnConnection(uv_stream_t* listener, int status) noexcept {
-  auto* self = static_cast<HttpServer*>(listener->data);
-  if (status < 0 || self->closing_) return;
-  auto* conn = new Conn(self);  // owns itself from here; freed in its close callback
-  self->conns_.insert(conn);
+void HttpServer::OnConnection(uv_stream_t* listener) {
+  if (closing_) return;
+  auto* conn = new Conn(this);  // owns itself from here; freed in its close callback
+  conns_.insert(conn);
   if (!conn->Accept(listener).ok()) conn->Close();
 }
 
@@ -162,11 +142,7 @@ void HttpServer::Close() {
   closing_ = true;
   std::set<Conn*> open = conns_;
   for (Conn* c : open) c->Close();
-  if (listener_open_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) noexcept {
-      static_cast<HttpServer*>(h->data)->listener_open_ = false;
-    });
-  }
+  tcp_.Close();
 }
 
 }  // namespace hermod::net

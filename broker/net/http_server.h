@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "hermod/status.h"
+#include "tcp_listener.h"
 
 namespace hermod::net {
 
@@ -37,10 +38,10 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   Status Listen(const std::string& host_port);
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return tcp_.address(); }
   // Stops listening and closes open connections. Idempotent.
   void Close();
-  bool closed() const { return !listener_open_ && conns_.empty(); }
+  bool closed() const { return tcp_.closed() && conns_.empty(); }
 
   // Largest request accepted, headers included.
   static constexpr size_t kMaxRequestBytes = 16 * 1024;
@@ -48,14 +49,12 @@ class HttpServer {
  private:
   class Conn;
   friend class Conn;
-  static void OnConnection(uv_stream_t* server, int status) noexcept;
+  void OnConnection(uv_stream_t* server);
 
   Loop& loop_;
   Handler handler_;
-  uv_tcp_t tcp_;
-  bool listener_open_ = false;
+  TcpListener tcp_;
   bool closing_ = false;
-  std::string address_;
   std::set<Conn*> conns_;
 };
 

@@ -7,13 +7,12 @@
 #ifndef HERMOD_BROKER_NET_LISTENER_H_
 #define HERMOD_BROKER_NET_LISTENER_H_
 
-#include <uv.h>
-
 #include <functional>
 #include <string>
 
 #include "connection.h"
 #include "hermod/status.h"
+#include "tcp_listener.h"
 
 namespace hermod::net {
 
@@ -26,28 +25,24 @@ class Listener {
   using AcceptFn = std::function<Connection::Handler*(Connection&)>;
 
   Listener(Loop& loop, const Connection::Options& options, AcceptFn on_accept);
-  ~Listener();  // REQUIRES: never listened, or closed() is true.
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
   // Binds to "HOST:PORT" (port 0: any free port) and starts listening.
   Status Listen(const std::string& host_port);
   // "HOST:PORT" actually bound, with the real port.
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return tcp_.address(); }
   // Stops accepting. Idempotent.
-  void Close();
-  bool closed() const { return !open_; }
+  void Close() { tcp_.Close(); }
+  bool closed() const { return tcp_.closed(); }
 
  private:
-  static void OnConnection(uv_stream_t* server, int status) noexcept;
+  void OnConnection(uv_stream_t* server);
 
-  uv_tcp_t tcp_;
   Loop& loop_;
   Connection::Options options_;
   AcceptFn on_accept_;
-  std::string address_;
-  bool open_ = false;  // the handle exists and its close callback has not run
-  bool closing_ = false;
+  TcpListener tcp_;
 };
 
 }  // namespace hermod::net
