@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include <mutex>
 
@@ -129,6 +130,35 @@ class LmdbTxn final : public KvTxn {
 
 void RecordError(LmdbTxn* txn, int rc, const char* what) { txn->Record(rc, what); }
 
+// mdb_txn_begin, adopting the map size when another process (the broker)
+// grew the map since this one last looked.
+int BeginMdbTxn(MDB_env* env, unsigned flags, MDB_txn** txn) {
+  int rc = mdb_txn_begin(env, nullptr, flags, txn);
+  if (rc == MDB_MAP_RESIZED) {
+    mdb_env_set_mapsize(env, 0);
+    rc = mdb_txn_begin(env, nullptr, flags, txn);
+  }
+  return rc;
+}
+
+// mdb_reader_list's callback: a header line, then one line per reader
+// ("pid thread txnid", txnid "-" for a slot without a snapshot).
+int CountReader(const char* line, void* arg) noexcept {
+  auto* stats = static_cast<LmdbEnvStats*>(arg);
+  int pid = 0;
+  unsigned long thread = 0;
+  char txn[32] = {};
+  if (std::sscanf(line, "%d %lx %31s", &pid, &thread, txn) != 3) return 0;
+  ++stats->active_readers;
+  if (txn[0] != '-') {
+    uint64_t txn_id = std::strtoull(txn, nullptr, 10);
+    if (stats->oldest_reader_txn == 0 || txn_id < stats->oldest_reader_txn) {
+      stats->oldest_reader_txn = txn_id;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 const char* SyncModeName(SyncMode mode) {
@@ -211,12 +241,7 @@ Result<std::unique_ptr<KvTxn>> LmdbEnv::Begin(bool read_only) {
   std::shared_lock<std::shared_mutex> lock;
   if (read_only) lock = std::shared_lock<std::shared_mutex>(resize_mu_);
   MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_, nullptr, read_only ? MDB_RDONLY : 0, &txn);
-  if (rc == MDB_MAP_RESIZED) {
-    // Another process (the broker) grew the map; adopt its size.
-    mdb_env_set_mapsize(env_, 0);
-    rc = mdb_txn_begin(env_, nullptr, read_only ? MDB_RDONLY : 0, &txn);
-  }
+  int rc = BeginMdbTxn(env_, read_only ? MDB_RDONLY : 0, &txn);
   if (rc != MDB_SUCCESS) return FromMdb(rc, "begin transaction");
   return std::unique_ptr<KvTxn>(new LmdbTxn(txn, dbi_, std::move(lock)));
 }
@@ -260,6 +285,59 @@ KvStats LmdbEnv::Stats() {
     mdb_txn_abort(raw);
   }
   return stats;
+}
+
+Result<LmdbEnvStats> LmdbEnv::DetailedStats() {
+  LmdbEnvStats out;
+  // Readers first, while this call holds none.
+  mdb_reader_list(env_, CountReader, &out);
+  unsigned int max_readers = 0;
+  mdb_env_get_maxreaders(env_, &max_readers);
+  out.max_readers = max_readers;
+
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  MDB_txn* raw_txn = nullptr;
+  int rc = BeginMdbTxn(env_, MDB_RDONLY, &raw_txn);
+  if (rc != MDB_SUCCESS) return FromMdb(rc, "begin transaction");
+  std::unique_ptr<MDB_txn, decltype(&mdb_txn_abort)> txn(raw_txn, &mdb_txn_abort);
+
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  MDB_stat env_stat;
+  mdb_env_stat(env_, &env_stat);
+  out.map_bytes = info.me_mapsize;
+  out.page_bytes = env_stat.ms_psize;
+  out.pages_used = info.me_last_pgno + 1;
+  out.last_txn = info.me_last_txnid;
+  out.reader_slots_used = info.me_numreaders;
+  for (int i = 0; i < kTableCount; ++i) {
+    MDB_stat s;
+    rc = mdb_stat(txn.get(), dbi_[i], &s);
+    if (rc != MDB_SUCCESS) {
+      return FromMdb(rc, std::string("stat table ") + TableName(static_cast<Table>(i)));
+    }
+    out.tables[i] = LmdbTableStats{s.ms_entries, s.ms_depth, s.ms_branch_pages, s.ms_leaf_pages,
+                                   s.ms_overflow_pages};
+  }
+  // The freelist is LMDB's database 0: each value is a list of page
+  // numbers whose first word is its length (as mdb_stat -f counts).
+  MDB_cursor* raw_cursor = nullptr;
+  rc = mdb_cursor_open(txn.get(), 0, &raw_cursor);
+  if (rc != MDB_SUCCESS) return FromMdb(rc, "open the freelist");
+  std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> cursor(raw_cursor, &mdb_cursor_close);
+  MDB_val key, value;
+  while ((rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) == MDB_SUCCESS) {
+    size_t pages = 0;
+    if (value.mv_size >= sizeof(pages)) std::memcpy(&pages, value.mv_data, sizeof(pages));
+    out.free_pages += pages;
+  }
+  if (rc != MDB_NOTFOUND) return FromMdb(rc, "read the freelist");
+
+  struct stat file;
+  if (stat((dir_ + "/data.mdb").c_str(), &file) == 0) {
+    out.file_bytes = static_cast<uint64_t>(file.st_size);
+  }
+  return out;
 }
 
 void LmdbEnv::ReleaseMappedPages() {

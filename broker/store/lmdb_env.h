@@ -35,6 +35,31 @@ struct LmdbOptions {
   bool read_only = false;           // tools: hermod db ...
 };
 
+// LMDB's own statistics of one table (mdb_stat).
+struct LmdbTableStats {
+  uint64_t entries = 0;
+  uint64_t depth = 0;  // of the B-tree
+  uint64_t branch_pages = 0;
+  uint64_t leaf_pages = 0;
+  uint64_t overflow_pages = 0;
+};
+
+// What LMDB knows about the environment, as its mdb_stat tool shows it:
+// for `hermod db stat`. Plain values, copied out of one read transaction.
+struct LmdbEnvStats {
+  uint64_t map_bytes = 0;
+  uint64_t page_bytes = 0;
+  uint64_t pages_used = 0;  // the highest page in use + 1
+  uint64_t free_pages = 0;  // in LMDB's freelist: reusable
+  uint64_t last_txn = 0;
+  uint64_t file_bytes = 0;  // the size of data.mdb
+  uint32_t max_readers = 0;
+  uint32_t reader_slots_used = 0;      // slots ever taken (LMDB never shrinks it)
+  uint32_t active_readers = 0;         // in every process
+  uint64_t oldest_reader_txn = 0;      // 0: no reader holds a snapshot
+  LmdbTableStats tables[kTableCount];  // indexed by Table
+};
+
 class LmdbEnv final : public KvEnv {
  public:
   // Opens (creating when writable) the environment in `dir`, which must
@@ -54,6 +79,13 @@ class LmdbEnv final : public KvEnv {
   // state never reads again. Without MDB_WRITEMAP the map is read-only, so
   // nothing is lost.
   void ReleaseMappedPages();
+
+  // LMDB's statistics of the environment, its reader table and every
+  // table (KvEnv::Stats() has entry counts only), read with this env's own
+  // handles in one short read transaction. The reader table is read before
+  // that transaction begins, so it is not counted; read transactions the
+  // caller holds are. Any thread.
+  Result<LmdbEnvStats> DetailedStats();
 
   // Copies the environment to `path` (a directory), consistently, while
   // writers run; with compact, free pages are left out (mdb_env_copy2).

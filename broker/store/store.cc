@@ -9,6 +9,9 @@ namespace hermod::store {
 
 namespace {
 
+// The meta rows: "schema_version" is a u32, "counters" five u64
+// (little-endian). Only this file knows the layout; others read the rows
+// through ReadSchemaVersion and ReadCounters.
 constexpr std::string_view kMetaSchemaVersion = "schema_version";
 constexpr std::string_view kMetaCounters = "counters";
 
@@ -33,6 +36,27 @@ bool DecodeCounters(std::string_view v, Counters* c) {
 }
 
 }  // namespace
+
+Result<uint32_t> ReadSchemaVersion(KvTxn& txn) {
+  std::string_view value;
+  if (!txn.Get(Table::kMeta, kMetaSchemaVersion, &value)) {
+    if (!txn.status().ok()) return txn.status();
+    return Status::NotFound("no schema version in meta");
+  }
+  if (value.size() != 4) return Status::StorageError("corrupt schema version in meta");
+  return DecodeFixed32(value.data());
+}
+
+Result<Counters> ReadCounters(KvTxn& txn) {
+  std::string_view value;
+  if (!txn.Get(Table::kMeta, kMetaCounters, &value)) {
+    if (!txn.status().ok()) return txn.status();
+    return Status::NotFound("no counters in meta");
+  }
+  Counters counters;
+  if (!DecodeCounters(value, &counters)) return Status::StorageError("corrupt counters in meta");
+  return counters;
+}
 
 const char* TableName(Table table) {
   switch (table) {
@@ -69,17 +93,16 @@ const char* TableName(Table table) {
 Status Store::Open() {
   Result<std::unique_ptr<KvTxn>> txn = env_->BeginWrite();
   if (!txn.ok()) return txn.status();
-  std::string_view value;
-  if ((*txn)->Get(Table::kMeta, kMetaSchemaVersion, &value)) {
-    if (value.size() != 4) return Status::StorageError("corrupt schema version in meta");
-    uint32_t version = DecodeFixed32(value.data());
-    if (version > kSchemaVersion) {
+  Result<uint32_t> version = ReadSchemaVersion(**txn);
+  if (version.ok()) {
+    if (*version > kSchemaVersion) {
       return Status::StorageError("the data directory has schema version " +
-                                  std::to_string(version) + "; this build reads up to " +
+                                  std::to_string(*version) + "; this build reads up to " +
                                   std::to_string(kSchemaVersion) + " (upgrade hermodd)");
     }
     return Status::OK();
   }
+  if (!version.status().IsNotFound()) return version.status();
   std::string encoded;
   AppendFixed32(&encoded, kSchemaVersion);
   (*txn)->Put(Table::kMeta, kMetaSchemaVersion, encoded);
@@ -94,10 +117,11 @@ Result<Recovery> Store::Recover() {
   {
     Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
     if (!txn.ok()) return txn.status();
-    std::string_view value;
-    if ((*txn)->Get(Table::kMeta, kMetaCounters, &value) &&
-        !DecodeCounters(value, &recovery.counters)) {
-      return Status::StorageError("corrupt counters in meta");
+    Result<Counters> counters = ReadCounters(**txn);
+    if (counters.ok()) {
+      recovery.counters = *counters;
+    } else if (!counters.status().IsNotFound()) {
+      return counters.status();
     }
     std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kLog);
     if (!cursor) return (*txn)->status();

@@ -32,6 +32,15 @@ namespace hermod::store {
 
 inline constexpr uint32_t kSchemaVersion = 1;
 
+// The rows of the meta table (their encoding stays in store.cc): the schema
+// version, and the id counters that every commit writes. Each reader returns
+// NotFound when its row is absent (a store Open() never initialised), a
+// StorageError ("corrupt ... in meta") when the row does not decode, or the
+// transaction's error when the read failed. Any thread, in the caller's
+// transaction.
+Result<uint32_t> ReadSchemaVersion(KvTxn& txn);
+Result<Counters> ReadCounters(KvTxn& txn);
+
 struct QueueInfo {
   QueueId queue_id = 0;
   QueueState state;

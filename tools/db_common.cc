@@ -1,0 +1,212 @@
+// What the `hermod db` subcommands share (db_common.h): opening a data
+// directory read-only, reading the meta rows and log records, and the text
+// and JSON output helpers. Main thread only.
+#include "db_common.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "cli.h"
+#include "envelope.h"
+#include "json.h"
+#include "store.h"
+
+namespace hermod::cli::db {
+
+using store::BatchNo;
+using store::KvCursor;
+using store::KvEnv;
+using store::KvTxn;
+using store::Table;
+
+namespace {
+
+// Checks that dir holds an LMDB environment before LMDB sees it: a
+// read-only open of a directory without one would leave a lock.mdb there.
+Status CheckDataDir(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) {
+    return Status::NotFound("cannot open data directory " + dir + ": " + std::strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(dir + " is not a directory");
+  if (stat((dir + "/data.mdb").c_str(), &st) != 0) {
+    return Status::NotFound(dir + " holds no hermod store (no data.mdb)");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<store::LmdbEnv>> OpenReadOnly(const std::string& dir) {
+  if (Status s = CheckDataDir(dir); !s.ok()) return s;
+  store::LmdbOptions options;
+  options.read_only = true;
+  return store::LmdbEnv::Open(dir, options);
+}
+
+Meta ReadMeta(store::KvTxn& txn) {
+  // A row that is there but does not decode is present and corrupt; a
+  // failed read (txn.status()) leaves it absent.
+  Meta meta;
+  Result<uint32_t> version = store::ReadSchemaVersion(txn);
+  if (version.ok()) {
+    meta.schema_present = true;
+    meta.schema_version = *version;
+  } else if (!version.status().IsNotFound() && txn.status().ok()) {
+    meta.schema_present = true;
+  }
+  Result<store::Counters> counters = store::ReadCounters(txn);
+  if (counters.ok()) {
+    meta.counters_present = true;
+    meta.counters = *counters;
+  } else if (!counters.status().IsNotFound() && txn.status().ok()) {
+    meta.counters_present = true;
+  }
+  return meta;
+}
+
+Result<bool> ReadLogRecord(KvEnv& env, BatchNo from, LogRecord* record) {
+  Result<std::unique_ptr<KvTxn>> txn = env.BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kLog);
+  if (!cursor) return (*txn)->status();
+  record->bytes.clear();
+  record->chunks = 0;
+  bool ok = cursor->Seek(store::LogKey(from, 0).view());
+  if (!ok) return (*txn)->status().ok() ? Result<bool>(false) : Result<bool>((*txn)->status());
+  if (cursor->key().size() != store::kLogKeyBytes) return Status::StorageError("corrupt log key");
+  record->batch_no = store::LogKeyBatch(cursor->key());
+  for (; ok && cursor->key().size() == store::kLogKeyBytes &&
+         store::LogKeyBatch(cursor->key()) == record->batch_no;
+       ok = cursor->Next()) {
+    record->bytes.append(cursor->value());
+    ++record->chunks;
+  }
+  if (!(*txn)->status().ok()) return (*txn)->status();
+  return true;
+}
+
+const char* LogOpName(store::LogOpType type) {
+  switch (type) {
+    case store::LogOpType::kCreateQueue:
+      return "create_queue";
+    case store::LogOpType::kPublish:
+      return "publish";
+    case store::LogOpType::kAck:
+      return "ack";
+    case store::LogOpType::kDelivered:
+      return "delivered";
+    case store::LogOpType::kConfigure:
+      return "configure";
+    case store::LogOpType::kDedup:
+      return "dedup";
+    case store::LogOpType::kEntry:
+      return "entry";
+  }
+  return "?";
+}
+
+bool Output::MaybeFlush() {
+  if (text_.size() < kFlushBytes) return true;
+  return Flush();
+}
+
+bool Output::Flush() {
+  bool ok = WriteOut(text_);
+  text_.clear();
+  return ok;
+}
+
+void AppendUint(std::string* out, uint64_t v) { *out += std::to_string(v); }
+
+std::string Count(uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+void JsonFields::Key(std::string_view key) {
+  if (!first_) out_->push_back(',');
+  first_ = false;
+  AppendJsonString(out_, key);
+  out_->push_back(':');
+}
+
+void JsonFields::Num(std::string_view key, uint64_t v) {
+  Key(key);
+  AppendUint(out_, v);
+}
+
+void JsonFields::Str(std::string_view key, std::string_view v) {
+  Key(key);
+  AppendJsonString(out_, v);
+}
+
+void JsonFields::Bool(std::string_view key, bool v) {
+  Key(key);
+  *out_ += v ? "true" : "false";
+}
+
+void AppendEnvelopeJson(JsonFields& fields, std::string* out, std::string_view envelope) {
+  store::EnvelopeView view;
+  if (!view.Parse(envelope)) {
+    fields.Bool("envelope_malformed", true);
+    return;
+  }
+  fields.Num("publish_time_ms", view.publish_ms());
+  fields.Num("expires_ms", view.expires_ms());
+  fields.Key("headers");
+  out->push_back('{');
+  bool first = true;
+  view.ForEachHeader([&](std::string_view key, std::string_view value) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendJsonString(out, key);
+    out->push_back(':');
+    AppendJsonString(out, value);
+  });
+  out->push_back('}');
+  if (IsPrintableUtf8(view.payload())) {
+    fields.Str("payload", view.payload());
+  } else {
+    fields.Key("payload_base64");
+    out->push_back('"');
+    AppendBase64(out, view.payload());
+    out->push_back('"');
+  }
+}
+
+void AppendEnvelopeText(std::string* out, std::string_view envelope, const char* indent) {
+  store::EnvelopeView view;
+  if (!view.Parse(envelope)) {
+    *out += indent;
+    *out += "(malformed envelope, " + std::to_string(envelope.size()) + " bytes)\n";
+    return;
+  }
+  *out += indent;
+  *out += "published " + FormatTime(view.publish_ms()) + " (" + std::to_string(view.publish_ms()) +
+          "), expires " +
+          (view.expires_ms() == 0
+               ? std::string("never")
+               : FormatTime(view.expires_ms()) + " (" + std::to_string(view.expires_ms()) + ")") +
+          "\n";
+  view.ForEachHeader([&](std::string_view key, std::string_view value) {
+    *out += indent;
+    *out += "header ";
+    AppendJsonString(out, key);
+    *out += '=';
+    AppendJsonString(out, value);
+    *out += '\n';
+  });
+  *out += indent;
+  if (IsPrintableUtf8(view.payload())) {
+    *out += "payload ";
+    AppendJsonString(out, view.payload());
+  } else {
+    *out += "payload base64:";
+    AppendBase64(out, view.payload());
+  }
+  *out += '\n';
+}
+
+}  // namespace hermod::cli::db

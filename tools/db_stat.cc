@@ -1,0 +1,233 @@
+// `hermod db stat`: LMDB's statistics of the environment and of every table
+// (LmdbEnv::DetailedStats), the meta rows, the unapplied log and the
+// unfinished fan-out jobs, as text for people or one JSON object (--json).
+// Main thread only.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli.h"
+#include "db_common.h"
+#include "keys.h"
+#include "kv.h"
+#include "lmdb_env.h"
+
+namespace hermod::cli::db {
+
+using store::BatchNo;
+using store::KvCursor;
+using store::KvEnv;
+using store::KvTxn;
+using store::Table;
+
+namespace {
+
+struct LogSummary {
+  uint64_t records = 0;
+  uint64_t bytes = 0;
+  uint64_t chunks = 0;
+  BatchNo first_batch = 0;
+  BatchNo last_batch = 0;
+};
+
+struct StoreSummary {
+  Meta meta;
+  LogSummary log;
+  uint64_t fanout_jobs = 0;
+};
+
+// One read transaction: meta, the log's keys (the unapplied tail, bounded
+// by the broker's --max-unapplied-bytes) and the fan-out job headers (few).
+Status ReadStoreSummary(KvEnv& env, StoreSummary* out) {
+  Result<std::unique_ptr<KvTxn>> began = env.BeginRead();
+  if (!began.ok()) return began.status();
+  KvTxn& txn = **began;
+  out->meta = ReadMeta(txn);
+  {
+    std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kLog);
+    if (!cursor) return txn.status();
+    for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
+      if (cursor->key().size() != store::kLogKeyBytes) continue;
+      BatchNo batch_no = store::LogKeyBatch(cursor->key());
+      if (out->log.records == 0 || batch_no != out->log.last_batch) {
+        if (out->log.records == 0) out->log.first_batch = batch_no;
+        ++out->log.records;
+        out->log.last_batch = batch_no;
+      }
+      ++out->log.chunks;
+      out->log.bytes += cursor->value().size();
+    }
+  }
+  {
+    std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kFanout);
+    if (!cursor) return txn.status();
+    for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
+      if (cursor->key().size() == 8) ++out->fanout_jobs;
+    }
+  }
+  return txn.status();
+}
+
+uint64_t Entries(const store::LmdbEnvStats& stat, Table table) {
+  return stat.tables[static_cast<int>(table)].entries;
+}
+
+std::string StatJson(const std::string& dir, const store::LmdbEnvStats& lmdb,
+                     const StoreSummary& summary) {
+  std::string out = "{";
+  JsonFields root(&out);
+  root.Str("data_dir", dir);
+  root.Key("schema_version");
+  if (summary.meta.schema_version) {
+    AppendUint(&out, *summary.meta.schema_version);
+  } else {
+    out += "null";
+  }
+  root.Key("lmdb");
+  out += '{';
+  {
+    JsonFields f(&out);
+    f.Num("map_bytes", lmdb.map_bytes);
+    f.Num("used_bytes", lmdb.pages_used * lmdb.page_bytes);
+    f.Num("file_bytes", lmdb.file_bytes);
+    f.Num("page_bytes", lmdb.page_bytes);
+    f.Num("pages_used", lmdb.pages_used);
+    f.Num("free_pages", lmdb.free_pages);
+    f.Num("last_txn", lmdb.last_txn);
+    f.Key("readers");
+    out += '{';
+    JsonFields r(&out);
+    r.Num("active", lmdb.active_readers);
+    r.Num("max", lmdb.max_readers);
+    r.Num("slots_used", lmdb.reader_slots_used);
+    r.Num("oldest_txn", lmdb.oldest_reader_txn);
+    out += '}';
+  }
+  out += '}';
+  root.Key("tables");
+  out += '{';
+  {
+    JsonFields tables(&out);
+    for (int i = 0; i < store::kTableCount; ++i) {
+      const store::LmdbTableStats& t = lmdb.tables[i];
+      tables.Key(store::TableName(static_cast<Table>(i)));
+      out += '{';
+      JsonFields f(&out);
+      f.Num("entries", t.entries);
+      f.Num("depth", t.depth);
+      f.Num("branch_pages", t.branch_pages);
+      f.Num("leaf_pages", t.leaf_pages);
+      f.Num("overflow_pages", t.overflow_pages);
+      out += '}';
+    }
+  }
+  out += '}';
+  root.Key("counters");
+  if (summary.meta.counters) {
+    const store::Counters& c = *summary.meta.counters;
+    out += '{';
+    JsonFields f(&out);
+    f.Num("next_batch_no", c.next_batch_no);
+    f.Num("next_msg_id", c.next_msg_id);
+    f.Num("next_queue_id", c.next_queue_id);
+    f.Num("next_group_id", c.next_group_id);
+    f.Num("next_job_id", c.next_job_id);
+    out += '}';
+  } else {
+    out += "null";
+  }
+  root.Num("queues", Entries(lmdb, Table::kQueueState));
+  root.Num("messages", Entries(lmdb, Table::kMessages));
+  root.Num("entries", Entries(lmdb, Table::kEntries));
+  root.Num("groups", Entries(lmdb, Table::kGroupInfo));
+  root.Num("fanout_jobs", summary.fanout_jobs);
+  root.Key("log");
+  out += '{';
+  {
+    JsonFields f(&out);
+    f.Num("records", summary.log.records);
+    f.Num("bytes", summary.log.bytes);
+    f.Num("chunks", summary.log.chunks);
+    f.Num("first_batch", summary.log.first_batch);
+    f.Num("last_batch", summary.log.last_batch);
+  }
+  out += "}}\n";
+  return out;
+}
+
+std::string StatText(const std::string& dir, const store::LmdbEnvStats& lmdb,
+                     const StoreSummary& summary) {
+  std::string out;
+  auto line = [&](const char* key, const std::string& value) {
+    char label[24];
+    std::snprintf(label, sizeof(label), "%-16s", key);
+    out += label;
+    out += value;
+    out += '\n';
+  };
+  auto num = [](uint64_t v) { return std::to_string(v); };
+  line("data directory", dir);
+  line("schema version", summary.meta.schema_version ? num(*summary.meta.schema_version)
+                                                     : std::string("missing or corrupt"));
+  line("map size", FormatBytes(lmdb.map_bytes) + " (" + num(lmdb.map_bytes) + " bytes)");
+  line("used", FormatBytes(lmdb.pages_used * lmdb.page_bytes) + ": " + num(lmdb.pages_used) +
+                   " pages of " + num(lmdb.page_bytes) + " bytes, " + num(lmdb.free_pages) +
+                   " of them free for reuse");
+  line("file", FormatBytes(lmdb.file_bytes) + " (" + num(lmdb.file_bytes) + " bytes)");
+  line("last txn", num(lmdb.last_txn));
+  std::string readers = num(lmdb.active_readers) + " active";
+  if (lmdb.oldest_reader_txn != 0) {
+    readers += " (oldest snapshot: txn " + num(lmdb.oldest_reader_txn) + ")";
+  }
+  readers += ", " + num(lmdb.reader_slots_used) + " slots used of " + num(lmdb.max_readers);
+  line("readers", readers);
+  if (summary.meta.counters) {
+    const store::Counters& c = *summary.meta.counters;
+    line("next ids", "batch " + num(c.next_batch_no) + ", message " + num(c.next_msg_id) +
+                         ", queue " + num(c.next_queue_id) + ", group " + num(c.next_group_id) +
+                         ", job " + num(c.next_job_id));
+  } else {
+    line("next ids", "missing or corrupt");
+  }
+  line("queues", num(Entries(lmdb, Table::kQueueState)));
+  line("messages", num(Entries(lmdb, Table::kMessages)));
+  line("entries", num(Entries(lmdb, Table::kEntries)) + " in the index");
+  line("groups", num(Entries(lmdb, Table::kGroupInfo)));
+  line("fan-out jobs", num(summary.fanout_jobs) + " unfinished");
+  std::string log = Count(summary.log.records, "record", "records") + ", " +
+                    FormatBytes(summary.log.bytes) + " in " +
+                    Count(summary.log.chunks, "chunk", "chunks");
+  if (summary.log.records == 1) {
+    log += " (batch " + num(summary.log.first_batch) + ")";
+  } else if (summary.log.records > 1) {
+    log += " (batches " + num(summary.log.first_batch) + " to " + num(summary.log.last_batch) + ")";
+  }
+  line("unapplied log", log);
+  out += '\n';
+  cli::Table table({"table", "entries", "depth", "branch", "leaf", "overflow"},
+                   {false, true, true, true, true, true});
+  for (int i = 0; i < store::kTableCount; ++i) {
+    const store::LmdbTableStats& t = lmdb.tables[i];
+    table.AddRow({store::TableName(static_cast<Table>(i)), num(t.entries), num(t.depth),
+                  num(t.branch_pages), num(t.leaf_pages), num(t.overflow_pages)});
+  }
+  out += table.Format();
+  return out;
+}
+
+}  // namespace
+
+int DbStat(const DbOptions& options) {
+  Result<std::unique_ptr<store::LmdbEnv>> env = OpenReadOnly(options.data_dir);
+  if (!env.ok()) return Fail(env.status().message());
+  Result<store::LmdbEnvStats> lmdb = (*env)->DetailedStats();
+  if (!lmdb.ok()) return Fail(lmdb.status().message());
+  StoreSummary summary;
+  if (Status s = ReadStoreSummary(**env, &summary); !s.ok()) return Fail(s.message());
+  std::string out = options.json ? StatJson(options.data_dir, *lmdb, summary)
+                                 : StatText(options.data_dir, *lmdb, summary);
+  if (!WriteOut(out)) return Fail("cannot write to stdout");
+  return kExitOk;
+}
+
+}  // namespace hermod::cli::db
