@@ -60,7 +60,7 @@ uint64_t Broker::Now() {
 }
 
 void Broker::Start() {
-  started_ms_ = WallClockMs();
+  started_ = std::chrono::steady_clock::now();
   // One storage batch per loop turn: everything read in a turn goes together.
   loop_->AddTurnHook([this] { pipeline_.MaybeSubmit(); });
   // Every batch carries a bounded chunk of the fan-outs in progress, and

@@ -15,6 +15,7 @@
 #ifndef HERMOD_BROKER_CORE_BROKER_H_
 #define HERMOD_BROKER_CORE_BROKER_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -245,7 +246,11 @@ class Broker {
   uint64_t clock_wall_ms_ = 0;
 
   // For stats.
-  uint64_t started_ms_ = 0;
+  std::chrono::steady_clock::time_point started_;
+  // Seconds since Start(), to the microsecond (the wall clock can step).
+  double UptimeSeconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  }
   RateMeter publish_rate_;
   RateMeter deliver_rate_;
   RateMeter ack_rate_;

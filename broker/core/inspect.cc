@@ -486,7 +486,7 @@ void Broker::HandleStats(Session& session, const wire::StatsRequest& request) {
   };
   text("version", HERMOD_VERSION);
   text("sync_mode", config_.sync_mode);
-  num("uptime_seconds", static_cast<double>(now - started_ms_) / 1000.0);
+  num("uptime_seconds", UptimeSeconds());
   num("rss_bytes", static_cast<double>(OwnRssBytes()));
   num("connections", static_cast<double>(sessions_.size()));
   num("subscriptions", static_cast<double>(subscriptions));

@@ -108,7 +108,6 @@ void Broker::ScanDeepest() {
 bool Broker::Healthy() const { return storage_failure_.ok() && !shutting_down_; }
 
 std::string Broker::MetricsText() {
-  uint64_t now = Now();
   store::KvStats kv = store_->env()->Stats();
   Exposition e;
   e.Header("hermod_build_info", "gauge", "Build information; the value is always 1.");
@@ -116,8 +115,7 @@ std::string Broker::MetricsText() {
            "version=\"" + EscapeLabel(HERMOD_VERSION) + "\",sync_mode=\"" +
                EscapeLabel(config_.sync_mode) + "\"",
            1);
-  e.Metric("hermod_uptime_seconds", "gauge", "Seconds since the broker started.",
-           static_cast<double>(now - started_ms_) / 1000.0);
+  e.Metric("hermod_uptime_seconds", "gauge", "Seconds since the broker started.", UptimeSeconds());
   e.Metric("hermod_connections", "gauge", "Open client connections.",
            static_cast<double>(sessions_.size()));
   size_t subscriptions = 0;
