@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -97,6 +98,10 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
   if (Status s = loop.Init(); !s.ok()) return s;
   store::StorageThread storage(&store, options_.sync, options_.sync_interval_ms);
   core::BrokerConfig config = options_.broker;
+  if (options_.max_store_bytes != 0) {
+    config.store_reserve_bytes = std::min(config.store_reserve_bytes, options_.max_store_bytes / 4);
+  }
+  storage.set_headroom_exact_below(2 * config.store_reserve_bytes);
   config.sync_mode = store::SyncModeName(options_.sync);
   Status result;
   {

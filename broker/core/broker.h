@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -58,6 +59,7 @@ struct BrokerCounters {
   uint64_t dropped = 0;  // by drop-oldest
   uint64_t purged = 0;
   uint64_t refused_full = 0;
+  uint64_t refused_storage = 0;  // publishes refused while the store is full
   uint64_t group_publishes = 0;
   uint64_t fanout_entries = 0;
   uint64_t batches = 0;
@@ -197,7 +199,15 @@ class Broker {
   // Commits (broker.cc).
   void RefusePublish(Session& session, uint64_t correlation_id, const Status& status);
   void OnCommitted(CommittedBatch& batch);
-  void SendConfirms(Session& session, BatchNo through, const Status& failure, BatchNo failed);
+  void SendConfirms(Session& session, BatchNo through);
+  // Storage room: publishes are refused while it is under the reserve, and
+  // after a batch failed for room until one commits.
+  void NoteHeadroom(uint64_t headroom, bool batch_failed);
+  Status CheckStoreRoom();
+  // A batch failed: its publishes are refused; on a full store, the rest of
+  // it is retried in the next batch.
+  void OnBatchFailed(CommittedBatch& batch);
+  void RetryFailedBatch(CommittedBatch& batch, const std::unordered_set<MsgId>& lost);
   void AddConfirm(Session& session, Session::PendingConfirm confirm);
   void MaybeFinishShutdown();
   void FinishPurges(CommittedBatch& batch, BatchNo failed);
@@ -240,7 +250,13 @@ class Broker {
   bool closing_sessions_ = false;
   std::function<void()> shutdown_done_;
   net::Timer shutdown_timer_;
-  Status storage_failure_;  // first failed commit; publishes are refused after it
+  Status storage_failure_;                // first failed commit; publishes are refused after it
+  Status batch_failure_;                  // the last failed commit's, for the replies it fails
+  uint64_t store_headroom_ = UINT64_MAX;  // as of the last commit
+  bool store_full_ = false;               // headroom under the reserve
+  double HeadroomGauge() const {
+    return store_headroom_ == UINT64_MAX ? -1.0 : static_cast<double>(store_headroom_);
+  }
 
   uint64_t clock_loop_ms_ = 0;
   uint64_t clock_wall_ms_ = 0;

@@ -50,6 +50,11 @@ struct BrokerConfig {
   // found by a scan of this many queues per sweep round.
   uint32_t metrics_top_queues = 20;
   uint32_t metrics_scan_slice = 20000;
+  // Publishes are refused (kStorageFull) while the store has less room than
+  // this left, so that acks, fan-out and the apply of the log, which free
+  // space or need a little, always have some (docs/operations.md). Set from
+  // --store-reserve-bytes, at most a quarter of --max-store-bytes.
+  uint64_t store_reserve_bytes = 64 << 20;
   // Reported in Welcome.
   std::string sync_mode = "always";
 };

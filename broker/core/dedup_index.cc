@@ -31,28 +31,32 @@ std::optional<DedupIndex::ClientId> DedupIndex::ParseClientId(std::string_view i
   return parsed;
 }
 
+DedupIndex::ClientRecord* DedupIndex::FindClientRecord(const ClientId& id) {
+  auto it = clients_.find(id.client);
+  if (it == clients_.end()) return nullptr;
+  Ring<ClientRecord>& ring = it->second;
+  // A client's new publishes come with ever larger n: nothing to search.
+  if (ring.empty() || id.n > ring.back().n) return nullptr;
+  size_t lo = 0, hi = ring.size();
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (ring[mid].n < id.n) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo < ring.size() && ring[lo].n == id.n ? &ring[lo] : nullptr;
+}
+
 Result<std::optional<DedupIndex::Original>> DedupIndex::Find(QueueId target,
                                                              std::string_view dedup_id,
                                                              uint64_t now_ms) {
   uint64_t horizon = now_ms > window_ms_ ? now_ms - window_ms_ : 0;
   if (std::optional<ClientId> id = ParseClientId(dedup_id)) {
-    auto it = clients_.find(id->client);
-    if (it == clients_.end()) return std::optional<Original>();
-    Ring<ClientRecord>& ring = it->second;
-    // A client's new publishes come with ever larger n: nothing to search.
-    if (ring.empty() || id->n > ring.back().n) return std::optional<Original>();
-    size_t lo = 0, hi = ring.size();
-    while (lo < hi) {
-      size_t mid = (lo + hi) / 2;
-      if (ring[mid].n < id->n) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    if (lo < ring.size() && ring[lo].n == id->n && ring[lo].target == target &&
-        ring[lo].time_ms >= horizon) {
-      return std::optional<Original>(ring[lo].original);
+    const ClientRecord* record = FindClientRecord(*id);
+    if (record != nullptr && record->target == target && record->time_ms >= horizon) {
+      return std::optional<Original>(record->original);
     }
     return std::optional<Original>();
   }
@@ -87,6 +91,46 @@ void DedupIndex::Add(QueueId target, std::string_view dedup_id, const Original& 
   std::string key = store::DedupKey(target, dedup_id);
   map_[key] = Record{original, now_ms};
   order_.push_back(Order{std::move(key), original.batch_no, now_ms});
+}
+
+void DedupIndex::Forget(QueueId target, std::string_view dedup_id, MsgId msg_id) {
+  if (std::optional<ClientId> id = ParseClientId(dedup_id)) {
+    ClientRecord* record = FindClientRecord(*id);
+    if (record != nullptr && record->target == target && record->original.msg_id == msg_id) {
+      // The ring keeps the record (and its order); target 0 names no queue
+      // or group, so it never matches again.
+      record->target = 0;
+      return;
+    }
+  }
+  auto it = map_.find(store::DedupKey(target, dedup_id));
+  if (it != map_.end() && it->second.original.msg_id == msg_id) map_.erase(it);
+}
+
+void DedupIndex::Moved(QueueId target, std::string_view dedup_id, MsgId msg_id, BatchNo batch_no,
+                       uint64_t now_ms) {
+  Original* original = FindOriginal(target, dedup_id, msg_id);
+  if (original == nullptr) return;
+  original->batch_no = batch_no;
+  auto it = map_.find(store::DedupKey(target, dedup_id));
+  if (it != map_.end()) {
+    // Trim finds it by its new batch.
+    it->second.time_ms = now_ms;
+    order_.push_back(Order{it->first, batch_no, now_ms});
+  }
+}
+
+DedupIndex::Original* DedupIndex::FindOriginal(QueueId target, std::string_view dedup_id,
+                                               MsgId msg_id) {
+  if (std::optional<ClientId> id = ParseClientId(dedup_id)) {
+    ClientRecord* record = FindClientRecord(*id);
+    if (record != nullptr && record->target == target && record->original.msg_id == msg_id) {
+      return &record->original;
+    }
+  }
+  auto it = map_.find(store::DedupKey(target, dedup_id));
+  if (it != map_.end() && it->second.original.msg_id == msg_id) return &it->second.original;
+  return nullptr;
 }
 
 void DedupIndex::Trim(uint64_t now_ms, BatchNo applied_through) {

@@ -52,6 +52,12 @@ class DedupIndex {
   Result<std::optional<Original>> Find(QueueId target, std::string_view dedup_id, uint64_t now_ms);
   // Records a new publish with a dedup id.
   void Add(QueueId target, std::string_view dedup_id, const Original& original, uint64_t now_ms);
+  // The publish of msg_id with this id was never stored (its batch failed):
+  // a repeat is a new publish.
+  void Forget(QueueId target, std::string_view dedup_id, MsgId msg_id);
+  // The publish of msg_id with this id is retried in another batch.
+  void Moved(QueueId target, std::string_view dedup_id, MsgId msg_id, BatchNo batch_no,
+             uint64_t now_ms);
   // Forgets what the store now holds or what is past the window or bound.
   // applied_through: the newest batch whose log record is applied.
   void Trim(uint64_t now_ms, BatchNo applied_through);
@@ -82,6 +88,10 @@ class DedupIndex {
     BatchNo batch_no = 0;
     uint64_t time_ms = 0;
   };
+
+  ClientRecord* FindClientRecord(const ClientId& id);
+  // The original of msg_id under this id, wherever it is kept; null if none.
+  Original* FindOriginal(QueueId target, std::string_view dedup_id, MsgId msg_id);
 
   store::Store* store_;
   uint64_t window_ms_;

@@ -197,6 +197,7 @@ void Broker::PublishToGroup(Session& session, const wire::Publish& publish, size
   if (Status s = ValidateGroupName(name); !s.ok()) {
     return RefusePublish(session, correlation_id, s);
   }
+  if (Status s = CheckStoreRoom(); !s.ok()) return RefusePublish(session, correlation_id, s);
   Result<Group*> found = FindOrLoadGroup(name);
   if (!found.ok()) return RefusePublish(session, correlation_id, found.status());
   Group* group = *found;

@@ -498,6 +498,7 @@ void Broker::HandleStats(Session& session, const wire::StatsRequest& request) {
   num("log_unapplied_bytes", static_cast<double>(pipeline_.unapplied().unapplied_bytes()));
   num("store_used_bytes", static_cast<double>(kv.used_bytes));
   num("store_map_bytes", static_cast<double>(kv.map_bytes));
+  num("store_headroom_bytes", HeadroomGauge());
   num("published_total", static_cast<double>(counters_.published));
   num("delivered_total", static_cast<double>(counters_.delivered));
   num("redelivered_total", static_cast<double>(counters_.redelivered));
@@ -508,6 +509,7 @@ void Broker::HandleStats(Session& session, const wire::StatsRequest& request) {
   num("expired_total", static_cast<double>(counters_.expired));
   num("duplicates_total", static_cast<double>(counters_.duplicates));
   num("refused_full_total", static_cast<double>(counters_.refused_full));
+  num("refused_storage_total", static_cast<double>(counters_.refused_storage));
   num("fanout_entries_total", static_cast<double>(counters_.fanout_entries));
   num("publish_rate", publish_rate_.Rate(now));
   num("deliver_rate", deliver_rate_.Rate(now));

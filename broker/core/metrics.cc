@@ -132,6 +132,8 @@ std::string Broker::MetricsText() {
            static_cast<double>(kv.used_bytes));
   e.Metric("hermod_store_map_bytes", "gauge", "The LMDB map size.",
            static_cast<double>(kv.map_bytes));
+  e.Metric("hermod_store_headroom_bytes", "gauge",
+           "Bytes the store can still take (-1: no bound known).", HeadroomGauge());
   e.Metric("hermod_log_unapplied_bytes", "gauge", "Log bytes not yet applied to the index.",
            static_cast<double>(pipeline_.unapplied().unapplied_bytes()));
   e.Metric("hermod_connections_accepted_total", "counter", "Connections accepted.",
@@ -158,6 +160,9 @@ std::string Broker::MetricsText() {
            static_cast<double>(counters_.dropped));
   e.Metric("hermod_refused_full_total", "counter", "Publishes refused by a queue limit.",
            static_cast<double>(counters_.refused_full));
+  e.Metric("hermod_refused_storage_total", "counter",
+           "Publishes refused because the store is full.",
+           static_cast<double>(counters_.refused_storage));
   e.Metric("hermod_purged_total", "counter", "Entries removed by purge or delete.",
            static_cast<double>(counters_.purged));
   e.Metric("hermod_group_publishes_total", "counter", "Publishes to groups.",

@@ -1,5 +1,7 @@
 #include "pipeline.h"
 
+#include <algorithm>
+
 #include "check.h"
 
 namespace hermod::core {
@@ -73,9 +75,12 @@ void Pipeline::NoteSession(BatchNo batch_no, ConnId conn_id) {
 
 void Pipeline::MaybeSubmit() {
   if (committing_ || batch_ == nullptr) return;
-  if (before_submit_) before_submit_();
   uint64_t now = loop_->now_ms();
-  batch_->apply = unapplied_.TakeDue(now);
+  if (now < hold_until_ms_) return;
+  if (before_submit_) before_submit_();
+  // After a failure for room, records are applied one per batch: an apply
+  // holds its record twice (log and index) until it commits.
+  batch_->apply = unapplied_.TakeDue(now, /*one=*/full_retry_ms_ != 0);
   if (batch_->empty()) return;
   batch_->now_ms = now;
   batch_->counters = counters_;
@@ -105,8 +110,10 @@ void Pipeline::OnStorageWake() {
     committed.batch_no = batch->batch_no;
     committed.status = batch->status;
     committed.commit_micros = batch->commit_micros;
+    committed.headroom = batch->headroom;
     if (batch->status.ok()) {
       committed_through_ = batch->batch_no;
+      full_retry_ms_ = 0;
       if (!batch->log.empty()) {
         unapplied_.Track(batch->batch_no, loop_->now_ms(), batch->log.bytes(),
                          std::move(book.log_queues));
@@ -118,6 +125,12 @@ void Pipeline::OnStorageWake() {
       }
     } else {
       unapplied_.Rewind(batch->apply);
+      committed.failed = batch.get();
+      committed.failed_log_queues = std::move(book.log_queues);
+      if (batch->status.code() == ErrorCode::kStorageFull) {
+        full_retry_ms_ = std::clamp(2 * full_retry_ms_, kFullRetryMinMs, kFullRetryMaxMs);
+        hold_until_ms_ = loop_->now_ms() + full_retry_ms_;
+      }
     }
     committed.queues = std::move(book.queues);
     committed.sessions = std::move(book.sessions);

@@ -46,6 +46,11 @@ struct CommittedBatch {
   std::vector<Queue*> applied_queues;     // queues named by records it applied
   std::vector<store::PurgeRange> purges;  // with the counts storage removed
   uint64_t messages = 0;                  // publishes it carried
+  uint64_t headroom = UINT64_MAX;         // what the store can still take
+  // A failed batch, for the owner to take apart: the batch itself and the
+  // queues its log record named. Valid during the callback only.
+  store::WriteBatch* failed = nullptr;
+  std::vector<Queue*> failed_log_queues;
 };
 
 class Pipeline {
@@ -91,7 +96,8 @@ class Pipeline {
   // Nothing filled, nothing committing, nothing waiting to be durable.
   bool idle() const { return !committing_ && in_flight_books_.empty() && batch_->empty(); }
 
-  // Hands the filled batch (plus due apply steps) to storage if it is idle.
+  // Hands the filled batch (plus due apply steps) to storage if it is idle
+  // (and not holding off after the store filled up).
   void MaybeSubmit();
   // Runs just before a batch is handed to storage (the owner adds the
   // fan-out chunks that ride in every batch).
@@ -131,6 +137,13 @@ class Pipeline {
   uint64_t batch_messages_ = 0;
   uint64_t batch_bytes_ = 0;
   bool committing_ = false;  // a batch is with storage, not committed yet
+  // After a batch failed because the store is full, the next one (which
+  // retries the failed one's acks) waits, 100 ms doubling to 5 s while
+  // failures go on; the apply timer submits it.
+  static constexpr uint64_t kFullRetryMinMs = 100;
+  static constexpr uint64_t kFullRetryMaxMs = 5000;
+  uint64_t full_retry_ms_ = 0;
+  uint64_t hold_until_ms_ = 0;
   BatchNo committed_through_ = 0;
 };
 

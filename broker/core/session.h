@@ -52,6 +52,7 @@ class Session final : public net::Connection::Handler {
     MsgId msg_id = 0;
     Seq seq = 0;
     Kind kind = kPublish;
+    bool failed = false;  // its batch failed: the reply is an error (Broker::batch_failure_)
   };
   Ring<PendingConfirm>& confirms() { return confirms_; }
   // The newest batch holding one of this session's confirms.

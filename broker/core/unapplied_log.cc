@@ -49,10 +49,10 @@ void UnappliedLog::Cancel(BatchNo batch_no, QueueId queue_id, Seq seq) {
   if (Record* record = Find(batch_no)) record->canceled.emplace_back(queue_id, seq);
 }
 
-std::vector<store::ApplyStep> UnappliedLog::TakeDue(uint64_t now_ms) {
+std::vector<store::ApplyStep> UnappliedLog::TakeDue(uint64_t now_ms, bool one) {
   std::vector<store::ApplyStep> steps;
   uint64_t taken = 0;
-  while (next_ < records_.size() && taken < policy_.max_apply_bytes) {
+  while (next_ < records_.size() && taken < policy_.max_apply_bytes && !(one && taken > 0)) {
     Record& record = records_[next_];
     bool old = record.committed_ms + policy_.lag_ms <= now_ms;
     bool pressed = unapplied_bytes_ > policy_.max_unapplied_bytes;
@@ -80,6 +80,15 @@ void UnappliedLog::Rewind(std::vector<store::ApplyStep>& steps) {
     unapplied_bytes_ += record.bytes;
   }
   submitted_through_ = next_ == 0 ? applied_through_ : records_[next_ - 1].batch_no;
+}
+
+void UnappliedLog::MoveCancels(BatchNo from, BatchNo to) {
+  HERMOD_CHECK(records_.empty() || records_.back().batch_no < from);
+  auto it = early_.find(from);
+  if (it == early_.end()) return;
+  std::vector<std::pair<QueueId, Seq>>& into = early_[to];
+  into.insert(into.end(), it->second.begin(), it->second.end());
+  early_.erase(it);
 }
 
 std::vector<Queue*> UnappliedLog::Applied(BatchNo batch_no) {

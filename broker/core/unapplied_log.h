@@ -44,13 +44,17 @@ class UnappliedLog {
   // The newest batch whose record's apply has committed.
   BatchNo applied_through() const { return applied_through_; }
 
-  // Steps for the records due now, oldest first. Marks them submitted.
-  std::vector<store::ApplyStep> TakeDue(uint64_t now_ms);
+  // Steps for the records due now, oldest first, up to the policy's bytes
+  // per transaction (with `one`, a single record). Marks them submitted.
+  std::vector<store::ApplyStep> TakeDue(uint64_t now_ms, bool one = false);
   // Whether any record is waiting (for the apply timer).
   bool has_pending() const { return next_ < records_.size(); }
 
   // The batch carrying these steps failed: they are due again.
   void Rewind(std::vector<store::ApplyStep>& steps);
+  // A failed batch's log operations are retried in batch `to`: so are the
+  // cancels noted for its record. REQUIRES: no record of `from` or later.
+  void MoveCancels(BatchNo from, BatchNo to);
 
   // The apply of `batch_no` committed: forgets the record and returns the
   // queues it named.

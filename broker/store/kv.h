@@ -117,6 +117,12 @@ class KvEnv {
   // configured maximum is reached. Storage thread only, no write open.
   virtual Status GrowMap() = 0;
   virtual KvStats Stats() = 0;
+  // How many more bytes the store can take before a write fails: up to its
+  // configured maximum, and no more than the disk holds. Free pages inside
+  // the store are counted only when the quick estimate (limit minus the
+  // highest page in use) is under `exact_below`, since that walks LMDB's
+  // freelist. Storage thread.
+  virtual uint64_t Headroom(uint64_t exact_below) = 0;
 };
 
 }  // namespace hermod::store

@@ -3,7 +3,9 @@
 #include <limits.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -287,6 +289,50 @@ KvStats LmdbEnv::Stats() {
   return stats;
 }
 
+Result<uint64_t> LmdbEnv::FreePages(MDB_txn* txn) {
+  // The freelist is LMDB's database 0: each value is a list of page
+  // numbers whose first word is its length (as mdb_stat -f counts).
+  MDB_cursor* raw_cursor = nullptr;
+  int rc = mdb_cursor_open(txn, 0, &raw_cursor);
+  if (rc != MDB_SUCCESS) return FromMdb(rc, "open the freelist");
+  std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> cursor(raw_cursor, &mdb_cursor_close);
+  uint64_t free_pages = 0;
+  MDB_val key, value;
+  while ((rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) == MDB_SUCCESS) {
+    size_t pages = 0;
+    if (value.mv_size >= sizeof(pages)) std::memcpy(&pages, value.mv_data, sizeof(pages));
+    free_pages += pages;
+  }
+  if (rc != MDB_NOTFOUND) return FromMdb(rc, "read the freelist");
+  return free_pages;
+}
+
+uint64_t LmdbEnv::Headroom(uint64_t exact_below) {
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  MDB_stat env_stat;
+  mdb_env_stat(env_, &env_stat);
+  uint64_t page = env_stat.ms_psize;
+  uint64_t used = (info.me_last_pgno + 1) * page;
+  // The data file grows by the pages written past its end, so the disk
+  // bounds the store as well as the configured maximum does.
+  uint64_t room = UINT64_MAX;
+  struct statvfs disk;
+  if (statvfs(dir_.c_str(), &disk) == 0) room = uint64_t{disk.f_bavail} * disk.f_frsize;
+  if (options_.max_map_bytes != 0) {
+    room = std::min(room, options_.max_map_bytes > used ? options_.max_map_bytes - used : 0);
+  }
+  if (room >= exact_below) return room;
+  // Near the limit: pages freed by acks and applied log records are
+  // reused before the file grows, so they count.
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  MDB_txn* raw_txn = nullptr;
+  if (BeginMdbTxn(env_, MDB_RDONLY, &raw_txn) != MDB_SUCCESS) return room;
+  Result<uint64_t> free_pages = FreePages(raw_txn);
+  mdb_txn_abort(raw_txn);
+  return free_pages.ok() ? room + *free_pages * page : room;
+}
+
 Result<LmdbEnvStats> LmdbEnv::DetailedStats() {
   LmdbEnvStats out;
   // Readers first, while this call holds none.
@@ -319,19 +365,9 @@ Result<LmdbEnvStats> LmdbEnv::DetailedStats() {
     out.tables[i] = LmdbTableStats{s.ms_entries, s.ms_depth, s.ms_branch_pages, s.ms_leaf_pages,
                                    s.ms_overflow_pages};
   }
-  // The freelist is LMDB's database 0: each value is a list of page
-  // numbers whose first word is its length (as mdb_stat -f counts).
-  MDB_cursor* raw_cursor = nullptr;
-  rc = mdb_cursor_open(txn.get(), 0, &raw_cursor);
-  if (rc != MDB_SUCCESS) return FromMdb(rc, "open the freelist");
-  std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> cursor(raw_cursor, &mdb_cursor_close);
-  MDB_val key, value;
-  while ((rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) == MDB_SUCCESS) {
-    size_t pages = 0;
-    if (value.mv_size >= sizeof(pages)) std::memcpy(&pages, value.mv_data, sizeof(pages));
-    out.free_pages += pages;
-  }
-  if (rc != MDB_NOTFOUND) return FromMdb(rc, "read the freelist");
+  Result<uint64_t> free_pages = FreePages(txn.get());
+  if (!free_pages.ok()) return free_pages.status();
+  out.free_pages = *free_pages;
 
   struct stat file;
   if (stat((dir_ + "/data.mdb").c_str(), &file) == 0) {

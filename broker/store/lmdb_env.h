@@ -72,6 +72,7 @@ class LmdbEnv final : public KvEnv {
   Status Sync() override;
   Status GrowMap() override;
   KvStats Stats() override;
+  uint64_t Headroom(uint64_t exact_below) override;
 
   // Unmaps the pages of the data file this process touched so far (they stay
   // in the page cache; a later read faults them back in). Called after
@@ -93,6 +94,8 @@ class LmdbEnv final : public KvEnv {
 
  private:
   LmdbEnv() = default;
+  // Pages in LMDB's freelist (reusable), counted in a read transaction.
+  Result<uint64_t> FreePages(MDB_txn* txn);
   Status OpenTables();
   Result<std::unique_ptr<KvTxn>> Begin(bool read_only);
 

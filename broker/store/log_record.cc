@@ -26,6 +26,38 @@ std::string* LogWriter::BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id,
   return &record_;
 }
 
+void LogWriter::Copy(const LogOp& op) {
+  switch (op.type) {
+    case LogOpType::kCreateQueue:
+      return CreateQueue(op.queue_id, op.created_ms, op.name);
+    case LogOpType::kPublish:
+      BeginPublish(op.queue_id, op.seq, op.msg_id, static_cast<uint32_t>(op.envelope.size()))
+          ->append(op.envelope);
+      return;
+    case LogOpType::kAck:
+      return Ack(op.queue_id, op.seq);
+    case LogOpType::kDelivered:
+      return Delivered(op.queue_id, op.seq, op.delivery_count);
+    case LogOpType::kConfigure:
+      return Configure(op.queue_id, op.settings);
+    case LogOpType::kDedup:
+      return Dedup(op.queue_id, op.seq, op.msg_id, op.created_ms, op.dedup_id);
+    case LogOpType::kEntry:
+      return Entry(op.queue_id, op.seq, op.msg_id, op.bytes, op.expires_ms);
+  }
+}
+
+void LogWriter::Prepend(const LogWriter& earlier) {
+  if (earlier.empty()) return;
+  if (empty()) {
+    record_ = earlier.record_;
+  } else {
+    // Both start with the version byte; keep one.
+    record_.insert(1, std::string_view(earlier.record_).substr(1));
+  }
+  ops_ += earlier.ops_;
+}
+
 void LogWriter::Ack(QueueId queue_id, Seq seq) {
   Begin(LogOpType::kAck);
   AppendFixed64(&record_, queue_id);

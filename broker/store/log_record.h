@@ -41,6 +41,8 @@ enum class LogOpType : uint8_t {
 
 inline constexpr uint8_t kLogRecordVersion = 1;
 
+struct LogOp;
+
 class LogWriter {
  public:
   bool empty() const { return ops_ == 0; }
@@ -64,6 +66,10 @@ class LogWriter {
   void Dedup(QueueId queue_id, Seq seq, MsgId msg_id, uint64_t time_ms, std::string_view dedup_id);
   // An entry referring to a message stored on its own (a group publish's).
   void Entry(QueueId queue_id, Seq seq, MsgId msg_id, uint32_t bytes, uint64_t expires_ms);
+  // Copies one operation read from another record.
+  void Copy(const LogOp& op);
+  // Puts the operations of `earlier` in front of this record's.
+  void Prepend(const LogWriter& earlier);
 
  private:
   void Begin(LogOpType type);

@@ -10,6 +10,7 @@
 #ifndef HERMOD_BROKER_STORE_MEM_ENV_H_
 #define HERMOD_BROKER_STORE_MEM_ENV_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,7 @@ class MemEnv final : public KvEnv {
   Status Sync() override { return Status::OK(); }
   Status GrowMap() override { return Status::StorageFull("memory store cannot grow"); }
   KvStats Stats() override;
+  uint64_t Headroom(uint64_t) override { return UINT64_MAX; }  // memory is the limit
 
   using TableMap = std::map<std::string, std::string, std::less<>>;
   // For the transaction and cursor implementations.

@@ -85,6 +85,7 @@ void StorageThread::Run() {
       batch->status = store_->Commit(*batch);
       batch->commit_micros = static_cast<uint64_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+      batch->headroom = store_->env()->Headroom(headroom_exact_below_);
       if (two_stage() && batch->status.ok()) {
         // This commit's data flush also flushed the meta page of the batch
         // before it: that one is durable now.

@@ -57,6 +57,10 @@ class StorageThread {
   // Whether batches are reported committed before durable (mode "always").
   bool two_stage() const { return sync_mode_ == SyncMode::kAlways; }
 
+  // After each commit, measure the store's headroom (WriteBatch::headroom),
+  // exactly when it is under this many bytes. Before Start().
+  void set_headroom_exact_below(uint64_t bytes) { headroom_exact_below_ = bytes; }
+
   void Start(std::function<void()> notify);
   // Queues a batch for commit.
   void Submit(std::unique_ptr<WriteBatch> batch);
@@ -78,6 +82,7 @@ class StorageThread {
   Store* store_;
   SyncMode sync_mode_;
   uint32_t sync_interval_ms_;
+  uint64_t headroom_exact_below_ = 0;
   std::function<void()> notify_;
   std::thread thread_;
   std::unique_ptr<WriteBatch> awaiting_;  // committed, not flushed; storage thread only

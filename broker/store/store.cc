@@ -243,7 +243,15 @@ Status Store::CommitOnce(WriteBatch& batch) {
   for (const FanoutStart& start : batch.fanout_starts) StartFanout(txn, start);
   for (const ApplyStep& step : batch.apply) {
     Status s = ApplyRecord(txn, step);
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      // A put that failed (the map filled) breaks the transaction, and the
+      // reads after it see a cut record: report what broke it, not that.
+      if (!txn.status().ok()) {
+        last_map_full_ = txn.map_full();
+        return txn.status();
+      }
+      return s;
+    }
   }
   for (const FanoutProgress& progress : batch.fanout_progress) AdvanceFanout(txn, progress);
   for (const GroupChange& change : batch.group_changes) ApplyGroupChange(txn, change);

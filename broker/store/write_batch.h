@@ -119,6 +119,7 @@ struct WriteBatch {
   // Set by the storage thread.
   Status status;
   uint64_t commit_micros = 0;
+  uint64_t headroom = UINT64_MAX;  // what the store can still take (KvEnv::Headroom)
 
   // Empties the batch for reuse, keeping its buffers' capacity: a steady
   // stream of batches then allocates nothing.
@@ -138,6 +139,7 @@ struct WriteBatch {
     flush_now = false;
     status = Status::OK();
     commit_micros = 0;
+    headroom = UINT64_MAX;
   }
 
   bool empty() const {

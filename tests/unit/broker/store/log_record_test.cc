@@ -64,3 +64,49 @@ TEST(LogRecord, RefusesUnknownVersionAndType) {
 
 }  // namespace
 }  // namespace hermod::store
+
+namespace hermod::store {
+namespace {
+
+// A failed batch's record is retried by copying its operations in front of
+// the next batch's: the result reads back as the two in that order.
+TEST(LogRecord, CopyAndPrependKeepEveryOperationInOrder) {
+  LogWriter failed;
+  failed.CreateQueue(7, 1000, "q");
+  std::string* out = failed.BeginPublish(7, 1, 11, 5);
+  out->append("hello");
+  failed.Ack(3, 9);
+  failed.Delivered(3, 10, 2);
+  failed.Configure(7, "settings");
+  failed.Dedup(7, 1, 11, 1000, "id-1");
+  failed.Entry(8, 4, 12, 300, 5000);
+
+  LogWriter carried;
+  LogReader reader(failed.record());
+  LogOp op;
+  while (reader.Next(&op)) carried.Copy(op);
+  ASSERT_TRUE(reader.status().ok());
+  EXPECT_EQ(carried.record(), failed.record());
+
+  LogWriter next;
+  next.Ack(7, 1);
+  next.Prepend(carried);
+  EXPECT_EQ(next.ops(), 8u);
+  LogReader both(next.record());
+  std::vector<LogOpType> types;
+  while (both.Next(&op)) types.push_back(op.type);
+  ASSERT_TRUE(both.status().ok()) << both.status().ToString();
+  EXPECT_EQ(types,
+            (std::vector<LogOpType>{LogOpType::kCreateQueue, LogOpType::kPublish, LogOpType::kAck,
+                                    LogOpType::kDelivered, LogOpType::kConfigure, LogOpType::kDedup,
+                                    LogOpType::kEntry, LogOpType::kAck}));
+  EXPECT_EQ(op.queue_id, 7u);
+  EXPECT_EQ(op.seq, 1u);
+
+  LogWriter empty;
+  empty.Prepend(carried);
+  EXPECT_EQ(empty.record(), failed.record());
+}
+
+}  // namespace
+}  // namespace hermod::store
