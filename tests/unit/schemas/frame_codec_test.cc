@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -247,7 +248,7 @@ TEST(FrameDecoder, DecodesByteByByte) {
 TEST(FrameDecoder, DecodesMisalignedInput) {
   Bytes frame = EveryFrame()[2];
   auto heap = std::make_unique<uint8_t[]>(frame.size() + 3);
-  std::memcpy(heap.get() + 3, frame.data(), frame.size());
+  std::copy(frame.begin(), frame.end(), heap.get() + 3);
   FrameDecoder dec(kDefaultMaxFrameBytes);
   int n = 0;
   ASSERT_TRUE(dec.Feed(heap.get() + 3, frame.size(),
