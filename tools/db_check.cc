@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -80,6 +81,7 @@ class Checker {
   };
 
   void Problem(std::string text) { problems_.push_back(std::move(text)); }
+  uint32_t schema_version_ = 0;
   std::string QueueLabel(QueueId queue_id) const;
   std::string EntryLabel(QueueId queue_id, Seq seq) const;
   void CheckMeta();
@@ -161,6 +163,7 @@ void Checker::CheckMeta() {
     Problem("meta's id counters are not 40 bytes");
   }
   counters_ = meta.counters;
+  schema_version_ = meta.schema_version.value_or(0);
 }
 
 void Checker::CheckQueues() {
@@ -528,10 +531,21 @@ void Checker::CheckGroups() {
     }
   }
   std::map<std::string, uint64_t, std::less<>> rows;  // groups rows per group
+  // Member rows and member-of rows (schema 2) must name each other.
+  std::set<std::pair<QueueId, std::string>> members, member_of;
   std::unique_ptr<KvCursor> cursor = txn_.Cursor(Table::kGroups);
   if (!cursor) return;
   for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
     std::string_view key = cursor->key();
+    if (store::IsMemberOfKey(key)) {
+      if (key.size() <= store::kMemberOfPrefixBytes) {
+        Problem("groups has a member-of key of " + std::to_string(key.size()) + " bytes");
+        continue;
+      }
+      member_of.emplace(store::DecodeU64Key(key.substr(1)),
+                        std::string(key.substr(store::kMemberOfPrefixBytes)));
+      continue;
+    }
     size_t zero = key.find('\0');
     if (zero == std::string_view::npos) {
       Problem("groups has a key without a zero byte");
@@ -541,8 +555,24 @@ void Checker::CheckGroups() {
     if (cursor->value().size() != 8) {
       Problem("member '" + std::string(key.substr(zero + 1)) + "' of group '" + group +
               "' holds a queue id of " + std::to_string(cursor->value().size()) + " bytes");
+    } else {
+      members.emplace(store::DecodeU64Key(cursor->value()), group);
     }
     ++rows[group];
+  }
+  if (schema_version_ >= 2) {
+    for (const auto& [queue_id, group] : members) {
+      if (member_of.count({queue_id, group}) == 0) {
+        Problem("queue id " + std::to_string(queue_id) + " is a member of group '" + group +
+                "' without a member-of row");
+      }
+    }
+    for (const auto& [queue_id, group] : member_of) {
+      if (members.count({queue_id, group}) == 0) {
+        Problem("member-of row says queue id " + std::to_string(queue_id) + " belongs to group '" +
+                group + "', which has no such member");
+      }
+    }
   }
   for (auto& [group, count] : rows) {
     auto it = member_counts.find(group);

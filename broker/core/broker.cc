@@ -631,6 +631,13 @@ void Broker::IssueQueueDeletes() {
     }
     pipeline_.batch().queue_deletes.push_back(store::QueueDelete{q->queue_id(), q->name()});
     q->delete_issued = true;
+    // It leaves its groups (the store does the same in this batch).
+    for (auto& [name, group] : groups_) {
+      auto member = group->members.find(q->name());
+      if (member == group->members.end() || member->second != q->queue_id()) continue;
+      group->members.erase(member);
+      group->Changed();
+    }
     pipeline_.NoteQueue(q);
     it = pending_deletes_.erase(it);
   }

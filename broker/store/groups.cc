@@ -2,6 +2,7 @@
 // batch's transaction, fan-out starts and progress, and the reads the loop
 // needs. See store.h and docs/design.md ("Groups and fan-out").
 #include <algorithm>
+#include <vector>
 
 #include "store.h"
 
@@ -54,11 +55,18 @@ void Store::ApplyGroupChange(KvTxn& txn, const GroupChange& change) {
       if (!exists) return;
       // Fan-out jobs carry their own member lists, so deleting the rows
       // cannot take a confirmed message away from anyone.
-      std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kGroups);
-      if (!cursor) return;
-      std::string prefix = GroupMemberKey(change.group, "");
-      bool ok = cursor->Seek(prefix);
-      while (ok && cursor->key().substr(0, prefix.size()) == prefix) ok = cursor->DeleteAndNext();
+      std::vector<QueueId> member_ids;
+      {
+        std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kGroups);
+        if (!cursor) return;
+        std::string prefix = GroupMemberKey(change.group, "");
+        bool ok = cursor->Seek(prefix);
+        while (ok && cursor->key().substr(0, prefix.size()) == prefix) {
+          if (cursor->value().size() == 8) member_ids.push_back(DecodeU64Key(cursor->value()));
+          ok = cursor->DeleteAndNext();
+        }
+      }
+      for (QueueId id : member_ids) txn.Del(Table::kGroups, MemberOfKey(id, change.group));
       txn.Del(Table::kGroupInfo, change.group);
       return;
     }
@@ -68,16 +76,62 @@ void Store::ApplyGroupChange(KvTxn& txn, const GroupChange& change) {
       std::string_view old;
       if (txn.Get(Table::kGroups, key, &old)) return;
       txn.Put(Table::kGroups, key, U64Key(change.queue_id).view());
+      txn.Put(Table::kGroups, MemberOfKey(change.queue_id, change.group), {});
       info.members += 1;
       break;
     }
-    case GroupChange::kRemove:
+    case GroupChange::kRemove: {
       if (!exists) return;
-      if (!txn.Del(Table::kGroups, GroupMemberKey(change.group, change.member))) return;
+      std::string key = GroupMemberKey(change.group, change.member);
+      std::string_view old;
+      if (!txn.Get(Table::kGroups, key, &old)) return;
+      if (old.size() == 8) txn.Del(Table::kGroups, MemberOfKey(DecodeU64Key(old), change.group));
+      txn.Del(Table::kGroups, key);
       info.members -= 1;
       break;
+    }
   }
   txn.Put(Table::kGroupInfo, change.group, info.Encode());
+}
+
+void Store::LeaveGroups(KvTxn& txn, QueueId queue_id, std::string_view name) {
+  std::vector<std::string> groups;
+  {
+    std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kGroups);
+    if (!cursor) return;
+    std::string prefix = MemberOfKey(queue_id, "");
+    for (bool ok = cursor->Seek(prefix); ok && cursor->key().substr(0, prefix.size()) == prefix;
+         ok = cursor->DeleteAndNext()) {
+      groups.emplace_back(cursor->key().substr(prefix.size()));
+    }
+  }
+  for (const std::string& group : groups) {
+    // The member row may name a newer queue of the same name by now.
+    std::string key = GroupMemberKey(group, name);
+    std::string_view value;
+    if (!txn.Get(Table::kGroups, key, &value) || value != U64Key(queue_id).view()) continue;
+    txn.Del(Table::kGroups, key);
+    std::string_view info_value;
+    GroupInfoValue info;
+    if (txn.Get(Table::kGroupInfo, group, &info_value) && info.Decode(info_value)) {
+      info.members -= 1;
+      txn.Put(Table::kGroupInfo, group, info.Encode());
+    }
+  }
+}
+
+Status Store::IndexGroupMembership(KvTxn& txn) {
+  std::vector<std::pair<QueueId, std::string>> rows;
+  std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kGroups);
+  if (!cursor) return txn.status();
+  for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
+    std::string_view key = cursor->key();
+    if (IsMemberOfKey(key) || cursor->value().size() != 8) continue;
+    rows.emplace_back(DecodeU64Key(cursor->value()), std::string(key.substr(0, key.find('\0'))));
+  }
+  cursor.reset();
+  for (auto& [queue_id, group] : rows) txn.Put(Table::kGroups, MemberOfKey(queue_id, group), {});
+  return txn.status();
 }
 
 Status Store::ReadFanoutJobs(std::vector<RecoveredFanout>* out) {

@@ -186,6 +186,19 @@ inline std::string GroupMemberKey(std::string_view group, std::string_view membe
   return key;
 }
 
+// groups, second key space: 0 · member queue id (big-endian) · group name
+// -> (empty): the groups a queue belongs to, so that deleting the queue
+// takes it out of them. Group names are never empty, so no member key
+// above starts with a zero byte.
+inline constexpr size_t kMemberOfPrefixBytes = 9;
+inline std::string MemberOfKey(uint64_t queue_id, std::string_view group) {
+  std::string key(kMemberOfPrefixBytes, '\0');
+  PutBig64(key.data() + 1, queue_id);
+  key.append(group);
+  return key;
+}
+inline bool IsMemberOfKey(std::string_view key) { return !key.empty() && key[0] == '\0'; }
+
 // group_info value.
 struct GroupInfoValue {
   uint64_t group_id = 0;

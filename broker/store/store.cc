@@ -100,7 +100,14 @@ Status Store::Open() {
                                   std::to_string(*version) + "; this build reads up to " +
                                   std::to_string(kSchemaVersion) + " (upgrade hermodd)");
     }
-    return Status::OK();
+    if (*version == kSchemaVersion) return Status::OK();
+    // Version 2 indexes which groups each queue belongs to (keys.h,
+    // MemberOfKey); build that index from the member rows once.
+    if (Status s = IndexGroupMembership(**txn); !s.ok()) return s;
+    std::string encoded;
+    AppendFixed32(&encoded, kSchemaVersion);
+    (*txn)->Put(Table::kMeta, kMetaSchemaVersion, encoded);
+    return (*txn)->Commit();
   }
   if (!version.status().IsNotFound()) return version.status();
   std::string encoded;
@@ -270,6 +277,7 @@ Status Store::CommitOnce(WriteBatch& batch) {
   for (const std::string& key : batch.dedup_deletes) txn.Del(Table::kDedup, key);
   for (PurgeRange& range : batch.purges) Purge(txn, &range);
   for (const QueueDelete& d : batch.queue_deletes) {
+    LeaveGroups(txn, d.queue_id, d.name);
     txn.Del(Table::kQueues, d.name);
     txn.Del(Table::kQueueState, U64Key(d.queue_id).view());
     txn.Del(Table::kQueueConfig, U64Key(d.queue_id).view());

@@ -30,7 +30,7 @@
 
 namespace hermod::store {
 
-inline constexpr uint32_t kSchemaVersion = 1;
+inline constexpr uint32_t kSchemaVersion = 2;
 
 // The rows of the meta table (their encoding stays in store.cc): the schema
 // version, and the id counters that every commit writes. Each reader returns
@@ -178,6 +178,10 @@ class Store {
   void StartFanout(KvTxn& txn, const FanoutStart& start);
   void AdvanceFanout(KvTxn& txn, const FanoutProgress& progress);
   void ApplyGroupChange(KvTxn& txn, const GroupChange& change);
+  // A deleted queue leaves every group it belonged to.
+  void LeaveGroups(KvTxn& txn, QueueId queue_id, std::string_view name);
+  // Schema 1 to 2: writes the member-of rows of every group member.
+  Status IndexGroupMembership(KvTxn& txn);
   Status ReadFanoutJobs(std::vector<RecoveredFanout>* out);
 
   KvEnv* env_;

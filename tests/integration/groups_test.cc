@@ -20,6 +20,7 @@
 #include "admin_test_util.h"
 #include "broker_process.h"
 #include "hermod/client.h"
+#include "run_command.h"
 #include "temp_dir.h"
 
 namespace hermod {
@@ -381,6 +382,52 @@ TEST_F(GroupTest, MembershipAtPublishTimeDecides) {
   EXPECT_EQ(PeekPayloads("a"), (std::vector<std::string>{"p1", "p2"}));
   EXPECT_EQ(PeekPayloads("b"), (std::vector<std::string>{"p1", "p2", "p3"}));
   EXPECT_EQ(PeekPayloads("c"), (std::vector<std::string>{"p2", "p3"}));
+}
+
+// Deleting a queue takes it out of its groups, as deleting a RabbitMQ
+// queue removes its bindings: a queue later made under the same name is
+// not a member, and the store (after a restart, and by db check) agrees.
+TEST_F(GroupTest, DeletingAQueueTakesItOutOfItsGroups) {
+  StartBroker();
+  Client& c = *client_;
+  ASSERT_TRUE(c.CreateGroup("one").ok());
+  ASSERT_TRUE(c.CreateGroup("two").ok());
+  ASSERT_TRUE(c.AddMembers("one", {"gone", "stays"}).ok());
+  ASSERT_TRUE(c.AddMembers("two", {"gone"}).ok());
+  ASSERT_TRUE(c.PublishToGroup("one", "before").get().status.ok());
+  ASSERT_TRUE(PollUntil([&] { return StatsOf(c)["fanout_entries_total"] == 2; }, kWait));
+
+  Result<uint64_t> removed = c.DeleteQueue("gone");
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(*removed, 1u);
+  auto members_of = [&](const std::string& group) {
+    Result<MemberPage> page = client_->ShowGroup(group);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    return page.ok() ? std::make_pair(page->members, page->member_count)
+                     : std::make_pair(std::vector<std::string>{}, uint64_t{99});
+  };
+  // The store forgets the queue once its records are applied.
+  ASSERT_TRUE(PollUntil([&] { return members_of("two").second == 0; }, kWait));
+  EXPECT_EQ(members_of("one"), std::make_pair(std::vector<std::string>{"stays"}, uint64_t{1}));
+
+  // A new queue of that name is not a member.
+  ASSERT_TRUE(c.Publish("gone", "direct").get().status.ok());
+  ASSERT_TRUE(c.PublishToGroup("one", "after").get().status.ok());
+  ASSERT_TRUE(PollUntil([&] { return StatsOf(c)["fanout_entries_total"] == 3; }, kWait));
+  EXPECT_EQ(PeekPayloads("gone"), (std::vector<std::string>{"direct"}));
+  EXPECT_EQ(PeekPayloads("stays"), (std::vector<std::string>{"before", "after"}));
+
+  client_.reset();
+  ASSERT_TRUE(broker_->Stop().ok());
+  Result<test::CommandResult> check =
+      test::RunCommand({HERMOD_CLI_BIN, "db", "check", "--data-dir", dir_.Join("data")});
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_TRUE(check->exit.ok()) << check->out << check->err;
+  ASSERT_TRUE(broker_->Start().ok());
+  client_ = test::ConnectClient(broker_->address());
+  ASSERT_NE(client_, nullptr);
+  EXPECT_EQ(members_of("one"), std::make_pair(std::vector<std::string>{"stays"}, uint64_t{1}));
+  EXPECT_EQ(members_of("two").second, 0u);
 }
 
 TEST_F(GroupTest, GroupPublishWithDedupIdIsStoredOnce) {

@@ -492,3 +492,35 @@ TYPED_TEST(GroupStoreTest, UnfinishedFanoutIsRecoveredAtItsCursor) {
 
 }  // namespace
 }  // namespace hermod::store
+
+namespace hermod::store {
+namespace {
+
+// Schema 1 stores had member rows only; opening one indexes them (schema 2)
+// so that a deleted queue can leave its groups.
+TYPED_TEST(StoreTest, OpeningASchemaOneStoreIndexesGroupMembership) {
+  {
+    Result<std::unique_ptr<KvTxn>> txn = this->env_->BeginWrite();
+    ASSERT_TRUE(txn.ok());
+    std::string v1;
+    AppendFixed32(&v1, 1);
+    (*txn)->Put(Table::kMeta, "schema_version", v1);  // store.cc, kMetaSchemaVersion
+    (*txn)->Put(Table::kGroupInfo, "g", GroupInfoValue{1, 0, 2}.Encode());
+    (*txn)->Put(Table::kGroups, GroupMemberKey("g", "a"), U64Key(5).view());
+    (*txn)->Put(Table::kGroups, GroupMemberKey("g", "b"), U64Key(6).view());
+    ASSERT_TRUE((*txn)->Commit().ok());
+  }
+  Store reopened(this->env_.get());
+  ASSERT_TRUE(reopened.Open().ok());
+  Result<std::unique_ptr<KvTxn>> txn = this->env_->BeginRead();
+  ASSERT_TRUE(txn.ok());
+  Result<uint32_t> version = ReadSchemaVersion(**txn);
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(*version, kSchemaVersion);
+  std::string_view value;
+  EXPECT_TRUE((*txn)->Get(Table::kGroups, MemberOfKey(5, "g"), &value));
+  EXPECT_TRUE((*txn)->Get(Table::kGroups, MemberOfKey(6, "g"), &value));
+}
+
+}  // namespace
+}  // namespace hermod::store
