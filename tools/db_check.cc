@@ -296,6 +296,7 @@ void Checker::CheckLogRecord(const LogRecord& record) {
       case LogOpType::kDelivered:
       case LogOpType::kConfigure:
       case LogOpType::kDedup:
+      case LogOpType::kDeleteQueue:
         break;
     }
   }

@@ -104,6 +104,8 @@ const char* LogOpName(store::LogOpType type) {
       return "dedup";
     case store::LogOpType::kEntry:
       return "entry";
+    case store::LogOpType::kDeleteQueue:
+      return "delete_queue";
   }
   return "?";
 }

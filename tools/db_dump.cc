@@ -315,6 +315,8 @@ void Dumper::DumpOp(const store::LogOp& op, std::string* ops_json, bool* first_o
         f.Num("bytes", op.bytes);
         f.Num("expires_ms", op.expires_ms);
         break;
+      case LogOpType::kDeleteQueue:
+        break;
     }
     out += '}';
     return;
@@ -335,6 +337,9 @@ void Dumper::DumpOp(const store::LogOp& op, std::string* ops_json, bool* first_o
       break;
     case LogOpType::kAck:
       out += "  ack " + queue + " seq " + std::to_string(op.seq) + "\n";
+      break;
+    case LogOpType::kDeleteQueue:
+      out += "  delete queue " + queue + "\n";
       break;
     case LogOpType::kDelivered:
       out += "  delivered " + queue + " seq " + std::to_string(op.seq) + ", delivery count " +

@@ -63,12 +63,8 @@ void Broker::Start() {
   started_ = std::chrono::steady_clock::now();
   // One storage batch per loop turn: everything read in a turn goes together.
   loop_->AddTurnHook([this] { pipeline_.MaybeSubmit(); });
-  // Every batch carries a bounded chunk of the fan-outs in progress, and
-  // the deletes of queues whose records are all applied.
-  pipeline_.set_before_submit([this] {
-    ExpandFanouts();
-    if (!pending_deletes_.empty()) IssueQueueDeletes();
-  });
+  // Every batch carries a bounded chunk of the fan-outs in progress.
+  pipeline_.set_before_submit([this] { ExpandFanouts(); });
   redelivery_timer_.Init(*loop_, [this] { OnRedeliveryTimer(); });
   redelivery_timer_.Unref();
   sweep_timer_.Init(*loop_, [this] { OnSweepTimer(); });
@@ -141,18 +137,24 @@ void Broker::EnsureCreated(Queue* q) {
 void Broker::MaybeEvict(Queue* q) {
   // Evict only what the store holds completely: nothing in memory only, no
   // batch in flight that touches it, no log record naming it unapplied. A
-  // deleted queue goes once the store's delete committed.
+  // deleted queue goes once the record that deletes it (its last) is
+  // applied: the store has forgotten it, and its name is free again.
   bool committed = q->last_touch_batch <= pipeline_.committed_through();
+  bool applied = q->last_log_batch <= pipeline_.unapplied().applied_through();
   if (q->deleted) {
-    if (q->delete_issued && committed) {
-      queues_by_id_.erase(q->queue_id());
-      queues_.erase(q->name());
+    if (!committed || !applied) return;
+    // It left its groups in the store with that record; in memory too.
+    for (auto& [name, group] : groups_) {
+      auto member = group->members.find(q->name());
+      if (member == group->members.end() || member->second != q->queue_id()) continue;
+      group->members.erase(member);
+      group->Changed();
     }
+    queues_by_id_.erase(q->queue_id());
+    queues_.erase(q->name());
     return;
   }
-  if (!q->idle() || !committed || q->last_log_batch > pipeline_.unapplied().applied_through()) {
-    return;
-  }
+  if (!q->idle() || !committed || !applied) return;
   if (q->queue_id() != 0) queues_by_id_.erase(q->queue_id());
   queues_.erase(q->name());
 }
@@ -605,7 +607,6 @@ void Broker::RetryFailedBatch(CommittedBatch& batch, const std::unordered_set<Ms
   append(next.group_changes, failed.group_changes);
   append(next.purges, batch.purges);  // the pipeline moved them there
   batch.purges.clear();
-  append(next.queue_deletes, failed.queue_deletes);
   for (store::FanoutStart& start : failed.fanout_starts) {
     if (lost.count(start.msg_id) == 0) next.fanout_starts.push_back(std::move(start));
   }
@@ -617,30 +618,6 @@ void Broker::RetryFailedBatch(CommittedBatch& batch, const std::unordered_set<Ms
   }
   spdlog::warn("retrying batch {} without its {} refused publishes in batch {}", failed.batch_no,
                lost.size(), into);
-}
-
-void Broker::IssueQueueDeletes() {
-  // Called before each batch goes: a deleted queue's store rows go in the
-  // first batch after every record naming it was applied.
-  BatchNo applied = pipeline_.unapplied().applied_through();
-  for (auto it = pending_deletes_.begin(); it != pending_deletes_.end();) {
-    Queue* q = *it;
-    if (q->last_log_batch > applied || q->last_touch_batch > pipeline_.committed_through()) {
-      ++it;
-      continue;
-    }
-    pipeline_.batch().queue_deletes.push_back(store::QueueDelete{q->queue_id(), q->name()});
-    q->delete_issued = true;
-    // It leaves its groups (the store does the same in this batch).
-    for (auto& [name, group] : groups_) {
-      auto member = group->members.find(q->name());
-      if (member == group->members.end() || member->second != q->queue_id()) continue;
-      group->members.erase(member);
-      group->Changed();
-    }
-    pipeline_.NoteQueue(q);
-    it = pending_deletes_.erase(it);
-  }
 }
 
 void Broker::FinishPurges(CommittedBatch& batch, BatchNo failed) {
@@ -672,12 +649,7 @@ void Broker::FinishPurges(CommittedBatch& batch, BatchNo failed) {
     }
     if (it->forget && it->batch_no == failed) {
       auto q = queues_by_id_.find(it->queue_id);
-      if (q != queues_by_id_.end()) {  // it was not deleted
-        q->second->deleted = false;
-        pending_deletes_.erase(
-            std::remove(pending_deletes_.begin(), pending_deletes_.end(), q->second),
-            pending_deletes_.end());
-      }
+      if (q != queues_by_id_.end()) q->second->deleted = false;  // it was not deleted
     }
     it = pending_purges_.erase(it);
   }

@@ -211,7 +211,6 @@ class Broker {
   void AddConfirm(Session& session, Session::PendingConfirm confirm);
   void MaybeFinishShutdown();
   void FinishPurges(CommittedBatch& batch, BatchNo failed);
-  void IssueQueueDeletes();
 
   net::Loop* loop_;
   store::Store* store_;
@@ -284,7 +283,6 @@ class Broker {
     bool forget = false;
   };
   std::vector<PendingPurge> pending_purges_;
-  std::vector<Queue*> pending_deletes_;  // deleted, waiting for their records to apply
   // The deepest queues for /metrics: the last finished scan, and the one
   // in progress (a slice per sweep round).
   std::vector<std::pair<uint64_t, std::string>> deepest_;

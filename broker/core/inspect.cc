@@ -448,12 +448,13 @@ void Broker::PurgeQueue(Session& session, const wire::QueueRequest& request, boo
     q->removed.clear();
   }
   if (forget) {
-    // The store forgets the queue only once no unapplied log record names
-    // it (IssueQueueDeletes): applying such a record after the delete would
-    // find no queue_state to update, or bring back the deleted queue's rows.
-    // Until then the name answers "being deleted".
+    // The delete is a log operation, durable with this batch and applied in
+    // order after every record that names the queue: applying one of those
+    // after the delete would find no queue_state to update, or bring back
+    // the deleted queue's rows. Until it is applied (MaybeEvict), the name
+    // answers "being deleted".
+    batch.log.DeleteQueue(q->queue_id(), q->name());
     q->deleted = true;
-    pending_deletes_.push_back(q);
   }
   pipeline_.NoteLogQueue(q);
   pending_purges_.push_back(PendingPurge{pipeline_.batch_no(), session.conn_id(), correlation_id,

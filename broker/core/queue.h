@@ -112,8 +112,7 @@ class Queue {
 
   RateMeter publish_rate;
   RateMeter ack_rate;
-  bool deleted = false;        // being deleted: refuses every use
-  bool delete_issued = false;  // its store rows' delete is in a batch
+  bool deleted = false;  // being deleted: refuses every use
 
   BatchNo last_log_batch = 0;    // newest batch whose log record names this queue
   BatchNo last_touch_batch = 0;  // newest batch with any change to this queue

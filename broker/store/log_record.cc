@@ -44,6 +44,8 @@ void LogWriter::Copy(const LogOp& op) {
       return Dedup(op.queue_id, op.seq, op.msg_id, op.created_ms, op.dedup_id);
     case LogOpType::kEntry:
       return Entry(op.queue_id, op.seq, op.msg_id, op.bytes, op.expires_ms);
+    case LogOpType::kDeleteQueue:
+      return DeleteQueue(op.queue_id, op.name);
   }
 }
 
@@ -97,6 +99,13 @@ void LogWriter::Entry(QueueId queue_id, Seq seq, MsgId msg_id, uint32_t bytes,
   AppendFixed64(&record_, msg_id);
   AppendFixed32(&record_, bytes);
   AppendFixed64(&record_, expires_ms);
+}
+
+void LogWriter::DeleteQueue(QueueId queue_id, std::string_view name) {
+  Begin(LogOpType::kDeleteQueue);
+  AppendFixed64(&record_, queue_id);
+  AppendFixed16(&record_, static_cast<uint16_t>(name.size()));
+  record_.append(name);
 }
 
 LogReader::LogReader(std::string_view record) : rest_(record) {
@@ -188,6 +197,15 @@ bool LogReader::Next(LogOp* op) {
       op->expires_ms = DecodeFixed64(p + 28);
       p += 36;
       break;
+    case LogOpType::kDeleteQueue: {
+      if (!need(10)) return Fail("short kDeleteQueue");
+      op->queue_id = DecodeFixed64(p);
+      uint16_t name_len = DecodeFixed16(p + 8);
+      if (!need(10u + name_len)) return Fail("short queue name");
+      op->name = std::string_view(p + 10, name_len);
+      p += 10 + name_len;
+      break;
+    }
     default:
       return Fail("unknown operation type " + std::to_string(static_cast<int>(op->type)));
   }

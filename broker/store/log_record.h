@@ -11,6 +11,9 @@
 //   kDedup        queue_id u64, seq u64, msg_id u64, time_ms u64, id_len u16, dedup_id
 //   kEntry        queue_id u64, seq u64, msg_id u64, bytes u32, expires_ms u64
 //                 (a fan-out entry: its message is in the messages table)
+//   kDeleteQueue  queue_id u64, name_len u16, name
+//                 (forgets the queue and takes it out of its groups; the
+//                 last operation naming it)
 //
 // Replaying the records in order rebuilds exactly the state the index does
 // not hold yet; see docs/design.md ("Storage"). New operation types get new
@@ -37,6 +40,7 @@ enum class LogOpType : uint8_t {
   kConfigure = 5,
   kDedup = 6,
   kEntry = 7,
+  kDeleteQueue = 8,
 };
 
 inline constexpr uint8_t kLogRecordVersion = 1;
@@ -66,6 +70,8 @@ class LogWriter {
   void Dedup(QueueId queue_id, Seq seq, MsgId msg_id, uint64_t time_ms, std::string_view dedup_id);
   // An entry referring to a message stored on its own (a group publish's).
   void Entry(QueueId queue_id, Seq seq, MsgId msg_id, uint32_t bytes, uint64_t expires_ms);
+  // Forgets a queue (whose entries are already gone).
+  void DeleteQueue(QueueId queue_id, std::string_view name);
   // Copies one operation read from another record.
   void Copy(const LogOp& op);
   // Puts the operations of `earlier` in front of this record's.
@@ -87,7 +93,7 @@ struct LogOp {
   uint32_t bytes = 0;         // kEntry
   uint64_t expires_ms = 0;    // kEntry
   uint64_t created_ms = 0;    // kCreateQueue; kDedup: the publish time
-  std::string_view name;      // kCreateQueue
+  std::string_view name;      // kCreateQueue, kDeleteQueue
   std::string_view envelope;  // kPublish
   std::string_view settings;  // kConfigure
   std::string_view dedup_id;  // kDedup

@@ -276,13 +276,6 @@ Status Store::CommitOnce(WriteBatch& batch) {
   }
   for (const std::string& key : batch.dedup_deletes) txn.Del(Table::kDedup, key);
   for (PurgeRange& range : batch.purges) Purge(txn, &range);
-  for (const QueueDelete& d : batch.queue_deletes) {
-    LeaveGroups(txn, d.queue_id, d.name);
-    txn.Del(Table::kQueues, d.name);
-    txn.Del(Table::kQueueState, U64Key(d.queue_id).view());
-    txn.Del(Table::kQueueConfig, U64Key(d.queue_id).view());
-    deltas_.erase(d.queue_id);
-  }
   FlushRefDeltas(txn);
   WriteQueueDeltas(txn);
   txn.Put(Table::kMeta, kMetaCounters, EncodeCounters(batch.counters));
@@ -371,6 +364,9 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
         // Acks in the log name entries that were only in the log when acked;
         // the apply step of their own record already left them out.
         break;
+      case LogOpType::kDeleteQueue:
+        DeleteQueue(txn, op.queue_id, op.name);
+        break;
       case LogOpType::kConfigure:
         if (op.settings.empty()) {
           txn.Del(Table::kQueueConfig, U64Key(op.queue_id).view());
@@ -432,6 +428,18 @@ void Store::FlushRefDeltas(KvTxn& txn) {
       txn.Put(Table::kRefs, key.view(), encoded);
     }
   }
+}
+
+void Store::DeleteQueue(KvTxn& txn, QueueId queue_id, std::string_view name) {
+  LeaveGroups(txn, queue_id, name);
+  // The name may belong to a newer queue by now.
+  std::string_view value;
+  if (txn.Get(Table::kQueues, name, &value) && value == U64Key(queue_id).view()) {
+    txn.Del(Table::kQueues, name);
+  }
+  txn.Del(Table::kQueueState, U64Key(queue_id).view());
+  txn.Del(Table::kQueueConfig, U64Key(queue_id).view());
+  deltas_.erase(queue_id);
 }
 
 void Store::WriteQueueDeltas(KvTxn& txn) {

@@ -178,6 +178,8 @@ class Store {
   void StartFanout(KvTxn& txn, const FanoutStart& start);
   void AdvanceFanout(KvTxn& txn, const FanoutProgress& progress);
   void ApplyGroupChange(KvTxn& txn, const GroupChange& change);
+  // kDeleteQueue: forgets the queue's rows and takes it out of its groups.
+  void DeleteQueue(KvTxn& txn, QueueId queue_id, std::string_view name);
   // A deleted queue leaves every group it belonged to.
   void LeaveGroups(KvTxn& txn, QueueId queue_id, std::string_view name);
   // Schema 1 to 2: writes the member-of rows of every group member.

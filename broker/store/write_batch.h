@@ -91,13 +91,6 @@ struct PurgeRange {
   uint64_t removed_bytes = 0;
 };
 
-// Forgets a queue: its name, state and settings. Its entries are purged by
-// a PurgeRange in the same batch.
-struct QueueDelete {
-  QueueId queue_id = 0;
-  std::string name;
-};
-
 struct WriteBatch {
   BatchNo batch_no = 0;
   uint64_t now_ms = 0;
@@ -109,7 +102,6 @@ struct WriteBatch {
   std::vector<FanoutStart> fanout_starts;
   std::vector<FanoutProgress> fanout_progress;
   std::vector<PurgeRange> purges;
-  std::vector<QueueDelete> queue_deletes;
   Counters counters;
   // Two-stage durability only: flush right after this commit instead of
   // waiting for the next batch's (a small batch at low load: nobody is
@@ -134,7 +126,6 @@ struct WriteBatch {
     fanout_starts.clear();
     fanout_progress.clear();
     purges.clear();
-    queue_deletes.clear();
     counters = Counters();
     flush_now = false;
     status = Status::OK();
@@ -145,7 +136,7 @@ struct WriteBatch {
   bool empty() const {
     return log.empty() && apply.empty() && acks.empty() && dedup_deletes.empty() &&
            group_changes.empty() && fanout_starts.empty() && fanout_progress.empty() &&
-           purges.empty() && queue_deletes.empty();
+           purges.empty();
   }
 };
 

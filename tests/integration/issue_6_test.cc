@@ -2,12 +2,15 @@
 // that deleting a queue removed its store rows while unapplied log records
 // still named it: the next apply aborted the broker (and every restart
 // after it), or brought the deleted queue back.
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "admin_test_util.h"
 #include "broker_process.h"
@@ -53,6 +56,57 @@ TEST(Issue6Test, DeletingAQueueWithUnappliedRecordsKeepsTheStoreWhole) {
       RunCommand({HERMOD_CLI_BIN, "db", "check", "--data-dir", options.data_dir});
   ASSERT_TRUE(check.ok()) << check.status().ToString();
   EXPECT_TRUE(check->exit.ok()) << check->out << check->err;
+}
+
+// `queue rm` answered: the delete is durable, even when the broker dies
+// before the queue's records are applied (a long apply lag here) — the
+// restart finishes it, groups included. Once per way of stopping.
+TEST(Issue6Test, AnsweredQueueDeleteSurvivesAStopBeforeItIsApplied) {
+  for (bool kill : {false, true}) {
+    SCOPED_TRACE(kill ? "SIGKILL" : "SIGTERM");
+    TempDir dir;
+    BrokerProcess::Options options;
+    options.data_dir = dir.Join("data");
+    options.extra_args = {"--apply-lag-ms", "60000"};
+    BrokerProcess broker(options);
+    ASSERT_TRUE(broker.Start().ok());
+    {
+      std::unique_ptr<Client> c = ConnectClient(broker.address());
+      ASSERT_NE(c, nullptr);
+      ASSERT_TRUE(c->CreateGroup("g").ok());
+      ASSERT_TRUE(c->AddMembers("g", {"doomed", "kept"}).ok());
+      ASSERT_TRUE(c->Publish("doomed", "m").get().status.ok());
+      Result<uint64_t> removed = c->DeleteQueue("doomed");
+      ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+      EXPECT_EQ(*removed, 1u);
+    }
+    if (kill) {
+      broker.Kill(SIGKILL);
+      ASSERT_TRUE(broker.Wait(std::chrono::seconds(10)).ok());
+    } else {
+      ASSERT_TRUE(broker.Stop().ok());
+    }
+    ASSERT_TRUE(broker.Start().ok());
+    {
+      std::unique_ptr<Client> c = ConnectClient(broker.address());
+      ASSERT_NE(c, nullptr);
+      Result<QueueInfo> gone = c->ShowQueue("doomed");
+      EXPECT_EQ(gone.status().code(), ErrorCode::kNotFound) << gone.status().ToString();
+      Result<MemberPage> members = c->ShowGroup("g");
+      ASSERT_TRUE(members.ok()) << members.status().ToString();
+      EXPECT_EQ(members->members, std::vector<std::string>{"kept"});
+      EXPECT_EQ(members->member_count, 1u);
+      // The name makes a new, empty queue.
+      PublishResult fresh = c->Publish("doomed", "new").get();
+      ASSERT_TRUE(fresh.status.ok()) << fresh.status.ToString();
+      EXPECT_EQ(fresh.seq, 1u);
+    }
+    EXPECT_TRUE(broker.Stop().ok());
+    Result<CommandResult> check =
+        RunCommand({HERMOD_CLI_BIN, "db", "check", "--data-dir", options.data_dir});
+    ASSERT_TRUE(check.ok()) << check.status().ToString();
+    EXPECT_TRUE(check->exit.ok()) << check->out << check->err;
+  }
 }
 
 }  // namespace
