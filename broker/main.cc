@@ -121,6 +121,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-store-bytes", options.max_store_bytes,
                  "Largest the store may grow (0: until the disk is full)")
       ->capture_default_str();
+  app.add_option("--heartbeat-ms", broker.heartbeat_ms,
+                 "Clients send a frame at least this often; a connection silent for twice "
+                 "as long is closed (0: no heartbeat)")
+      ->capture_default_str();
   app.add_option("--store-reserve-bytes", broker.store_reserve_bytes,
                  "Refuse publishes while the store or disk has less room than this "
                  "(at most a quarter of --max-store-bytes; 0: never)")

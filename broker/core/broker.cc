@@ -70,6 +70,11 @@ void Broker::Start() {
   sweep_timer_.Init(*loop_, [this] { OnSweepTimer(); });
   sweep_timer_.Start(config_.sweep_interval_ms, config_.sweep_interval_ms);
   sweep_timer_.Unref();
+  heartbeat_timer_.Init(*loop_, [this] { OnHeartbeatTimer(); });
+  if (config_.heartbeat_ms != 0) {
+    heartbeat_timer_.Start(config_.heartbeat_ms, config_.heartbeat_ms);
+    heartbeat_timer_.Unref();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -340,11 +345,33 @@ net::Connection::Handler* Broker::Accept(net::Connection& conn) {
   if (shutting_down_) return nullptr;
   ConnId conn_id = next_conn_id_++;
   auto session = std::make_unique<Session>(this, &conn, conn_id);
+  session->last_heard_ms = loop_->now_ms();
   Session* raw = session.get();
   sessions_.emplace(conn_id, std::move(session));
   ++counters_.connections_accepted;
   spdlog::info("connection {} from {} opened", conn_id, conn.peer());
   return raw;
+}
+
+void Broker::OnHeartbeatTimer() {
+  // One pass over the connections per period: a client that heard nothing
+  // to answer still sends its Ping each period, so twice that without a
+  // frame means it is gone (or stuck).
+  uint64_t now = loop_->now_ms();
+  uint64_t limit = 2 * uint64_t{config_.heartbeat_ms};
+  std::vector<Session*> silent;
+  for (auto& [conn_id, session] : sessions_) {
+    if (now - session->last_heard_ms > limit && !session->closing()) {
+      silent.push_back(session.get());
+    }
+  }
+  for (Session* s : silent) {
+    ++counters_.heartbeat_timeouts;
+    s->SendError(
+        Status::Timeout("no frame from the client in " + std::to_string(limit) +
+                        " ms (heartbeat every " + std::to_string(config_.heartbeat_ms) + " ms)"),
+        0, /*fatal=*/true);
+  }
 }
 
 void Broker::SessionClosed(Session& session, const Status& why) {
@@ -681,6 +708,7 @@ void Broker::CloseTimers() {
   pipeline_.Close();
   redelivery_timer_.Close();
   sweep_timer_.Close();
+  heartbeat_timer_.Close();
   shutdown_timer_.Close();
 }
 

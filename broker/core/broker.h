@@ -64,6 +64,7 @@ struct BrokerCounters {
   uint64_t fanout_entries = 0;
   uint64_t batches = 0;
   uint64_t batch_failures = 0;
+  uint64_t heartbeat_timeouts = 0;  // connections closed for silence
 };
 
 // Why an entry leaves its queue without an ack.
@@ -123,6 +124,7 @@ class Broker {
 
   proto::FrameEncoder& encoder() { return encoder_; }
   const BrokerConfig& config() const { return config_; }
+  uint64_t loop_ms() const { return loop_->now_ms(); }
   const BrokerCounters& counters() const { return counters_; }
   size_t sessions() const { return sessions_.size(); }
   size_t queues_in_memory() const { return queues_.size(); }
@@ -175,6 +177,7 @@ class Broker {
   void ArmRedelivery(uint64_t due_ms);
   void OnRedeliveryTimer();
   void OnSweepTimer();
+  void OnHeartbeatTimer();  // broker.cc
   void ScanDeepest();
   void SweepExpired(uint64_t now_ms);
   void SweepDedup(uint64_t now_ms);
@@ -243,6 +246,7 @@ class Broker {
   net::Timer redelivery_timer_;
   uint64_t redelivery_due_ = 0;  // when the timer fires; 0: not armed
   net::Timer sweep_timer_;
+  net::Timer heartbeat_timer_;    // closes connections silent past the heartbeat
   std::string dedup_sweep_from_;  // where the dedup sweep continues
 
   bool shutting_down_ = false;

@@ -55,6 +55,11 @@ struct BrokerConfig {
   // space or need a little, always have some (docs/operations.md). Set from
   // --store-reserve-bytes, at most a quarter of --max-store-bytes.
   uint64_t store_reserve_bytes = 64 << 20;
+  // Clients send a frame at least this often (a Ping when they have nothing
+  // else to say; Welcome tells them the period); a connection silent for
+  // twice as long is closed, so a peer that vanished without a FIN stops
+  // holding deliveries. 0: no heartbeat.
+  uint32_t heartbeat_ms = 15000;
   // Reported in Welcome.
   std::string sync_mode = "always";
 };

@@ -173,6 +173,9 @@ std::string Broker::MetricsText() {
            static_cast<double>(counters_.batches));
   e.Metric("hermod_batch_failures_total", "counter", "Storage batches that failed.",
            static_cast<double>(counters_.batch_failures));
+  e.Metric("hermod_heartbeat_timeouts_total", "counter",
+           "Connections closed because the client went silent past the heartbeat.",
+           static_cast<double>(counters_.heartbeat_timeouts));
   e.Metric("hermod_batch_messages_total", "counter", "Publishes carried by storage batches.",
            static_cast<double>(batch_messages_));
   e.Metric("hermod_healthy", "gauge", "1 while the store accepts writes and the broker runs.",

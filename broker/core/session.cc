@@ -8,6 +8,7 @@
 namespace hermod::core {
 
 bool Session::OnFrame(net::Connection& /*conn*/, const wire::Frame& frame) {
+  last_heard_ms = broker_->loop_ms();
   wire::Body type = frame.body_type();
   if (!greeted_) {
     if (type != wire::Body::Hello) {
@@ -95,7 +96,8 @@ bool Session::HandleHello(const wire::Hello& hello) {
   auto version = fbb.CreateString(HERMOD_VERSION);
   auto sync_mode = fbb.CreateString(broker_->config().sync_mode);
   Send(encoder.Finish(wire::CreateWelcome(fbb, proto::kProtocolVersion, version,
-                                          broker_->config().max_frame_bytes, sync_mode, 0)));
+                                          broker_->config().max_frame_bytes, sync_mode,
+                                          broker_->config().heartbeat_ms)));
   return true;
 }
 

@@ -29,6 +29,8 @@ class Session final : public net::Connection::Handler {
   Session& operator=(const Session&) = delete;
 
   ConnId conn_id() const { return conn_id_; }
+  // Loop time of the last frame from the client (or of the accept).
+  uint64_t last_heard_ms = 0;
   net::Connection* connection() { return conn_; }
   bool closing() const { return conn_->closing(); }
 

@@ -69,6 +69,7 @@ Status Client::Impl::Start() {
     if (phase_.load() == Phase::kReconnecting) BeginConnect();
   });
   request_timer_.Init(loop_, [this] { OnRequestTimer(); });
+  heartbeat_timer_.Init(loop_, [this] { OnHeartbeat(); });
   std::future<Status> connected = connect_done_.get_future();
   connect_pending_ = true;
   BeginConnect();
@@ -116,6 +117,7 @@ void Client::Impl::CloseOnLoop() {
   connect_timer_.Close();
   reconnect_timer_.Close();
   request_timer_.Close();
+  heartbeat_timer_.Close();
   FinishConnect(ClosedStatus());
   // Commands queued before Close() are executed now, on this thread: acks,
   // nacks and credit changes still go out (a lost ack means a redelivery),
@@ -203,6 +205,21 @@ void Client::Impl::OnTcpConnected(const Status& status) {
                          /*reconnect=*/ever_connected_));
 }
 
+void Client::Impl::OnHeartbeat() {
+  if (!Ready()) return;
+  const uint64_t limit = 2 * uint64_t{heartbeat_ms_};
+  if (loop_.now_ms() - last_heard_ms_ > limit) {
+    FailConnection(Status::Timeout("no frame from the broker at " + options_.server + " in " +
+                                   std::to_string(limit) + " ms (heartbeat every " +
+                                   std::to_string(heartbeat_ms_) + " ms)"));
+    return;
+  }
+  // One Ping a period whatever else goes out: the broker counts it as a
+  // sign of life, and its Pong is ours.
+  auto& fbb = encoder_.Start();
+  Send(wire::CreatePing(fbb, next_ping_nonce_++));
+}
+
 void Client::Impl::OnConnectTimeout() {
   Status why = Status::Timeout("cannot connect to " + options_.server + ": no handshake within " +
                                std::to_string(options_.connect_timeout.count()) + " ms");
@@ -229,6 +246,9 @@ void Client::Impl::OnWelcome(const wire::Welcome& welcome) {
   }
   connect_timer_.Stop();
   broker_max_frame_bytes_ = welcome.max_frame_bytes();
+  heartbeat_ms_ = welcome.heartbeat_ms();
+  last_heard_ms_ = loop_.now_ms();
+  if (heartbeat_ms_ != 0) heartbeat_timer_.Start(heartbeat_ms_, heartbeat_ms_);
   session_up_ = true;
   failed_attempts_ = 0;
   backoff_.Reset();
@@ -285,6 +305,7 @@ void Client::Impl::HandleConnectionLost(const Status& why) {
   const bool was_up = session_up_;
   session_up_ = false;
   connect_timer_.Stop();
+  heartbeat_timer_.Stop();
 
   if (phase_.load() == Phase::kClosed) {
     FinishConnect(ClosedStatus());
@@ -439,6 +460,7 @@ void Client::Impl::OnRequestTimer() {
 // Inbound frames.
 
 bool Client::Impl::OnFrame(net::Connection& conn, const wire::Frame& frame) {
+  last_heard_ms_ = loop_.now_ms();
   switch (frame.body_type()) {
     case wire::Body::Welcome:
       if (phase_.load() != Phase::kHandshaking) break;

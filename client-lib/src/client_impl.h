@@ -208,6 +208,9 @@ class Client::Impl final : public net::Connection::Handler {
   // Connection lifecycle, loop thread.
   void BeginConnect();
   void OnTcpConnected(const Status& status);
+  // Each heartbeat period: a Ping, or, after two periods without a frame
+  // from the broker, the end of this connection (a reconnect follows).
+  void OnHeartbeat();
   void OnConnectTimeout();
   void FinishConnect(const Status& status);
   void HandleConnectionLost(const Status& why);
@@ -344,6 +347,7 @@ class Client::Impl final : public net::Connection::Handler {
   net::Timer connect_timer_;    // connect_timeout for TCP connect + handshake
   net::Timer reconnect_timer_;  // the backoff delay before the next attempt
   net::Timer request_timer_;    // the earliest deadline of a waiting call
+  net::Timer heartbeat_timer_;  // Welcome's heartbeat: Ping, and watch for silence
   net::Connection* conn_ = nullptr;
   proto::FrameEncoder encoder_;
   std::promise<Status> connect_done_;
@@ -353,6 +357,9 @@ class Client::Impl final : public net::Connection::Handler {
   uint32_t failed_attempts_ = 0;  // reconnect attempts failed in a row
   client_internal::Backoff backoff_;
   uint32_t broker_max_frame_bytes_ = 0;  // from the current connection's Welcome
+  uint32_t heartbeat_ms_ = 0;            // from the current connection's Welcome
+  uint64_t last_heard_ms_ = 0;           // loop time of the last frame from the broker
+  uint64_t next_ping_nonce_ = 1;
   client_internal::PendingPublishes publishes_;
   uint64_t next_auto_dedup_ = 1;
   std::unordered_map<uint64_t, InFlight> requests_;

@@ -65,7 +65,9 @@ struct ClientOptions {
   // last attempt.
   std::function<void(ConnectionState, const Status&)> on_state_change{};
   // Reconnecting after the connection broke (socket error, EOF, a fatal
-  // Error from the broker; not after Close()): the delay starts at
+  // Error from the broker, or two heartbeat periods without a frame from
+  // it: the broker sets the period in Welcome, and the client pings each
+  // period to keep an idle connection open; not after Close()): the delay starts at
   // reconnect_initial_delay, doubles up to reconnect_max_delay, with +-20%
   // random jitter; after max_reconnect_attempts failures in a row (0: never
   // give up) the client is kDisconnected for good, and every pending

@@ -1,0 +1,169 @@
+// Heartbeats (--heartbeat-ms, Welcome.heartbeat_ms): the broker closes a
+// connection that stays silent for two periods, so a peer that vanished
+// without a FIN stops holding its deliveries; libhermod pings each period,
+// so an idle client stays connected, and treats two silent periods from the
+// broker as a broken connection and reconnects.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "admin_test_util.h"
+#include "broker_process.h"
+#include "frame_codec.h"
+#include "hermod/client.h"
+#include "raw_socket.h"
+#include "temp_dir.h"
+
+namespace hermod::test {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr uint32_t kHeartbeatMs = 100;
+
+class HeartbeatTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    BrokerProcess::Options options;
+    options.data_dir = dir_.Join("data");
+    options.extra_args = {"--heartbeat-ms", std::to_string(kHeartbeatMs)};
+    broker_ = std::make_unique<BrokerProcess>(options);
+    ASSERT_TRUE(broker_->Start().ok());
+  }
+
+  TempDir dir_;
+  std::unique_ptr<BrokerProcess> broker_;
+};
+
+std::string HelloFrame() {
+  proto::FrameEncoder encoder;
+  auto& fbb = encoder.Start();
+  auto name = fbb.CreateString("raw");
+  std::span<const uint8_t> frame =
+      encoder.Finish(wire::CreateHello(fbb, proto::kProtocolVersion, name));
+  return std::string(reinterpret_cast<const char*>(frame.data()), frame.size());
+}
+
+// The frames of a byte stream from the broker: each one's type, and the
+// Welcome's heartbeat and an Error's code where they came.
+struct Frames {
+  std::vector<wire::Body> types;
+  std::optional<uint32_t> heartbeat_ms;
+  std::optional<ErrorCode> error;
+  bool fatal = false;
+};
+
+Frames Decode(const std::string& bytes) {
+  Frames out;
+  proto::FrameDecoder decoder(proto::kDefaultMaxFrameBytes);
+  Status s = decoder.Feed(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                          [&](const wire::Frame& frame) {
+                            out.types.push_back(frame.body_type());
+                            if (const wire::Welcome* w = frame.body_as_Welcome()) {
+                              out.heartbeat_ms = w->heartbeat_ms();
+                            }
+                            if (const wire::Error* e = frame.body_as_Error()) {
+                              out.error = static_cast<ErrorCode>(e->code());
+                              out.fatal = e->fatal();
+                            }
+                            return true;
+                          });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return out;
+}
+
+TEST_F(HeartbeatTest, ASilentConnectionIsClosedAfterTwoPeriods) {
+  // Greeted, then silent.
+  Result<std::unique_ptr<RawSocket>> greeted = RawSocket::Connect(broker_->address());
+  ASSERT_TRUE(greeted.ok()) << greeted.status().ToString();
+  ASSERT_TRUE((*greeted)->Write(HelloFrame()).ok());
+  // Never a word, not even Hello.
+  Result<std::unique_ptr<RawSocket>> mute = RawSocket::Connect(broker_->address());
+  ASSERT_TRUE(mute.ok()) << mute.status().ToString();
+
+  for (RawSocket* socket : {greeted->get(), mute->get()}) {
+    auto start = std::chrono::steady_clock::now();
+    Result<std::string> bytes = socket->ReadUntilClosed(seconds(10));
+    ASSERT_TRUE(bytes.ok()) << "the broker must close it: " << bytes.status().ToString();
+    auto waited = std::chrono::steady_clock::now() - start;
+    Frames frames = Decode(*bytes);
+    ASSERT_TRUE(frames.error.has_value());
+    EXPECT_EQ(*frames.error, ErrorCode::kTimeout);
+    EXPECT_TRUE(frames.fatal);
+    // Not before two silent periods (the timer's period adds up to one).
+    EXPECT_GE(waited, milliseconds(socket == greeted->get() ? 2 * kHeartbeatMs - 20 : 0));
+    if (socket == greeted->get()) {
+      ASSERT_TRUE(frames.heartbeat_ms.has_value());
+      EXPECT_EQ(*frames.heartbeat_ms, kHeartbeatMs);
+    }
+  }
+  std::unique_ptr<Client> c = ConnectClient(broker_->address());
+  ASSERT_NE(c, nullptr);
+  EXPECT_GE(StatOf(*c, "heartbeat_timeouts_total"), 2);
+}
+
+// Records the client's connection states; waits for one.
+class StateLog {
+ public:
+  std::function<void(ConnectionState, const Status&)> Callback() {
+    return [this](ConnectionState state, const Status&) {
+      std::lock_guard<std::mutex> lock(mu_);
+      states_.push_back(state);
+      changed_.notify_all();
+    };
+  }
+  bool WaitFor(ConnectionState state, size_t times, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return changed_.wait_for(lock, timeout, [&] { return Count(state) >= times; });
+  }
+  size_t count(ConnectionState state) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Count(state);
+  }
+
+ private:
+  size_t Count(ConnectionState state) const {
+    return static_cast<size_t>(std::count(states_.begin(), states_.end(), state));
+  }
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<ConnectionState> states_;
+};
+
+TEST_F(HeartbeatTest, AnIdleClientStaysConnectedAndNoticesAStoppedBroker) {
+  StateLog log;
+  ClientOptions options;
+  options.on_state_change = log.Callback();
+  options.reconnect_initial_delay = milliseconds(50);
+  options.reconnect_max_delay = milliseconds(200);
+  std::unique_ptr<Client> c = ConnectClient(broker_->address(), options);
+  ASSERT_NE(c, nullptr);
+  // Ten periods with nothing to say: its Pings keep it open.
+  EXPECT_FALSE(log.WaitFor(ConnectionState::kReconnecting, 1, milliseconds(10 * kHeartbeatMs)));
+  EXPECT_EQ(StatOf(*c, "heartbeat_timeouts_total"), 0);
+
+  // A broker that stops answering (SIGSTOP: the socket stays open) is a
+  // broken connection after two periods; once it runs again, the client
+  // is back.
+  broker_->Kill(SIGSTOP);
+  bool noticed = log.WaitFor(ConnectionState::kReconnecting, 1, seconds(5));
+  broker_->Kill(SIGCONT);
+  ASSERT_TRUE(noticed) << "the client must notice a silent broker";
+  ASSERT_TRUE(log.WaitFor(ConnectionState::kConnected, 2, seconds(10)));
+  PublishResult after = c->Publish("hb", "after").get();
+  EXPECT_TRUE(after.status.ok()) << after.status.ToString();
+}
+
+}  // namespace
+}  // namespace hermod::test
