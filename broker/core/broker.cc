@@ -344,12 +344,22 @@ void Broker::ConfigureQueue(Session& session, const wire::ConfigureQueue& config
 net::Connection::Handler* Broker::Accept(net::Connection& conn) {
   if (shutting_down_) return nullptr;
   ConnId conn_id = next_conn_id_++;
+  // Over the limit, the connection still gets a session, only to be told
+  // why it is closed.
+  bool over = config_.max_connections != 0 && sessions_.size() >= config_.max_connections;
   auto session = std::make_unique<Session>(this, &conn, conn_id);
   session->last_heard_ms = loop_->now_ms();
   Session* raw = session.get();
   sessions_.emplace(conn_id, std::move(session));
   ++counters_.connections_accepted;
   spdlog::info("connection {} from {} opened", conn_id, conn.peer());
+  if (over) {
+    ++counters_.connections_refused;
+    raw->SendError(Status(ErrorCode::kLimitExceeded, "too many connections: this broker takes " +
+                                                         std::to_string(config_.max_connections) +
+                                                         " at once (--max-connections)"),
+                   0, /*fatal=*/true);
+  }
   return raw;
 }
 

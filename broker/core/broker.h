@@ -64,7 +64,8 @@ struct BrokerCounters {
   uint64_t fanout_entries = 0;
   uint64_t batches = 0;
   uint64_t batch_failures = 0;
-  uint64_t heartbeat_timeouts = 0;  // connections closed for silence
+  uint64_t heartbeat_timeouts = 0;   // connections closed for silence
+  uint64_t connections_refused = 0;  // over --max-connections
 };
 
 // Why an entry leaves its queue without an ack.

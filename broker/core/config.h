@@ -55,6 +55,10 @@ struct BrokerConfig {
   // space or need a little, always have some (docs/operations.md). Set from
   // --store-reserve-bytes, at most a quarter of --max-store-bytes.
   uint64_t store_reserve_bytes = 64 << 20;
+  // Connections open at once at most; one more gets a fatal
+  // Error{kLimitExceeded} and is closed. 0: no limit but the process's
+  // file descriptors.
+  uint32_t max_connections = 0;
   // Clients send a frame at least this often (a Ping when they have nothing
   // else to say; Welcome tells them the period); a connection silent for
   // twice as long is closed, so a peer that vanished without a FIN stops

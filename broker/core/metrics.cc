@@ -173,6 +173,9 @@ std::string Broker::MetricsText() {
            static_cast<double>(counters_.batches));
   e.Metric("hermod_batch_failures_total", "counter", "Storage batches that failed.",
            static_cast<double>(counters_.batch_failures));
+  e.Metric("hermod_connections_refused_total", "counter",
+           "Connections refused because --max-connections were open.",
+           static_cast<double>(counters_.connections_refused));
   e.Metric("hermod_heartbeat_timeouts_total", "counter",
            "Connections closed because the client went silent past the heartbeat.",
            static_cast<double>(counters_.heartbeat_timeouts));

@@ -1,8 +1,9 @@
-// Heartbeats (--heartbeat-ms, Welcome.heartbeat_ms): the broker closes a
-// connection that stays silent for two periods, so a peer that vanished
-// without a FIN stops holding its deliveries; libhermod pings each period,
-// so an idle client stays connected, and treats two silent periods from the
-// broker as a broken connection and reconnects.
+// Limits on connections. Heartbeats (--heartbeat-ms, Welcome.heartbeat_ms):
+// the broker closes a connection that stays silent for two periods, so a
+// peer that vanished without a FIN stops holding its deliveries; libhermod
+// pings each period, so an idle client stays connected, and treats two
+// silent periods from the broker as a broken connection and reconnects.
+// --max-connections: one connection too many is told so and closed.
 #include <signal.h>
 
 #include <gtest/gtest.h>
@@ -163,6 +164,40 @@ TEST_F(HeartbeatTest, AnIdleClientStaysConnectedAndNoticesAStoppedBroker) {
   ASSERT_TRUE(log.WaitFor(ConnectionState::kConnected, 2, seconds(10)));
   PublishResult after = c->Publish("hb", "after").get();
   EXPECT_TRUE(after.status.ok()) << after.status.ToString();
+}
+
+TEST(ConnectionLimitTest, OneConnectionTooManyIsToldWhyAndTheNextFits) {
+  TempDir dir;
+  BrokerProcess::Options options;
+  options.data_dir = dir.Join("data");
+  options.extra_args = {"--max-connections", "2"};
+  BrokerProcess broker(options);
+  ASSERT_TRUE(broker.Start().ok());
+  std::unique_ptr<Client> first = ConnectClient(broker.address());
+  std::unique_ptr<Client> second = ConnectClient(broker.address());
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+
+  ClientOptions third_options;
+  third_options.server = broker.address();
+  Result<std::unique_ptr<Client>> third = Client::Connect(third_options);
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.status().code(), ErrorCode::kLimitExceeded) << third.status().ToString();
+  EXPECT_NE(third.status().message().find("--max-connections"), std::string::npos)
+      << third.status().ToString();
+  EXPECT_EQ(StatOf(*first, "connections_refused_total"), 1);
+
+  // Room again once one leaves (its close reaches the broker a moment later).
+  second.reset();
+  std::unique_ptr<Client> again;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        Result<std::unique_ptr<Client>> c = Client::Connect(third_options);
+        if (c.ok()) again = std::move(*c);
+        return again != nullptr;
+      },
+      seconds(10), milliseconds(50)));
+  EXPECT_TRUE(again->Publish("limits", "fits").get().status.ok());
 }
 
 }  // namespace
