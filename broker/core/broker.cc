@@ -134,6 +134,7 @@ void Broker::EnsureCreated(Queue* q) {
   if (q->queue_id() != 0) return;
   q->set_queue_id(pipeline_.counters().next_queue_id++);
   q->created_ms = Now();
+  q->created_batch = pipeline_.batch_no();
   queues_by_id_[q->queue_id()] = q;
   pipeline_.batch().log.CreateQueue(q->queue_id(), q->created_ms, q->name());
   pipeline_.NoteLogQueue(q);
@@ -621,6 +622,10 @@ void Broker::RetryFailedBatch(CommittedBatch& batch, const std::unordered_set<Ms
     bool of_lost = (op.type == store::LogOpType::kPublish || op.type == store::LogOpType::kEntry ||
                     op.type == store::LogOpType::kDedup) &&
                    lost.count(op.msg_id) != 0;
+    if (op.type == store::LogOpType::kCreateQueue) {
+      auto q = queues_by_id_.find(op.queue_id);
+      if (q != queues_by_id_.end()) q->second->created_batch = into;
+    }
     if (op.type == store::LogOpType::kDedup) {
       if (of_lost) {
         dedup_.Forget(op.queue_id, op.dedup_id, op.msg_id);

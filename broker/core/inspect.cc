@@ -161,13 +161,26 @@ void Broker::SendQueueList(Session& session, const wire::QueueRequest& request) 
     if (!s.ok()) return session.SendError(s, correlation_id, false);
     // A queue reaches the name index when its creation record is applied
     // (the apply lag after its first publish); until then only memory knows
-    // it. Merge those in, in name order.
-    std::vector<store::QueueInfo> fresh;
+    // it. Merge those in, in name order: the first limit + 1 of them, kept
+    // in a heap, since a burst of new queues can be many.
+    BatchNo applied = pipeline_.unapplied().applied_through();
+    auto name_less = [](const Queue* a, const Queue* b) { return a->name() < b->name(); };
+    std::priority_queue<Queue*, std::vector<Queue*>, decltype(name_less)> first(name_less);
     for (auto& [name, q] : queues_) {
-      if (q->queue_id() == 0 || q->deleted || name.compare(0, prefix.size(), prefix) != 0 ||
-          (!after.empty() && name <= after) || q->last_log_batch == 0) {
+      if (q->created_batch <= applied || q->queue_id() == 0 || q->deleted ||
+          name.compare(0, prefix.size(), prefix) != 0 || (!after.empty() && name <= after)) {
         continue;
       }
+      if (first.size() == limit + 1) {
+        if (name >= first.top()->name()) continue;
+        first.pop();
+      }
+      first.push(q.get());
+    }
+    std::vector<store::QueueInfo> fresh;
+    for (; !first.empty(); first.pop()) {
+      Queue* q = first.top();
+      const std::string& name = q->name();
       store::QueueInfo info;
       info.queue_id = q->queue_id();
       info.state.name = name;

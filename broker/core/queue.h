@@ -116,6 +116,7 @@ class Queue {
 
   BatchNo last_log_batch = 0;    // newest batch whose log record names this queue
   BatchNo last_touch_batch = 0;  // newest batch with any change to this queue
+  BatchNo created_batch = 0;     // the batch whose record creates it; 0: the store has it
   uint64_t created_ms = 0;
 
  private:
