@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "hermod/version.h"
@@ -127,6 +128,10 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", broker.heartbeat_ms,
                  "Clients send a frame at least this often; a connection silent for twice "
                  "as long is closed (0: no heartbeat)")
+      ->check([](const std::string& text) -> std::string {
+        unsigned long ms = std::strtoul(text.c_str(), nullptr, 10);
+        return ms == 0 || (ms >= 100 && ms <= 3600000) ? "" : "must be 0 or from 100 to 3600000";
+      })
       ->capture_default_str();
   app.add_option("--store-reserve-bytes", broker.store_reserve_bytes,
                  "Refuse publishes while the store or disk has less room than this "
