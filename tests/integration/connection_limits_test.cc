@@ -8,12 +8,8 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +19,7 @@
 #include "frame_codec.h"
 #include "hermod/client.h"
 #include "raw_socket.h"
+#include "scripted_broker.h"
 #include "temp_dir.h"
 
 namespace hermod::test {
@@ -114,34 +111,6 @@ TEST_F(HeartbeatTest, ASilentConnectionIsClosedAfterTwoPeriods) {
   EXPECT_GE(StatOf(*c, "heartbeat_timeouts_total"), 2);
 }
 
-// Records the client's connection states; waits for one.
-class StateLog {
- public:
-  std::function<void(ConnectionState, const Status&)> Callback() {
-    return [this](ConnectionState state, const Status&) {
-      std::lock_guard<std::mutex> lock(mu_);
-      states_.push_back(state);
-      changed_.notify_all();
-    };
-  }
-  bool WaitFor(ConnectionState state, size_t times, std::chrono::milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return changed_.wait_for(lock, timeout, [&] { return Count(state) >= times; });
-  }
-  size_t count(ConnectionState state) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return Count(state);
-  }
-
- private:
-  size_t Count(ConnectionState state) const {
-    return static_cast<size_t>(std::count(states_.begin(), states_.end(), state));
-  }
-  std::mutex mu_;
-  std::condition_variable changed_;
-  std::vector<ConnectionState> states_;
-};
-
 TEST_F(HeartbeatTest, AnIdleClientStaysConnectedAndNoticesAStoppedBroker) {
   StateLog log;
   ClientOptions options;
@@ -151,17 +120,17 @@ TEST_F(HeartbeatTest, AnIdleClientStaysConnectedAndNoticesAStoppedBroker) {
   std::unique_ptr<Client> c = ConnectClient(broker_->address(), options);
   ASSERT_NE(c, nullptr);
   // Ten periods with nothing to say: its Pings keep it open.
-  EXPECT_FALSE(log.WaitFor(ConnectionState::kReconnecting, 1, milliseconds(10 * kHeartbeatMs)));
+  EXPECT_FALSE(log.WaitFor(ConnectionState::kReconnecting, milliseconds(10 * kHeartbeatMs)));
   EXPECT_EQ(StatOf(*c, "heartbeat_timeouts_total"), 0);
 
   // A broker that stops answering (SIGSTOP: the socket stays open) is a
   // broken connection after two periods; once it runs again, the client
   // is back.
   broker_->Kill(SIGSTOP);
-  bool noticed = log.WaitFor(ConnectionState::kReconnecting, 1, seconds(5));
+  bool noticed = log.WaitFor(ConnectionState::kReconnecting, seconds(5));
   broker_->Kill(SIGCONT);
   ASSERT_TRUE(noticed) << "the client must notice a silent broker";
-  ASSERT_TRUE(log.WaitFor(ConnectionState::kConnected, 2, seconds(10)));
+  ASSERT_TRUE(log.WaitFor(ConnectionState::kConnected, seconds(10), 2));
   PublishResult after = c->Publish("hb", "after").get();
   EXPECT_TRUE(after.status.ok()) << after.status.ToString();
 }
