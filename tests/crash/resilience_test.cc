@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "admin_test_util.h"
 #include "crash_util.h"
 #include "delivery_log.h"
 #include "hermod/client.h"
@@ -26,14 +27,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-std::unique_ptr<Client> Connect(const std::string& address) {
-  ClientOptions options;
-  options.server = address;
-  auto client = Client::Connect(options);
-  EXPECT_TRUE(client.ok()) << client.status().ToString();
-  return client.ok() ? std::move(*client) : nullptr;
-}
 
 // Publishes count messages of `size` bytes, queue i % queues, `inflight` at a
 // time; returns how many were confirmed.
@@ -85,7 +78,7 @@ TEST(ResilienceTest, PoisonMessageMovesToTheDeadLetterQueueWhileTheRestFlows) {
   TempDir dir;
   BrokerProcess broker({.data_dir = dir.Join("data"), .extra_args = {"--max-deliveries", "5"}});
   ASSERT_TRUE(broker.Start().ok());
-  auto client = Connect(broker.address());
+  auto client = ConnectClient(broker.address());
   ASSERT_NE(client, nullptr);
   for (int i = 0; i < 100; ++i) {
     std::string payload = i == 37 ? "poison" : "good-" + std::to_string(i);
@@ -134,7 +127,7 @@ TEST(ResilienceTest, DeliveryCountSurvivesACrash) {
   StickyBroker broker(dir.Join("data"), {});
   ASSERT_TRUE(broker.Start().ok());
   {
-    auto client = Connect(broker.address());
+    auto client = ConnectClient(broker.address());
     ASSERT_TRUE(client->Publish("q", "again and again").get().status.ok());
   }
   // Deliver it three times (nack twice, then leave it unacked), then kill.
@@ -161,7 +154,7 @@ TEST(ResilienceTest, DeliveryCountSurvivesACrash) {
     ASSERT_TRUE(broker.process().Wait(std::chrono::seconds(10)).ok());
   }
   ASSERT_TRUE(broker.Start().ok());
-  auto client = Connect(broker.address());
+  auto client = ConnectClient(broker.address());
   DeliveryLog log;
   auto sub = client->Subscribe("q", SubscribeOptions{.credit = 1}, log.Handler());
   ASSERT_TRUE(sub.ok());
@@ -178,8 +171,8 @@ TEST(ResilienceTest, SlowConsumerHoldsItsCreditAndTheHeapStaysFlat) {
                         .extra_args = {"--sync", "batch", "--apply-lag-ms", "200",
                                        "--max-unapplied-bytes", "4194304"}});
   ASSERT_TRUE(broker.Start().ok());
-  auto publisher = Connect(broker.address());
-  auto consumer = Connect(broker.address());
+  auto publisher = ConnectClient(broker.address());
+  auto consumer = ConnectClient(broker.address());
   DeliveryLog held;
   auto sub = consumer->Subscribe("slow", SubscribeOptions{.credit = 10}, held.Handler());
   ASSERT_TRUE(sub.ok());
@@ -203,7 +196,7 @@ TEST(ResilienceTest, RestartOnAMillionEntryBacklogIsQuick) {
   StickyBroker broker(dir.Join("data"), {"--sync", "batch"});
   ASSERT_TRUE(broker.Start().ok());
   {
-    auto client = Connect(broker.address());
+    auto client = ConnectClient(broker.address());
     ASSERT_EQ(PublishMany(*client, "backlog", 1000000, 10000, 64, 2000), 1000000u);
   }
   broker.process().Kill(SIGKILL);
@@ -216,7 +209,7 @@ TEST(ResilienceTest, RestartOnAMillionEntryBacklogIsQuick) {
   EXPECT_LT(seconds, 5.0);
 
   // The backlog is all there: one queue holds its 100 entries.
-  auto client = Connect(broker.address());
+  auto client = ConnectClient(broker.address());
   DeliveryLog log;
   auto sub = client->Subscribe("backlog.4242", SubscribeOptions{.credit = 200}, log.Handler());
   ASSERT_TRUE(sub.ok());

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "admin_test_util.h"
 #include "broker_process.h"
 #include "delivery_log.h"
 #include "hermod/client.h"
@@ -86,13 +87,7 @@ class ClientTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
-  std::unique_ptr<Client> Connect() {
-    ClientOptions options;
-    options.server = broker_->address();
-    Result<std::unique_ptr<Client>> client = Client::Connect(options);
-    EXPECT_TRUE(client.ok()) << client.status().ToString();
-    return client.ok() ? std::move(*client) : nullptr;
-  }
+  std::unique_ptr<Client> Connect() { return test::ConnectClient(broker_->address()); }
 
   test::TempDir dir_;
   std::unique_ptr<BrokerProcess> broker_;

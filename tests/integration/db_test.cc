@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "admin_test_util.h"
 #include "broker_process.h"
 #include "delivery_log.h"
 #include "hermod/client.h"
@@ -78,14 +79,6 @@ double Number(const JsonValue& object, const std::string& key) {
 std::string Text(const JsonValue& object, const std::string& key) {
   const JsonValue* member = object.Find(key);
   return member != nullptr && member->type == JsonValue::Type::kString ? member->text : "";
-}
-
-std::unique_ptr<Client> ConnectTo(const std::string& address) {
-  ClientOptions options;
-  options.server = address;
-  Result<std::unique_ptr<Client>> client = Client::Connect(options);
-  EXPECT_TRUE(client.ok()) << client.status().ToString();
-  return client.ok() ? std::move(*client) : nullptr;
 }
 
 void PublishAll(Client& client, const std::string& queue, const std::vector<std::string>& payloads,
@@ -155,7 +148,7 @@ TEST(DbTest, StatAndDumpJsonCountWhatWasPublished) {
   BrokerProcess broker({.data_dir = data});
   ASSERT_TRUE(broker.Start().ok());
   {
-    std::unique_ptr<Client> client = ConnectTo(broker.address());
+    std::unique_ptr<Client> client = test::ConnectClient(broker.address());
     ASSERT_NE(client, nullptr);
     PublishAll(*client, "db.a", {"a1", "a2", "a3"});
     PublishAll(*client, "db.b", {"b1", "b2"});
@@ -241,7 +234,7 @@ TEST(DbTest, StatAndDumpJsonCountWhatWasPublished) {
   BrokerProcess lagging({.data_dir = data, .extra_args = {"--apply-lag-ms", "60000"}});
   ASSERT_TRUE(lagging.Start().ok());
   {
-    std::unique_ptr<Client> client = ConnectTo(lagging.address());
+    std::unique_ptr<Client> client = test::ConnectClient(lagging.address());
     ASSERT_NE(client, nullptr);
     PublishAll(*client, "db.a", {"a4"});
     PublishAll(*client, "db.d", {"d1", "d2"});
@@ -289,7 +282,7 @@ TEST(DbTest, CheckPassesOnAHealthyStoreRunningAndStopped) {
       {.data_dir = data,
        .extra_args = {"--apply-lag-ms", "30000", "--max-unapplied-bytes", "16384"}});
   ASSERT_TRUE(broker.Start().ok());
-  std::unique_ptr<Client> client = ConnectTo(broker.address());
+  std::unique_ptr<Client> client = test::ConnectClient(broker.address());
   ASSERT_NE(client, nullptr);
 
   ASSERT_TRUE(client->CreateGroup("team").ok());
@@ -358,7 +351,7 @@ TEST(DbTest, CheckPassesOnAHealthyStoreRunningAndStopped) {
   std::promise<void> started;
   std::future<void> running = started.get_future();
   std::thread traffic([&] {
-    std::unique_ptr<Client> other = ConnectTo(broker.address());
+    std::unique_ptr<Client> other = test::ConnectClient(broker.address());
     for (int i = 0; other && i < 100000 && !stop; ++i) {
       std::future<PublishResult> a = other->Publish("busy", "b" + std::to_string(i));
       std::future<PublishResult> b = other->PublishToGroup("team", "t" + std::to_string(i));
@@ -430,7 +423,7 @@ void MakeStore(const std::string& data) {
   BrokerProcess broker({.data_dir = data});
   ASSERT_TRUE(broker.Start().ok());
   {
-    std::unique_ptr<Client> client = ConnectTo(broker.address());
+    std::unique_ptr<Client> client = test::ConnectClient(broker.address());
     ASSERT_NE(client, nullptr);
     PublishAll(*client, "victim", {"v1", "v2", "v3"});
     ASSERT_TRUE(client->CreateGroup("pair").ok());
@@ -593,7 +586,7 @@ TEST(DbTest, BackupUnderLoadServesEveryMessageConfirmedBeforeIt) {
     // The window outlives the client, whose destructor may still run
     // callbacks that release it.
     std::counting_semaphore<256> window(256);
-    std::unique_ptr<Client> client = ConnectTo(broker.address());
+    std::unique_ptr<Client> client = test::ConnectClient(broker.address());
     if (!client) return;
     int i = 0;
     for (; !stop && i < 1000000; ++i) {
@@ -638,7 +631,7 @@ TEST(DbTest, BackupUnderLoadServesEveryMessageConfirmedBeforeIt) {
 
   BrokerProcess restored({.data_dir = backup});
   ASSERT_TRUE(restored.Start().ok());
-  std::unique_ptr<Client> consumer = ConnectTo(restored.address());
+  std::unique_ptr<Client> consumer = test::ConnectClient(restored.address());
   ASSERT_NE(consumer, nullptr);
   Arrivals arrivals(before);
   std::vector<SubscriptionId> subs;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "admin_test_util.h"
 #include "broker_process.h"
 #include "delivery_log.h"
 #include "hermod/client.h"
@@ -76,11 +77,8 @@ class PubSubTest : public ::testing::Test {
 
   std::unique_ptr<Client> Connect() {
     ClientOptions options;
-    options.server = broker_->address();
     options.client_name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    Result<std::unique_ptr<Client>> client = Client::Connect(options);
-    EXPECT_TRUE(client.ok()) << client.status().ToString();
-    return client.ok() ? std::move(*client) : nullptr;
+    return test::ConnectClient(broker_->address(), options);
   }
 
   // Publishes payloads to queue and waits for every confirm; returns them.

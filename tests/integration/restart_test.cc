@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "admin_test_util.h"
 #include "broker_process.h"
 #include "delivery_log.h"
 #include "hermod/client.h"
@@ -26,14 +27,6 @@ using test::TempDir;
 
 constexpr milliseconds kWait = seconds(15);
 constexpr milliseconds kQuiet = milliseconds(300);
-
-std::unique_ptr<Client> ConnectTo(const std::string& address) {
-  ClientOptions options;
-  options.server = address;
-  Result<std::unique_ptr<Client>> client = Client::Connect(options);
-  EXPECT_TRUE(client.ok()) << client.status().ToString();
-  return client.ok() ? std::move(*client) : nullptr;
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -60,7 +53,7 @@ TEST(RestartTest, GracefulRestartKeepsUnackedAndForgetsAcked) {
   constexpr int kAcked = 4;
   std::vector<PublishResult> published;
   {
-    std::unique_ptr<Client> publisher = ConnectTo(broker.address());
+    std::unique_ptr<Client> publisher = test::ConnectClient(broker.address());
     ASSERT_NE(publisher, nullptr);
     std::vector<std::future<PublishResult>> confirms;
     for (int i = 0; i < kMessages; ++i) {
@@ -73,7 +66,7 @@ TEST(RestartTest, GracefulRestartKeepsUnackedAndForgetsAcked) {
     }
   }
   {
-    std::unique_ptr<Client> consumer = ConnectTo(broker.address());
+    std::unique_ptr<Client> consumer = test::ConnectClient(broker.address());
     ASSERT_NE(consumer, nullptr);
     DeliveryLog log;
     SubscribeOptions options;
@@ -92,7 +85,7 @@ TEST(RestartTest, GracefulRestartKeepsUnackedAndForgetsAcked) {
   Status restarted = broker.Start();
   ASSERT_TRUE(restarted.ok()) << restarted.ToString();
 
-  std::unique_ptr<Client> consumer = ConnectTo(broker.address());
+  std::unique_ptr<Client> consumer = test::ConnectClient(broker.address());
   ASSERT_NE(consumer, nullptr);
   DeliveryLog log;
   ASSERT_TRUE(consumer->Subscribe("restart", {}, log.Handler()).ok());
@@ -132,7 +125,7 @@ TEST(RestartTest, SecondBrokerOnTheSameDirectoryExitsAtOnce) {
       << "stderr does not mention the lock: " << err;
 
   // The first broker is unharmed.
-  std::unique_ptr<Client> client = ConnectTo(first.address());
+  std::unique_ptr<Client> client = test::ConnectClient(first.address());
   ASSERT_NE(client, nullptr);
   EXPECT_TRUE(client->Publish("still.here", "yes").get().status.ok());
 }
