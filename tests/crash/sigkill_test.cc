@@ -36,13 +36,10 @@ std::string Payload(int q, uint64_t i) { return std::to_string(q) + ":" + std::t
 
 std::unique_ptr<Client> Connect(const std::string& address) {
   ClientOptions options;
-  options.server = address;
   options.connect_timeout = milliseconds(5000);
   // The broker comes back on a new port: the loss must end the round.
   options.reconnect = false;
-  auto client = Client::Connect(options);
-  EXPECT_TRUE(client.ok()) << client.status().ToString();
-  return client.ok() ? std::move(*client) : nullptr;
+  return ConnectClient(address, options);
 }
 
 // Publishes to kQueues queues with up to `inflight` unconfirmed until the
