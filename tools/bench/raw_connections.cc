@@ -141,6 +141,7 @@ Status RawConnections::OnReadable(Conn& conn) {
       switch (f.body_type()) {
         case wire::Body::Welcome:
           conn.welcomed = true;
+          heartbeat_ms_ = f.body_as_Welcome()->heartbeat_ms();
           break;
         case wire::Body::SubscribeOk:
           if (conn.state == Conn::State::kHandshake && conn.welcomed) {
@@ -177,7 +178,27 @@ Status RawConnections::Poll(int timeout_ms) {
     }
     if (!s.ok()) return s;
   }
+  MaybePingAll();
   return Status::OK();
+}
+
+void RawConnections::MaybePingAll() {
+  if (heartbeat_ms_ == 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_ping_ < std::chrono::milliseconds(heartbeat_ms_ / 2)) return;
+  last_ping_ = now;
+  proto::FrameEncoder encoder;
+  auto& fbb = encoder.Start();
+  std::span<const uint8_t> ping = encoder.Finish(wire::CreatePing(fbb, 0));
+  for (const std::unique_ptr<Conn>& conn : conns_) {
+    if (conn == nullptr || conn->state == Conn::State::kConnecting ||
+        conn->state == Conn::State::kClosed) {
+      continue;
+    }
+    // A few bytes into an idle socket's send buffer: they fit, or the
+    // connection is in trouble anyway and the next round tries again.
+    (void)send(conn->fd, ping.data(), ping.size(), MSG_NOSIGNAL);
+  }
 }
 
 Status RawConnections::Open(uint64_t count, std::chrono::steady_clock::time_point deadline) {

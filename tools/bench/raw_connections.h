@@ -8,7 +8,8 @@
 // Here one thread drives every connection with epoll, one descriptor each,
 // speaking the protocol through the one shared codec
 // (schemas/frame_codec.h): Hello, then Subscribe with credit 1 to a queue of
-// its own, then nothing.
+// its own, then only the Ping each heartbeat period the broker asks for
+// in Welcome (a silent connection is closed after two periods).
 //
 // Source addresses: each connection may bind to one of several loopback
 // addresses (127.0.0.1, .2, ...) with IP_BIND_ADDRESS_NO_PORT, so that more
@@ -74,6 +75,8 @@ class RawConnections {
   Status Poll(int timeout_ms);
   Status OnWritable(Conn& conn);
   Status OnReadable(Conn& conn);
+  // Sends a Ping on every open connection once per half heartbeat period.
+  void MaybePingAll();
 
   Options options_;
   sockaddr_in broker_{};
@@ -82,6 +85,8 @@ class RawConnections {
   uint64_t handshaking_ = 0;
   std::atomic<uint64_t> subscribed_{0};
   uint64_t closed_by_broker_ = 0;
+  uint32_t heartbeat_ms_ = 0;  // from Welcome; 0: none
+  std::chrono::steady_clock::time_point last_ping_{};
 };
 
 }  // namespace hermod::bench
