@@ -63,7 +63,7 @@ struct BrokerConfig {
   // else to say; Welcome tells them the period); a connection silent for
   // twice as long is closed, so a peer that vanished without a FIN stops
   // holding deliveries. 0: no heartbeat.
-  uint32_t heartbeat_ms = 15000;
+  uint32_t heartbeat_ms = 30000;
   // Reported in Welcome.
   std::string sync_mode = "always";
 };
