@@ -372,6 +372,12 @@ void Broker::OnHeartbeatTimer() {
   uint64_t limit = 2 * uint64_t{config_.heartbeat_ms};
   std::vector<Session*> silent;
   for (auto& [conn_id, session] : sessions_) {
+    // A publisher the broker itself stopped reading (the next batch is
+    // full) is not silent: its frames wait in the socket.
+    if (session->connection()->reading_paused()) {
+      session->last_heard_ms = now;
+      continue;
+    }
     if (now - session->last_heard_ms > limit && !session->closing()) {
       silent.push_back(session.get());
     }
