@@ -75,16 +75,31 @@ T Percentile(std::vector<T> samples, double p) {
   return samples[i];
 }
 
-// Counts publish confirms, which arrive on client threads. The callbacks
-// share its state, so they stay safe after it is destroyed. Thread-safe.
+// Collects publish confirms, which arrive on client threads: counts, the
+// codes of refusals, and, for callbacks made with an index below `slots`,
+// each result and when it came. The callbacks share its state, so they
+// stay safe after it is destroyed. Thread-safe.
 class ConfirmCounter {
  public:
-  ConfirmCallback Callback() {
-    return [state = state_](const PublishResult& result) {
+  using Clock = std::chrono::steady_clock;
+  static constexpr size_t kNoIndex = static_cast<size_t>(-1);
+
+  explicit ConfirmCounter(size_t slots = 0) : state_(std::make_shared<State>(slots)) {}
+
+  ConfirmCallback Callback(size_t index = kNoIndex) {
+    return [state = state_, index](const PublishResult& result) {
       std::lock_guard<std::mutex> lock(state->mu);
       ++state->done;
-      if (!result.status.ok() && state->first_error.ok()) state->first_error = result.status;
-      if (!result.status.ok()) ++state->failed;
+      if (result.status.ok()) {
+        ++state->ok;
+      } else {
+        if (state->first_error.ok()) state->first_error = result.status;
+        state->codes.push_back(result.status.code());
+      }
+      if (index < state->results.size()) {
+        state->results[index] = result;
+        state->done_at[index] = Clock::now();
+      }
       state->changed.notify_all();
     };
   }
@@ -93,24 +108,50 @@ class ConfirmCounter {
     std::unique_lock<std::mutex> lock(state_->mu);
     return state_->changed.wait_for(lock, timeout, [&] { return state_->done >= n; });
   }
+  size_t done() {
+    return Locked([&] { return state_->done; });
+  }
+  size_t ok() {
+    return Locked([&] { return state_->ok; });
+  }
   size_t failed() {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->failed;
+    return Locked([&] { return state_->done - state_->ok; });
   }
   Status first_error() {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->first_error;
+    return Locked([&] { return state_->first_error; });
+  }
+  std::vector<ErrorCode> codes() {
+    return Locked([&] { return state_->codes; });
+  }
+  // By index (the callback's): REQUIRES its callback ran.
+  PublishResult result(size_t i) {
+    return Locked([&] { return state_->results[i]; });
+  }
+  Clock::time_point done_at(size_t i) {
+    return Locked([&] { return state_->done_at[i]; });
+  }
+  std::vector<PublishResult> results() {
+    return Locked([&] { return state_->results; });
   }
 
  private:
+  template <typename F>
+  auto Locked(F f) -> decltype(f()) {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return f();
+  }
   struct State {
+    explicit State(size_t slots) : results(slots), done_at(slots) {}
     std::mutex mu;  // guards everything below
     std::condition_variable changed;
     size_t done = 0;
-    size_t failed = 0;
+    size_t ok = 0;
     Status first_error;
+    std::vector<ErrorCode> codes;
+    std::vector<PublishResult> results;
+    std::vector<Clock::time_point> done_at;
   };
-  std::shared_ptr<State> state_ = std::make_shared<State>();
+  std::shared_ptr<State> state_;
 };
 
 // Drains queues: subscribes to them over several clients (round robin),

@@ -32,50 +32,6 @@ using test::DeliveryLog;
 constexpr milliseconds kWait = seconds(15);
 constexpr milliseconds kQuiet = milliseconds(300);
 
-// Counts completed publishes and the statuses they completed with. The
-// callbacks share its state, so they stay safe after it is destroyed.
-class Completions {
- public:
-  ConfirmCallback Callback() {
-    return [state = state_](const PublishResult& r) {
-      std::lock_guard<std::mutex> lock(state->mu);
-      ++state->done;
-      if (r.status.ok()) {
-        ++state->ok;
-      } else {
-        state->codes.push_back(r.status.code());
-      }
-      state->changed.notify_all();
-    };
-  }
-  bool WaitFor(size_t n, milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    return state_->changed.wait_for(lock, timeout, [&] { return state_->done >= n; });
-  }
-  size_t done() {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->done;
-  }
-  size_t ok() {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->ok;
-  }
-  std::vector<ErrorCode> codes() {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->codes;
-  }
-
- private:
-  struct State {
-    std::mutex mu;  // guards the counters
-    std::condition_variable changed;
-    size_t done = 0;
-    size_t ok = 0;
-    std::vector<ErrorCode> codes;
-  };
-  std::shared_ptr<State> state_ = std::make_shared<State>();
-};
-
 class ClientTest : public ::testing::Test {
  protected:
   void StartBroker(std::vector<std::string> extra_args = {}) {
@@ -151,7 +107,7 @@ TEST_F(ClientTest, ServerInfoComesFromWelcome) {
 
 TEST_F(ClientTest, DestroyingWithPublishesInFlightCompletesEachOnce) {
   StartBroker();
-  Completions completions;
+  test::ConfirmCounter completions;
   constexpr size_t kPublishes = 20000;
   {
     std::unique_ptr<Client> client = Connect();
@@ -166,7 +122,7 @@ TEST_F(ClientTest, DestroyingWithPublishesInFlightCompletesEachOnce) {
 
 TEST_F(ClientTest, CloseFromAConfirmCallbackFailsTheRestWithClosed) {
   StartBroker();
-  Completions completions;
+  test::ConfirmCounter completions;
   constexpr size_t kPublishes = 5000;
   std::atomic<bool> closed{false};
   std::unique_ptr<Client> client = Connect();
@@ -246,7 +202,7 @@ TEST_F(ClientTest, LargePayloadsRoundTrip) {
     for (size_t k = 0; k < payload.size(); ++k) payload[k] = static_cast<char>((k * 7 + i) & 0xFF);
     payloads.push_back(std::move(payload));
   }
-  Completions completions;
+  test::ConfirmCounter completions;
   for (const std::string& p : payloads) {
     client->PublishAsync("large", p, {}, completions.Callback());
   }

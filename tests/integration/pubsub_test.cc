@@ -33,38 +33,6 @@ constexpr milliseconds kWait = seconds(15);
 // How long a test watches for something that must not happen.
 constexpr milliseconds kQuiet = milliseconds(300);
 
-// Waits for a batch of publish confirms (callbacks on the client thread).
-// The callbacks share its state, so they stay safe after it is destroyed.
-class ConfirmLog {
- public:
-  explicit ConfirmLog(size_t n) : state_(std::make_shared<State>(n)) {}
-  ConfirmCallback Callback(size_t index) {
-    return [state = state_, index](const PublishResult& result) {
-      std::lock_guard<std::mutex> lock(state->mu);
-      state->results[index] = result;
-      ++state->done;
-      state->changed.notify_all();
-    };
-  }
-  bool WaitAll(milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    return state_->changed.wait_for(lock, timeout,
-                                    [&] { return state_->done == state_->results.size(); });
-  }
-  // REQUIRES: WaitAll() returned true.
-  const std::vector<PublishResult>& results() const { return state_->results; }
-
- private:
-  struct State {
-    explicit State(size_t n) : results(n) {}
-    std::mutex mu;  // guards results and done
-    std::condition_variable changed;
-    std::vector<PublishResult> results;
-    size_t done = 0;
-  };
-  std::shared_ptr<State> state_;
-};
-
 class PubSubTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -84,11 +52,11 @@ class PubSubTest : public ::testing::Test {
   // Publishes payloads to queue and waits for every confirm; returns them.
   std::vector<PublishResult> PublishAll(Client& client, const std::string& queue,
                                         const std::vector<std::string>& payloads) {
-    ConfirmLog confirms(payloads.size());
+    test::ConfirmCounter confirms(payloads.size());
     for (size_t i = 0; i < payloads.size(); ++i) {
       client.PublishAsync(queue, payloads[i], {}, confirms.Callback(i));
     }
-    EXPECT_TRUE(confirms.WaitAll(kWait));
+    EXPECT_TRUE(confirms.WaitFor(payloads.size(), kWait));
     for (const PublishResult& r : confirms.results())
       EXPECT_TRUE(r.status.ok()) << r.status.ToString();
     return confirms.results();
@@ -111,14 +79,14 @@ TEST_F(PubSubTest, TenThousandMessagesOverHundredQueuesKeepPerQueueOrder) {
 
   std::unique_ptr<Client> publisher = Connect();
   ASSERT_NE(publisher, nullptr);
-  ConfirmLog confirms(kMessages);
+  test::ConfirmCounter confirms(kMessages);
   for (int i = 0; i < kMessages; ++i) {
     publisher->PublishAsync(queue_of(i), "m" + std::to_string(i), {}, confirms.Callback(i));
   }
-  ASSERT_TRUE(confirms.WaitAll(kWait));
+  ASSERT_TRUE(confirms.WaitFor(kMessages, kWait));
   std::map<std::string, uint64_t> last_seq;
   for (int i = 0; i < kMessages; ++i) {
-    const PublishResult& r = confirms.results()[i];
+    const PublishResult r = confirms.result(i);
     ASSERT_TRUE(r.status.ok()) << i << ": " << r.status.ToString();
     // Seqs of one queue increase in publish order.
     EXPECT_GT(r.seq, last_seq[queue_of(i)]) << i;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "admin_test_util.h"
 #include "broker_process.h"
 #include "delivery_log.h"
 #include "hermod/client.h"
@@ -31,43 +32,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr milliseconds kWait = seconds(15);
 constexpr milliseconds kQuiet = milliseconds(300);
-
-// Publish results by index, filled on the client thread.
-class Results {
- public:
-  explicit Results(size_t n) : state_(std::make_shared<State>(n)) {}
-  ConfirmCallback Callback(size_t index) {
-    return [state = state_, index](const PublishResult& result) {
-      std::lock_guard<std::mutex> lock(state->mu);
-      state->results[index] = result;
-      state->done_at[index] = Clock::now();
-      ++state->done;
-      state->changed.notify_all();
-    };
-  }
-  bool WaitFor(size_t n, milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    return state_->changed.wait_for(lock, timeout, [&] { return state_->done >= n; });
-  }
-  size_t done() {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->done;
-  }
-  // REQUIRES: every callback ran.
-  const PublishResult& result(size_t i) const { return state_->results[i]; }
-  Clock::time_point done_at(size_t i) const { return state_->done_at[i]; }
-
- private:
-  struct State {
-    explicit State(size_t n) : results(n), done_at(n) {}
-    std::mutex mu;  // guards everything below
-    std::condition_variable changed;
-    std::vector<PublishResult> results;
-    std::vector<Clock::time_point> done_at;
-    size_t done = 0;
-  };
-  std::shared_ptr<State> state_;
-};
 
 std::string Payload(size_t i) { return "m" + std::to_string(i); }
 
@@ -110,7 +74,7 @@ TEST(ReconnectTest, BrokerRestartOnTheSamePortLosesAndDuplicatesNothing) {
   constexpr size_t kWhileDown = 50;
   constexpr size_t kAfter = 50;
   constexpr size_t kTotal = kBefore + kWhileDown + kAfter;
-  Results results(kTotal);
+  test::ConfirmCounter results(kTotal);
   size_t next = 0;
   for (; next < kBefore; ++next) {
     client->PublishAsync("reconnect.pub", Payload(next), {}, results.Callback(next));
