@@ -5,9 +5,10 @@
 // expiry or disconnect, with the delivery count kept durable; dead-letter
 // after max deliveries; expire; enforce queue limits; deduplicate.
 //
-// broker.cc holds sessions, queues, publishing, configuration, commits and
-// shutdown; delivery.cc holds subscriptions, delivery, acks, redelivery,
-// dead-lettering and the expiry sweep.
+// broker.cc holds sessions, queues, publishing, configuration and shutdown;
+// commits.cc what happens when a storage batch comes back (confirms, the
+// full store, failed batches); delivery.cc holds subscriptions, delivery,
+// acks, redelivery, dead-lettering and the expiry sweep.
 //
 // The Broker reaches storage only through Store (reads) and the Pipeline
 // (writes). Nothing in it is global: a process could run several, one per
@@ -200,8 +201,11 @@ class Broker {
   void SendQueuePeek(Session& session, const wire::QueueRequest& request);
   void PurgeQueue(Session& session, const wire::QueueRequest& request, bool forget);
 
-  // Commits (broker.cc).
+  // Replies and shutdown (broker.cc).
   void RefusePublish(Session& session, uint64_t correlation_id, const Status& status);
+  void AddConfirm(Session& session, Session::PendingConfirm confirm);
+  void MaybeFinishShutdown();
+  // Commits (commits.cc).
   void OnCommitted(CommittedBatch& batch);
   void SendConfirms(Session& session, BatchNo through);
   // Storage room: publishes are refused while it is under the reserve, and
@@ -212,8 +216,6 @@ class Broker {
   // it is retried in the next batch.
   void OnBatchFailed(CommittedBatch& batch);
   void RetryFailedBatch(CommittedBatch& batch, const std::unordered_set<MsgId>& lost);
-  void AddConfirm(Session& session, Session::PendingConfirm confirm);
-  void MaybeFinishShutdown();
   void FinishPurges(CommittedBatch& batch, BatchNo failed);
 
   net::Loop* loop_;

@@ -14,6 +14,20 @@ Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
+namespace {
+
+// A future for the confirm of the publish that `start` makes with the
+// callback it is given.
+template <typename Start>
+std::future<PublishResult> ConfirmFuture(Start start) {
+  auto promise = std::make_shared<std::promise<PublishResult>>();
+  std::future<PublishResult> result = promise->get_future();
+  start([promise](const PublishResult& r) { promise->set_value(r); });
+  return result;
+}
+
+}  // namespace
+
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Client::~Client() = default;  // ~Impl closes and joins
@@ -25,11 +39,8 @@ void Client::PublishAsync(std::string_view queue, std::string_view payload,
 
 std::future<PublishResult> Client::Publish(std::string_view queue, std::string_view payload,
                                            const PublishOptions& options) {
-  auto promise = std::make_shared<std::promise<PublishResult>>();
-  std::future<PublishResult> result = promise->get_future();
-  impl_->PublishAsync(queue, payload, options,
-                      [promise](const PublishResult& r) { promise->set_value(r); });
-  return result;
+  return ConfirmFuture(
+      [&](ConfirmCallback done) { impl_->PublishAsync(queue, payload, options, std::move(done)); });
 }
 
 Result<SubscriptionId> Client::Subscribe(std::string_view queue, const SubscribeOptions& options,
@@ -66,11 +77,9 @@ void Client::PublishToGroupAsync(std::string_view group, std::string_view payloa
 
 std::future<PublishResult> Client::PublishToGroup(std::string_view group, std::string_view payload,
                                                   const PublishOptions& options) {
-  auto promise = std::make_shared<std::promise<PublishResult>>();
-  std::future<PublishResult> result = promise->get_future();
-  impl_->PublishToGroupAsync(group, payload, options,
-                             [promise](const PublishResult& r) { promise->set_value(r); });
-  return result;
+  return ConfirmFuture([&](ConfirmCallback done) {
+    impl_->PublishToGroupAsync(group, payload, options, std::move(done));
+  });
 }
 
 Status Client::CreateGroup(std::string_view group) { return impl_->CreateGroup(group); }

@@ -1,0 +1,312 @@
+// The commits half of the Broker: what happens when a storage batch comes
+// back. Durable batches send their confirms and replies, let the index
+// serve what was applied, and report the store's headroom; a failed batch
+// refuses its publishes and, on a full store, is retried without them in
+// the next batch. See broker.h and docs/operations.md ("When the store
+// fills up").
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <iterator>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "broker.h"
+#include "check.h"
+
+namespace hermod::core {
+
+void Broker::SendConfirms(Session& session, BatchNo through) {
+  Ring<Session::PendingConfirm>& confirms = session.confirms();
+  while (!confirms.empty() && confirms.front().batch_no <= through) {
+    const Session::PendingConfirm& c = confirms.front();
+    auto& fbb = encoder_.Start();
+    if (c.failed) {
+      auto message = fbb.CreateString(batch_failure_.message());
+      if (c.kind == Session::PendingConfirm::kConfigure ||
+          c.kind == Session::PendingConfirm::kGroup) {
+        session.Send(encoder_.Finish(wire::CreateError(
+            fbb, static_cast<uint16_t>(batch_failure_.code()), message, c.correlation_id, false)));
+      } else {
+        session.Send(encoder_.Finish(wire::CreatePublishError(
+            fbb, c.correlation_id, static_cast<uint16_t>(batch_failure_.code()), message)));
+      }
+    } else if (c.kind == Session::PendingConfirm::kConfigure) {
+      session.Send(encoder_.Finish(wire::CreateConfigureQueueOk(fbb, c.correlation_id)));
+    } else if (c.kind == Session::PendingConfirm::kGroup) {
+      wire::GroupReplyBuilder reply(fbb);
+      reply.add_correlation_id(c.correlation_id);
+      reply.add_changed(c.msg_id);
+      session.Send(encoder_.Finish(reply.Finish()));
+    } else {
+      bool duplicate = c.kind == Session::PendingConfirm::kDuplicate;
+      session.Send(encoder_.Finish(
+          wire::CreatePublishOk(fbb, c.correlation_id, c.msg_id, c.seq, duplicate)));
+    }
+    confirms.pop_front();
+  }
+}
+
+void Broker::OnCommitted(CommittedBatch& batch) {
+  ++counters_.batches;
+  batch_messages_ += batch.messages;
+  if (commit_micros_.size() < kCommitSamples) {
+    commit_micros_.push_back(static_cast<uint32_t>(batch.commit_micros));
+  } else {
+    commit_micros_[commit_next_] = static_cast<uint32_t>(batch.commit_micros);
+    commit_next_ = (commit_next_ + 1) % kCommitSamples;
+  }
+  NoteHeadroom(batch.headroom, batch.status.code() == ErrorCode::kStorageFull);
+  BatchNo failed = 0;
+  if (!batch.status.ok()) {
+    failed = batch.batch_no;
+    OnBatchFailed(batch);
+  }
+  for (ConnId conn_id : batch.sessions) {
+    auto it = sessions_.find(conn_id);
+    if (it != sessions_.end()) SendConfirms(*it->second, batch.batch_no);
+  }
+  // Entries whose record is now in the index leave memory unless they are
+  // being delivered: the index serves them from here on.
+  BatchNo applied_through = pipeline_.unapplied().applied_through();
+  for (Queue* q : batch.applied_queues) {
+    while (!q->tail.empty() && q->tail[0].batch_no <= applied_through) {
+      q->index_end = q->tail[0].seq + 1;
+      q->tail.pop_front();
+    }
+  }
+  FinishPurges(batch, failed);
+  for (Queue* q : batch.queues) {
+    if (!q->deleted && !q->consumers.empty()) Dispatch(q);
+  }
+
+  std::vector<Queue*> candidates = std::move(batch.queues);
+  candidates.insert(candidates.end(), batch.applied_queues.begin(), batch.applied_queues.end());
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  for (Queue* q : candidates) MaybeEvict(q);
+
+  if (!paused_.empty() && !pipeline_.full()) {
+    for (Session* s : paused_) s->connection()->ResumeReading();
+    paused_.clear();
+  }
+  MaybeFinishShutdown();
+}
+
+void Broker::NoteHeadroom(uint64_t headroom, bool batch_failed) {
+  store_headroom_ = headroom;
+  // After a batch failed for room, its retry goes alone: no publishes join
+  // it until a batch commits.
+  bool full = batch_failed || headroom < config_.store_reserve_bytes;
+  if (full == store_full_) return;
+  store_full_ = full;
+  if (batch_failed) {
+    spdlog::warn("store has {} bytes of room left and a batch did not fit: refusing publishes",
+                 headroom);
+  } else if (full) {
+    spdlog::warn("store has {} bytes of room left, under the reserve of {}: refusing publishes",
+                 headroom, config_.store_reserve_bytes);
+  } else {
+    spdlog::info("store has room again ({} bytes): accepting publishes", headroom);
+  }
+}
+
+Status Broker::CheckStoreRoom() {
+  if (!store_full_) return Status::OK();
+  ++counters_.refused_storage;
+  return Status::StorageFull("the store is full: " + std::to_string(store_headroom_) +
+                             " bytes left, under the reserve of " +
+                             std::to_string(config_.store_reserve_bytes) +
+                             " kept for acks; consume, purge, or raise --max-store-bytes");
+}
+
+void Broker::OnBatchFailed(CommittedBatch& batch) {
+  ++counters_.batch_failures;
+  batch_failure_ = batch.status;
+  spdlog::error("storage batch {} failed: {}", batch.batch_no, batch.status.ToString());
+  // A full store is retried: everything the batch did except its publishes
+  // goes again in the next batch, whose smaller size and the room acks free
+  // let it through (the reserve makes this the exception). Any other
+  // failure leaves storage unusable: publishes are refused from now on.
+  bool retry = batch.status.code() == ErrorCode::kStorageFull && !shutting_down_;
+  if (!retry && storage_failure_.ok()) storage_failure_ = batch.status;
+  BatchNo failed = batch.batch_no;
+  BatchNo into = pipeline_.batch_no();
+
+  // The publishes whose publishers wait for this batch are refused: their
+  // messages are lost, and so is anything stored with them. A message
+  // nobody waits for (a dead-lettered copy, or the publisher went away) is
+  // retried with the rest.
+  std::unordered_set<MsgId> lost;
+  std::vector<Session*> sessions;
+  for (ConnId conn_id : batch.sessions) {
+    auto it = sessions_.find(conn_id);
+    if (it == sessions_.end()) continue;
+    sessions.push_back(it->second.get());
+    Ring<Session::PendingConfirm>& confirms = it->second->confirms();
+    for (size_t i = 0; i < confirms.size(); ++i) {
+      const Session::PendingConfirm& c = confirms[i];
+      if (c.batch_no == failed && c.kind == Session::PendingConfirm::kPublish)
+        lost.insert(c.msg_id);
+    }
+  }
+  if (!retry) {
+    for (const store::FanoutStart& start : batch.failed->fanout_starts) lost.insert(start.msg_id);
+  }
+  for (Session* session : sessions) {
+    Ring<Session::PendingConfirm>& confirms = session->confirms();
+    bool moved = false;
+    for (size_t i = 0; i < confirms.size(); ++i) {
+      Session::PendingConfirm& c = confirms[i];
+      if (c.batch_no != failed) continue;
+      switch (c.kind) {
+        case Session::PendingConfirm::kPublish:
+          c.failed = true;
+          break;
+        case Session::PendingConfirm::kDuplicate:
+          if (lost.count(c.msg_id) != 0) {
+            c.failed = true;
+            break;
+          }
+          [[fallthrough]];  // its original may be retried: wait for that
+        case Session::PendingConfirm::kConfigure:
+        case Session::PendingConfirm::kGroup:
+          // Retried: the reply waits for the retry's batch.
+          if (retry) {
+            c.batch_no = into;
+            moved = true;
+          } else {
+            c.failed = true;
+          }
+          break;
+      }
+    }
+    if (moved && session->last_confirm_batch != into) {
+      session->last_confirm_batch = into;
+      pipeline_.NoteSession(into, session->conn_id());
+    }
+  }
+
+  // Fan-out jobs of refused group publishes never start.
+  for (const store::FanoutStart& start : batch.failed->fanout_starts) {
+    if (lost.count(start.msg_id) == 0) continue;
+    auto it = fanout_jobs_.find(start.group_id);
+    if (it == fanout_jobs_.end()) continue;
+    Ring<FanoutJob>& jobs = it->second;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      if (jobs[i].job_id == start.job_id) {
+        jobs.erase_at(i);
+        break;
+      }
+    }
+    if (jobs.empty()) fanout_jobs_.erase(it);
+  }
+
+  // The batch's entries: those of lost messages were never stored and must
+  // not be delivered; the others are retried in batch `into`.
+  for (Queue* q : batch.queues) {
+    for (size_t i = q->tail.size(); i-- > 0;) {
+      Entry& e = q->tail[i];
+      if (e.batch_no != failed) continue;
+      if (retry && lost.count(e.msg_id) == 0) {
+        e.batch_no = into;
+        continue;
+      }
+      q->depth -= 1;
+      q->bytes -= e.bytes;
+      q->tail.erase_at(i);
+    }
+  }
+  if (retry) RetryFailedBatch(batch, lost);
+}
+
+void Broker::RetryFailedBatch(CommittedBatch& batch, const std::unordered_set<MsgId>& lost) {
+  store::WriteBatch& failed = *batch.failed;
+  store::WriteBatch& next = pipeline_.batch();
+  BatchNo into = next.batch_no;
+  // The failed record's operations, but for the lost publishes, go in front
+  // of the next batch's (which came later).
+  store::LogWriter carried;
+  store::LogReader reader(failed.log.record());
+  store::LogOp op;
+  while (reader.Next(&op)) {
+    bool of_lost = (op.type == store::LogOpType::kPublish || op.type == store::LogOpType::kEntry ||
+                    op.type == store::LogOpType::kDedup) &&
+                   lost.count(op.msg_id) != 0;
+    if (op.type == store::LogOpType::kCreateQueue) {
+      auto q = queues_by_id_.find(op.queue_id);
+      if (q != queues_by_id_.end()) q->second->created_batch = into;
+    }
+    if (op.type == store::LogOpType::kDedup) {
+      if (of_lost) {
+        dedup_.Forget(op.queue_id, op.dedup_id, op.msg_id);
+      } else {
+        dedup_.Moved(op.queue_id, op.dedup_id, op.msg_id, into, Now());
+      }
+    }
+    if (!of_lost) carried.Copy(op);
+  }
+  HERMOD_CHECK(reader.status().ok());  // the loop wrote it
+  next.log.Prepend(carried);
+  pipeline_.unapplied().MoveCancels(failed.batch_no, into);
+  for (Queue* q : batch.failed_log_queues) pipeline_.NoteLogQueue(q);
+  for (Queue* q : batch.queues) pipeline_.NoteQueue(q);
+
+  auto append = [](auto& to, auto& from) {
+    to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  };
+  append(next.acks, failed.acks);
+  append(next.dedup_deletes, failed.dedup_deletes);
+  append(next.group_changes, failed.group_changes);
+  append(next.purges, batch.purges);  // the pipeline moved them there
+  batch.purges.clear();
+  for (store::FanoutStart& start : failed.fanout_starts) {
+    if (lost.count(start.msg_id) == 0) next.fanout_starts.push_back(std::move(start));
+  }
+  for (const store::FanoutProgress& progress : failed.fanout_progress) {
+    if (lost.count(progress.msg_id) == 0) next.fanout_progress.push_back(progress);
+  }
+  for (PendingPurge& purge : pending_purges_) {
+    if (purge.batch_no == failed.batch_no) purge.batch_no = into;
+  }
+  spdlog::warn("retrying batch {} without its {} refused publishes in batch {}", failed.batch_no,
+               lost.size(), into);
+}
+
+void Broker::FinishPurges(CommittedBatch& batch, BatchNo failed) {
+  // Purge and delete replies of this batch, with what storage removed.
+  auto it = pending_purges_.begin();
+  while (it != pending_purges_.end() && it->batch_no <= batch.batch_no) {
+    uint64_t removed = it->removed_in_memory;
+    for (const store::PurgeRange& range : batch.purges) {
+      if (range.queue_id != it->queue_id) continue;
+      removed += range.removed;
+      auto q = queues_by_id_.find(range.queue_id);
+      if (q != queues_by_id_.end()) {
+        q->second->depth -= std::min(q->second->depth, range.removed);
+        q->second->bytes -= std::min(q->second->bytes, range.removed_bytes);
+      }
+    }
+    counters_.purged += removed;
+    auto session = sessions_.find(it->conn_id);
+    if (session != sessions_.end()) {
+      auto& fbb = encoder_.Start();
+      if (it->batch_no == failed) {
+        auto message = fbb.CreateString(batch.status.message());
+        session->second->Send(encoder_.Finish(wire::CreateError(
+            fbb, static_cast<uint16_t>(batch.status.code()), message, it->correlation_id, false)));
+      } else {
+        session->second->Send(
+            encoder_.Finish(wire::CreateQueueReply(fbb, it->correlation_id, 0, 0, 0, removed)));
+      }
+    }
+    if (it->forget && it->batch_no == failed) {
+      auto q = queues_by_id_.find(it->queue_id);
+      if (q != queues_by_id_.end()) q->second->deleted = false;  // it was not deleted
+    }
+    it = pending_purges_.erase(it);
+  }
+}
+
+}  // namespace hermod::core
