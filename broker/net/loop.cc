@@ -64,11 +64,14 @@ void Loop::Close() {
 }
 
 bool Loop::Post(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(mailbox_mu_);
-    if (!mailbox_open_) return false;
-    mailbox_.push_back(std::move(fn));
-  }
+  // The wakeup is sent under the lock: once fn is in the mailbox, a wakeup
+  // already on its way may run it, and it may close the loop (a client's
+  // CloseOnLoop does); Close() then waits here for the lock before it closes
+  // wake_ and the loop's fds. Sent after unlocking, the wakeup could hit a
+  // closed (or reused) fd, and libuv aborts on that write.
+  std::lock_guard<std::mutex> lock(mailbox_mu_);
+  if (!mailbox_open_) return false;
+  mailbox_.push_back(std::move(fn));
   uv_async_send(&wake_);
   return true;
 }

@@ -87,9 +87,10 @@ class Publisher {
     if (c.ok()) client_ = std::move(*c);
     thread_ = std::thread([this] { Run(); });
   }
+  ~Publisher() { Stop(); }
   void Stop() {
     stop_ = true;
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
   uint64_t failures() const { return failures_; }
 
@@ -148,13 +149,14 @@ class Consumer {
       : c_(c), address_(std::move(address)), seen_(seen), misbehave_(misbehave) {
     thread_ = std::thread([this] { Run(); });
   }
+  ~Consumer() { Stop(); }
   void Stop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
     }
     cv_.notify_all();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
   uint64_t vanished() const { return vanished_; }
 
@@ -285,7 +287,19 @@ void RunKillLoop(const std::string& sync) {
       }
       return true;
     });
-    ASSERT_TRUE(all) << "confirmed messages were never delivered";
+    if (!all) {
+      size_t missing = 0;
+      std::string examples;
+      for (const Key& k : confirmed) {
+        if (seen.msg_ids.count(k) != 0) continue;
+        if (++missing <= 5) {
+          examples +=
+              " " + std::to_string(k.p) + ":" + std::to_string(k.q) + ":" + std::to_string(k.i);
+        }
+      }
+      FAIL() << missing << " of " << confirmed.size()
+             << " confirmed messages were never delivered, e.g." << examples;
+    }
     seen.changed.wait_for(lock, std::chrono::seconds(10),
                           [&] { return Clock::now() - seen.last_delivery > milliseconds(1500); });
   }

@@ -2,17 +2,24 @@
 // from one test thread.
 #include "broker_process.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <random>
 #include <string_view>
 
 #include "check.h"
@@ -43,6 +50,37 @@ void WriteAllToStderr(std::string_view bytes) {
   }
 }
 
+// A free port on 127.0.0.1 below the kernel's ephemeral range, as
+// "127.0.0.1:PORT". A broker restarted on a port from that range can find
+// it taken: a client reconnecting meanwhile may get the same number as its
+// own source port, and a TCP connect from a port to itself succeeds (a
+// self-connect), holding the port. Ports below the range are never given out
+// as source ports. Free when checked; another process could still take it
+// before the broker binds, which is as unlikely as the random picks meeting.
+std::string PortBelowEphemeralRange() {
+  int low = 32768;
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  range >> low;
+  const int first = 10000;
+  const int last = std::max(first + 1000, low) - 1;
+  std::mt19937 rng(std::random_device{}());
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int port = first + static_cast<int>(rng() % static_cast<unsigned>(last - first + 1));
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) break;
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // as libuv binds
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    ::close(fd);
+    if (free) return "127.0.0.1:" + std::to_string(port);
+  }
+  return "127.0.0.1:0";  // the kernel's pick, as before
+}
+
 // Copies the child's stdout to our stderr until the child closes it (exits).
 void DrainToStderr(int fd) {
   char buffer[4096];
@@ -63,7 +101,12 @@ std::string ExitStatus::ToString() const {
 }
 
 BrokerProcess::BrokerProcess(Options options) : options_(std::move(options)) {
-  if (options_.binary.empty()) options_.binary = HERMODD_BIN;
+  if (options_.binary.empty()) {
+    // HERMOD_TEST_HERMODD lets a long stress loop run copies of the
+    // binaries while the build tree is rebuilt.
+    const char* env = std::getenv("HERMOD_TEST_HERMODD");
+    options_.binary = env && *env ? env : HERMODD_BIN;
+  }
 }
 
 BrokerProcess::~BrokerProcess() {
@@ -87,7 +130,9 @@ Status BrokerProcess::Start() {
 
   // Everything the child needs is prepared before fork(): between fork and
   // exec a multi-threaded parent's child may only make async-signal-safe calls.
-  std::vector<std::string> args = {options_.binary, "--listen", options_.listen, "--data-dir",
+  const std::string listen =
+      options_.listen == "127.0.0.1:0" ? PortBelowEphemeralRange() : options_.listen;
+  std::vector<std::string> args = {options_.binary, "--listen", listen, "--data-dir",
                                    options_.data_dir};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<char*> argv;

@@ -49,11 +49,14 @@ class BrokerProcess {
   // Every member has a default initializer, so designated initializers
   // ({.data_dir = d, .extra_args = {...}}) compile cleanly under -Wextra.
   struct Options {
-    // The hermodd binary; empty: the HERMODD_BIN this build was made with.
+    // The hermodd binary; empty: $HERMOD_TEST_HERMODD if set, else the
+    // HERMODD_BIN this build was made with.
     std::string binary{};
     // --data-dir; required. Created by hermodd when missing.
     std::string data_dir{};
-    // --listen; port 0 lets the kernel pick a free port.
+    // --listen. The default, 127.0.0.1:0, becomes a free port below the
+    // kernel's ephemeral range, so that a restart on the same address
+    // cannot collide with a client's source port (see broker_process.cc).
     std::string listen = "127.0.0.1:0";
     // More arguments, e.g. {"--sync", "none"}.
     std::vector<std::string> extra_args{};

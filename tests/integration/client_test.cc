@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "admin_test_util.h"
@@ -143,6 +144,43 @@ TEST_F(ClientTest, CloseFromAConfirmCallbackFailsTheRestWithClosed) {
   EXPECT_EQ(client->Publish("close.inside", "late").get().status.code(), ErrorCode::kClosed);
   EXPECT_EQ(client->Ack(1, 1).code(), ErrorCode::kClosed);
   client->Close();  // idempotent
+}
+
+TEST_F(ClientTest, CloseOnOneThreadWhileOthersPublishCompletesEachOnce) {
+  // Close() racing publishes from other threads: the command a publisher
+  // pushes just before the close, and the wakeup it posts for it while the
+  // loop is closing, must neither abort nor be lost. Both did once (the
+  // wakeup hit the loop's closed eventfd; a refused wakeup was a CHECK).
+  StartBroker({"--sync", "none"});
+  constexpr int kRounds = 400;
+  constexpr int kPublishers = 2;
+  constexpr size_t kPerPublisher = 3000;
+  for (int round = 0; round < kRounds; ++round) {
+    std::unique_ptr<Client> client = Connect();
+    ASSERT_NE(client, nullptr);
+    test::ConfirmCounter completions;
+    std::atomic<size_t> issued{0};
+    std::vector<std::thread> publishers;
+    for (int p = 0; p < kPublishers; ++p) {
+      publishers.emplace_back([&] {
+        for (size_t i = 0; i < kPerPublisher; ++i) {
+          client->PublishAsync("close.race", "payload", {}, completions.Callback());
+          issued.fetch_add(1);
+        }
+      });
+    }
+    // Close at a different point in each round, from a third thread.
+    const size_t close_after = static_cast<size_t>(round) * 97 % (kPublishers * kPerPublisher);
+    // (close_after is below the total, which the publishers always reach.)
+    while (issued.load() < close_after) std::this_thread::yield();
+    client->Close();
+    for (auto& t : publishers) t.join();
+    ASSERT_TRUE(completions.WaitFor(kPublishers * kPerPublisher, kWait))
+        << "round " << round << ": " << completions.done() << " of " << kPublishers * kPerPublisher
+        << " publishes completed";
+    client.reset();
+    EXPECT_EQ(completions.done(), kPublishers * kPerPublisher) << "round " << round;
+  }
 }
 
 TEST_F(ClientTest, CallsFromTheClientThread) {

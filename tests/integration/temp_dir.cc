@@ -21,6 +21,13 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  // HERMOD_KEEP_TEST_DIRS=1 keeps the directory (a failed test's store can
+  // then be read with `hermod db`).
+  const char* keep = std::getenv("HERMOD_KEEP_TEST_DIRS");
+  if (keep && *keep && *keep != '0') {
+    std::fprintf(stderr, "kept %s\n", path_.c_str());
+    return;
+  }
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
 }

@@ -1,7 +1,8 @@
 // TempDir: a fresh, uniquely named directory for one test, removed with
 // everything in it when the TempDir is destroyed.
 //
-// It is created under $TEST_TMPDIR when set, else under /tmp. Not copyable;
+// It is created under $TEST_TMPDIR when set, else under /tmp, and kept when
+// HERMOD_KEEP_TEST_DIRS is set to anything but 0. Not copyable;
 // use from one thread (the test's).
 #ifndef HERMOD_TESTS_INTEGRATION_TEMP_DIR_H_
 #define HERMOD_TESTS_INTEGRATION_TEMP_DIR_H_
