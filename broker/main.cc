@@ -13,6 +13,7 @@
 
 #include "hermod/version.h"
 #include "server.h"
+#include "token_file.h"
 
 namespace {
 
@@ -137,6 +138,11 @@ int main(int argc, char** argv) {
                  "Refuse publishes while the store or disk has less room than this "
                  "(at most a quarter of --max-store-bytes; 0: never)")
       ->capture_default_str();
+  std::string auth_token_file;
+  app.add_option("--auth-token-file", auth_token_file,
+                 "Clients must send one of the tokens in this file (one per line); "
+                 "empty: no authentication")
+      ->capture_default_str();
   app.add_option("--metrics-listen", options.metrics_listen,
                  "Serve /metrics (Prometheus) and /healthz on HOST:PORT; empty: off")
       ->capture_default_str();
@@ -153,6 +159,14 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
+  if (!auth_token_file.empty()) {
+    hermod::Result<std::vector<std::string>> tokens = hermod::ReadTokenFile(auth_token_file);
+    if (!tokens.ok()) {
+      std::fprintf(stderr, "hermodd: --auth-token-file: %s\n", tokens.status().message().c_str());
+      return 1;
+    }
+    broker.auth_tokens = std::move(*tokens);
+  }
   options.sync = *hermod::store::ParseSyncMode(sync);
   queues.overflow = *hermod::core::ParseOverflow(overflow);
   // libuv writes with writev(2) without MSG_NOSIGNAL: a peer that resets

@@ -159,8 +159,12 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           signals.Close();
           broker.Shutdown([] {});
         });
-        spdlog::info("hermodd on {} with data in {} (store {}, sync {})", listener.address(),
-                     options_.data_dir, options_.store, config.sync_mode);
+        spdlog::info(
+            "hermodd on {} with data in {} (store {}, sync {}, {})", listener.address(),
+            options_.data_dir, options_.store, config.sync_mode,
+            config.auth_tokens.empty()
+                ? std::string("no auth")
+                : "auth by token, " + std::to_string(config.auth_tokens.size()) + " accepted");
         on_listening(listener.address());
         // Runs until the listener, the connections and the broker's timers
         // are all closed: that is, until a stop signal's shutdown completes.

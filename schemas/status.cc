@@ -46,6 +46,8 @@ const char* ErrorCodeName(ErrorCode code) {
       return "NotSupported";
     case ErrorCode::kIoError:
       return "IoError";
+    case ErrorCode::kUnauthenticated:
+      return "Unauthenticated";
   }
   return "Unknown";
 }

@@ -4,9 +4,11 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 #include "duration.h"
+#include "token_file.h"
 
 namespace hermod::cli {
 
@@ -43,8 +45,24 @@ ClientOptions CommandClientOptions(std::string_view client_name) {
   return options;
 }
 
+Result<std::string> AuthToken(const GlobalOptions& global) {
+  if (!global.token_file.empty()) {
+    Result<std::vector<std::string>> tokens = ReadTokenFile(global.token_file);
+    if (!tokens.ok()) return tokens.status();
+    return std::move(tokens->front());
+  }
+  const char* env = std::getenv("HERMOD_TOKEN");
+  return std::string(env != nullptr ? env : "");
+}
+
 std::unique_ptr<Client> ConnectOrReport(const GlobalOptions& global, ClientOptions options) {
   options.server = global.server;
+  Result<std::string> token = AuthToken(global);
+  if (!token.ok()) {
+    Fail("--token-file: " + token.status().message());
+    return nullptr;
+  }
+  options.auth_token = std::move(*token);
   Result<std::unique_ptr<Client>> client = Client::Connect(options);
   if (!client.ok()) {
     // libhermod's connect errors already read "cannot connect to HOST:PORT:

@@ -32,6 +32,9 @@ inline constexpr int kExitError = 1;
 struct GlobalOptions {
   // --server, else $HERMOD_SERVER, else this default.
   std::string server = "127.0.0.1:7400";
+  // --token-file, else $HERMOD_TOKEN_FILE: the auth token is the file's
+  // first; without one, $HERMOD_TOKEN is the token (see AuthToken()).
+  std::string token_file;
   // The chosen subcommand, set while parsing; returns the exit code.
   std::function<int()> run;
 };
@@ -59,12 +62,16 @@ std::chrono::milliseconds DurationValue(const std::string& text);
 inline constexpr uint32_t kReconnectAttempts = 10;
 ClientOptions CommandClientOptions(std::string_view client_name);
 
+// The auth token to send: the first in --token-file, else $HERMOD_TOKEN,
+// else none (empty). Fails when the token file cannot be used.
+Result<std::string> AuthToken(const GlobalOptions& global);
+
 // Prints "hermod: <message>" as one line on stderr (line breaks in message
 // become spaces) and returns kExitError. Any thread.
 int Fail(std::string_view message);
 
-// Connects to global.server. On failure prints one line ("hermod: cannot
-// connect to HOST:PORT: ...") and returns nullptr.
+// Connects to global.server with AuthToken(). On failure prints one line
+// ("hermod: cannot connect to HOST:PORT: ...") and returns nullptr.
 std::unique_ptr<Client> ConnectOrReport(const GlobalOptions& global, ClientOptions options);
 
 // Writes text to stdout and flushes; false when that failed (a closed pipe,

@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
   app.add_option("--server", global.server, "Broker address HOST:PORT")
       ->envname("HERMOD_SERVER")
       ->capture_default_str();
+  app.add_option("--token-file", global.token_file,
+                 "Send the first auth token in this file (else $HERMOD_TOKEN, if set)")
+      ->envname("HERMOD_TOKEN_FILE");
 
   hermod::cli::AddPubCommand(app, global);
   hermod::cli::AddSubCommand(app, global);

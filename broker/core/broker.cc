@@ -364,6 +364,31 @@ net::Connection::Handler* Broker::Accept(net::Connection& conn) {
   return raw;
 }
 
+namespace {
+// Compares in time that depends on the secret's length only, not on where
+// the first difference is, so answers cannot be used to guess a token byte
+// by byte.
+bool SameSecret(std::string_view given, std::string_view secret) {
+  unsigned char diff = given.size() != secret.size();
+  for (size_t i = 0; i < secret.size(); ++i) {
+    diff |= static_cast<unsigned char>((i < given.size() ? given[i] : 0) ^ secret[i]);
+  }
+  return diff == 0;
+}
+}  // namespace
+
+bool Broker::Authenticate(Session& session, std::string_view token) {
+  if (config_.auth_tokens.empty()) return true;
+  bool ok = false;
+  for (const std::string& secret : config_.auth_tokens) ok |= SameSecret(token, secret);
+  if (!ok) {
+    ++counters_.auth_failures;
+    spdlog::warn("connection {} from {}: {} auth token", session.conn_id(),
+                 session.connection()->peer(), token.empty() ? "no" : "wrong");
+  }
+  return ok;
+}
+
 void Broker::OnHeartbeatTimer() {
   // One pass over the connections per period: a client that heard nothing
   // to answer still sends its Ping each period, so twice that without a

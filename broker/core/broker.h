@@ -67,6 +67,7 @@ struct BrokerCounters {
   uint64_t batch_failures = 0;
   uint64_t heartbeat_timeouts = 0;   // connections closed for silence
   uint64_t connections_refused = 0;  // over --max-connections
+  uint64_t auth_failures = 0;        // Hellos without a valid token
 };
 
 // Why an entry leaves its queue without an ack.
@@ -102,6 +103,10 @@ class Broker {
 
   // The storage thread finished one or more batches (posted to the loop).
   void OnStorageWake() { pipeline_.OnStorageWake(); }
+
+  // Whether a Hello's auth token is one of --auth-token-file's (always, when
+  // that is not set); counts and logs a refusal.
+  bool Authenticate(Session& session, std::string_view token);
 
   // Frame handlers, called by Session. REQUIRES: the session is greeted.
   void Publish(Session& session, const wire::Publish& publish);

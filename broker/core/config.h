@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "frame_codec.h"
 #include "settings.h"
@@ -64,6 +65,9 @@ struct BrokerConfig {
   // twice as long is closed, so a peer that vanished without a FIN stops
   // holding deliveries. 0: no heartbeat.
   uint32_t heartbeat_ms = 30000;
+  // Tokens a client's Hello must carry one of (read from --auth-token-file);
+  // empty: no authentication. More than one lets tokens be rotated.
+  std::vector<std::string> auth_tokens;
   // Reported in Welcome.
   std::string sync_mode = "always";
 };

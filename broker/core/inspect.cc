@@ -532,6 +532,7 @@ void Broker::HandleStats(Session& session, const wire::StatsRequest& request) {
   num("batch_failures_total", static_cast<double>(counters_.batch_failures));
   num("heartbeat_timeouts_total", static_cast<double>(counters_.heartbeat_timeouts));
   num("connections_refused_total", static_cast<double>(counters_.connections_refused));
+  num("auth_failures_total", static_cast<double>(counters_.auth_failures));
   num("batch_messages_avg",
       counters_.batches == 0 ? 0.0 : static_cast<double>(batch_messages_) / counters_.batches);
   num("commit_latency_p50_ms", percentile(0.50));

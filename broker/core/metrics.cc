@@ -176,6 +176,9 @@ std::string Broker::MetricsText() {
   e.Metric("hermod_connections_refused_total", "counter",
            "Connections refused because --max-connections were open.",
            static_cast<double>(counters_.connections_refused));
+  e.Metric("hermod_auth_failures_total", "counter",
+           "Connections refused because their Hello carried no valid auth token.",
+           static_cast<double>(counters_.auth_failures));
   e.Metric("hermod_heartbeat_timeouts_total", "counter",
            "Connections closed because the client went silent past the heartbeat.",
            static_cast<double>(counters_.heartbeat_timeouts));

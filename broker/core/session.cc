@@ -87,6 +87,13 @@ bool Session::HandleHello(const wire::Hello& hello) {
               0, true);
     return false;
   }
+  if (!broker_->Authenticate(*this, proto::View(hello.auth_token()))) {
+    SendError(Status(ErrorCode::kUnauthenticated, proto::View(hello.auth_token()).empty()
+                                                      ? "this broker requires an auth token"
+                                                      : "the auth token is not valid"),
+              0, true);
+    return false;
+  }
   greeted_ = true;
   client_name_.assign(proto::View(hello.client_name()));
   spdlog::info("connection {} from {}: {} (client {}{})", conn_id_, conn_->peer(), client_name_,

@@ -200,8 +200,9 @@ void Client::Impl::OnTcpConnected(const Status& status) {
   phase_.store(Phase::kHandshaking, std::memory_order_release);
   auto& fbb = encoder_.Start();
   auto name = fbb.CreateString(options_.client_name);
+  auto auth_token = options_.auth_token.empty() ? 0 : fbb.CreateString(options_.auth_token);
   auto client_id = fbb.CreateString(client_id_);
-  Send(wire::CreateHello(fbb, proto::kProtocolVersion, name, /*auth_token=*/0, client_id,
+  Send(wire::CreateHello(fbb, proto::kProtocolVersion, name, auth_token, client_id,
                          /*reconnect=*/ever_connected_));
 }
 
@@ -355,6 +356,13 @@ void Client::Impl::HandleConnectionLost(const Status& why) {
 
 void Client::Impl::OnAttemptFailed(const Status& why) {
   ++failed_attempts_;
+  if (why.code() == ErrorCode::kUnauthenticated) {
+    // The broker no longer takes our token; asking again will not change it.
+    GiveUp(why,
+           Status(ErrorCode::kUnauthenticated,
+                  "broker at " + options_.server + " refused the auth token: " + why.message()));
+    return;
+  }
   if (options_.max_reconnect_attempts != 0 && failed_attempts_ >= options_.max_reconnect_attempts) {
     GiveUp(why,
            Status::Unavailable("gave up reconnecting to " + options_.server + " after " +

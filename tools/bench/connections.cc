@@ -56,6 +56,8 @@ int Run(const Options& o, const cli::GlobalOptions& global) {
   raw.host = global.server.substr(0, colon);
   if (raw.host == "localhost") raw.host = "127.0.0.1";
   raw.port = static_cast<uint16_t>(std::stoul(global.server.substr(colon + 1)));
+  Result<std::string> token = cli::AuthToken(global);  // Connect() above checked it
+  raw.auth_token = token.ok() ? *token : std::string();
   raw.queue_prefix = o.common.prefix + ".conn." + std::to_string(getpid()) + ".";
   raw.source_addresses = o.source_addresses != 0 ? o.source_addresses : SourceAddressesFor(o.count);
   raw.parallel = o.parallel;

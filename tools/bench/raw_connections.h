@@ -40,6 +40,7 @@ class RawConnections {
     std::string queue_prefix;       // connection i subscribes to <queue_prefix><i>
     uint32_t source_addresses = 1;  // connection i binds to 127.0.0.(1 + i % this)
     uint32_t parallel = 64;         // handshakes in progress at once at most
+    std::string auth_token;         // sent in Hello when not empty
   };
 
   explicit RawConnections(Options options);

@@ -58,6 +58,10 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{5000};
   // Sent in Hello; shows up in the broker's logs.
   std::string client_name = "libhermod";
+  // Sent in Hello, for a broker started with --auth-token-file; empty: none.
+  // A broker that refuses it fails Connect() with kUnauthenticated, and a
+  // reconnect it refuses ends reconnecting at once (kDisconnected).
+  std::string auth_token{};
   // Largest frame accepted from the broker.
   uint32_t max_frame_bytes = 16u << 20;
   // Called on the client thread when the connection state changes; `why` is

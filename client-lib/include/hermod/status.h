@@ -42,6 +42,7 @@ enum class ErrorCode : uint16_t {
   kClosed = 18,             // the client was closed by its owner
   kNotSupported = 19,       // a feature this broker does not have
   kIoError = 20,            // a local file or socket operation failed
+  kUnauthenticated = 21,    // the broker wants an auth token this client did not give
 };
 
 // Returns the name of a code ("NotFound"), or "Unknown" for codes this
