@@ -406,6 +406,17 @@ void Broker::DeadLetter(Queue* q, Entry entry, ReturnReason why) {
     bytes += store::EnvelopeWriter::HeaderBytes(k.size(), v.size());
   });
   for (auto& [k, v] : extra) bytes += store::EnvelopeWriter::HeaderBytes(k.size(), v.size());
+  // The dead-letter queue is an ordinary queue, limits included:
+  // drop-oldest makes room by dropping its oldest undelivered entries; when
+  // it rejects (or only deliveries in flight are left), the entry is dropped
+  // rather than kept circling through its consumers, as RabbitMQ does for a
+  // dead-letter target that rejects.
+  if (Status room = MakeRoom(dlq, bytes); !room.ok()) {
+    spdlog::warn("queue {}: entry {} dropped after {} deliveries: {}", q->name(), entry.seq,
+                 entry.delivery_count, room.message());
+    RemoveEntry(q, entry, Removal::kDropped);
+    return;
+  }
   // The copy and the removal go in the same batch: one commit moves it.
   AppendEntry(dlq, bytes, 0, [&](std::string* out) {
     store::EnvelopeWriter writer(out, envelope.publish_ms(), 0,

@@ -521,6 +521,7 @@ void Broker::HandleStats(Session& session, const wire::StatsRequest& request) {
   num("ack_timeouts_total", static_cast<double>(counters_.ack_timeouts));
   num("dead_lettered_total", static_cast<double>(counters_.dead_lettered));
   num("expired_total", static_cast<double>(counters_.expired));
+  num("dropped_total", static_cast<double>(counters_.dropped));
   num("duplicates_total", static_cast<double>(counters_.duplicates));
   num("refused_full_total", static_cast<double>(counters_.refused_full));
   num("refused_storage_total", static_cast<double>(counters_.refused_storage));

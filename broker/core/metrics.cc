@@ -156,7 +156,7 @@ std::string Broker::MetricsText() {
            static_cast<double>(counters_.dead_lettered));
   e.Metric("hermod_expired_total", "counter", "Entries removed because they expired.",
            static_cast<double>(counters_.expired));
-  e.Metric("hermod_dropped_total", "counter", "Entries dropped by overflow drop-oldest.",
+  e.Metric("hermod_dropped_total", "counter", "Entries dropped by a queue limit: overflow drop-oldest, or a full dead-letter queue.",
            static_cast<double>(counters_.dropped));
   e.Metric("hermod_refused_full_total", "counter", "Publishes refused by a queue limit.",
            static_cast<double>(counters_.refused_full));

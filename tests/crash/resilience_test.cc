@@ -122,6 +122,59 @@ TEST(ResilienceTest, PoisonMessageMovesToTheDeadLetterQueueWhileTheRestFlows) {
   EXPECT_TRUE(broker.Stop().ok());
 }
 
+TEST(ResilienceTest, DeadLetterQueuesKeepTheirOwnLimits) {
+  // Every entry is nacked once and dead-lettered (--max-deliveries 1). The
+  // dead-letter queue of "jobs" keeps the newest 3 (drop-oldest); that of
+  // "mail" takes 2 and rejects the rest, which are dropped, not kept circling.
+  TempDir dir;
+  BrokerProcess broker({.data_dir = dir.Join("data"), .extra_args = {"--max-deliveries", "1"}});
+  ASSERT_TRUE(broker.Start().ok());
+  auto client = ConnectClient(broker.address());
+  ASSERT_NE(client, nullptr);
+  QueueSettings newest;
+  newest.max_messages = 3;
+  newest.overflow = "drop-oldest";
+  ASSERT_TRUE(client->ConfigureQueue("jobs.dlq", newest).ok());
+  QueueSettings first;
+  first.max_messages = 2;
+  first.overflow = "reject";
+  ASSERT_TRUE(client->ConfigureQueue("mail.dlq", first).ok());
+  for (const char* queue : {"jobs", "mail"}) {
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(client->Publish(queue, std::to_string(i)).get().status.ok());
+    }
+  }
+
+  Client* raw = client.get();
+  auto nack = [raw](const Delivery& d) { (void)raw->Nack(d.subscription, d.seq); };
+  ASSERT_TRUE(client->Subscribe("jobs", SubscribeOptions{.credit = 1}, nack).ok());
+  ASSERT_TRUE(client->Subscribe("mail", SubscribeOptions{.credit = 1}, nack).ok());
+  auto depth = [&](const char* queue) -> int64_t {
+    Result<QueueInfo> info = client->ShowQueue(queue);
+    return info.ok() ? static_cast<int64_t>(info->depth) : -1;
+  };
+  ASSERT_TRUE(
+      PollUntil([&] { return depth("jobs") == 0 && depth("mail") == 0; }, std::chrono::seconds(15)))
+      << "jobs " << depth("jobs") << ", mail " << depth("mail");
+
+  auto payloads = [&](const char* queue) {
+    std::vector<std::string> out;
+    Result<std::vector<PeekedEntry>> peeked = client->PeekQueue(queue);
+    EXPECT_TRUE(peeked.ok()) << peeked.status().ToString();
+    if (peeked.ok()) {
+      for (const PeekedEntry& e : *peeked) out.push_back(e.payload);
+    }
+    return out;
+  };
+  EXPECT_EQ(payloads("jobs.dlq"), (std::vector<std::string>{"2", "3", "4"}));
+  EXPECT_EQ(payloads("mail.dlq"), (std::vector<std::string>{"0", "1"}));
+  // 2 dead letters dropped by jobs.dlq to make room, 3 entries of mail
+  // dropped because mail.dlq was full.
+  EXPECT_EQ(StatOf(*client, "dead_lettered_total"), 7);
+  EXPECT_EQ(StatOf(*client, "dropped_total"), 5);
+  EXPECT_TRUE(broker.Stop().ok());
+}
+
 TEST(ResilienceTest, DeliveryCountSurvivesACrash) {
   TempDir dir;
   StickyBroker broker(dir.Join("data"), {});
