@@ -166,6 +166,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     broker.auth_tokens = std::move(*tokens);
+    options.auth_token_file = auth_token_file;
   }
   options.sync = *hermod::store::ParseSyncMode(sync);
   queues.overflow = *hermod::core::ParseOverflow(overflow);

@@ -24,6 +24,7 @@
 #include "signals.h"
 #include "storage_thread.h"
 #include "store.h"
+#include "token_file.h"
 
 namespace hermod {
 
@@ -151,12 +152,32 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
         }
       }
       if (result.ok()) {
+        // SIGHUP reads --auth-token-file again: new Hellos are checked
+        // against the new tokens, open connections stay. A file that cannot
+        // be used keeps the tokens in force.
+        net::Signals reload;
+        reload.Init(loop, {SIGHUP}, [&](int) {
+          if (options_.auth_token_file.empty()) {
+            spdlog::info("received SIGHUP: no --auth-token-file to read again");
+            return;
+          }
+          Result<std::vector<std::string>> tokens = ReadTokenFile(options_.auth_token_file);
+          if (!tokens.ok()) {
+            spdlog::error("received SIGHUP: keeping the auth tokens in force: {}",
+                          tokens.status().message());
+            return;
+          }
+          spdlog::info("received SIGHUP: {} auth tokens read from {}", tokens->size(),
+                       options_.auth_token_file);
+          broker.SetAuthTokens(std::move(*tokens));
+        });
         net::Signals signals;
         signals.Init(loop, {SIGINT, SIGTERM}, [&](int signum) {
           spdlog::info("received signal {}: stopping", signum);
           listener.Close();
           metrics.Close();
           signals.Close();
+          reload.Close();
           broker.Shutdown([] {});
         });
         spdlog::info(
@@ -170,6 +191,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
         // are all closed: that is, until a stop signal's shutdown completes.
         loop.Run();
         signals.Close();
+        reload.Close();
       } else {
         broker.CloseTimers();
       }

@@ -28,6 +28,9 @@ struct ServerOptions {
   uint64_t initial_map_bytes = 1ull << 30;
   uint64_t max_store_bytes = 0;  // 0: the disk is the limit
   std::string metrics_listen;    // HOST:PORT for /metrics and /healthz; empty: off
+  // Read again on SIGHUP (broker.auth_tokens holds what was read at start);
+  // empty: no authentication.
+  std::string auth_token_file;
   core::BrokerConfig broker;
 };
 

@@ -107,6 +107,8 @@ class Broker {
   // Whether a Hello's auth token is one of --auth-token-file's (always, when
   // that is not set); counts and logs a refusal.
   bool Authenticate(Session& session, std::string_view token);
+  // Replaces the accepted tokens (SIGHUP); connections already greeted stay.
+  void SetAuthTokens(std::vector<std::string> tokens) { config_.auth_tokens = std::move(tokens); }
 
   // Frame handlers, called by Session. REQUIRES: the session is greeted.
   void Publish(Session& session, const wire::Publish& publish);

@@ -2,11 +2,15 @@
 // gets a fatal Error{kUnauthenticated} and changes nothing; libhermod
 // reports it from Connect() and stops reconnecting when a restarted broker
 // no longer takes its token; the CLI sends --token-file's or $HERMOD_TOKEN;
-// a token file hermodd cannot use stops it at start with the reason.
+// a token file hermodd cannot use stops it at start with the reason; SIGHUP
+// reads the file again.
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -198,6 +202,45 @@ TEST_F(AuthTest, TheCliSendsTheTokenFromItsFileOrTheEnvironment) {
   EXPECT_NE(peek.out.find("three"), std::string::npos) << peek.out;
   EXPECT_EQ(peek.out.find("one"), std::string::npos) << peek.out;
   EXPECT_EQ(peek.out.find("four"), std::string::npos) << peek.out;
+}
+
+TEST_F(AuthTest, SighupReadsTheTokenFileAgain) {
+  // Restarted with its stderr in a file, to see when a reload was tried.
+  ASSERT_TRUE(broker_->Stop().ok());
+  BrokerProcess::Options options;
+  options.data_dir = dir_.Join("data");
+  options.extra_args = {"--auth-token-file", token_file_};
+  options.stderr_path = dir_.Join("hermodd.log");
+  broker_ = std::make_unique<BrokerProcess>(options);
+  ASSERT_TRUE(broker_->Start().ok());
+  auto log_has = [&](const std::string& text) {
+    std::ifstream in(options.stderr_path);
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return all.find(text) != std::string::npos;
+  };
+  auto accepted = [&](const std::string& token) { return Connect(token).ok(); };
+
+  Result<std::unique_ptr<Client>> kept = Connect(kTokenA);
+  ASSERT_TRUE(kept.ok());
+  const std::string kTokenC = "token-c-00112233445566778899";
+  ASSERT_FALSE(accepted(kTokenC));
+
+  // C added, A taken out: new Hellos follow the file, open connections stay.
+  WriteFile(token_file_, kTokenB + "\n" + kTokenC + "\n");
+  broker_->Kill(SIGHUP);
+  ASSERT_TRUE(PollUntil([&] { return log_has("2 auth tokens read from"); }, kWait));
+  EXPECT_TRUE(accepted(kTokenC));
+  EXPECT_TRUE(accepted(kTokenB));
+  EXPECT_FALSE(accepted(kTokenA));
+  EXPECT_TRUE((*kept)->Publish("auth.q", "still here").get().status.ok());
+
+  // A file that cannot be used keeps the tokens in force.
+  WriteFile(token_file_, "short\n");
+  broker_->Kill(SIGHUP);
+  ASSERT_TRUE(PollUntil([&] { return log_has("keeping the auth tokens in force"); }, kWait));
+  EXPECT_TRUE(accepted(kTokenC));
+  EXPECT_FALSE(accepted(kTokenA));
+  EXPECT_TRUE(broker_->running());
 }
 
 TEST(AuthStartTest, AnUnusableTokenFileStopsTheBrokerAtStart) {
