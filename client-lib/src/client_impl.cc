@@ -45,7 +45,9 @@ Client::Impl::Impl(const ClientOptions& options)
     : options_(options),
       client_id_(MakeClientId()),
       dedup_prefix_("~" + client_id_ + "-"),
-      backoff_(options.reconnect_initial_delay, options.reconnect_max_delay, RandomU64()) {}
+      backoff_(options.reconnect_initial_delay, options.reconnect_max_delay, RandomU64()),
+      resubscribe_backoff_(options.reconnect_initial_delay, options.reconnect_max_delay,
+                           RandomU64()) {}
 
 Client::Impl::~Impl() {
   HERMOD_CHECK(!OnLoopThread());  // client.h: never destroyed from its own callbacks
@@ -70,6 +72,12 @@ Status Client::Impl::Start() {
   });
   request_timer_.Init(loop_, [this] { OnRequestTimer(); });
   heartbeat_timer_.Init(loop_, [this] { OnHeartbeat(); });
+  resubscribe_timer_.Init(loop_, [this] {
+    if (!Ready()) return;  // Resume() sends them once connected
+    for (auto& [subscription, sub] : subscriptions_) {
+      if (!sub.sent) SendSubscribe(subscription);
+    }
+  });
   std::future<Status> connected = connect_done_.get_future();
   connect_pending_ = true;
   BeginConnect();
@@ -118,6 +126,7 @@ void Client::Impl::CloseOnLoop() {
   reconnect_timer_.Close();
   request_timer_.Close();
   heartbeat_timer_.Close();
+  resubscribe_timer_.Close();
   FinishConnect(ClosedStatus());
   // Commands queued before Close() are executed now, on this thread: acks,
   // nacks and credit changes still go out (a lost ack means a redelivery),

@@ -343,11 +343,12 @@ class Client::Impl final : public net::Connection::Handler {
   // Loop thread state.
   net::Loop loop_;
   sockaddr_storage address_{};
-  net::Timer keepalive_timer_;  // keeps Run() going while no connection exists
-  net::Timer connect_timer_;    // connect_timeout for TCP connect + handshake
-  net::Timer reconnect_timer_;  // the backoff delay before the next attempt
-  net::Timer request_timer_;    // the earliest deadline of a waiting call
-  net::Timer heartbeat_timer_;  // Welcome's heartbeat: Ping, and watch for silence
+  net::Timer keepalive_timer_;    // keeps Run() going while no connection exists
+  net::Timer connect_timer_;      // connect_timeout for TCP connect + handshake
+  net::Timer reconnect_timer_;    // the backoff delay before the next attempt
+  net::Timer request_timer_;      // the earliest deadline of a waiting call
+  net::Timer heartbeat_timer_;    // Welcome's heartbeat: Ping, and watch for silence
+  net::Timer resubscribe_timer_;  // a refused resubscribe: when to send it again
   net::Connection* conn_ = nullptr;
   proto::FrameEncoder encoder_;
   std::promise<Status> connect_done_;
@@ -356,9 +357,10 @@ class Client::Impl final : public net::Connection::Handler {
   bool session_up_ = false;       // conn_ got its Welcome and has not ended
   uint32_t failed_attempts_ = 0;  // reconnect attempts failed in a row
   client_internal::Backoff backoff_;
-  uint32_t broker_max_frame_bytes_ = 0;  // from the current connection's Welcome
-  uint32_t heartbeat_ms_ = 0;            // from the current connection's Welcome
-  uint64_t last_heard_ms_ = 0;           // loop time of the last frame from the broker
+  client_internal::Backoff resubscribe_backoff_;  // reset by a subscription accepted
+  uint32_t broker_max_frame_bytes_ = 0;           // from the current connection's Welcome
+  uint32_t heartbeat_ms_ = 0;                     // from the current connection's Welcome
+  uint64_t last_heard_ms_ = 0;                    // loop time of the last frame from the broker
   uint64_t next_ping_nonce_ = 1;
   client_internal::PendingPublishes publishes_;
   uint64_t next_auto_dedup_ = 1;

@@ -354,10 +354,19 @@ void Client::Impl::OnSubscribeReply(SubscriptionId subscription, const Status& s
   if (it == subscriptions_.end()) return;  // unsubscribed meanwhile
   std::function<void(const Status&)> waiting = std::move(it->second.waiting);
   it->second.waiting = nullptr;
-  if (!status.ok()) {
-    // Refused: by the application's own call (its Subscribe returns the
-    // broker's status), or, rarely, when subscribing again after a
-    // reconnect; the subscription ends either way.
+  if (status.ok()) {
+    resubscribe_backoff_.Reset();
+  } else if (!waiting) {
+    // Refused when subscribing again after a reconnect (the queue is being
+    // deleted, the broker is stopping): the application still counts on
+    // this subscription, so it is sent again after the reconnect backoff
+    // rather than ended without a word.
+    it->second.sent = false;
+    resubscribe_timer_.Start(static_cast<uint64_t>(resubscribe_backoff_.Next().count()));
+    return;
+  } else {
+    // Refused on the application's own call: its Subscribe returns the
+    // broker's status.
     subscriptions_.erase(it);
   }
   if (waiting) waiting(status);

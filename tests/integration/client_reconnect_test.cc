@@ -230,6 +230,42 @@ TEST_F(ClientReconnectTest, ResubscribesAndResendsInOrderAfterTheConnectionBreak
                                                             ConnectionState::kConnected}));
 }
 
+TEST_F(ClientReconnectTest, ARefusedResubscribeIsSentAgain) {
+  // After a reconnect the broker may refuse the Subscribe for a while (the
+  // queue is being deleted, the broker is stopping). The subscription must
+  // not end unseen: it is sent again, and deliveries resume.
+  std::unique_ptr<Client> client = Connect(Options());
+  ASSERT_NE(client, nullptr);
+  test::DeliveryLog log;
+  Result<SubscriptionId> sub = Subscribe(*client, "inbox", {}, log.Handler());
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+
+  broker_.reset();  // the connection breaks
+  ASSERT_NO_FATAL_FAILURE(AcceptReconnect());
+  for (int refusal = 0; refusal < 2; ++refusal) {
+    OwnedFrame again = broker_->Read();
+    ASSERT_EQ(again.type(), wire::Body::Subscribe) << "refusal " << refusal;
+    const wire::Subscribe& s = *again.frame->body_as_Subscribe();
+    EXPECT_EQ(s.subscription_id(), *sub);
+    auto& fbb = broker_->Start();
+    auto message = fbb.CreateString("queue inbox is being deleted; retry in a moment");
+    broker_->Send(wire::CreateError(fbb, static_cast<uint16_t>(ErrorCode::kUnavailable), message,
+                                    s.correlation_id(), /*fatal=*/false));
+  }
+  OwnedFrame accepted = broker_->Read();
+  ASSERT_EQ(accepted.type(), wire::Body::Subscribe);
+  const wire::Subscribe& s = *accepted.frame->body_as_Subscribe();
+  EXPECT_EQ(s.subscription_id(), *sub);
+  broker_->Send(wire::CreateSubscribeOk(broker_->Start(), s.correlation_id(), s.subscription_id()));
+  {
+    auto& fbb = broker_->Start();
+    auto payload = fbb.CreateVector(std::vector<uint8_t>{'y'});
+    broker_->Send(wire::CreateDeliver(fbb, *sub, 1, 700, 1, 1, 0, payload));
+  }
+  ASSERT_TRUE(log.WaitForCount(1, kWait));
+  EXPECT_EQ(log.Snapshot()[0].payload, "y");
+}
+
 TEST_F(ClientReconnectTest, AFatalErrorReconnects) {
   std::unique_ptr<Client> client = Connect(Options());
   ASSERT_NE(client, nullptr);

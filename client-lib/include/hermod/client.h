@@ -14,8 +14,11 @@
 //   hermod::PublishResult r = (*client)->Publish("user:42", "hello").get();
 //
 // When an established connection breaks, the client reconnects by itself
-// (ClientOptions::reconnect): it subscribes again, sends unconfirmed
-// publishes again with their dedup ids, and holds new publishes until then.
+// (ClientOptions::reconnect): it subscribes again (a Subscribe the broker
+// refuses then, say while the queue is being deleted, is sent again after
+// the reconnect backoff until it is accepted or unsubscribed), sends
+// unconfirmed publishes again with their dedup ids, and holds new publishes
+// until then.
 // See docs/protocol.md for what travels on the wire (and what the broker
 // sees of a reconnect) and docs/semantics.md for what the broker guarantees.
 #ifndef HERMOD_CLIENT_H_
