@@ -167,9 +167,10 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
                           tokens.status().message());
             return;
           }
-          spdlog::info("received SIGHUP: {} auth tokens read from {}", tokens->size(),
-                       options_.auth_token_file);
-          broker.SetAuthTokens(std::move(*tokens));
+          size_t count = tokens->size();
+          size_t closed = broker.SetAuthTokens(std::move(*tokens));
+          spdlog::info("received SIGHUP: {} auth tokens read from {}; {} connections closed", count,
+                       options_.auth_token_file, closed);
         });
         net::Signals signals;
         signals.Init(loop, {SIGINT, SIGTERM}, [&](int signum) {

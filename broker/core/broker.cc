@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <unordered_set>
 
 #include "check.h"
 #include "envelope.h"
@@ -375,18 +377,44 @@ bool SameSecret(std::string_view given, std::string_view secret) {
   }
   return diff == 0;
 }
+
+// Never 0, which stands for "no token".
+uint64_t TokenHash(std::string_view token) { return std::hash<std::string_view>{}(token) | 1; }
 }  // namespace
 
 bool Broker::Authenticate(Session& session, std::string_view token) {
   if (config_.auth_tokens.empty()) return true;
   bool ok = false;
   for (const std::string& secret : config_.auth_tokens) ok |= SameSecret(token, secret);
-  if (!ok) {
+  if (ok) {
+    session.token_hash = TokenHash(token);
+  } else {
     ++counters_.auth_failures;
     spdlog::warn("connection {} from {}: {} auth token", session.conn_id(),
                  session.connection()->peer(), token.empty() ? "no" : "wrong");
   }
   return ok;
+}
+
+size_t Broker::SetAuthTokens(std::vector<std::string> tokens) {
+  config_.auth_tokens = std::move(tokens);
+  std::unordered_set<uint64_t> accepted;
+  for (const std::string& token : config_.auth_tokens) accepted.insert(TokenHash(token));
+  // Collected first: closing a connection must not change the map walked.
+  std::vector<Session*> revoked;
+  for (auto& [conn_id, session] : sessions_) {
+    if (session->token_hash != 0 && accepted.count(session->token_hash) == 0 &&
+        !session->closing()) {
+      revoked.push_back(session.get());
+    }
+  }
+  for (Session* s : revoked) {
+    spdlog::warn("connection {} from {}: auth token revoked", s->conn_id(),
+                 s->connection()->peer());
+    s->SendError(Status(ErrorCode::kUnauthenticated, "the auth token was revoked"), 0,
+                 /*fatal=*/true);
+  }
+  return revoked.size();
 }
 
 void Broker::OnHeartbeatTimer() {

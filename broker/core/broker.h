@@ -107,8 +107,9 @@ class Broker {
   // Whether a Hello's auth token is one of --auth-token-file's (always, when
   // that is not set); counts and logs a refusal.
   bool Authenticate(Session& session, std::string_view token);
-  // Replaces the accepted tokens (SIGHUP); connections already greeted stay.
-  void SetAuthTokens(std::vector<std::string> tokens) { config_.auth_tokens = std::move(tokens); }
+  // Replaces the accepted tokens (SIGHUP) and closes the connections let in
+  // with a token no longer among them. Returns how many it closed.
+  size_t SetAuthTokens(std::vector<std::string> tokens);
 
   // Frame handlers, called by Session. REQUIRES: the session is greeted.
   void Publish(Session& session, const wire::Publish& publish);

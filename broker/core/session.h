@@ -31,6 +31,9 @@ class Session final : public net::Connection::Handler {
   ConnId conn_id() const { return conn_id_; }
   // Loop time of the last frame from the client (or of the accept).
   uint64_t last_heard_ms = 0;
+  // Which auth token let it in (a hash, so no secret is kept per
+  // connection); 0 without authentication.
+  uint64_t token_hash = 0;
   net::Connection* connection() { return conn_; }
   bool closing() const { return conn_->closing(); }
 

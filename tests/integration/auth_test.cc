@@ -220,19 +220,26 @@ TEST_F(AuthTest, SighupReadsTheTokenFileAgain) {
   };
   auto accepted = [&](const std::string& token) { return Connect(token).ok(); };
 
-  Result<std::unique_ptr<Client>> kept = Connect(kTokenA);
+  StateLog kept_states;
+  Result<std::unique_ptr<Client>> kept = Connect(kTokenA, &kept_states);
   ASSERT_TRUE(kept.ok());
+  Result<std::unique_ptr<Client>> stays = Connect(kTokenB);
+  ASSERT_TRUE(stays.ok());
   const std::string kTokenC = "token-c-00112233445566778899";
   ASSERT_FALSE(accepted(kTokenC));
 
-  // C added, A taken out: new Hellos follow the file, open connections stay.
+  // C added, A taken out: new Hellos follow the file, and the connection
+  // let in with A is closed (libhermod then stops: its token is refused).
   WriteFile(token_file_, kTokenB + "\n" + kTokenC + "\n");
   broker_->Kill(SIGHUP);
   ASSERT_TRUE(PollUntil([&] { return log_has("2 auth tokens read from"); }, kWait));
+  EXPECT_TRUE(log_has("1 connections closed"));
   EXPECT_TRUE(accepted(kTokenC));
   EXPECT_TRUE(accepted(kTokenB));
   EXPECT_FALSE(accepted(kTokenA));
-  EXPECT_TRUE((*kept)->Publish("auth.q", "still here").get().status.ok());
+  ASSERT_TRUE(kept_states.WaitFor(ConnectionState::kDisconnected, kWait));
+  EXPECT_EQ(kept_states.last_reason().code(), ErrorCode::kUnauthenticated);
+  EXPECT_TRUE((*stays)->Publish("auth.q", "still here").get().status.ok());
 
   // A file that cannot be used keeps the tokens in force.
   WriteFile(token_file_, "short\n");
@@ -240,6 +247,7 @@ TEST_F(AuthTest, SighupReadsTheTokenFileAgain) {
   ASSERT_TRUE(PollUntil([&] { return log_has("keeping the auth tokens in force"); }, kWait));
   EXPECT_TRUE(accepted(kTokenC));
   EXPECT_FALSE(accepted(kTokenA));
+  EXPECT_TRUE((*stays)->Publish("auth.q", "still here").get().status.ok());
   EXPECT_TRUE(broker_->running());
 }
 
