@@ -257,7 +257,14 @@ class Broker {
   net::Timer redelivery_timer_;
   uint64_t redelivery_due_ = 0;  // when the timer fires; 0: not armed
   net::Timer sweep_timer_;
-  net::Timer heartbeat_timer_;    // closes connections silent past the heartbeat
+  net::Timer heartbeat_timer_;  // closes connections silent past the heartbeat
+  static constexpr uint32_t kHeartbeatSlices = 64;
+  uint32_t heartbeat_slices_ = 1;  // ticks per heartbeat period
+  size_t heartbeat_cursor_ = 0;    // where the next tick's slice starts
+  // The sessions again, in a vector the heartbeat walks in slices
+  // (Session::list_index is each one's place).
+  std::vector<Session*> session_list_;
+  size_t subscriptions_ = 0;      // consumers of every session (stats, /metrics)
   std::string dedup_sweep_from_;  // where the dedup sweep continues
 
   bool shutting_down_ = false;

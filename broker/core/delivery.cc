@@ -60,6 +60,7 @@ void Broker::Subscribe(Session& session, const wire::Subscribe& subscribe) {
       subscribe.ack_wait_ms() != 0 ? subscribe.ack_wait_ms() : (*q)->limits.ack_wait_ms;
   (*q)->consumers.push_back(consumer.get());
   session.consumers().push_back(std::move(consumer));
+  ++subscriptions_;
 
   auto& fbb = encoder_.Start();
   session.Send(encoder_.Finish(wire::CreateSubscribeOk(fbb, correlation_id, subscription_id)));
@@ -97,6 +98,7 @@ void Broker::SessionWritable(Session& session) {
 }
 
 void Broker::RemoveConsumer(Consumer* c) {
+  --subscriptions_;
   ForgetDeadline(c);
   Queue* q = c->queue;
   std::map<Seq, Entry> inflight = std::move(c->inflight);

@@ -487,9 +487,6 @@ void Broker::HandleStats(Session& session, const wire::StatsRequest& request) {
     size_t i = std::min(commits.size() - 1, static_cast<size_t>(p * commits.size()));
     return commits[i] / 1000.0;
   };
-  size_t subscriptions = 0;
-  for (auto& [id, s] : sessions_) subscriptions += s->consumers().size();
-
   auto& fbb = encoder_.Start();
   std::vector<flatbuffers::Offset<wire::Stat>> stats;
   auto num = [&](const char* name, double value) {
@@ -503,7 +500,7 @@ void Broker::HandleStats(Session& session, const wire::StatsRequest& request) {
   num("uptime_seconds", UptimeSeconds());
   num("rss_bytes", static_cast<double>(OwnRssBytes()));
   num("connections", static_cast<double>(sessions_.size()));
-  num("subscriptions", static_cast<double>(subscriptions));
+  num("subscriptions", static_cast<double>(subscriptions_));
   num("queues", table(store::Table::kQueueState));
   num("queues_in_memory", static_cast<double>(queues_.size()));
   num("groups", table(store::Table::kGroupInfo));

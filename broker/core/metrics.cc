@@ -118,10 +118,8 @@ std::string Broker::MetricsText() {
   e.Metric("hermod_uptime_seconds", "gauge", "Seconds since the broker started.", UptimeSeconds());
   e.Metric("hermod_connections", "gauge", "Open client connections.",
            static_cast<double>(sessions_.size()));
-  size_t subscriptions = 0;
-  for (auto& [id, s] : sessions_) subscriptions += s->consumers().size();
   e.Metric("hermod_subscriptions", "gauge", "Active subscriptions.",
-           static_cast<double>(subscriptions));
+           static_cast<double>(subscriptions_));
   e.Metric("hermod_queues", "gauge", "Queues in the store.",
            static_cast<double>(kv.entries[static_cast<int>(store::Table::kQueueState)]));
   e.Metric("hermod_queues_in_memory", "gauge", "Queues whose state is in memory.",
@@ -156,7 +154,8 @@ std::string Broker::MetricsText() {
            static_cast<double>(counters_.dead_lettered));
   e.Metric("hermod_expired_total", "counter", "Entries removed because they expired.",
            static_cast<double>(counters_.expired));
-  e.Metric("hermod_dropped_total", "counter", "Entries dropped by a queue limit: overflow drop-oldest, or a full dead-letter queue.",
+  e.Metric("hermod_dropped_total", "counter",
+           "Entries dropped by a queue limit: overflow drop-oldest, or a full dead-letter queue.",
            static_cast<double>(counters_.dropped));
   e.Metric("hermod_refused_full_total", "counter", "Publishes refused by a queue limit.",
            static_cast<double>(counters_.refused_full));

@@ -34,6 +34,8 @@ class Session final : public net::Connection::Handler {
   // Which auth token let it in (a hash, so no secret is kept per
   // connection); 0 without authentication.
   uint64_t token_hash = 0;
+  // Its place in Broker::session_list_.
+  size_t list_index = 0;
   net::Connection* connection() { return conn_; }
   bool closing() const { return conn_->closing(); }
 

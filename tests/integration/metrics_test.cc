@@ -189,6 +189,29 @@ TEST(MetricsTest, ExpositionParsesAndCountsWhatHappened) {
   EXPECT_EQ(samples["hermod_queues"], 2);
   EXPECT_EQ(samples["hermod_healthy"], 1);
   EXPECT_GE(samples["hermod_batches_total"], 1);
+
+  // Both ways a subscription ends: Unsubscribe, and its connection closing.
+  auto gauges_reach = [&](double subscriptions, double connections) {
+    return PollUntil(
+        [&] {
+          auto r = Get(metrics, "/metrics");
+          if (!r.ok()) return false;
+          samples.clear();
+          ParseExposition(r->body, &samples);
+          return samples["hermod_subscriptions"] == subscriptions &&
+                 samples["hermod_connections"] == connections;
+        },
+        std::chrono::seconds(10));
+  };
+  ASSERT_TRUE(client->Unsubscribe(*sub).ok());
+  {
+    std::unique_ptr<Client> other = ConnectClient(broker.address());
+    ASSERT_NE(other, nullptr);
+    ASSERT_TRUE(
+        other->Subscribe("deep", SubscribeOptions{.credit = 1}, [](const Delivery&) {}).ok());
+    EXPECT_TRUE(gauges_reach(1, 2)) << samples["hermod_subscriptions"];
+  }
+  EXPECT_TRUE(gauges_reach(0, 1)) << samples["hermod_subscriptions"];
   EXPECT_TRUE(broker.Stop().ok());
 }
 
