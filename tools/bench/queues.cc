@@ -65,9 +65,10 @@ struct Restart {
   std::string server;
 };
 
-// Runs the restart command, then connects until the broker accepts.
+// Runs the restart command, then connects (with auth_token) until the
+// broker accepts.
 Result<Restart> RunRestart(const std::string& command, std::string server,
-                           std::unique_ptr<Client>* client) {
+                           const std::string& auth_token, std::unique_ptr<Client>* client) {
   Restart r;
   const Clock::time_point start = Clock::now();
   Clock::time_point from = start;
@@ -90,6 +91,7 @@ Result<Restart> RunRestart(const std::string& command, std::string server,
   if (rc != 0) return Status::IoError("--restart-cmd exited with status " + std::to_string(rc));
   ClientOptions options = cli::CommandClientOptions("hermod bench queues");
   options.server = server;
+  options.auth_token = auth_token;
   options.reconnect = false;
   options.connect_timeout = std::chrono::milliseconds(1000);
   const Clock::time_point give_up = Clock::now() + kAcceptTimeout;
@@ -225,7 +227,9 @@ int Run(const Options& o, const cli::GlobalOptions& global) {
 
   if (!o.restart_cmd.empty()) {
     client.reset();  // closed before the broker goes away: no reconnect attempts
-    Result<Restart> restart = RunRestart(o.restart_cmd, global.server, &client);
+    Result<std::string> token = cli::AuthToken(global);  // connecting above checked it
+    Result<Restart> restart =
+        RunRestart(o.restart_cmd, global.server, token.ok() ? *token : std::string(), &client);
     if (!restart.ok()) return cli::Fail("restart: " + restart.status().ToString());
     Result<BrokerStats> restarted = FetchStats(*client);
     if (!restarted.ok()) return cli::Fail("stats: " + restarted.status().ToString());
