@@ -297,8 +297,21 @@ void RunKillLoop(const std::string& sync) {
               " " + std::to_string(k.p) + ":" + std::to_string(k.q) + ":" + std::to_string(k.i);
         }
       }
+      // What the broker holds tells a lost message (not there) from a
+      // stalled consumer (there, undelivered or in flight).
+      std::string queues;
+      if (auto admin = Client::Connect(Options(broker.address())); admin.ok()) {
+        for (int q = 0; q < kQueues; ++q) {
+          Result<QueueInfo> info = (*admin)->ShowQueue(QueueName(q));
+          queues += "\n  " + QueueName(q) + ": ";
+          queues += info.ok() ? "depth " + std::to_string(info->depth) + ", in flight " +
+                                    std::to_string(info->inflight) + ", consumers " +
+                                    std::to_string(info->consumers)
+                              : info.status().ToString();
+        }
+      }
       FAIL() << missing << " of " << confirmed.size()
-             << " confirmed messages were never delivered, e.g." << examples;
+             << " confirmed messages were never delivered, e.g." << examples << queues;
     }
     seen.changed.wait_for(lock, std::chrono::seconds(10),
                           [&] { return Clock::now() - seen.last_delivery > milliseconds(1500); });
