@@ -126,6 +126,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-connections", broker.max_connections,
                  "Connections open at once at most; more are refused (0: no limit)")
       ->capture_default_str();
+  app.add_option("--max-connections-per-ip", broker.max_connections_per_ip,
+                 "Connections open at once from one IP address at most (0: no limit)")
+      ->capture_default_str();
   app.add_option("--heartbeat-ms", broker.heartbeat_ms,
                  "Clients send a frame at least this often; a connection silent for twice "
                  "as long is closed (0: no heartbeat)")

@@ -356,6 +356,14 @@ net::Connection::Handler* Broker::Accept(net::Connection& conn) {
   // why it is closed.
   bool over = config_.max_connections != 0 && sessions_.size() >= config_.max_connections;
   auto session = std::make_unique<Session>(this, &conn, conn_id);
+  bool over_ip = false;
+  if (config_.max_connections_per_ip != 0) {
+    // peer() is "HOST:PORT" ("[v6]:PORT" for IPv6): the address is what
+    // precedes the last colon.
+    const std::string& peer = conn.peer();
+    session->ip = peer.substr(0, peer.rfind(':'));
+    over_ip = ++per_ip_[session->ip] > config_.max_connections_per_ip;
+  }
   session->last_heard_ms = loop_->now_ms();
   Session* raw = session.get();
   sessions_.emplace(conn_id, std::move(session));
@@ -368,6 +376,13 @@ net::Connection::Handler* Broker::Accept(net::Connection& conn) {
     raw->SendError(Status(ErrorCode::kLimitExceeded, "too many connections: this broker takes " +
                                                          std::to_string(config_.max_connections) +
                                                          " at once (--max-connections)"),
+                   0, /*fatal=*/true);
+  } else if (over_ip) {
+    ++counters_.connections_refused;
+    raw->SendError(Status(ErrorCode::kLimitExceeded,
+                          "too many connections from " + raw->ip + ": this broker takes " +
+                              std::to_string(config_.max_connections_per_ip) +
+                              " per address (--max-connections-per-ip)"),
                    0, /*fatal=*/true);
   }
   return raw;
@@ -468,6 +483,10 @@ void Broker::SessionClosed(Session& session, const Status& why) {
   }
   session.consumers().clear();
   paused_.erase(std::remove(paused_.begin(), paused_.end(), &session), paused_.end());
+  if (config_.max_connections_per_ip != 0) {
+    auto it = per_ip_.find(session.ip);
+    if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+  }
   // Out of the heartbeat's list by moving the last one into its place.
   Session* last = session_list_.back();
   session_list_[session.list_index] = last;

@@ -264,7 +264,10 @@ class Broker {
   // The sessions again, in a vector the heartbeat walks in slices
   // (Session::list_index is each one's place).
   std::vector<Session*> session_list_;
-  size_t subscriptions_ = 0;      // consumers of every session (stats, /metrics)
+  size_t subscriptions_ = 0;  // consumers of every session (stats, /metrics)
+  // Open sessions per peer IP address (--max-connections-per-ip); only kept
+  // when that limit is set.
+  std::unordered_map<std::string, uint32_t> per_ip_;
   std::string dedup_sweep_from_;  // where the dedup sweep continues
 
   bool shutting_down_ = false;

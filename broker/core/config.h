@@ -60,6 +60,9 @@ struct BrokerConfig {
   // Error{kLimitExceeded} and is closed. 0: no limit but the process's
   // file descriptors.
   uint32_t max_connections = 0;
+  // Connections open at once from one IP address at most; one more gets a
+  // fatal Error{kLimitExceeded}. 0: no limit per address.
+  uint32_t max_connections_per_ip = 0;
   // Clients send a frame at least this often (a Ping when they have nothing
   // else to say; Welcome tells them the period); a connection silent for
   // twice as long is closed, so a peer that vanished without a FIN stops

@@ -173,7 +173,7 @@ std::string Broker::MetricsText() {
   e.Metric("hermod_batch_failures_total", "counter", "Storage batches that failed.",
            static_cast<double>(counters_.batch_failures));
   e.Metric("hermod_connections_refused_total", "counter",
-           "Connections refused because --max-connections were open.",
+           "Connections refused by --max-connections or --max-connections-per-ip.",
            static_cast<double>(counters_.connections_refused));
   e.Metric("hermod_auth_failures_total", "counter",
            "Connections refused because their Hello carried no valid auth token.",

@@ -36,6 +36,8 @@ class Session final : public net::Connection::Handler {
   uint64_t token_hash = 0;
   // Its place in Broker::session_list_.
   size_t list_index = 0;
+  // The peer's IP address ("HOST" of peer()), counted in Broker::per_ip_.
+  std::string ip;
   net::Connection* connection() { return conn_; }
   bool closing() const { return conn_->closing(); }
 

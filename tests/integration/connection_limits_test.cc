@@ -137,10 +137,7 @@ TEST_F(HeartbeatTest, AnIdleClientStaysConnectedAndNoticesAStoppedBroker) {
 
 TEST(ConnectionLimitTest, OneConnectionTooManyIsToldWhyAndTheNextFits) {
   TempDir dir;
-  BrokerProcess::Options options;
-  options.data_dir = dir.Join("data");
-  options.extra_args = {"--max-connections", "2"};
-  BrokerProcess broker(options);
+  BrokerProcess broker({.data_dir = dir.Join("data"), .extra_args = {"--max-connections", "2"}});
   ASSERT_TRUE(broker.Start().ok());
   std::unique_ptr<Client> first = ConnectClient(broker.address());
   std::unique_ptr<Client> second = ConnectClient(broker.address());
@@ -167,6 +164,44 @@ TEST(ConnectionLimitTest, OneConnectionTooManyIsToldWhyAndTheNextFits) {
       },
       seconds(10), milliseconds(50)));
   EXPECT_TRUE(again->Publish("limits", "fits").get().status.ok());
+}
+
+TEST(ConnectionLimitTest, OneAddressCannotTakeMoreThanItsShare) {
+  TempDir dir;
+  BrokerProcess broker(
+      {.data_dir = dir.Join("data"), .extra_args = {"--max-connections-per-ip", "2"}});
+  ASSERT_TRUE(broker.Start().ok());
+  // Hello, and what the broker answers: Welcome, or an Error and a close.
+  std::vector<std::unique_ptr<RawSocket>> sockets;
+  auto greet = [&](const std::string& source) -> Frames {
+    Result<std::unique_ptr<RawSocket>> s = RawSocket::ConnectFrom(broker.address(), source);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) return Frames();
+    sockets.push_back(std::move(*s));
+    EXPECT_TRUE(sockets.back()->Write(HelloFrame()).ok());
+    Result<std::string> answer = sockets.back()->Read(seconds(10));
+    return answer.ok() ? Decode(*answer) : Frames();
+  };
+  EXPECT_EQ(greet("127.0.0.1").types, std::vector<wire::Body>{wire::Body::Welcome});
+  EXPECT_EQ(greet("127.0.0.1").types, std::vector<wire::Body>{wire::Body::Welcome});
+  Frames third = greet("127.0.0.1");
+  EXPECT_EQ(third.error, ErrorCode::kLimitExceeded);
+  EXPECT_TRUE(third.fatal);
+  // Another address is not held back by the first one's share.
+  EXPECT_EQ(greet("127.0.0.2").types, std::vector<wire::Body>{wire::Body::Welcome});
+
+  // One of the first two leaves: 127.0.0.1 has room again.
+  sockets.erase(sockets.begin());
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        client = ConnectClient(broker.address());
+        return client != nullptr;
+      },
+      seconds(10), milliseconds(50)));
+  // The third raw socket, and any attempt above made before the broker saw
+  // the close.
+  EXPECT_GE(StatOf(*client, "connections_refused_total"), 1);
 }
 
 }  // namespace

@@ -25,6 +25,11 @@ Status Errno(const std::string& what) {
 }  // namespace
 
 Result<std::unique_ptr<RawSocket>> RawSocket::Connect(const std::string& host_port) {
+  return ConnectFrom(host_port, "");
+}
+
+Result<std::unique_ptr<RawSocket>> RawSocket::ConnectFrom(const std::string& host_port,
+                                                          const std::string& source) {
   size_t colon = host_port.rfind(':');
   if (colon == std::string::npos) return Status::InvalidArgument("no port in " + host_port);
   sockaddr_in addr{};
@@ -35,6 +40,16 @@ Result<std::unique_ptr<RawSocket>> RawSocket::Connect(const std::string& host_po
   }
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("socket");
+  if (!source.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source.c_str(), &local.sin_addr) != 1 ||
+        ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+      Status s = Errno("bind " + source);
+      ::close(fd);
+      return s;
+    }
+  }
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     Status s = Errno("connect " + host_port);
     ::close(fd);

@@ -20,6 +20,9 @@ class RawSocket {
  public:
   // Connects to "IPV4:PORT".
   static Result<std::unique_ptr<RawSocket>> Connect(const std::string& host_port);
+  // The same, from the given local IPv4 address (e.g. "127.0.0.2").
+  static Result<std::unique_ptr<RawSocket>> ConnectFrom(const std::string& host_port,
+                                                        const std::string& source);
   ~RawSocket();
   RawSocket(const RawSocket&) = delete;
   RawSocket& operator=(const RawSocket&) = delete;
