@@ -73,10 +73,7 @@ Status Client::Impl::Start() {
   request_timer_.Init(loop_, [this] { OnRequestTimer(); });
   heartbeat_timer_.Init(loop_, [this] { OnHeartbeat(); });
   resubscribe_timer_.Init(loop_, [this] {
-    if (!Ready()) return;  // Resume() sends them once connected
-    for (auto& [subscription, sub] : subscriptions_) {
-      if (!sub.sent) SendSubscribe(subscription);
-    }
+    if (Ready()) SendUnsentSubscriptions();  // else Resume() does once connected
   });
   std::future<Status> connected = connect_done_.get_future();
   connect_pending_ = true;
@@ -285,9 +282,7 @@ void Client::Impl::OnWelcome(const wire::Welcome& welcome) {
 void Client::Impl::Resume() {
   // Subscriptions first, in subscription order, each with its latest credit:
   // deliveries may start before the resent publishes are confirmed.
-  for (auto& [subscription, sub] : subscriptions_) {
-    if (!sub.sent) SendSubscribe(subscription);
-  }
+  SendUnsentSubscriptions();
   std::vector<std::shared_ptr<RetriedRequest>> parked = std::move(parked_);
   parked_.clear();
   for (std::shared_ptr<RetriedRequest>& request : parked) StartRequest(std::move(request));

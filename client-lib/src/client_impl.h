@@ -256,6 +256,8 @@ class Client::Impl final : public net::Connection::Handler {
                        DeliveryHandler handler,
                        std::shared_ptr<std::promise<Result<SubscriptionId>>> done);
   void SendSubscribe(SubscriptionId subscription);
+  // SendSubscribe for every subscription not sent on this connection yet.
+  void SendUnsentSubscriptions();
   void OnSubscribeReply(SubscriptionId subscription, const Status& status);
   void UnsubscribeOnLoop(SubscriptionId subscription, std::function<void(const Status&)> done);
   void StartRequest(std::shared_ptr<RetriedRequest> request);

@@ -333,6 +333,12 @@ void Client::Impl::SubscribeOnLoop(const std::string& queue, const SubscribeOpti
   }
 }
 
+void Client::Impl::SendUnsentSubscriptions() {
+  for (auto& [subscription, sub] : subscriptions_) {
+    if (!sub.sent) SendSubscribe(subscription);
+  }
+}
+
 void Client::Impl::SendSubscribe(SubscriptionId subscription) {
   Subscription& sub = subscriptions_.at(subscription);
   sub.sent = true;

@@ -1,7 +1,7 @@
 // Helpers for the tests of groups, queue inspection and stats: connecting a
 // client, reading the broker's stats as a map, polling a condition until a
-// deadline, and draining queues. Header-only; each function says which
-// threads may call it.
+// deadline, draining queues, and `hermod db check` on a stopped broker's
+// store. Header-only; each function says which threads may call it.
 #ifndef HERMOD_TESTS_INTEGRATION_ADMIN_TEST_UTIL_H_
 #define HERMOD_TESTS_INTEGRATION_ADMIN_TEST_UTIL_H_
 
@@ -16,9 +16,20 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "hermod/client.h"
+#include "run_command.h"
 
 namespace hermod::test {
+
+// Runs `hermod db check` on data_dir (the broker stopped) and expects it to
+// find the store consistent. Test thread.
+inline void ExpectStoreChecksClean(const std::string& data_dir) {
+  Result<CommandResult> check = RunCommand({HERMOD_CLI_BIN, "db", "check", "--data-dir", data_dir});
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_TRUE(check->exit.ok()) << check->out << check->err;
+}
 
 // Connects a client with default options to `address`; nullptr (and the
 // reason on stderr) on failure. Any thread.

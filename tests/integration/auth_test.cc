@@ -19,6 +19,7 @@
 #include "broker_process.h"
 #include "frame_codec.h"
 #include "hermod/client.h"
+#include "raw_frames.h"
 #include "raw_socket.h"
 #include "run_command.h"
 #include "scripted_broker.h"
@@ -111,20 +112,13 @@ TEST_F(AuthTest, EveryTokenInTheFileIsAcceptedAndNothingElse) {
 
 TEST_F(AuthTest, FramesAfterARefusedHelloAreNotActedOn) {
   // Hello without a token and a Publish behind it, in one write.
-  proto::FrameEncoder encoder;
-  std::string bytes;
+  std::string bytes = HelloFrame();
   {
-    auto& fbb = encoder.Start();
-    auto name = fbb.CreateString("raw");
-    auto frame = encoder.Finish(wire::CreateHello(fbb, proto::kProtocolVersion, name));
-    bytes.append(reinterpret_cast<const char*>(frame.data()), frame.size());
-  }
-  {
+    proto::FrameEncoder encoder;
     auto& fbb = encoder.Start();
     auto queue = fbb.CreateString("auth.sneaky");
     auto payload = fbb.CreateVector(reinterpret_cast<const uint8_t*>("x"), 1);
-    auto frame = encoder.Finish(wire::CreatePublish(fbb, 1, queue, payload));
-    bytes.append(reinterpret_cast<const char*>(frame.data()), frame.size());
+    bytes += AsString(encoder.Finish(wire::CreatePublish(fbb, 1, queue, payload)));
   }
   Result<std::unique_ptr<RawSocket>> raw = RawSocket::Connect(broker_->address());
   ASSERT_TRUE(raw.ok()) << raw.status().ToString();
@@ -132,24 +126,10 @@ TEST_F(AuthTest, FramesAfterARefusedHelloAreNotActedOn) {
   Result<std::string> answer = (*raw)->ReadUntilClosed(kWait);
   ASSERT_TRUE(answer.ok()) << answer.status().ToString();
 
-  std::vector<wire::Body> types;
-  ErrorCode code = ErrorCode::kOk;
-  bool fatal = false;
-  proto::FrameDecoder decoder(proto::kDefaultMaxFrameBytes);
-  ASSERT_TRUE(decoder
-                  .Feed(reinterpret_cast<const uint8_t*>(answer->data()), answer->size(),
-                        [&](const wire::Frame& frame) {
-                          types.push_back(frame.body_type());
-                          if (const wire::Error* e = frame.body_as_Error()) {
-                            code = static_cast<ErrorCode>(e->code());
-                            fatal = e->fatal();
-                          }
-                          return true;
-                        })
-                  .ok());
-  ASSERT_EQ(types, std::vector<wire::Body>{wire::Body::Error});
-  EXPECT_EQ(code, ErrorCode::kUnauthenticated);
-  EXPECT_TRUE(fatal);
+  Received received = Decode(*answer);
+  ASSERT_EQ(received.types, std::vector<wire::Body>{wire::Body::Error});
+  EXPECT_EQ(received.error_code, ErrorCode::kUnauthenticated);
+  EXPECT_TRUE(received.error_fatal);
 
   Result<std::unique_ptr<Client>> admin = Connect(kTokenA);
   ASSERT_TRUE(admin.ok());

@@ -12,6 +12,7 @@
 #include "delivery_log.h"
 #include "frame_codec.h"
 #include "hermod/client.h"
+#include "raw_frames.h"
 #include "raw_socket.h"
 #include "temp_dir.h"
 
@@ -20,52 +21,15 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using test::AsString;
 using test::BrokerProcess;
+using test::Decode;
+using test::HelloFrame;
 using test::RawSocket;
+using test::Received;
 
 constexpr milliseconds kWait = seconds(10);
 constexpr uint32_t kMaxFrameBytes = 64 * 1024;
-
-// What a raw connection received before the broker closed it.
-struct Received {
-  std::vector<wire::Body> types;  // every frame, in order
-  std::optional<ErrorCode> error_code;
-  bool error_fatal = false;
-  std::string error_message;
-};
-
-// Decodes a byte stream from the broker. With `complete`, the stream must
-// hold only whole, valid frames.
-Received Decode(const std::string& bytes, bool complete = true) {
-  Received out;
-  proto::FrameDecoder decoder(proto::kDefaultMaxFrameBytes);
-  Status s = decoder.Feed(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
-                          [&](const wire::Frame& frame) {
-                            out.types.push_back(frame.body_type());
-                            if (const wire::Error* e = frame.body_as_Error()) {
-                              out.error_code = static_cast<ErrorCode>(e->code());
-                              out.error_fatal = e->fatal();
-                              out.error_message = std::string(proto::View(e->message()));
-                            }
-                            return true;
-                          });
-  EXPECT_TRUE(s.ok()) << "the broker sent bytes that do not decode: " << s.ToString();
-  if (complete) {
-    EXPECT_EQ(decoder.buffered(), 0u) << "the broker's output ends in a partial frame";
-  }
-  return out;
-}
-
-std::string AsString(std::span<const uint8_t> bytes) {
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-std::string HelloFrame() {
-  proto::FrameEncoder encoder;
-  auto& fbb = encoder.Start();
-  auto name = fbb.CreateString("bad_input_test");
-  return AsString(encoder.Finish(wire::CreateHello(fbb, proto::kProtocolVersion, name)));
-}
 
 std::string PublishFrame() {
   proto::FrameEncoder encoder;

@@ -18,6 +18,7 @@
 #include "broker_process.h"
 #include "frame_codec.h"
 #include "hermod/client.h"
+#include "raw_frames.h"
 #include "raw_socket.h"
 #include "scripted_broker.h"
 #include "temp_dir.h"
@@ -44,43 +45,6 @@ class HeartbeatTest : public ::testing::Test {
   std::unique_ptr<BrokerProcess> broker_;
 };
 
-std::string HelloFrame() {
-  proto::FrameEncoder encoder;
-  auto& fbb = encoder.Start();
-  auto name = fbb.CreateString("raw");
-  std::span<const uint8_t> frame =
-      encoder.Finish(wire::CreateHello(fbb, proto::kProtocolVersion, name));
-  return std::string(reinterpret_cast<const char*>(frame.data()), frame.size());
-}
-
-// The frames of a byte stream from the broker: each one's type, and the
-// Welcome's heartbeat and an Error's code where they came.
-struct Frames {
-  std::vector<wire::Body> types;
-  std::optional<uint32_t> heartbeat_ms;
-  std::optional<ErrorCode> error;
-  bool fatal = false;
-};
-
-Frames Decode(const std::string& bytes) {
-  Frames out;
-  proto::FrameDecoder decoder(proto::kDefaultMaxFrameBytes);
-  Status s = decoder.Feed(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
-                          [&](const wire::Frame& frame) {
-                            out.types.push_back(frame.body_type());
-                            if (const wire::Welcome* w = frame.body_as_Welcome()) {
-                              out.heartbeat_ms = w->heartbeat_ms();
-                            }
-                            if (const wire::Error* e = frame.body_as_Error()) {
-                              out.error = static_cast<ErrorCode>(e->code());
-                              out.fatal = e->fatal();
-                            }
-                            return true;
-                          });
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return out;
-}
-
 TEST_F(HeartbeatTest, ASilentConnectionIsClosedAfterTwoPeriods) {
   // Greeted, then silent.
   Result<std::unique_ptr<RawSocket>> greeted = RawSocket::Connect(broker_->address());
@@ -95,10 +59,10 @@ TEST_F(HeartbeatTest, ASilentConnectionIsClosedAfterTwoPeriods) {
     Result<std::string> bytes = socket->ReadUntilClosed(seconds(10));
     ASSERT_TRUE(bytes.ok()) << "the broker must close it: " << bytes.status().ToString();
     auto waited = std::chrono::steady_clock::now() - start;
-    Frames frames = Decode(*bytes);
-    ASSERT_TRUE(frames.error.has_value());
-    EXPECT_EQ(*frames.error, ErrorCode::kTimeout);
-    EXPECT_TRUE(frames.fatal);
+    Received frames = Decode(*bytes, /*complete=*/false);
+    ASSERT_TRUE(frames.error_code.has_value());
+    EXPECT_EQ(*frames.error_code, ErrorCode::kTimeout);
+    EXPECT_TRUE(frames.error_fatal);
     // Not before two silent periods (the timer's period adds up to one).
     EXPECT_GE(waited, milliseconds(socket == greeted->get() ? 2 * kHeartbeatMs - 20 : 0));
     if (socket == greeted->get()) {
@@ -173,20 +137,20 @@ TEST(ConnectionLimitTest, OneAddressCannotTakeMoreThanItsShare) {
   ASSERT_TRUE(broker.Start().ok());
   // Hello, and what the broker answers: Welcome, or an Error and a close.
   std::vector<std::unique_ptr<RawSocket>> sockets;
-  auto greet = [&](const std::string& source) -> Frames {
+  auto greet = [&](const std::string& source) -> Received {
     Result<std::unique_ptr<RawSocket>> s = RawSocket::ConnectFrom(broker.address(), source);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
-    if (!s.ok()) return Frames();
+    if (!s.ok()) return Received();
     sockets.push_back(std::move(*s));
     EXPECT_TRUE(sockets.back()->Write(HelloFrame()).ok());
     Result<std::string> answer = sockets.back()->Read(seconds(10));
-    return answer.ok() ? Decode(*answer) : Frames();
+    return answer.ok() ? Decode(*answer, /*complete=*/false) : Received();
   };
   EXPECT_EQ(greet("127.0.0.1").types, std::vector<wire::Body>{wire::Body::Welcome});
   EXPECT_EQ(greet("127.0.0.1").types, std::vector<wire::Body>{wire::Body::Welcome});
-  Frames third = greet("127.0.0.1");
-  EXPECT_EQ(third.error, ErrorCode::kLimitExceeded);
-  EXPECT_TRUE(third.fatal);
+  Received third = greet("127.0.0.1");
+  EXPECT_EQ(third.error_code, ErrorCode::kLimitExceeded);
+  EXPECT_TRUE(third.error_fatal);
   // Another address is not held back by the first one's share.
   EXPECT_EQ(greet("127.0.0.2").types, std::vector<wire::Body>{wire::Body::Welcome});
 

@@ -20,7 +20,6 @@
 #include "admin_test_util.h"
 #include "broker_process.h"
 #include "hermod/client.h"
-#include "run_command.h"
 #include "temp_dir.h"
 
 namespace hermod {
@@ -419,10 +418,7 @@ TEST_F(GroupTest, DeletingAQueueTakesItOutOfItsGroups) {
 
   client_.reset();
   ASSERT_TRUE(broker_->Stop().ok());
-  Result<test::CommandResult> check =
-      test::RunCommand({HERMOD_CLI_BIN, "db", "check", "--data-dir", dir_.Join("data")});
-  ASSERT_TRUE(check.ok()) << check.status().ToString();
-  EXPECT_TRUE(check->exit.ok()) << check->out << check->err;
+  test::ExpectStoreChecksClean(dir_.Join("data"));
   ASSERT_TRUE(broker_->Start().ok());
   client_ = test::ConnectClient(broker_->address());
   ASSERT_NE(client_, nullptr);

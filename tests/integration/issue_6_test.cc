@@ -15,7 +15,6 @@
 #include "admin_test_util.h"
 #include "broker_process.h"
 #include "hermod/client.h"
-#include "run_command.h"
 #include "temp_dir.h"
 
 namespace hermod::test {
@@ -52,10 +51,7 @@ TEST(Issue6Test, DeletingAQueueWithUnappliedRecordsKeepsTheStoreWhole) {
   EXPECT_TRUE(broker.Stop().ok());
   ASSERT_TRUE(broker.Start().ok()) << "the broker must restart on this store";
   EXPECT_TRUE(broker.Stop().ok());
-  Result<CommandResult> check =
-      RunCommand({HERMOD_CLI_BIN, "db", "check", "--data-dir", options.data_dir});
-  ASSERT_TRUE(check.ok()) << check.status().ToString();
-  EXPECT_TRUE(check->exit.ok()) << check->out << check->err;
+  ExpectStoreChecksClean(options.data_dir);
 }
 
 // `queue rm` answered: the delete is durable, even when the broker dies
@@ -102,10 +98,7 @@ TEST(Issue6Test, AnsweredQueueDeleteSurvivesAStopBeforeItIsApplied) {
       EXPECT_EQ(fresh.seq, 1u);
     }
     EXPECT_TRUE(broker.Stop().ok());
-    Result<CommandResult> check =
-        RunCommand({HERMOD_CLI_BIN, "db", "check", "--data-dir", options.data_dir});
-    ASSERT_TRUE(check.ok()) << check.status().ToString();
-    EXPECT_TRUE(check->exit.ok()) << check->out << check->err;
+    ExpectStoreChecksClean(options.data_dir);
   }
 }
 

@@ -19,7 +19,6 @@
 #include "frame_codec.h"
 #include "hermod/client.h"
 #include "raw_socket.h"
-#include "run_command.h"
 #include "temp_dir.h"
 
 namespace hermod::test {
@@ -198,10 +197,8 @@ TEST(RandomFramesTest, TheBrokerAnswersOrRefusesEveryFrameAndKeepsServing) {
   EXPECT_TRUE(stopped.ok()) << stopped.ToString() << " (seed " << seed << ")";
 
   // Whatever the frames did, the store is consistent.
-  Result<CommandResult> check =
-      RunCommand({HERMOD_CLI_BIN, "db", "check", "--data-dir", dir.Join("data")});
-  ASSERT_TRUE(check.ok()) << check.status().ToString();
-  EXPECT_TRUE(check->exit.ok()) << check->out << check->err << " (seed " << seed << ")";
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  ExpectStoreChecksClean(dir.Join("data"));
 }
 
 }  // namespace

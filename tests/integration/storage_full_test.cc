@@ -19,7 +19,6 @@
 #include "admin_test_util.h"
 #include "broker_process.h"
 #include "hermod/client.h"
-#include "run_command.h"
 #include "temp_dir.h"
 
 namespace hermod::test {
@@ -95,12 +94,6 @@ std::set<std::string> DrainAll(const std::string& address, const std::string& qu
   std::set<std::string> delivered;
   for (const std::string& payload : payloads[queue]) delivered.insert(PrefixOf(payload));
   return delivered;
-}
-
-void ExpectStoreChecksClean(const std::string& data_dir) {
-  Result<CommandResult> check = RunCommand({HERMOD_CLI_BIN, "db", "check", "--data-dir", data_dir});
-  ASSERT_TRUE(check.ok()) << check.status().ToString();
-  EXPECT_TRUE(check->exit.ok()) << check->out << check->err;
 }
 
 TEST(StorageFullTest, PublishesAreRefusedBeforeTheStoreFillsAndResumeOnceDrained) {
