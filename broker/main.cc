@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   std::string sync = "always";
   std::string log_level = "info";
   hermod::core::BrokerConfig& broker = options.broker;
+  hermod::server::SessionOptions& sessions = options.sessions;
 
   CLI::App app("hermodd: the hermod durable mailbox broker", "hermodd");
   app.set_version_flag("--version", std::string("hermodd ") + HERMOD_VERSION);
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-pending-output-bytes", broker.max_pending_output,
                  "Unread output after which a client is disconnected as too slow")
       ->capture_default_str();
-  app.add_option("--delivery-high-water-bytes", broker.delivery_high_water,
+  app.add_option("--delivery-high-water-bytes", sessions.delivery_high_water,
                  "Unwritten output at which deliveries to a connection pause until it drains")
       ->capture_default_str();
   hermod::core::QueueDefaults& queues = broker.queue_defaults;
@@ -123,13 +124,13 @@ int main(int argc, char** argv) {
   app.add_option("--max-store-bytes", options.max_store_bytes,
                  "Largest the store may grow (0: until the disk is full)")
       ->capture_default_str();
-  app.add_option("--max-connections", broker.max_connections,
+  app.add_option("--max-connections", sessions.max_connections,
                  "Connections open at once at most; more are refused (0: no limit)")
       ->capture_default_str();
-  app.add_option("--max-connections-per-ip", broker.max_connections_per_ip,
+  app.add_option("--max-connections-per-ip", sessions.max_connections_per_ip,
                  "Connections open at once from one IP address at most (0: no limit)")
       ->capture_default_str();
-  app.add_option("--heartbeat-ms", broker.heartbeat_ms,
+  app.add_option("--heartbeat-ms", sessions.heartbeat_ms,
                  "Clients send a frame at least this often; a connection silent for twice "
                  "as long is closed (0: no heartbeat)")
       ->check([](const std::string& text) -> std::string {
@@ -168,7 +169,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "hermodd: --auth-token-file: %s\n", tokens.status().message().c_str());
       return 1;
     }
-    broker.auth_tokens = std::move(*tokens);
+    sessions.auth_tokens = std::move(*tokens);
     options.auth_token_file = auth_token_file;
   }
   options.sync = *hermod::store::ParseSyncMode(sync);

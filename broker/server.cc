@@ -20,7 +20,10 @@
 #include "listener.h"
 #include "lmdb_env.h"
 #include "loop.h"
+#include "loop_services.h"
 #include "mem_env.h"
+#include "metrics_text.h"
+#include "sessions.h"
 #include "signals.h"
 #include "storage_thread.h"
 #include "store.h"
@@ -106,7 +109,11 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
   config.sync_mode = store::SyncModeName(options_.sync);
   Status result;
   {
-    core::Broker broker(&loop, &store, &storage, config);
+    server::LoopClock clock(&loop);
+    server::LoopScheduler scheduler(&loop);
+    server::Sessions sessions(&loop, options_.sessions);
+    core::Broker broker(&clock, &scheduler, &store, &storage, &sessions, config);
+    sessions.set_broker(&broker);
     result = broker.Recover(*recovery);
     // What recovery read and built is not needed any more: give it back to
     // the system, so a restart on a large store does not start fat.
@@ -119,21 +126,24 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
     if (result.ok()) {
       storage.Start([&loop, &broker] { loop.Post([&broker] { broker.OnStorageWake(); }); });
       broker.Start();
+      sessions.Start();
+      // One storage batch per loop turn: everything read in a turn goes together.
+      loop.AddTurnHook([&broker] { broker.EndOfTurn(); });
 
       net::Connection::Options conn_options;
       conn_options.max_frame_bytes = config.max_frame_bytes;
       conn_options.max_pending_output = config.max_pending_output;
       net::Listener listener(loop, conn_options,
-                             [&broker](net::Connection& conn) { return broker.Accept(conn); });
+                             [&sessions](net::Connection& conn) { return sessions.Accept(conn); });
       result = listener.Listen(options_.listen);
-      net::HttpServer metrics(loop, [&broker](std::string_view method, std::string_view path) {
+      net::HttpServer metrics(loop, [&](std::string_view method, std::string_view path) {
         net::HttpServer::Response response;
         if (method != "GET") {
           response.status = 405;
           response.body = "only GET\n";
         } else if (path == "/metrics") {
           response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-          response.body = broker.MetricsText();
+          response.body = server::MetricsText(sessions.Stats(), broker.DeepestQueues());
         } else if (path == "/healthz") {
           bool healthy = broker.Healthy();
           response.status = healthy ? 200 : 503;
@@ -168,7 +178,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
             return;
           }
           size_t count = tokens->size();
-          size_t closed = broker.SetAuthTokens(std::move(*tokens));
+          size_t closed = sessions.SetAuthTokens(std::move(*tokens));
           spdlog::info("received SIGHUP: {} auth tokens read from {}; {} connections closed", count,
                        options_.auth_token_file, closed);
         });
@@ -179,14 +189,14 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           metrics.Close();
           signals.Close();
           reload.Close();
-          broker.Shutdown([] {});
+          sessions.Shutdown([] {});
         });
-        spdlog::info(
-            "hermodd on {} with data in {} (store {}, sync {}, {})", listener.address(),
-            options_.data_dir, options_.store, config.sync_mode,
-            config.auth_tokens.empty()
-                ? std::string("no auth")
-                : "auth by token, " + std::to_string(config.auth_tokens.size()) + " accepted");
+        spdlog::info("hermodd on {} with data in {} (store {}, sync {}, {})", listener.address(),
+                     options_.data_dir, options_.store, config.sync_mode,
+                     options_.sessions.auth_tokens.empty()
+                         ? std::string("no auth")
+                         : "auth by token, " +
+                               std::to_string(options_.sessions.auth_tokens.size()) + " accepted");
         on_listening(listener.address());
         // Runs until the listener, the connections and the broker's timers
         // are all closed: that is, until a stop signal's shutdown completes.
@@ -194,7 +204,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
         signals.Close();
         reload.Close();
       } else {
-        broker.CloseTimers();
+        sessions.Close();
       }
       listener.Close();
       metrics.Close();

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "hermod/status.h"
+#include "sessions.h"
 #include "sync_mode.h"
 
 namespace hermod {
@@ -28,10 +29,11 @@ struct ServerOptions {
   uint64_t initial_map_bytes = 1ull << 30;
   uint64_t max_store_bytes = 0;  // 0: the disk is the limit
   std::string metrics_listen;    // HOST:PORT for /metrics and /healthz; empty: off
-  // Read again on SIGHUP (broker.auth_tokens holds what was read at start);
-  // empty: no authentication.
+  // Read again on SIGHUP (sessions.auth_tokens holds what was read at
+  // start); empty: no authentication.
   std::string auth_token_file;
   core::BrokerConfig broker;
+  server::SessionOptions sessions;
 };
 
 class Server {

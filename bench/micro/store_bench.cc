@@ -36,9 +36,7 @@ class BatchSource {
     } else {
       for (int i = 0; i < n; ++i) {
         const QueueId q = next_msg_ % kQueues + 1;
-        std::string* out =
-            b.log.BeginPublish(q, ++seqs_[q], next_msg_, static_cast<uint32_t>(envelope_.size()));
-        out->append(envelope_);
+        b.log.PublishEncoded(q, ++seqs_[q], next_msg_, envelope_);
         ++next_msg_;
       }
       b.apply.push_back(ApplyStep{b.batch_no - 1, {}});

@@ -1,33 +1,26 @@
 #include "broker.h"
-#include "clock.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
 #include <functional>
 #include <unordered_set>
 
 #include "check.h"
 #include "envelope.h"
 #include "names.h"
-#include "wire_envelope.h"
 
 namespace hermod::core {
 
-namespace {
-
-// How long a graceful stop waits for clients to read their last confirms.
-constexpr uint64_t kShutdownDrainMs = 5000;
-
-}  // namespace
-
-Broker::Broker(net::Loop* loop, store::Store* store, store::StorageThread* storage,
-               const BrokerConfig& config)
-    : loop_(loop),
+Broker::Broker(Clock* clock, Scheduler* scheduler, store::Store* store, store::Committer* storage,
+               Output* output, const BrokerConfig& config)
+    : clock_(clock),
+      scheduler_(scheduler),
       store_(store),
+      out_(output),
       config_(config),
-      pipeline_(loop, storage, config, [this](CommittedBatch& batch) { OnCommitted(batch); }),
+      pipeline_(clock, scheduler, storage, config,
+                [this](BatchOutcome& batch) { OnBatchDone(batch); }),
       dedup_(store, config.dedup_window_ms, config.max_client_dedup_ids) {}
 
 Broker::~Broker() = default;
@@ -51,37 +44,29 @@ Status Broker::Recover(const store::Recovery& recovery) {
 }
 
 uint64_t Broker::Now() {
-  // One clock read per loop turn: uv_now() is cached per turn, and the
-  // wall clock is read again only when it moved.
-  uint64_t loop_ms = loop_->now_ms();
-  if (loop_ms != clock_loop_ms_ || clock_wall_ms_ == 0) {
-    clock_loop_ms_ = loop_ms;
-    clock_wall_ms_ = WallClockMs();
+  // The wall clock is read again only when the monotonic one moved (the
+  // server's is cached per loop turn): one read per turn, not per message.
+  uint64_t mono_ms = clock_->MonotonicMs();
+  if (mono_ms != clock_mono_ms_ || clock_wall_ms_ == 0) {
+    clock_mono_ms_ = mono_ms;
+    clock_wall_ms_ = clock_->WallMs();
   }
   return clock_wall_ms_;
 }
 
 void Broker::Start() {
-  started_ = std::chrono::steady_clock::now();
-  // One storage batch per loop turn: everything read in a turn goes together.
-  loop_->AddTurnHook([this] { pipeline_.MaybeSubmit(); });
+  started_mono_ms_ = clock_->MonotonicMs();
   // Every batch carries a bounded chunk of the fan-outs in progress.
   pipeline_.set_before_submit([this] { ExpandFanouts(); });
-  redelivery_timer_.Init(*loop_, [this] { OnRedeliveryTimer(); });
-  redelivery_timer_.Unref();
-  sweep_timer_.Init(*loop_, [this] { OnSweepTimer(); });
-  sweep_timer_.Start(config_.sweep_interval_ms, config_.sweep_interval_ms);
-  sweep_timer_.Unref();
-  heartbeat_timer_.Init(*loop_, [this] { OnHeartbeatTimer(); });
-  if (config_.heartbeat_ms != 0) {
-    // The sessions are checked in slices, one per tick, a full pass per
-    // period: one pass at once over a million connections stalls the loop
-    // for tens of milliseconds (measured ~40 ns a session).
-    heartbeat_slices_ = std::clamp<uint32_t>(config_.heartbeat_ms / 10, 1, kHeartbeatSlices);
-    uint64_t tick = config_.heartbeat_ms / heartbeat_slices_;
-    heartbeat_timer_.Start(tick, tick);
-    heartbeat_timer_.Unref();
-  }
+  redelivery_timer_ = scheduler_->NewTimer([this] { OnRedeliveryTimer(); });
+  sweep_timer_ = scheduler_->NewTimer([this] { OnSweepTimer(); });
+  sweep_timer_->Start(config_.sweep_interval_ms, config_.sweep_interval_ms);
+}
+
+Client* Broker::FindClient(ClientId client_id) {
+  auto it = clients_.find(client_id);
+  HERMOD_CHECK(it != clients_.end() && "a request from a client not connected");
+  return it->second.get();
 }
 
 // ---------------------------------------------------------------------------
@@ -180,7 +165,7 @@ Status Broker::MakeRoom(Queue* q, uint64_t bytes) {
   };
   if (!over()) return Status::OK();
   auto refuse = [&] {
-    ++counters_.refused_full;
+    ++stats_.refused_full;
     std::string limit = limits.max_messages != 0 && q->depth + 1 > limits.max_messages
                             ? "max_messages " + std::to_string(limits.max_messages)
                             : "max_bytes " + std::to_string(limits.max_bytes);
@@ -199,36 +184,64 @@ Status Broker::MakeRoom(Queue* q, uint64_t bytes) {
   return Status::OK();
 }
 
+Entry& Broker::AppendEntry(Queue* q, const store::NewEnvelope& envelope, size_t envelope_bytes) {
+  EnsureCreated(q);
+  store::WriteBatch& batch = pipeline_.batch();
+  MsgId msg_id = pipeline_.counters().next_msg_id++;
+  Seq seq = q->next_seq++;
+  std::string_view stored = batch.log.Publish(q->queue_id(), seq, msg_id, envelope, envelope_bytes);
+
+  Entry entry;
+  entry.seq = seq;
+  entry.batch_no = batch.batch_no;
+  entry.msg_id = msg_id;
+  entry.bytes = static_cast<uint32_t>(envelope_bytes);
+  entry.expires_ms = envelope.expires_ms;
+  entry.msg = MessageRef(Message::Create(msg_id, stored));
+  q->tail.push_back(std::move(entry));
+  q->depth += 1;
+  q->bytes += envelope_bytes;
+  pipeline_.NoteLogQueue(q);
+  pipeline_.NotePublish(envelope_bytes);
+  return q->tail.back();
+}
+
 // ---------------------------------------------------------------------------
 // Publish
 
-void Broker::Publish(Session& session, const wire::Publish& publish) {
-  uint64_t correlation_id = publish.correlation_id();
-  auto refuse = [&](const Status& status) { RefusePublish(session, correlation_id, status); };
+void Broker::Publish(ClientId client_id, const PublishRequest& publish) {
+  Client& client = *FindClient(client_id);
+  uint64_t correlation_id = publish.correlation_id;
+  auto refuse = [&](const Status& status) { RefusePublish(client, correlation_id, status); };
   if (!storage_failure_.ok()) return refuse(storage_failure_);
-  if (shutting_down_) return refuse(Status(ErrorCode::kShuttingDown, "broker is stopping"));
-  std::string_view dedup_id = proto::View(publish.dedup_id());
+  if (draining_) return refuse(Status(ErrorCode::kShuttingDown, "broker is stopping"));
+  std::string_view dedup_id = publish.dedup_id;
   if (!dedup_id.empty()) {
     if (Status s = ValidateDedupId(dedup_id); !s.ok()) return refuse(s);
   }
   // Size the envelope first: it is written once, straight into the log record.
-  Result<size_t> sized = EnvelopeBytes(publish);
+  uint64_t now = Now();
+  store::NewEnvelope envelope;
+  envelope.publish_ms = now;
+  envelope.expires_ms = publish.ttl_ms != 0 ? now + publish.ttl_ms : 0;
+  envelope.headers = publish.headers;
+  envelope.payload = publish.payload;
+  Result<size_t> sized = envelope.Bytes();
   if (!sized.ok()) return refuse(sized.status());
   size_t envelope_bytes = *sized;
-  if (publish.group() != nullptr && publish.group()->size() > 0) {
-    if (publish.queue() != nullptr && publish.queue()->size() > 0) {
+  if (!publish.group.empty()) {
+    if (!publish.queue.empty()) {
       return refuse(Status::InvalidArgument("a publish names a queue or a group, not both"));
     }
-    return PublishToGroup(session, publish, envelope_bytes);
+    return PublishToGroup(client, publish, envelope, envelope_bytes);
   }
-  std::string_view name = proto::View(publish.queue());
+  std::string_view name = publish.queue;
   if (Status s = ValidateQueueName(name); !s.ok()) return refuse(s);
   if (Status s = CheckStoreRoom(); !s.ok()) return refuse(s);
 
   Result<Queue*> found = FindOrLoadQueue(name);
   if (!found.ok()) return refuse(found.status());
   Queue* q = *found;
-  uint64_t now = Now();
   BatchNo batch_no = pipeline_.batch_no();
 
   if (!dedup_id.empty() && q->queue_id() != 0) {
@@ -237,31 +250,38 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
     if (!original.ok()) return refuse(original.status());
     if (original->has_value()) {
       // Confirm with the original message once it is durable.
-      ++counters_.duplicates;
+      ++stats_.duplicates;
       const DedupIndex::Original& o = **original;
-      AddConfirm(session, Session::PendingConfirm{o.batch_no, correlation_id, o.msg_id, o.seq,
-                                                  Session::PendingConfirm::kDuplicate});
+      PendingReply reply;
+      reply.batch_no = o.batch_no;
+      reply.correlation_id = correlation_id;
+      reply.msg_id = o.msg_id;
+      reply.seq = o.seq;
+      reply.kind = PendingReply::kDuplicate;
+      AddReply(client, reply);
       return;
     }
   }
   if (Status s = MakeRoom(q, envelope_bytes); !s.ok()) return refuse(s);
 
-  uint64_t expires_ms = publish.ttl_ms() != 0 ? now + publish.ttl_ms() : 0;
   if (q->limits.max_age_ms != 0) {
     uint64_t aged = now + q->limits.max_age_ms;
-    expires_ms = expires_ms == 0 ? aged : std::min(expires_ms, aged);
+    envelope.expires_ms = envelope.expires_ms == 0 ? aged : std::min(envelope.expires_ms, aged);
   }
-  Entry& entry = AppendEntry(q, envelope_bytes, expires_ms, [&](std::string* out) {
-    WriteEnvelope(publish, now, expires_ms, out);
-  });
+  Entry& entry = AppendEntry(q, envelope, envelope_bytes);
   if (!dedup_id.empty()) {
     pipeline_.batch().log.Dedup(q->queue_id(), entry.seq, entry.msg_id, now, dedup_id);
     dedup_.Add(q->queue_id(), dedup_id, DedupIndex::Original{entry.msg_id, entry.seq, batch_no},
                now);
   }
-  AddConfirm(session, Session::PendingConfirm{batch_no, correlation_id, entry.msg_id, entry.seq,
-                                              Session::PendingConfirm::kPublish});
-  ++counters_.published;
+  PendingReply reply;
+  reply.batch_no = batch_no;
+  reply.correlation_id = correlation_id;
+  reply.msg_id = entry.msg_id;
+  reply.seq = entry.seq;
+  reply.kind = PendingReply::kPublish;
+  AddReply(client, reply);
+  ++stats_.published;
   publish_rate_.Add(now);
   q->publish_rate.Add(now);
 
@@ -269,280 +289,120 @@ void Broker::Publish(Session& session, const wire::Publish& publish) {
     pipeline_.MaybeSubmit();
     // Storage is busy and the next batch is full: stop reading from this
     // publisher until a batch commits, rather than buffer without bound.
-    if (pipeline_.full() && !session.connection()->reading_paused()) {
-      session.connection()->PauseReading();
-      paused_.push_back(&session);
+    if (pipeline_.full() && std::find(paused_.begin(), paused_.end(), client_id) == paused_.end()) {
+      out_->PauseReading(client_id);
+      paused_.push_back(client_id);
     }
   }
 }
 
-void Broker::RefusePublish(Session& session, uint64_t correlation_id, const Status& status) {
-  auto& fbb = encoder_.Start();
-  auto message = fbb.CreateString(status.message());
-  session.Send(encoder_.Finish(wire::CreatePublishError(
-      fbb, correlation_id, static_cast<uint16_t>(status.code()), message)));
+void Broker::RefusePublish(Client& client, uint64_t correlation_id, const Status& status) {
+  out_->PublishFailed(client.client_id(), correlation_id, status);
 }
 
-void Broker::AddConfirm(Session& session, Session::PendingConfirm confirm) {
+void Broker::AddReply(Client& client, PendingReply reply) {
   // Replies leave in the order of their requests, so a reply waits for the
   // batch of the one before it as well as for its own.
-  Ring<Session::PendingConfirm>& confirms = session.confirms();
-  BatchNo after = confirm.batch_no > pipeline_.committed_through() ? confirm.batch_no : 0;
-  if (!confirms.empty()) after = std::max(after, confirms.back().batch_no);
-  confirm.batch_no = after;
-  confirms.push_back(confirm);
+  Ring<PendingReply>& replies = client.replies();
+  BatchNo after = reply.batch_no > pipeline_.committed_through() ? reply.batch_no : 0;
+  if (!replies.empty()) after = std::max(after, replies.back().batch_no);
+  reply.batch_no = after;
+  replies.push_back(reply);
   if (after == 0) {  // durable already
-    SendConfirms(session, 0);
+    SendReplies(client, 0);
     return;
   }
-  if (session.last_confirm_batch != after) {
-    session.last_confirm_batch = after;
-    pipeline_.NoteSession(after, session.conn_id());
+  if (client.last_reply_batch != after) {
+    client.last_reply_batch = after;
+    pipeline_.NoteClient(after, client.client_id());
   }
 }
 
 // ---------------------------------------------------------------------------
 // Queue settings
 
-void Broker::ConfigureQueue(Session& session, const wire::ConfigureQueue& configure) {
-  uint64_t correlation_id = configure.correlation_id();
-  auto fail = [&](const Status& s) { session.SendError(s, correlation_id, false); };
+void Broker::ConfigureQueue(ClientId client_id, const ConfigureRequest& configure) {
+  Client& client = *FindClient(client_id);
+  uint64_t correlation_id = configure.correlation_id;
+  auto fail = [&](const Status& s) { out_->Error(client_id, s, correlation_id, false); };
   if (!storage_failure_.ok()) return fail(storage_failure_);
-  if (shutting_down_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
-  std::string_view name = proto::View(configure.queue());
+  if (draining_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
+  std::string_view name = configure.queue;
   if (Status s = ValidateQueueName(name); !s.ok()) return fail(s);
-
-  QueueOverrides changes;
-  if (configure.max_messages()) changes.max_messages = *configure.max_messages();
-  if (configure.max_bytes()) changes.max_bytes = *configure.max_bytes();
-  if (configure.overflow() != nullptr) {
-    Result<Overflow> overflow = ParseOverflow(proto::View(configure.overflow()));
-    if (!overflow.ok()) return fail(overflow.status());
-    changes.overflow = *overflow;
-  }
-  if (configure.max_age_ms()) changes.max_age_ms = *configure.max_age_ms();
-  if (configure.max_deliveries()) changes.max_deliveries = *configure.max_deliveries();
-  if (configure.dead_letter_queue() != nullptr) {
-    std::string_view dlq = proto::View(configure.dead_letter_queue());
+  if (configure.changes.dead_letter_queue.has_value()) {
+    std::string_view dlq = *configure.changes.dead_letter_queue;
     if (!dlq.empty()) {
       if (Status s = ValidateQueueName(dlq); !s.ok()) return fail(s);
       if (dlq == name)
         return fail(Status::InvalidArgument("a queue cannot be its own dead-letter queue"));
     }
-    changes.dead_letter_queue = std::string(dlq);
   }
-  if (configure.ack_wait_ms()) changes.ack_wait_ms = *configure.ack_wait_ms();
 
   Result<Queue*> found = FindOrLoadQueue(name);
   if (!found.ok()) return fail(found.status());
   Queue* q = *found;
   EnsureCreated(q);
-  if (configure.reset()) q->overrides = QueueOverrides();
-  q->overrides.Merge(changes);
+  if (configure.reset) q->overrides = QueueOverrides();
+  q->overrides.Merge(configure.changes);
   q->limits = EffectiveLimits(config_.queue_defaults, q->overrides, q->name());
   pipeline_.batch().log.Configure(q->queue_id(), q->overrides.Encode());
   pipeline_.NoteLogQueue(q);
-  AddConfirm(session, Session::PendingConfirm{pipeline_.batch_no(), correlation_id, 0, 0,
-                                              Session::PendingConfirm::kConfigure});
+  PendingReply reply;
+  reply.batch_no = pipeline_.batch_no();
+  reply.correlation_id = correlation_id;
+  reply.kind = PendingReply::kConfigure;
+  AddReply(client, reply);
 }
 
 // ---------------------------------------------------------------------------
-// Sessions
+// Clients
 
-net::Connection::Handler* Broker::Accept(net::Connection& conn) {
-  if (shutting_down_) return nullptr;
-  ConnId conn_id = next_conn_id_++;
-  // Over the limit, the connection still gets a session, only to be told
-  // why it is closed.
-  bool over = config_.max_connections != 0 && sessions_.size() >= config_.max_connections;
-  auto session = std::make_unique<Session>(this, &conn, conn_id);
-  bool over_ip = false;
-  if (config_.max_connections_per_ip != 0) {
-    // peer() is "HOST:PORT" ("[v6]:PORT" for IPv6): the address is what
-    // precedes the last colon.
-    const std::string& peer = conn.peer();
-    session->ip = peer.substr(0, peer.rfind(':'));
-    over_ip = ++per_ip_[session->ip] > config_.max_connections_per_ip;
-  }
-  session->last_heard_ms = loop_->now_ms();
-  Session* raw = session.get();
-  sessions_.emplace(conn_id, std::move(session));
-  raw->list_index = session_list_.size();
-  session_list_.push_back(raw);
-  ++counters_.connections_accepted;
-  spdlog::info("connection {} from {} opened", conn_id, conn.peer());
-  if (over) {
-    ++counters_.connections_refused;
-    raw->SendError(Status(ErrorCode::kLimitExceeded, "too many connections: this broker takes " +
-                                                         std::to_string(config_.max_connections) +
-                                                         " at once (--max-connections)"),
-                   0, /*fatal=*/true);
-  } else if (over_ip) {
-    ++counters_.connections_refused;
-    raw->SendError(Status(ErrorCode::kLimitExceeded,
-                          "too many connections from " + raw->ip + ": this broker takes " +
-                              std::to_string(config_.max_connections_per_ip) +
-                              " per address (--max-connections-per-ip)"),
-                   0, /*fatal=*/true);
-  }
-  return raw;
+void Broker::Connect(ClientId client_id) {
+  auto [it, added] = clients_.emplace(client_id, std::make_unique<Client>(client_id));
+  HERMOD_CHECK(added && "a client connected twice");
 }
 
-namespace {
-// Compares in time that depends on the secret's length only, not on where
-// the first difference is, so answers cannot be used to guess a token byte
-// by byte.
-bool SameSecret(std::string_view given, std::string_view secret) {
-  unsigned char diff = given.size() != secret.size();
-  for (size_t i = 0; i < secret.size(); ++i) {
-    diff |= static_cast<unsigned char>((i < given.size() ? given[i] : 0) ^ secret[i]);
-  }
-  return diff == 0;
-}
-
-// Never 0, which stands for "no token".
-uint64_t TokenHash(std::string_view token) { return std::hash<std::string_view>{}(token) | 1; }
-}  // namespace
-
-bool Broker::Authenticate(Session& session, std::string_view token) {
-  if (config_.auth_tokens.empty()) return true;
-  bool ok = false;
-  for (const std::string& secret : config_.auth_tokens) ok |= SameSecret(token, secret);
-  if (ok) {
-    session.token_hash = TokenHash(token);
-  } else {
-    ++counters_.auth_failures;
-    spdlog::warn("connection {} from {}: {} auth token", session.conn_id(),
-                 session.connection()->peer(), token.empty() ? "no" : "wrong");
-  }
-  return ok;
-}
-
-size_t Broker::SetAuthTokens(std::vector<std::string> tokens) {
-  config_.auth_tokens = std::move(tokens);
-  std::unordered_set<uint64_t> accepted;
-  for (const std::string& token : config_.auth_tokens) accepted.insert(TokenHash(token));
-  // Collected first: closing a connection must not change the map walked.
-  std::vector<Session*> revoked;
-  for (auto& [conn_id, session] : sessions_) {
-    if (session->token_hash != 0 && accepted.count(session->token_hash) == 0 &&
-        !session->closing()) {
-      revoked.push_back(session.get());
-    }
-  }
-  for (Session* s : revoked) {
-    spdlog::warn("connection {} from {}: auth token revoked", s->conn_id(),
-                 s->connection()->peer());
-    s->SendError(Status(ErrorCode::kUnauthenticated, "the auth token was revoked"), 0,
-                 /*fatal=*/true);
-  }
-  return revoked.size();
-}
-
-void Broker::OnHeartbeatTimer() {
-  // One slice of the connections per tick, a full pass per period: a client
-  // that heard nothing to answer still sends its Ping each period, so twice
-  // that without a frame means it is gone (or stuck); it is found within
-  // one more period. A session moved into the part already passed (by a
-  // removal) waits for the next pass.
-  uint64_t now = loop_->now_ms();
-  uint64_t limit = 2 * uint64_t{config_.heartbeat_ms};
-  std::vector<Session*> silent;
-  const size_t n = session_list_.size();
-  const size_t slice = (n + heartbeat_slices_ - 1) / heartbeat_slices_;
-  if (heartbeat_cursor_ >= n) heartbeat_cursor_ = 0;
-  const size_t end = std::min(n, heartbeat_cursor_ + slice);
-  for (; heartbeat_cursor_ < end; ++heartbeat_cursor_) {
-    Session* session = session_list_[heartbeat_cursor_];
-    // A publisher the broker itself stopped reading (the next batch is
-    // full) is not silent: its frames wait in the socket.
-    if (session->connection()->reading_paused()) {
-      session->last_heard_ms = now;
-      continue;
-    }
-    if (now - session->last_heard_ms > limit && !session->closing()) {
-      silent.push_back(session);
-    }
-  }
-  for (Session* s : silent) {
-    ++counters_.heartbeat_timeouts;
-    s->SendError(
-        Status::Timeout("no frame from the client in " + std::to_string(limit) +
-                        " ms (heartbeat every " + std::to_string(config_.heartbeat_ms) + " ms)"),
-        0, /*fatal=*/true);
-  }
-}
-
-void Broker::SessionClosed(Session& session, const Status& why) {
-  spdlog::info("connection {} from {} closed: {}", session.conn_id(), session.connection()->peer(),
-               why.ToString());
+void Broker::Disconnect(ClientId client_id) {
+  auto it = clients_.find(client_id);
+  if (it == clients_.end()) return;
+  Client& client = *it->second;
   std::vector<Queue*> queues;
-  for (auto& c : session.consumers()) {
+  for (auto& c : client.consumers()) {
     queues.push_back(c->queue);
     RemoveConsumer(c.get());
   }
-  session.consumers().clear();
-  paused_.erase(std::remove(paused_.begin(), paused_.end(), &session), paused_.end());
-  if (config_.max_connections_per_ip != 0) {
-    auto it = per_ip_.find(session.ip);
-    if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
-  }
-  // Out of the heartbeat's list by moving the last one into its place.
-  Session* last = session_list_.back();
-  session_list_[session.list_index] = last;
-  last->list_index = session.list_index;
-  session_list_.pop_back();
-  sessions_.erase(session.conn_id());  // frees the session
+  client.consumers().clear();
+  paused_.erase(std::remove(paused_.begin(), paused_.end(), client_id), paused_.end());
+  clients_.erase(it);  // frees the client
   std::sort(queues.begin(), queues.end());
   queues.erase(std::unique(queues.begin(), queues.end()), queues.end());
   for (Queue* q : queues) MaybeEvict(q);
-  MaybeFinishShutdown();
 }
 
 // ---------------------------------------------------------------------------
 // Shutdown
 
-void Broker::Shutdown(std::function<void()> done) {
-  if (shutting_down_) return;
-  shutting_down_ = true;
-  shutdown_done_ = std::move(done);
-  for (auto& [conn_id, session] : sessions_) session->connection()->PauseReading();
-  paused_.clear();
+void Broker::Drain(std::function<void()> drained) {
+  if (draining_) return;
+  draining_ = true;
+  drained_ = std::move(drained);
+  paused_.clear();  // the server stopped reading from every client
   pipeline_.MaybeSubmit();
-  shutdown_timer_.Init(*loop_, [this] {
-    // Clients that do not read their last confirms in time are cut off.
-    std::vector<Session*> open;
-    for (auto& [conn_id, session] : sessions_) open.push_back(session.get());
-    for (Session* s : open) {
-      s->connection()->Close(Status(ErrorCode::kShuttingDown, "broker stopping"));
-    }
-  });
-  shutdown_timer_.Start(kShutdownDrainMs);
-  MaybeFinishShutdown();
+  MaybeFinishDrain();
 }
 
-void Broker::CloseTimers() {
+void Broker::Close() {
   pipeline_.Close();
-  redelivery_timer_.Close();
-  sweep_timer_.Close();
-  heartbeat_timer_.Close();
-  shutdown_timer_.Close();
+  if (redelivery_timer_) redelivery_timer_->Close();
+  if (sweep_timer_) sweep_timer_->Close();
 }
 
-void Broker::MaybeFinishShutdown() {
-  if (!shutting_down_ || !shutdown_done_) return;
+void Broker::MaybeFinishDrain() {
+  if (!draining_ || !drained_) return;
   if (!pipeline_.idle()) return;  // confirms of received publishes come first
-  if (!closing_sessions_) {
-    closing_sessions_ = true;
-    std::vector<Session*> open;
-    for (auto& [conn_id, session] : sessions_) open.push_back(session.get());
-    for (Session* s : open) s->CloseWhenDrained();
-  }
-  if (!sessions_.empty()) return;
-  CloseTimers();
-  std::function<void()> done = std::move(shutdown_done_);
-  shutdown_done_ = nullptr;
-  done();
+  std::function<void()> drained = std::move(drained_);
+  drained_ = nullptr;
+  drained();
 }
 
 }  // namespace hermod::core

@@ -10,9 +10,14 @@
 // full store, failed batches); delivery.cc holds subscriptions, delivery,
 // acks, redelivery, dead-lettering and the expiry sweep.
 //
-// The Broker reaches storage only through Store (reads) and the Pipeline
-// (writes). Nothing in it is global: a process could run several, one per
-// shard. Loop thread only.
+// The Broker knows no wire, loop or wall clock: requests come in as plain
+// structs (service.h), results and events leave through Output, time comes
+// from an injected Clock and Scheduler, and storage is reached only through
+// Store (reads) and the Pipeline (writes, through a store::Committer). The
+// server layer (broker/server/) owns connections and frames. So the unit
+// tests drive it on the in-memory store with a fake clock
+// (tests/unit/broker/core/). Nothing in it is global: a process could run
+// several, one per shard. Loop thread only.
 #ifndef HERMOD_BROKER_CORE_BROKER_H_
 #define HERMOD_BROKER_CORE_BROKER_H_
 
@@ -30,24 +35,22 @@
 #include <vector>
 
 #include "check.h"
+#include "client.h"
+#include "clock.h"
+#include "committer.h"
 #include "config.h"
-#include "connection.h"
 #include "dedup_index.h"
-#include "frame_codec.h"
 #include "group.h"
-#include "loop.h"
 #include "pipeline.h"
 #include "queue.h"
 #include "rate_meter.h"
-#include "session.h"
+#include "service.h"
 #include "store.h"
-#include "timer.h"
 
 namespace hermod::core {
 
-// Counters since start, for stats and logs.
-struct BrokerCounters {
-  uint64_t connections_accepted = 0;
+// Statistics since start (stats, /metrics).
+struct BrokerStatistics {
   uint64_t published = 0;
   uint64_t duplicates = 0;
   uint64_t delivered = 0;
@@ -57,7 +60,7 @@ struct BrokerCounters {
   uint64_t ack_timeouts = 0;
   uint64_t dead_lettered = 0;
   uint64_t expired = 0;
-  uint64_t dropped = 0;  // by drop-oldest
+  uint64_t dropped = 0;  // by drop-oldest, or a full dead-letter queue
   uint64_t purged = 0;
   uint64_t refused_full = 0;
   uint64_t refused_storage = 0;  // publishes refused while the store is full
@@ -65,9 +68,6 @@ struct BrokerCounters {
   uint64_t fanout_entries = 0;
   uint64_t batches = 0;
   uint64_t batch_failures = 0;
-  uint64_t heartbeat_timeouts = 0;   // connections closed for silence
-  uint64_t connections_refused = 0;  // over --max-connections
-  uint64_t auth_failures = 0;        // Hellos without a valid token
 };
 
 // Why an entry leaves its queue without an ack.
@@ -78,66 +78,75 @@ const char* ReturnReasonName(ReturnReason reason);
 
 class Broker {
  public:
-  Broker(net::Loop* loop, store::Store* store, store::StorageThread* storage,
-         const BrokerConfig& config);
+  // REQUIRES: every pointer outlives the Broker.
+  Broker(Clock* clock, Scheduler* scheduler, store::Store* store, store::Committer* storage,
+         Output* output, const BrokerConfig& config);
   ~Broker();
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
   // Takes over a recovered store's counters and client dedup ids. Before
-  // Start(); the loop is not running yet.
+  // Start().
   Status Recover(const store::Recovery& recovery);
   // Starts batching, redelivery and sweeping. After Recover().
   void Start();
 
-  // A new connection: returns its handler (a Session).
-  net::Connection::Handler* Accept(net::Connection& conn);
-
-  // Graceful stop: stops reading from clients, commits what was received,
-  // sends the confirms, closes every connection once its output is written
-  // (or after a deadline), then calls done.
-  void Shutdown(std::function<void()> done);
-  // Closes the timers when Start() ran but Shutdown() never finished
-  // (startup failed after it).
-  void CloseTimers();
-
-  // The storage thread finished one or more batches (posted to the loop).
+  // The end of a loop turn: the batch filled in this turn goes to storage
+  // if storage is free. The server calls it once per turn, so one batch
+  // holds everything read in a turn.
+  void EndOfTurn() { pipeline_.MaybeSubmit(); }
+  // Storage reported (the server posts this to the loop).
   void OnStorageWake() { pipeline_.OnStorageWake(); }
 
-  // Whether a Hello's auth token is one of --auth-token-file's (always, when
-  // that is not set); counts and logs a refusal.
-  bool Authenticate(Session& session, std::string_view token);
-  // Replaces the accepted tokens (SIGHUP) and closes the connections let in
-  // with a token no longer among them. Returns how many it closed.
-  size_t SetAuthTokens(std::vector<std::string> tokens);
+  // Clients. Connect() before any request of the client; Disconnect() when
+  // its connection closed: its deliveries go back to their queues.
+  void Connect(ClientId client_id);
+  void Disconnect(ClientId client_id);
+  // The client's output drained: deliveries paused for it may resume.
+  void ClientWritable(ClientId client_id);
 
-  // Frame handlers, called by Session. REQUIRES: the session is greeted.
-  void Publish(Session& session, const wire::Publish& publish);
-  void ConfigureQueue(Session& session, const wire::ConfigureQueue& configure);
-  void HandleGroupRequest(Session& session, const wire::GroupRequest& request);
-  void HandleQueueRequest(Session& session, const wire::QueueRequest& request);
-  void HandleStats(Session& session, const wire::StatsRequest& request);
-  void Subscribe(Session& session, const wire::Subscribe& subscribe);
-  void SetCredit(Session& session, SubscriptionId subscription_id, uint32_t credit);
-  void Ack(Session& session, SubscriptionId subscription_id, Seq first_seq, Seq last_seq);
-  void Nack(Session& session, SubscriptionId subscription_id, Seq seq, uint32_t delay_ms);
-  void Unsubscribe(Session& session, const wire::Unsubscribe& unsubscribe);
-  // The session's output drained: deliveries paused for it may resume.
-  void SessionWritable(Session& session);
-  // The session's connection closed: its deliveries go back to their queues.
-  void SessionClosed(Session& session, const Status& why);
+  // Requests. The answers leave through Output, a confirm once its batch is
+  // durable. REQUIRES: the client is connected.
+  void Publish(ClientId client_id, const PublishRequest& publish);
+  void Subscribe(ClientId client_id, const SubscribeRequest& subscribe);
+  void SetCredit(ClientId client_id, SubscriptionId subscription_id, uint32_t credit);
+  void Ack(ClientId client_id, SubscriptionId subscription_id, Seq first_seq, Seq last_seq);
+  void Nack(ClientId client_id, SubscriptionId subscription_id, Seq seq, uint32_t delay_ms);
+  // Answers at once (UnsubscribeOk, or the error).
+  Status Unsubscribe(ClientId client_id, SubscriptionId subscription_id);
+  void ConfigureQueue(ClientId client_id, const ConfigureRequest& configure);
+  void ChangeGroup(ClientId client_id, const GroupChangeRequest& request);
+  // Purge: removes every entry not being delivered; forget: deletes the
+  // queue too (refused while it has consumers). Output::QueuePurged once
+  // durable.
+  void PurgeQueue(ClientId client_id, uint64_t correlation_id, std::string_view name, bool forget);
 
-  // Prometheus text exposition of the broker's counters (metrics.cc).
-  std::string MetricsText();
+  // Inspection: answers at once, from the store with the live state of the
+  // queues in memory laid over it (inspect.cc).
+  Result<QueuePage> ListQueues(const PageRequest& page, std::string_view sort);
+  Result<QueueDetail> ShowQueue(std::string_view name);
+  Result<std::vector<PeekedEntry>> PeekQueue(std::string_view name, Seq from_seq, uint32_t limit);
+  Result<GroupPage> ListGroups(const PageRequest& page);
+  Result<GroupMembers> ShowGroup(std::string_view name, const PageRequest& page);
+  // Every statistic of the core, one table for `stats` and /metrics.
+  std::vector<StatValue> Stats();
+  // The deepest queues of the last full scan (name, depth), for /metrics'
+  // per-queue series (--metrics-top-queues).
+  std::vector<std::pair<std::string, uint64_t>> DeepestQueues() const;
   // Whether the store accepts writes and the broker is not stopping.
   bool Healthy() const;
 
-  proto::FrameEncoder& encoder() { return encoder_; }
+  // Graceful stop, first half: refuses new work, commits what was received
+  // and sends its confirms, then calls drained. Close() afterwards (or when
+  // startup failed after Start()) closes the timers.
+  void Drain(std::function<void()> drained);
+  void Close();
+
   const BrokerConfig& config() const { return config_; }
-  uint64_t loop_ms() const { return loop_->now_ms(); }
-  const BrokerCounters& counters() const { return counters_; }
-  size_t sessions() const { return sessions_.size(); }
+  const BrokerStatistics& statistics() const { return stats_; }
   size_t queues_in_memory() const { return queues_.size(); }
+  size_t subscriptions() const { return subscriptions_; }
+  BatchNo committed_through() const { return pipeline_.committed_through(); }
 
   // One queue's row in `queue ls` / `queue show` (inspect.cc).
   struct Row;
@@ -150,8 +159,9 @@ class Broker {
   using QueueMap =
       std::unordered_map<std::string, std::unique_ptr<Queue>, NameHash, std::equal_to<>>;
 
-  // The wall clock in ms, read once per loop turn.
+  // The wall clock in ms, read once per monotonic ms.
   uint64_t Now();
+  Client* FindClient(ClientId client_id);
 
   // Queues (broker.cc).
   Result<Queue*> FindOrLoadQueue(std::string_view name);
@@ -159,10 +169,8 @@ class Broker {
   Queue* AddQueue(std::string_view name, QueueId queue_id, const store::QueueInfo* info);
   void EnsureCreated(Queue* q);
   void MaybeEvict(Queue* q);
-  // Appends a new entry to q in the current batch; write(out) appends the
-  // envelope, exactly envelope_bytes long, to the log record.
-  template <typename WriteEnvelope>
-  Entry& AppendEntry(Queue* q, size_t envelope_bytes, uint64_t expires_ms, WriteEnvelope&& write);
+  // Appends a new entry with a new message to q in the current batch.
+  Entry& AppendEntry(Queue* q, const store::NewEnvelope& envelope, size_t envelope_bytes);
   // Makes room in q for one more entry of `bytes` by the queue's overflow
   // rule; returns the limit that refused it, if one did.
   Status MakeRoom(Queue* q, uint64_t bytes);
@@ -187,58 +195,52 @@ class Broker {
   void ArmRedelivery(uint64_t due_ms);
   void OnRedeliveryTimer();
   void OnSweepTimer();
-  void OnHeartbeatTimer();  // broker.cc
-  void ScanDeepest();
+  void ScanDeepest();  // metrics.cc
   void SweepExpired(uint64_t now_ms);
   void SweepDedup(uint64_t now_ms);
   void ExpireIndexed(Queue* q, Seq seq);
 
   // Groups and fan-out (groups.cc).
   Result<Group*> FindOrLoadGroup(std::string_view name);
-  void PublishToGroup(Session& session, const wire::Publish& publish, size_t envelope_bytes);
+  void PublishToGroup(Client& client, const PublishRequest& publish,
+                      const store::NewEnvelope& envelope, size_t envelope_bytes);
   void ExpandFanouts();
   void RecoverFanouts(const std::vector<store::RecoveredFanout>& jobs);
-  void SendGroupList(Session& session, const wire::GroupRequest& request);
-  void SendGroupMembers(Session& session, const wire::GroupRequest& request);
 
   // Inspection (inspect.cc).
   Status FillRow(std::string_view name, QueueId queue_id, const store::QueueState& state, Row* row);
   Status FillDeadLetterDepth(std::string_view name, Row* row);
-  void SendQueueList(Session& session, const wire::QueueRequest& request);
-  void SendQueueShow(Session& session, const wire::QueueRequest& request);
-  void SendQueuePeek(Session& session, const wire::QueueRequest& request);
-  void PurgeQueue(Session& session, const wire::QueueRequest& request, bool forget);
 
   // Replies and shutdown (broker.cc).
-  void RefusePublish(Session& session, uint64_t correlation_id, const Status& status);
-  void AddConfirm(Session& session, Session::PendingConfirm confirm);
-  void MaybeFinishShutdown();
+  void RefusePublish(Client& client, uint64_t correlation_id, const Status& status);
+  void AddReply(Client& client, PendingReply reply);
+  void MaybeFinishDrain();
   // Commits (commits.cc).
-  void OnCommitted(CommittedBatch& batch);
-  void SendConfirms(Session& session, BatchNo through);
+  void OnBatchDone(BatchOutcome& batch);
+  void SendReplies(Client& client, BatchNo through);
   // Storage room: publishes are refused while it is under the reserve, and
   // after a batch failed for room until one commits.
   void NoteHeadroom(uint64_t headroom, bool batch_failed);
   Status CheckStoreRoom();
   // A batch failed: its publishes are refused; on a full store, the rest of
   // it is retried in the next batch.
-  void OnBatchFailed(CommittedBatch& batch);
-  void RetryFailedBatch(CommittedBatch& batch, const std::unordered_set<MsgId>& lost);
-  void FinishPurges(CommittedBatch& batch, BatchNo failed);
+  void OnBatchFailed(BatchOutcome& batch);
+  void RetryFailedBatch(BatchOutcome& batch, const std::unordered_set<MsgId>& lost);
+  void FinishPurges(BatchOutcome& batch, BatchNo failed);
 
-  net::Loop* loop_;
+  Clock* clock_;
+  Scheduler* scheduler_;
   store::Store* store_;
+  Output* out_;
   BrokerConfig config_;
   Pipeline pipeline_;
   DedupIndex dedup_;
-  proto::FrameEncoder encoder_;
-  BrokerCounters counters_;
+  BrokerStatistics stats_;
 
-  ConnId next_conn_id_ = 1;
-  std::unordered_map<ConnId, std::unique_ptr<Session>> sessions_;
+  std::unordered_map<ClientId, std::unique_ptr<Client>> clients_;
   QueueMap queues_;
   std::unordered_map<QueueId, Queue*> queues_by_id_;
-  std::vector<Session*> paused_;  // publishers waiting for room in the next batch
+  std::vector<ClientId> paused_;  // publishers waiting for room in the next batch
 
   // Groups in use (and tombstones of groups deleted in an uncommitted batch).
   std::unordered_map<std::string, std::unique_ptr<Group>, NameHash, std::equal_to<>> groups_;
@@ -254,26 +256,14 @@ class Broker {
   // both.
   std::set<std::pair<uint64_t, Consumer*>> ack_deadlines_;
   std::set<std::pair<uint64_t, Queue*>> delayed_queues_;
-  net::Timer redelivery_timer_;
+  std::unique_ptr<Timer> redelivery_timer_;
   uint64_t redelivery_due_ = 0;  // when the timer fires; 0: not armed
-  net::Timer sweep_timer_;
-  net::Timer heartbeat_timer_;  // closes connections silent past the heartbeat
-  static constexpr uint32_t kHeartbeatSlices = 64;
-  uint32_t heartbeat_slices_ = 1;  // ticks per heartbeat period
-  size_t heartbeat_cursor_ = 0;    // where the next tick's slice starts
-  // The sessions again, in a vector the heartbeat walks in slices
-  // (Session::list_index is each one's place).
-  std::vector<Session*> session_list_;
-  size_t subscriptions_ = 0;  // consumers of every session (stats, /metrics)
-  // Open sessions per peer IP address (--max-connections-per-ip); only kept
-  // when that limit is set.
-  std::unordered_map<std::string, uint32_t> per_ip_;
+  std::unique_ptr<Timer> sweep_timer_;
+  size_t subscriptions_ = 0;      // consumers of every client (stats, /metrics)
   std::string dedup_sweep_from_;  // where the dedup sweep continues
 
-  bool shutting_down_ = false;
-  bool closing_sessions_ = false;
-  std::function<void()> shutdown_done_;
-  net::Timer shutdown_timer_;
+  bool draining_ = false;
+  std::function<void()> drained_;
   Status storage_failure_;                // first failed commit; publishes are refused after it
   Status batch_failure_;                  // the last failed commit's, for the replies it fails
   uint64_t store_headroom_ = UINT64_MAX;  // as of the last commit
@@ -282,15 +272,11 @@ class Broker {
     return store_headroom_ == UINT64_MAX ? -1.0 : static_cast<double>(store_headroom_);
   }
 
-  uint64_t clock_loop_ms_ = 0;
+  uint64_t clock_mono_ms_ = 0;
   uint64_t clock_wall_ms_ = 0;
 
   // For stats.
-  std::chrono::steady_clock::time_point started_;
-  // Seconds since Start(), to the microsecond (the wall clock can step).
-  double UptimeSeconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  }
+  uint64_t started_mono_ms_ = 0;
   RateMeter publish_rate_;
   RateMeter deliver_rate_;
   RateMeter ack_rate_;
@@ -301,7 +287,7 @@ class Broker {
   // Purge and delete replies, by batch: sent once storage reports counts.
   struct PendingPurge {
     BatchNo batch_no = 0;
-    ConnId conn_id = 0;
+    ClientId client_id = 0;
     uint64_t correlation_id = 0;
     QueueId queue_id = 0;
     uint64_t removed_in_memory = 0;
@@ -314,35 +300,6 @@ class Broker {
   std::vector<std::pair<uint64_t, std::string>> deepest_scan_;
   QueueId deepest_scan_from_ = 0;
 };
-
-// Defined here because both broker.cc and delivery.cc append entries.
-template <typename WriteEnvelope>
-Entry& Broker::AppendEntry(Queue* q, size_t envelope_bytes, uint64_t expires_ms,
-                           WriteEnvelope&& write) {
-  EnsureCreated(q);
-  store::WriteBatch& batch = pipeline_.batch();
-  MsgId msg_id = pipeline_.counters().next_msg_id++;
-  Seq seq = q->next_seq++;
-  std::string* record =
-      batch.log.BeginPublish(q->queue_id(), seq, msg_id, static_cast<uint32_t>(envelope_bytes));
-  size_t start = record->size();
-  write(record);
-  HERMOD_CHECK(record->size() - start == envelope_bytes);
-
-  Entry entry;
-  entry.seq = seq;
-  entry.batch_no = batch.batch_no;
-  entry.msg_id = msg_id;
-  entry.bytes = static_cast<uint32_t>(envelope_bytes);
-  entry.expires_ms = expires_ms;
-  entry.msg = MessageRef(Message::Create(msg_id, std::string_view(*record).substr(start)));
-  q->tail.push_back(std::move(entry));
-  q->depth += 1;
-  q->bytes += envelope_bytes;
-  pipeline_.NoteLogQueue(q);
-  pipeline_.NotePublish(envelope_bytes);
-  return q->tail.back();
-}
 
 }  // namespace hermod::core
 

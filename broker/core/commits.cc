@@ -17,39 +17,31 @@
 
 namespace hermod::core {
 
-void Broker::SendConfirms(Session& session, BatchNo through) {
-  Ring<Session::PendingConfirm>& confirms = session.confirms();
-  while (!confirms.empty() && confirms.front().batch_no <= through) {
-    const Session::PendingConfirm& c = confirms.front();
-    auto& fbb = encoder_.Start();
-    if (c.failed) {
-      auto message = fbb.CreateString(batch_failure_.message());
-      if (c.kind == Session::PendingConfirm::kConfigure ||
-          c.kind == Session::PendingConfirm::kGroup) {
-        session.Send(encoder_.Finish(wire::CreateError(
-            fbb, static_cast<uint16_t>(batch_failure_.code()), message, c.correlation_id, false)));
+void Broker::SendReplies(Client& client, BatchNo through) {
+  Ring<PendingReply>& replies = client.replies();
+  ClientId client_id = client.client_id();
+  while (!replies.empty() && replies.front().batch_no <= through) {
+    const PendingReply& r = replies.front();
+    if (r.failed) {
+      if (r.kind == PendingReply::kConfigure || r.kind == PendingReply::kGroup) {
+        out_->Error(client_id, batch_failure_, r.correlation_id, false);
       } else {
-        session.Send(encoder_.Finish(wire::CreatePublishError(
-            fbb, c.correlation_id, static_cast<uint16_t>(batch_failure_.code()), message)));
+        out_->PublishFailed(client_id, r.correlation_id, batch_failure_);
       }
-    } else if (c.kind == Session::PendingConfirm::kConfigure) {
-      session.Send(encoder_.Finish(wire::CreateConfigureQueueOk(fbb, c.correlation_id)));
-    } else if (c.kind == Session::PendingConfirm::kGroup) {
-      wire::GroupReplyBuilder reply(fbb);
-      reply.add_correlation_id(c.correlation_id);
-      reply.add_changed(c.msg_id);
-      session.Send(encoder_.Finish(reply.Finish()));
+    } else if (r.kind == PendingReply::kConfigure) {
+      out_->QueueConfigured(client_id, r.correlation_id);
+    } else if (r.kind == PendingReply::kGroup) {
+      out_->GroupChanged(client_id, r.correlation_id, r.changed);
     } else {
-      bool duplicate = c.kind == Session::PendingConfirm::kDuplicate;
-      session.Send(encoder_.Finish(
-          wire::CreatePublishOk(fbb, c.correlation_id, c.msg_id, c.seq, duplicate)));
+      out_->PublishConfirmed(client_id, r.correlation_id, r.msg_id, r.seq,
+                             r.kind == PendingReply::kDuplicate);
     }
-    confirms.pop_front();
+    replies.pop_front();
   }
 }
 
-void Broker::OnCommitted(CommittedBatch& batch) {
-  ++counters_.batches;
+void Broker::OnBatchDone(BatchOutcome& batch) {
+  ++stats_.batches;
   batch_messages_ += batch.messages;
   if (commit_micros_.size() < kCommitSamples) {
     commit_micros_.push_back(static_cast<uint32_t>(batch.commit_micros));
@@ -63,9 +55,9 @@ void Broker::OnCommitted(CommittedBatch& batch) {
     failed = batch.batch_no;
     OnBatchFailed(batch);
   }
-  for (ConnId conn_id : batch.sessions) {
-    auto it = sessions_.find(conn_id);
-    if (it != sessions_.end()) SendConfirms(*it->second, batch.batch_no);
+  for (ClientId client_id : batch.clients) {
+    auto it = clients_.find(client_id);
+    if (it != clients_.end()) SendReplies(*it->second, batch.batch_no);
   }
   // Entries whose record is now in the index leave memory unless they are
   // being delivered: the index serves them from here on.
@@ -88,10 +80,10 @@ void Broker::OnCommitted(CommittedBatch& batch) {
   for (Queue* q : candidates) MaybeEvict(q);
 
   if (!paused_.empty() && !pipeline_.full()) {
-    for (Session* s : paused_) s->connection()->ResumeReading();
+    for (ClientId client_id : paused_) out_->ResumeReading(client_id);
     paused_.clear();
   }
-  MaybeFinishShutdown();
+  MaybeFinishDrain();
 }
 
 void Broker::NoteHeadroom(uint64_t headroom, bool batch_failed) {
@@ -114,22 +106,22 @@ void Broker::NoteHeadroom(uint64_t headroom, bool batch_failed) {
 
 Status Broker::CheckStoreRoom() {
   if (!store_full_) return Status::OK();
-  ++counters_.refused_storage;
+  ++stats_.refused_storage;
   return Status::StorageFull("the store is full: " + std::to_string(store_headroom_) +
                              " bytes left, under the reserve of " +
                              std::to_string(config_.store_reserve_bytes) +
                              " kept for acks; consume, purge, or raise --max-store-bytes");
 }
 
-void Broker::OnBatchFailed(CommittedBatch& batch) {
-  ++counters_.batch_failures;
+void Broker::OnBatchFailed(BatchOutcome& batch) {
+  ++stats_.batch_failures;
   batch_failure_ = batch.status;
   spdlog::error("storage batch {} failed: {}", batch.batch_no, batch.status.ToString());
   // A full store is retried: everything the batch did except its publishes
   // goes again in the next batch, whose smaller size and the room acks free
   // let it through (the reserve makes this the exception). Any other
   // failure leaves storage unusable: publishes are refused from now on.
-  bool retry = batch.status.code() == ErrorCode::kStorageFull && !shutting_down_;
+  bool retry = batch.status.code() == ErrorCode::kStorageFull && !draining_;
   if (!retry && storage_failure_.ok()) storage_failure_ = batch.status;
   BatchNo failed = batch.batch_no;
   BatchNo into = pipeline_.batch_no();
@@ -139,52 +131,51 @@ void Broker::OnBatchFailed(CommittedBatch& batch) {
   // nobody waits for (a dead-lettered copy, or the publisher went away) is
   // retried with the rest.
   std::unordered_set<MsgId> lost;
-  std::vector<Session*> sessions;
-  for (ConnId conn_id : batch.sessions) {
-    auto it = sessions_.find(conn_id);
-    if (it == sessions_.end()) continue;
-    sessions.push_back(it->second.get());
-    Ring<Session::PendingConfirm>& confirms = it->second->confirms();
-    for (size_t i = 0; i < confirms.size(); ++i) {
-      const Session::PendingConfirm& c = confirms[i];
-      if (c.batch_no == failed && c.kind == Session::PendingConfirm::kPublish)
-        lost.insert(c.msg_id);
+  std::vector<Client*> clients;
+  for (ClientId client_id : batch.clients) {
+    auto it = clients_.find(client_id);
+    if (it == clients_.end()) continue;
+    clients.push_back(it->second.get());
+    Ring<PendingReply>& replies = it->second->replies();
+    for (size_t i = 0; i < replies.size(); ++i) {
+      const PendingReply& r = replies[i];
+      if (r.batch_no == failed && r.kind == PendingReply::kPublish) lost.insert(r.msg_id);
     }
   }
   if (!retry) {
     for (const store::FanoutStart& start : batch.failed->fanout_starts) lost.insert(start.msg_id);
   }
-  for (Session* session : sessions) {
-    Ring<Session::PendingConfirm>& confirms = session->confirms();
+  for (Client* client : clients) {
+    Ring<PendingReply>& replies = client->replies();
     bool moved = false;
-    for (size_t i = 0; i < confirms.size(); ++i) {
-      Session::PendingConfirm& c = confirms[i];
-      if (c.batch_no != failed) continue;
-      switch (c.kind) {
-        case Session::PendingConfirm::kPublish:
-          c.failed = true;
+    for (size_t i = 0; i < replies.size(); ++i) {
+      PendingReply& r = replies[i];
+      if (r.batch_no != failed) continue;
+      switch (r.kind) {
+        case PendingReply::kPublish:
+          r.failed = true;
           break;
-        case Session::PendingConfirm::kDuplicate:
-          if (lost.count(c.msg_id) != 0) {
-            c.failed = true;
+        case PendingReply::kDuplicate:
+          if (lost.count(r.msg_id) != 0) {
+            r.failed = true;
             break;
           }
           [[fallthrough]];  // its original may be retried: wait for that
-        case Session::PendingConfirm::kConfigure:
-        case Session::PendingConfirm::kGroup:
+        case PendingReply::kConfigure:
+        case PendingReply::kGroup:
           // Retried: the reply waits for the retry's batch.
           if (retry) {
-            c.batch_no = into;
+            r.batch_no = into;
             moved = true;
           } else {
-            c.failed = true;
+            r.failed = true;
           }
           break;
       }
     }
-    if (moved && session->last_confirm_batch != into) {
-      session->last_confirm_batch = into;
-      pipeline_.NoteSession(into, session->conn_id());
+    if (moved && client->last_reply_batch != into) {
+      client->last_reply_batch = into;
+      pipeline_.NoteClient(into, client->client_id());
     }
   }
 
@@ -221,7 +212,7 @@ void Broker::OnBatchFailed(CommittedBatch& batch) {
   if (retry) RetryFailedBatch(batch, lost);
 }
 
-void Broker::RetryFailedBatch(CommittedBatch& batch, const std::unordered_set<MsgId>& lost) {
+void Broker::RetryFailedBatch(BatchOutcome& batch, const std::unordered_set<MsgId>& lost) {
   store::WriteBatch& failed = *batch.failed;
   store::WriteBatch& next = pipeline_.batch();
   BatchNo into = next.batch_no;
@@ -274,7 +265,7 @@ void Broker::RetryFailedBatch(CommittedBatch& batch, const std::unordered_set<Ms
                lost.size(), into);
 }
 
-void Broker::FinishPurges(CommittedBatch& batch, BatchNo failed) {
+void Broker::FinishPurges(BatchOutcome& batch, BatchNo failed) {
   // Purge and delete replies of this batch, with what storage removed.
   auto it = pending_purges_.begin();
   while (it != pending_purges_.end() && it->batch_no <= batch.batch_no) {
@@ -288,17 +279,12 @@ void Broker::FinishPurges(CommittedBatch& batch, BatchNo failed) {
         q->second->bytes -= std::min(q->second->bytes, range.removed_bytes);
       }
     }
-    counters_.purged += removed;
-    auto session = sessions_.find(it->conn_id);
-    if (session != sessions_.end()) {
-      auto& fbb = encoder_.Start();
+    stats_.purged += removed;
+    if (clients_.count(it->client_id) != 0) {
       if (it->batch_no == failed) {
-        auto message = fbb.CreateString(batch.status.message());
-        session->second->Send(encoder_.Finish(wire::CreateError(
-            fbb, static_cast<uint16_t>(batch.status.code()), message, it->correlation_id, false)));
+        out_->Error(it->client_id, batch.status, it->correlation_id, false);
       } else {
-        session->second->Send(
-            encoder_.Finish(wire::CreateQueueReply(fbb, it->correlation_id, 0, 0, 0, removed)));
+        out_->QueuePurged(it->client_id, it->correlation_id, removed);
       }
     }
     if (it->forget && it->batch_no == failed) {

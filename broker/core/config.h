@@ -1,12 +1,11 @@
-// BrokerConfig: the core's limits and tunables. Every field is a hermodd flag
-// and config-file key; the defaults here are the documented ones
-// (docs/operations.md). Plain value; any thread.
+// BrokerConfig: the core's limits and tunables (the connection layer's are
+// server::SessionOptions). Every field is a hermodd flag and config-file key; the defaults here are
+// the documented ones (docs/operations.md). Plain value; any thread.
 #ifndef HERMOD_BROKER_CORE_CONFIG_H_
 #define HERMOD_BROKER_CORE_CONFIG_H_
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "frame_codec.h"
 #include "settings.h"
@@ -23,12 +22,9 @@ struct BrokerConfig {
   uint64_t max_batch_bytes = 8 << 20;
   // When log records move into the index (docs/design.md, "Storage").
   ApplyPolicy apply;
-  // Output a connection may leave unread before it is closed as too slow.
+  // Output a connection may leave unread before it is closed as too slow
+  // (used by the server layer for every connection).
   uint64_t max_pending_output = 64 << 20;
-  // Deliveries to a connection pause while this much of its output is
-  // unwritten, and resume once it drains: credit bounds the count of
-  // deliveries, this bounds their bytes.
-  uint64_t delivery_high_water = 4 << 20;
   // Deliveries are read from the index this many at a time.
   uint32_t index_read_ahead = 256;
   // Queue limits, dead-lettering and ack wait, unless a queue overrides them.
@@ -56,21 +52,6 @@ struct BrokerConfig {
   // space or need a little, always have some (docs/operations.md). Set from
   // --store-reserve-bytes, at most a quarter of --max-store-bytes.
   uint64_t store_reserve_bytes = 64 << 20;
-  // Connections open at once at most; one more gets a fatal
-  // Error{kLimitExceeded} and is closed. 0: no limit but the process's
-  // file descriptors.
-  uint32_t max_connections = 0;
-  // Connections open at once from one IP address at most; one more gets a
-  // fatal Error{kLimitExceeded}. 0: no limit per address.
-  uint32_t max_connections_per_ip = 0;
-  // Clients send a frame at least this often (a Ping when they have nothing
-  // else to say; Welcome tells them the period); a connection silent for
-  // twice as long is closed, so a peer that vanished without a FIN stops
-  // holding deliveries. 0: no heartbeat.
-  uint32_t heartbeat_ms = 30000;
-  // Tokens a client's Hello must carry one of (read from --auth-token-file);
-  // empty: no authentication. More than one lets tokens be rotated.
-  std::vector<std::string> auth_tokens;
   // Reported in Welcome.
   std::string sync_mode = "always";
 };

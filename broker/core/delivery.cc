@@ -4,17 +4,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "broker.h"
 #include "check.h"
-#include "clock.h"
 #include "envelope.h"
 #include "names.h"
 
 namespace hermod::core {
-
-namespace {}  // namespace
 
 const char* ReturnReasonName(ReturnReason reason) {
   switch (reason) {
@@ -31,70 +27,63 @@ const char* ReturnReasonName(ReturnReason reason) {
 // ---------------------------------------------------------------------------
 // Subscriptions
 
-void Broker::Subscribe(Session& session, const wire::Subscribe& subscribe) {
-  uint64_t correlation_id = subscribe.correlation_id();
-  SubscriptionId subscription_id = subscribe.subscription_id();
-  std::string_view name = proto::View(subscribe.queue());
-  if (shutting_down_) {
-    return session.SendError(Status(ErrorCode::kShuttingDown, "broker is stopping"), correlation_id,
-                             false);
-  }
-  if (Status s = ValidateQueueName(name); !s.ok()) {
-    return session.SendError(s, correlation_id, false);
-  }
-  if (session.FindConsumer(subscription_id) != nullptr) {
-    return session.SendError(
-        Status::AlreadyExists("subscription " + std::to_string(subscription_id) +
-                              " exists on this connection"),
-        correlation_id, false);
+void Broker::Subscribe(ClientId client_id, const SubscribeRequest& subscribe) {
+  Client& client = *FindClient(client_id);
+  uint64_t correlation_id = subscribe.correlation_id;
+  SubscriptionId subscription_id = subscribe.subscription_id;
+  std::string_view name = subscribe.queue;
+  auto fail = [&](const Status& s) { out_->Error(client_id, s, correlation_id, false); };
+  if (draining_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
+  if (Status s = ValidateQueueName(name); !s.ok()) return fail(s);
+  if (client.FindConsumer(subscription_id) != nullptr) {
+    return fail(Status::AlreadyExists("subscription " + std::to_string(subscription_id) +
+                                      " exists on this connection"));
   }
   Result<Queue*> q = FindOrLoadQueue(name);
-  if (!q.ok()) return session.SendError(q.status(), correlation_id, false);
+  if (!q.ok()) return fail(q.status());
 
   auto consumer = std::make_unique<Consumer>();
-  consumer->session = &session;
+  consumer->client = &client;
   consumer->subscription_id = subscription_id;
   consumer->queue = *q;
-  consumer->credit = subscribe.credit();
+  consumer->credit = subscribe.credit;
   consumer->ack_wait_ms =
-      subscribe.ack_wait_ms() != 0 ? subscribe.ack_wait_ms() : (*q)->limits.ack_wait_ms;
+      subscribe.ack_wait_ms != 0 ? subscribe.ack_wait_ms : (*q)->limits.ack_wait_ms;
   (*q)->consumers.push_back(consumer.get());
-  session.consumers().push_back(std::move(consumer));
+  client.consumers().push_back(std::move(consumer));
   ++subscriptions_;
 
-  auto& fbb = encoder_.Start();
-  session.Send(encoder_.Finish(wire::CreateSubscribeOk(fbb, correlation_id, subscription_id)));
+  // The reply goes before the first delivery.
+  out_->Subscribed(client_id, correlation_id, subscription_id);
   Dispatch(*q);
 }
 
-void Broker::SetCredit(Session& session, SubscriptionId subscription_id, uint32_t credit) {
-  Consumer* c = session.FindConsumer(subscription_id);
+void Broker::SetCredit(ClientId client_id, SubscriptionId subscription_id, uint32_t credit) {
+  Consumer* c = FindClient(client_id)->FindConsumer(subscription_id);
   if (c == nullptr) return;
   c->credit = credit;
   Dispatch(c->queue);
 }
 
-void Broker::Unsubscribe(Session& session, const wire::Unsubscribe& unsubscribe) {
-  SubscriptionId subscription_id = unsubscribe.subscription_id();
-  auto& consumers = session.consumers();
+Status Broker::Unsubscribe(ClientId client_id, SubscriptionId subscription_id) {
+  auto& consumers = FindClient(client_id)->consumers();
   auto it = std::find_if(consumers.begin(), consumers.end(),
                          [&](auto& c) { return c->subscription_id == subscription_id; });
   if (it == consumers.end()) {
-    return session.SendError(Status::NotFound("no subscription " + std::to_string(subscription_id)),
-                             unsubscribe.correlation_id(), false);
+    return Status::NotFound("no subscription " + std::to_string(subscription_id));
   }
   Queue* q = (*it)->queue;
   RemoveConsumer(it->get());
   consumers.erase(it);
   MaybeEvict(q);
-  auto& fbb = encoder_.Start();
-  session.Send(encoder_.Finish(
-      wire::CreateUnsubscribeOk(fbb, unsubscribe.correlation_id(), subscription_id)));
+  return Status::OK();
 }
 
-void Broker::SessionWritable(Session& session) {
+void Broker::ClientWritable(ClientId client_id) {
   // Deliveries paused at the high-water mark resume.
-  for (auto& c : session.consumers()) Dispatch(c->queue);
+  auto it = clients_.find(client_id);
+  if (it == clients_.end()) return;
+  for (auto& c : it->second->consumers()) Dispatch(c->queue);
 }
 
 void Broker::RemoveConsumer(Consumer* c) {
@@ -120,8 +109,7 @@ Consumer* Broker::NextConsumer(Queue* q) {
   for (size_t i = 0; i < n; ++i) {
     size_t at = (q->next_consumer + i) % n;
     Consumer* c = q->consumers[at];
-    if (c->has_credit() && !c->session->closing() &&
-        c->session->connection()->pending_output() < config_.delivery_high_water) {
+    if (c->has_credit() && out_->CanDeliver(c->client->client_id())) {
       q->next_consumer = (at + 1) % n;
       return c;
     }
@@ -214,27 +202,13 @@ void Broker::Dispatch(Queue* q) {
 void Broker::Deliver(Consumer* c, Entry entry) {
   Queue* q = c->queue;
   ++entry.delivery_count;
-  store::EnvelopeView envelope;
-  HERMOD_CHECK(envelope.Parse(entry.msg->envelope()));
-
-  auto& fbb = encoder_.Start();
-  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::Header>>> headers;
-  if (envelope.header_count() > 0) {
-    std::vector<flatbuffers::Offset<wire::Header>> list;
-    list.reserve(envelope.header_count());
-    envelope.ForEachHeader([&](std::string_view key, std::string_view value) {
-      auto k = fbb.CreateString(key);
-      auto v = fbb.CreateString(value);
-      list.push_back(wire::CreateHeader(fbb, k, v));
-    });
-    headers = fbb.CreateVector(list);
-  }
-  std::string_view payload = envelope.payload();
-  auto payload_offset =
-      fbb.CreateVector(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
-  c->session->Send(encoder_.Finish(
-      wire::CreateDeliver(fbb, c->subscription_id, entry.seq, entry.msg_id, entry.delivery_count,
-                          envelope.publish_ms(), headers, payload_offset)));
+  Delivery delivery;
+  delivery.subscription_id = c->subscription_id;
+  delivery.seq = entry.seq;
+  delivery.msg_id = entry.msg_id;
+  delivery.delivery_count = entry.delivery_count;
+  delivery.envelope = entry.msg->envelope();
+  out_->Deliver(c->client->client_id(), delivery);
 
   // The count is durable: after a restart the next delivery shows count+1.
   // When the entry is acked before this record is applied, the apply skips
@@ -245,14 +219,14 @@ void Broker::Deliver(Consumer* c, Entry entry) {
   pipeline_.NoteLogQueue(q);
 
   if (c->ack_wait_ms != 0) {
-    uint64_t due = loop_->now_ms() + c->ack_wait_ms;
+    uint64_t due = clock_->MonotonicMs() + c->ack_wait_ms;
     if (c->deadlines.empty()) ack_deadlines_.emplace(due, c);
     c->deadlines.push_back(Deadline{due, entry.seq, entry.delivery_count});
     ArmRedelivery(due);
   }
-  ++counters_.delivered;
+  ++stats_.delivered;
   deliver_rate_.Add(Now());
-  if (entry.delivery_count > 1) ++counters_.redelivered;
+  if (entry.delivery_count > 1) ++stats_.redelivered;
   ++q->inflight;
   Seq seq = entry.seq;
   c->inflight.emplace(seq, std::move(entry));
@@ -282,7 +256,7 @@ void Broker::RemoveEntry(Queue* q, Entry& entry, Removal why) {
   pipeline_.NoteQueue(q);
   switch (why) {
     case Removal::kAcked: {
-      ++counters_.acked;
+      ++stats_.acked;
       uint64_t now = Now();
       ack_rate_.Add(now);
       q->ack_rate.Add(now);
@@ -291,13 +265,13 @@ void Broker::RemoveEntry(Queue* q, Entry& entry, Removal why) {
     case Removal::kPurged:
       break;  // counted when the purge commits (FinishPurges)
     case Removal::kExpired:
-      ++counters_.expired;
+      ++stats_.expired;
       break;
     case Removal::kDeadLettered:
-      ++counters_.dead_lettered;
+      ++stats_.dead_lettered;
       break;
     case Removal::kDropped:
-      ++counters_.dropped;
+      ++stats_.dropped;
       break;
   }
 }
@@ -327,8 +301,8 @@ static void PruneDeadlines(Consumer* c, std::set<std::pair<uint64_t, Consumer*>>
   }
 }
 
-void Broker::Ack(Session& session, SubscriptionId subscription_id, Seq first_seq, Seq last_seq) {
-  Consumer* c = session.FindConsumer(subscription_id);
+void Broker::Ack(ClientId client_id, SubscriptionId subscription_id, Seq first_seq, Seq last_seq) {
+  Consumer* c = FindClient(client_id)->FindConsumer(subscription_id);
   if (c == nullptr || first_seq > last_seq) return;
   Queue* q = c->queue;
   auto it = c->inflight.lower_bound(first_seq);
@@ -341,8 +315,8 @@ void Broker::Ack(Session& session, SubscriptionId subscription_id, Seq first_seq
   Dispatch(q);
 }
 
-void Broker::Nack(Session& session, SubscriptionId subscription_id, Seq seq, uint32_t delay_ms) {
-  Consumer* c = session.FindConsumer(subscription_id);
+void Broker::Nack(ClientId client_id, SubscriptionId subscription_id, Seq seq, uint32_t delay_ms) {
+  Consumer* c = FindClient(client_id)->FindConsumer(subscription_id);
   if (c == nullptr) return;
   auto it = c->inflight.find(seq);
   if (it == c->inflight.end()) return;
@@ -350,14 +324,14 @@ void Broker::Nack(Session& session, SubscriptionId subscription_id, Seq seq, uin
   Entry entry = std::move(it->second);
   c->inflight.erase(it);
   --q->inflight;
-  ++counters_.nacked;
+  ++stats_.nacked;
   PruneDeadlines(c, ack_deadlines_);
   bool exhausted =
       q->limits.max_deliveries != 0 && entry.delivery_count >= q->limits.max_deliveries;
   if (delay_ms == 0 || exhausted) {
     ReturnEntry(q, std::move(entry), ReturnReason::kNacked);
   } else {
-    uint64_t due = loop_->now_ms() + delay_ms;
+    uint64_t due = clock_->MonotonicMs() + delay_ms;
     if (q->delayed.empty()) {
       delayed_queues_.emplace(due, q);
     } else if (due < q->delayed.begin()->first) {
@@ -396,18 +370,24 @@ void Broker::DeadLetter(Queue* q, Entry entry, ReturnReason why) {
   std::string count = std::to_string(entry.delivery_count);
   std::string msg_id = std::to_string(entry.msg_id);
   std::string seq = std::to_string(entry.seq);
-  std::pair<std::string_view, std::string_view> extra[] = {
+  const Header extra[] = {
       {"x-hermod-dead-letter-from", q->name()},
       {"x-hermod-dead-letter-reason", ReturnReasonName(why)},
       {"x-hermod-delivery-count", count},
       {"x-hermod-original-msg-id", msg_id},
       {"x-hermod-original-seq", seq},
   };
-  size_t bytes = store::EnvelopeWriter::FixedBytes() + envelope.payload().size();
+  std::vector<Header> headers;
+  headers.reserve(envelope.header_count());
   envelope.ForEachHeader([&](std::string_view k, std::string_view v) {
-    bytes += store::EnvelopeWriter::HeaderBytes(k.size(), v.size());
+    headers.push_back(Header{k, v});
   });
-  for (auto& [k, v] : extra) bytes += store::EnvelopeWriter::HeaderBytes(k.size(), v.size());
+  store::NewEnvelope copy;
+  copy.publish_ms = envelope.publish_ms();
+  copy.headers = headers;
+  copy.extra_headers = extra;
+  copy.payload = envelope.payload();
+  size_t bytes = *copy.Bytes();  // checked above: header_count() + 5 fit
   // The dead-letter queue is an ordinary queue, limits included:
   // drop-oldest makes room by dropping its oldest undelivered entries; when
   // it rejects (or only deliveries in flight are left), the entry is dropped
@@ -420,13 +400,7 @@ void Broker::DeadLetter(Queue* q, Entry entry, ReturnReason why) {
     return;
   }
   // The copy and the removal go in the same batch: one commit moves it.
-  AppendEntry(dlq, bytes, 0, [&](std::string* out) {
-    store::EnvelopeWriter writer(out, envelope.publish_ms(), 0,
-                                 static_cast<uint16_t>(envelope.header_count() + 5));
-    envelope.ForEachHeader([&](std::string_view k, std::string_view v) { writer.Header(k, v); });
-    for (auto& [k, v] : extra) writer.Header(k, v);
-    writer.Payload(envelope.payload());
-  });
+  AppendEntry(dlq, copy, bytes);
   RemoveEntry(q, entry, Removal::kDeadLettered);
   spdlog::debug("queue {}: entry {} dead-lettered to {} after {} deliveries ({})", q->name(),
                 entry.seq, dlq->name(), entry.delivery_count, ReturnReasonName(why));
@@ -443,13 +417,13 @@ void Broker::ForgetDeadline(Consumer* c) {
 void Broker::ArmRedelivery(uint64_t due_ms) {
   if (redelivery_due_ != 0 && redelivery_due_ <= due_ms) return;
   redelivery_due_ = due_ms;
-  uint64_t now = loop_->now_ms();
-  redelivery_timer_.Start(due_ms > now ? due_ms - now : 0);
+  uint64_t now = clock_->MonotonicMs();
+  redelivery_timer_->Start(due_ms > now ? due_ms - now : 0);
 }
 
 void Broker::OnRedeliveryTimer() {
   redelivery_due_ = 0;
-  uint64_t now = loop_->now_ms();
+  uint64_t now = clock_->MonotonicMs();
   std::vector<Queue*> touched;
   while (!ack_deadlines_.empty() && ack_deadlines_.begin()->first <= now) {
     Consumer* c = ack_deadlines_.begin()->second;
@@ -464,7 +438,7 @@ void Broker::OnRedeliveryTimer() {
       Entry entry = std::move(it->second);
       c->inflight.erase(it);
       --c->queue->inflight;
-      ++counters_.ack_timeouts;
+      ++stats_.ack_timeouts;
       ReturnEntry(c->queue, std::move(entry), ReturnReason::kAckWaitExpired);
       touched.push_back(c->queue);
     }
@@ -498,7 +472,7 @@ void Broker::OnRedeliveryTimer() {
 // Sweeps: expired entries of queues nobody is consuming, old dedup records
 
 void Broker::OnSweepTimer() {
-  if (shutting_down_ || !storage_failure_.ok()) return;
+  if (draining_ || !storage_failure_.ok()) return;
   uint64_t now = Now();
   SweepExpired(now);
   SweepDedup(now);

@@ -4,13 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
 #include <limits>
 
 #include "broker.h"
-#include "clock.h"
 #include "names.h"
-#include "wire_envelope.h"
 
 namespace hermod::core {
 
@@ -48,21 +45,20 @@ Result<Group*> Broker::FindOrLoadGroup(std::string_view name) {
   return raw;
 }
 
-void Broker::HandleGroupRequest(Session& session, const wire::GroupRequest& request) {
-  uint64_t correlation_id = request.correlation_id();
-  auto fail = [&](const Status& s) { session.SendError(s, correlation_id, false); };
-  std::string_view name = proto::View(request.group());
-  wire::GroupOp op = request.op();
-  if (op == wire::GroupOp::List) return SendGroupList(session, request);
+void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) {
+  Client& client = *FindClient(client_id);
+  uint64_t correlation_id = request.correlation_id;
+  auto fail = [&](const Status& s) { out_->Error(client_id, s, correlation_id, false); };
+  std::string_view name = request.group;
+  GroupOp op = request.op;
   if (Status s = ValidateGroupName(name); !s.ok()) return fail(s);
-  if (op == wire::GroupOp::Show) return SendGroupMembers(session, request);
   if (!storage_failure_.ok()) return fail(storage_failure_);
-  if (shutting_down_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
+  if (draining_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
 
   store::WriteBatch& batch = pipeline_.batch();
   uint64_t changed = 0;
   switch (op) {
-    case wire::GroupOp::Create: {
+    case GroupOp::kCreate: {
       Result<Group*> existing = FindOrLoadGroup(name);
       if (existing.ok())
         return fail(Status::AlreadyExists("group " + std::string(name) + " exists"));
@@ -81,7 +77,7 @@ void Broker::HandleGroupRequest(Session& session, const wire::GroupRequest& requ
       changed = 1;
       break;
     }
-    case wire::GroupOp::Delete: {
+    case GroupOp::kDelete: {
       Result<Group*> group = FindOrLoadGroup(name);
       if (!group.ok()) return fail(group.status());
       // Fan-outs in progress keep their own member lists: they finish.
@@ -95,26 +91,22 @@ void Broker::HandleGroupRequest(Session& session, const wire::GroupRequest& requ
       batch.group_changes.push_back(std::move(change));
       break;
     }
-    case wire::GroupOp::Add:
-    case wire::GroupOp::Remove: {
+    case GroupOp::kAdd:
+    case GroupOp::kRemove: {
       Result<Group*> found = FindOrLoadGroup(name);
       if (!found.ok()) return fail(found.status());
       Group* group = *found;
-      const auto* members = request.members();
-      size_t n = members ? members->size() : 0;
       // All or nothing: check every name before changing anything.
-      for (size_t i = 0; i < n; ++i) {
-        std::string_view member = proto::View(members->Get(static_cast<flatbuffers::uoffset_t>(i)));
-        if (Status s = ValidateQueueName(member); !s.ok()) {
+      for (size_t i = 0; i < request.members.size(); ++i) {
+        if (Status s = ValidateQueueName(request.members[i]); !s.ok()) {
           return fail(Status::InvalidArgument("member " + std::to_string(i) + ": " + s.message()));
         }
       }
-      for (size_t i = 0; i < n; ++i) {
-        std::string_view member = proto::View(members->Get(static_cast<flatbuffers::uoffset_t>(i)));
+      for (std::string_view member : request.members) {
         store::GroupChange change;
         change.group.assign(name);
         change.member.assign(member);
-        if (op == wire::GroupOp::Add) {
+        if (op == GroupOp::kAdd) {
           if (group->members.count(change.member) > 0) continue;
           // A member queue need not exist yet: adding it creates it, so the
           // group can hold its id.
@@ -134,92 +126,85 @@ void Broker::HandleGroupRequest(Session& session, const wire::GroupRequest& requ
       if (changed > 0) group->Changed();
       break;
     }
-    default:
-      return fail(Status::InvalidArgument("unknown group operation"));
   }
   // The reply goes once the change is durable; nothing changed: at once.
-  BatchNo after = changed > 0 || op == wire::GroupOp::Create ? pipeline_.batch_no() : 0;
-  AddConfirm(session, Session::PendingConfirm{after, correlation_id, changed, 0,
-                                              Session::PendingConfirm::kGroup});
+  PendingReply reply;
+  reply.batch_no = changed > 0 || op == GroupOp::kCreate ? pipeline_.batch_no() : 0;
+  reply.correlation_id = correlation_id;
+  reply.changed = changed;
+  reply.kind = PendingReply::kGroup;
+  AddReply(client, reply);
 }
 
-void Broker::SendGroupList(Session& session, const wire::GroupRequest& request) {
-  size_t limit = request.limit() != 0 ? request.limit() : config_.list_page;
+Result<GroupPage> Broker::ListGroups(const PageRequest& request) {
+  size_t limit = request.limit != 0 ? request.limit : config_.list_page;
   std::vector<store::GroupSummary> groups;
-  Status s = store_->ListGroups(proto::View(request.prefix()), proto::View(request.after()),
-                                limit + 1, &groups);
-  if (!s.ok()) return session.SendError(s, request.correlation_id(), false);
-  std::string next;
+  Status s = store_->ListGroups(request.prefix, request.after, limit + 1, &groups);
+  if (!s.ok()) return s;
+  GroupPage page;
   if (groups.size() > limit) {
     groups.resize(limit);
-    next = groups.back().name;
+    page.next = groups.back().name;
   }
-  auto& fbb = encoder_.Start();
-  std::vector<flatbuffers::Offset<wire::GroupSummary>> list;
-  for (const store::GroupSummary& g : groups) {
-    list.push_back(
-        wire::CreateGroupSummaryDirect(fbb, g.name.c_str(), g.info.members, g.info.created_ms));
+  for (store::GroupSummary& g : groups) {
+    page.groups.push_back(GroupSummary{std::move(g.name), g.info.members, g.info.created_ms});
   }
-  auto reply = wire::CreateGroupReplyDirect(fbb, request.correlation_id(), 0, &list, nullptr, 0,
-                                            next.empty() ? nullptr : next.c_str());
-  session.Send(encoder_.Finish(reply));
+  return page;
 }
 
-void Broker::SendGroupMembers(Session& session, const wire::GroupRequest& request) {
-  std::string_view name = proto::View(request.group());
+Result<GroupMembers> Broker::ShowGroup(std::string_view name, const PageRequest& request) {
+  if (Status s = ValidateGroupName(name); !s.ok()) return s;
   Result<std::optional<store::GroupInfoValue>> info = store_->FindGroup(name);
-  if (!info.ok()) return session.SendError(info.status(), request.correlation_id(), false);
-  if (!info->has_value()) {
-    return session.SendError(Status::NotFound("no group " + std::string(name)),
-                             request.correlation_id(), false);
-  }
-  size_t limit = request.limit() != 0 ? request.limit() : config_.list_page;
+  if (!info.ok()) return info.status();
+  if (!info->has_value()) return Status::NotFound("no group " + std::string(name));
+  size_t limit = request.limit != 0 ? request.limit : config_.list_page;
   std::vector<std::pair<std::string, QueueId>> members;
-  Status s = store_->ReadGroupMembers(name, proto::View(request.after()), limit + 1, &members);
-  if (!s.ok()) return session.SendError(s, request.correlation_id(), false);
-  std::string next;
+  Status s = store_->ReadGroupMembers(name, request.after, limit + 1, &members);
+  if (!s.ok()) return s;
+  GroupMembers result;
+  result.member_count = (*info)->members;
   if (members.size() > limit) {
     members.resize(limit);
-    next = members.back().first;
+    result.next = members.back().first;
   }
-  auto& fbb = encoder_.Start();
-  std::vector<flatbuffers::Offset<flatbuffers::String>> names;
-  for (auto& [member, id] : members) names.push_back(fbb.CreateString(member));
-  auto reply =
-      wire::CreateGroupReplyDirect(fbb, request.correlation_id(), 0, nullptr, &names,
-                                   (*info)->members, next.empty() ? nullptr : next.c_str());
-  session.Send(encoder_.Finish(reply));
+  for (auto& [member, queue_id] : members) result.members.push_back(std::move(member));
+  return result;
 }
 
-void Broker::PublishToGroup(Session& session, const wire::Publish& publish, size_t envelope_bytes) {
-  uint64_t correlation_id = publish.correlation_id();
-  std::string_view name = proto::View(publish.group());
+void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
+                            const store::NewEnvelope& envelope, size_t envelope_bytes) {
+  uint64_t correlation_id = publish.correlation_id;
+  std::string_view name = publish.group;
   if (Status s = ValidateGroupName(name); !s.ok()) {
-    return RefusePublish(session, correlation_id, s);
+    return RefusePublish(client, correlation_id, s);
   }
-  if (Status s = CheckStoreRoom(); !s.ok()) return RefusePublish(session, correlation_id, s);
+  if (Status s = CheckStoreRoom(); !s.ok()) return RefusePublish(client, correlation_id, s);
   Result<Group*> found = FindOrLoadGroup(name);
-  if (!found.ok()) return RefusePublish(session, correlation_id, found.status());
+  if (!found.ok()) return RefusePublish(client, correlation_id, found.status());
   Group* group = *found;
-  uint64_t now = Now();
+  uint64_t now = envelope.publish_ms;
   BatchNo batch_no = pipeline_.batch_no();
   QueueId dedup_target = store::kGroupDedupBit | group->group_id;
-  std::string_view dedup_id = proto::View(publish.dedup_id());
+  std::string_view dedup_id = publish.dedup_id;
   if (!dedup_id.empty()) {
     Result<std::optional<DedupIndex::Original>> original = dedup_.Find(dedup_target, dedup_id, now);
-    if (!original.ok()) return RefusePublish(session, correlation_id, original.status());
+    if (!original.ok()) return RefusePublish(client, correlation_id, original.status());
     if (original->has_value()) {
-      ++counters_.duplicates;
+      ++stats_.duplicates;
       const DedupIndex::Original& o = **original;
-      AddConfirm(session, Session::PendingConfirm{o.batch_no, correlation_id, o.msg_id, 0,
-                                                  Session::PendingConfirm::kDuplicate});
+      PendingReply reply;
+      reply.batch_no = o.batch_no;
+      reply.correlation_id = correlation_id;
+      reply.msg_id = o.msg_id;
+      reply.kind = PendingReply::kDuplicate;
+      AddReply(client, reply);
       return;
     }
   }
 
   // The message is stored once, with its job and the members it goes to;
   // the confirm waits for that, not for the member entries.
-  uint64_t expires_ms = publish.ttl_ms() != 0 ? now + publish.ttl_ms() : 0;
+  uint64_t expires_ms = envelope.expires_ms;
   store::WriteBatch& batch = pipeline_.batch();
   store::FanoutStart start;
   start.job_id = pipeline_.counters().next_job_id++;
@@ -227,7 +212,7 @@ void Broker::PublishToGroup(Session& session, const wire::Publish& publish, size
   start.group_id = group->group_id;
   start.created_ms = now;
   start.envelope.reserve(envelope_bytes);
-  WriteEnvelope(publish, now, expires_ms, &start.envelope);
+  envelope.Write(&start.envelope);
   FanoutJob job;
   job.job_id = start.job_id;
   job.group_id = group->group_id;
@@ -243,11 +228,15 @@ void Broker::PublishToGroup(Session& session, const wire::Publish& publish, size
     batch.log.Dedup(dedup_target, 0, job.msg_id, now, dedup_id);
     dedup_.Add(dedup_target, dedup_id, DedupIndex::Original{job.msg_id, 0, batch_no}, now);
   }
-  AddConfirm(session, Session::PendingConfirm{batch_no, correlation_id, job.msg_id, 0,
-                                              Session::PendingConfirm::kPublish});
+  PendingReply reply;
+  reply.batch_no = batch_no;
+  reply.correlation_id = correlation_id;
+  reply.msg_id = job.msg_id;
+  reply.kind = PendingReply::kPublish;
+  AddReply(client, reply);
   fanout_jobs_[group->group_id].push_back(std::move(job));
-  ++counters_.group_publishes;
-  ++counters_.published;
+  ++stats_.group_publishes;
+  ++stats_.published;
 }
 
 void Broker::ExpandFanouts() {
@@ -290,7 +279,7 @@ void Broker::ExpandFanouts() {
       ++added;
     }
     fanout_in_batch_ += end - job.cursor;
-    counters_.fanout_entries += added;
+    stats_.fanout_entries += added;
     job.cursor = end;
     bool done = job.cursor == total;
     batch.fanout_progress.push_back(store::FanoutProgress{

@@ -2,7 +2,6 @@
 // server statistics. Reads come from the store, with the live state of
 // queues in memory laid over them. See broker.h and docs/cli.md.
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -11,23 +10,12 @@
 #include <set>
 
 #include "broker.h"
-#include "clock.h"
 #include "envelope.h"
-#include "hermod/version.h"
 #include "names.h"
 
 namespace hermod::core {
 
 namespace {
-
-uint64_t OwnRssBytes() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  unsigned long pages_total = 0, pages_resident = 0;
-  int n = std::fscanf(f, "%lu %lu", &pages_total, &pages_resident);
-  std::fclose(f);
-  return n == 2 ? pages_resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
-}
 
 // Peeked and listed entries carry the publish time from their envelope.
 uint64_t PublishMs(std::string_view envelope) {
@@ -37,12 +25,7 @@ uint64_t PublishMs(std::string_view envelope) {
 
 }  // namespace
 
-struct Broker::Row {
-  std::string name;
-  uint64_t depth = 0, bytes = 0, inflight = 0, oldest_age_ms = 0, dlq_depth = 0;
-  uint64_t first_seq = 0, last_seq = 0, created_ms = 0;
-  uint32_t consumers = 0;
-  double publish_rate = 0, ack_rate = 0;
+struct Broker::Row : QueueRow {
   Queue* live = nullptr;  // when the queue is in memory
   QueueOverrides overrides;
 };
@@ -117,48 +100,19 @@ Status Broker::FillDeadLetterDepth(std::string_view name, Row* row) {
   return Status::OK();
 }
 
-namespace {
-
-// One QueueRow; `limits` and `consumers` only for queue show (null: absent).
-flatbuffers::Offset<wire::QueueRow> BuildRow(
-    flatbuffers::FlatBufferBuilder& fbb, const Broker::Row& row,
-    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::QueueLimit>>> limits = 0,
-    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::QueueConsumer>>> consumers =
-        0);
-
-}  // namespace
-
-void Broker::HandleQueueRequest(Session& session, const wire::QueueRequest& request) {
-  switch (request.op()) {
-    case wire::QueueOp::List:
-      return SendQueueList(session, request);
-    case wire::QueueOp::Show:
-      return SendQueueShow(session, request);
-    case wire::QueueOp::Peek:
-      return SendQueuePeek(session, request);
-    case wire::QueueOp::Purge:
-      return PurgeQueue(session, request, /*forget=*/false);
-    case wire::QueueOp::Delete:
-      return PurgeQueue(session, request, /*forget=*/true);
-  }
-  session.SendError(Status::InvalidArgument("unknown queue operation"), request.correlation_id(),
-                    false);
-}
-
-void Broker::SendQueueList(Session& session, const wire::QueueRequest& request) {
-  uint64_t correlation_id = request.correlation_id();
-  size_t limit = request.limit() != 0 ? request.limit() : config_.list_page;
-  std::string_view prefix = proto::View(request.prefix());
-  std::string_view sort = proto::View(request.sort());
-  std::vector<Row> rows;
-  std::string next;
+Result<QueuePage> Broker::ListQueues(const PageRequest& request, std::string_view sort) {
+  size_t limit = request.limit != 0 ? request.limit : config_.list_page;
+  std::string_view prefix = request.prefix;
+  QueuePage result;
+  std::vector<QueueRow>& rows = result.rows;
+  std::string& next = result.next;
   if (sort.empty() || sort == "name") {
     // Paged straight from the name index: a page costs its rows, whatever
     // the number of queues.
-    std::string_view after = proto::View(request.after());
+    std::string_view after = request.after;
     std::vector<store::QueueInfo> page;
     Status s = store_->ListQueues(prefix, after, limit + 1, &page);
-    if (!s.ok()) return session.SendError(s, correlation_id, false);
+    if (!s.ok()) return s;
     // A queue reaches the name index when its creation record is applied
     // (the apply lag after its first publish); until then only memory knows
     // it. Merge those in, in name order: the first limit + 1 of them, kept
@@ -211,9 +165,7 @@ void Broker::SendQueueList(Session& session, const wire::QueueRequest& request) 
     for (const store::QueueInfo& info : page) {
       Row row;
       row.overrides.Decode(info.config);
-      if (Status f = FillRow(info.state.name, info.queue_id, info.state, &row); !f.ok()) {
-        return session.SendError(f, correlation_id, false);
-      }
+      if (Status f = FillRow(info.state.name, info.queue_id, info.state, &row); !f.ok()) return f;
       rows.push_back(std::move(row));
     }
   } else if (sort == "depth" || sort == "bytes" || sort == "age") {
@@ -245,7 +197,7 @@ void Broker::SendQueueList(Session& session, const wire::QueueRequest& request) 
       }
       return true;
     });
-    if (!s.ok()) return session.SendError(s, correlation_id, false);
+    if (!s.ok()) return s;
     std::vector<Item> sorted;
     while (!top.empty()) {
       sorted.push_back(top.top());
@@ -255,56 +207,39 @@ void Broker::SendQueueList(Session& session, const wire::QueueRequest& request) 
     for (const Item& item : sorted) {
       const store::QueueState& state = states[item.second];
       Row row;
-      if (Status f = FillRow(state.name, item.second, state, &row); !f.ok()) {
-        return session.SendError(f, correlation_id, false);
-      }
+      if (Status f = FillRow(state.name, item.second, state, &row); !f.ok()) return f;
       rows.push_back(std::move(row));
     }
   } else {
-    return session.SendError(
-        Status::InvalidArgument("sort must be name, depth, bytes or age, not " + std::string(sort)),
-        correlation_id, false);
+    return Status::InvalidArgument("sort must be name, depth, bytes or age, not " +
+                                   std::string(sort));
   }
-  auto& fbb = encoder_.Start();
-  std::vector<flatbuffers::Offset<wire::QueueRow>> list;
-  for (const Row& row : rows) list.push_back(BuildRow(fbb, row));
-  auto reply = wire::CreateQueueReplyDirect(fbb, correlation_id, &list,
-                                            next.empty() ? nullptr : next.c_str(), nullptr, 0);
-  session.Send(encoder_.Finish(reply));
+  return result;
 }
 
-void Broker::SendQueueShow(Session& session, const wire::QueueRequest& request) {
-  uint64_t correlation_id = request.correlation_id();
-  std::string_view name = proto::View(request.queue());
-  if (Status s = ValidateQueueName(name); !s.ok()) {
-    return session.SendError(s, correlation_id, false);
-  }
+Result<QueueDetail> Broker::ShowQueue(std::string_view name) {
+  if (Status s = ValidateQueueName(name); !s.ok()) return s;
   Row row;
   Result<std::optional<store::QueueInfo>> info = store_->FindQueue(name);
-  if (!info.ok()) return session.SendError(info.status(), correlation_id, false);
+  if (!info.ok()) return info.status();
   auto live = queues_.find(name);
   bool in_memory = live != queues_.end() && !live->second->deleted;
   if (!info->has_value() && !(in_memory && live->second->queue_id() != 0)) {
-    return session.SendError(Status::NotFound("no queue " + std::string(name)), correlation_id,
-                             false);
+    return Status::NotFound("no queue " + std::string(name));
   }
   store::QueueInfo found = info->has_value() ? **info : store::QueueInfo{};
   QueueId queue_id = info->has_value() ? found.queue_id : live->second->queue_id();
   if (!info->has_value()) found.state.name.assign(name);
   if (!in_memory) row.overrides.Decode(found.config);
-  if (Status s = FillRow(name, queue_id, found.state, &row); !s.ok()) {
-    return session.SendError(s, correlation_id, false);
-  }
+  if (Status s = FillRow(name, queue_id, found.state, &row); !s.ok()) return s;
 
-  auto& fbb = encoder_.Start();
+  QueueDetail detail;
   // Limits and where each comes from.
   const QueueDefaults& d = config_.queue_defaults;
   const QueueOverrides& o = row.overrides;
   QueueLimits limits = EffectiveLimits(d, o, name);
-  std::vector<flatbuffers::Offset<wire::QueueLimit>> limit_list;
   auto add = [&](const char* key, const std::string& value, bool overridden) {
-    limit_list.push_back(
-        wire::CreateQueueLimitDirect(fbb, key, value.c_str(), overridden ? "queue" : "default"));
+    detail.limits.push_back(QueueLimitInfo{key, value, overridden});
   };
   add("max_messages", std::to_string(limits.max_messages), o.max_messages.has_value());
   add("max_bytes", std::to_string(limits.max_bytes), o.max_bytes.has_value());
@@ -313,37 +248,27 @@ void Broker::SendQueueShow(Session& session, const wire::QueueRequest& request) 
   add("max_deliveries", std::to_string(limits.max_deliveries), o.max_deliveries.has_value());
   add("dead_letter_queue", limits.dead_letter_queue, o.dead_letter_queue.has_value());
   add("ack_wait_ms", std::to_string(limits.ack_wait_ms), o.ack_wait_ms.has_value());
-  std::vector<flatbuffers::Offset<wire::QueueConsumer>> consumers;
   if (row.live != nullptr) {
     for (Consumer* c : row.live->consumers) {
-      consumers.push_back(wire::CreateQueueConsumerDirect(
-          fbb, c->session->connection()->peer().c_str(), c->subscription_id, c->credit,
-          static_cast<uint32_t>(c->inflight.size()), c->ack_wait_ms));
+      detail.consumers.push_back(
+          QueueConsumerInfo{c->client->client_id(), c->subscription_id, c->credit,
+                            static_cast<uint32_t>(c->inflight.size()), c->ack_wait_ms});
     }
   }
-  auto limits_offset = fbb.CreateVector(limit_list);
-  auto consumers_offset = fbb.CreateVector(consumers);
-  std::vector<flatbuffers::Offset<wire::QueueRow>> list{
-      BuildRow(fbb, row, limits_offset, consumers_offset)};
-  session.Send(encoder_.Finish(
-      wire::CreateQueueReplyDirect(fbb, correlation_id, &list, nullptr, nullptr, 0)));
+  detail.row = row;
+  return detail;
 }
 
-void Broker::SendQueuePeek(Session& session, const wire::QueueRequest& request) {
-  uint64_t correlation_id = request.correlation_id();
-  std::string_view name = proto::View(request.queue());
-  if (Status s = ValidateQueueName(name); !s.ok()) {
-    return session.SendError(s, correlation_id, false);
-  }
-  size_t limit = request.limit() != 0 ? request.limit() : 10;
-  Seq from = request.from_seq();
+Result<std::vector<PeekedEntry>> Broker::PeekQueue(std::string_view name, Seq from,
+                                                   uint32_t requested) {
+  if (Status s = ValidateQueueName(name); !s.ok()) return s;
+  size_t limit = requested != 0 ? requested : 10;
   Result<std::optional<store::QueueInfo>> info = store_->FindQueue(name);
-  if (!info.ok()) return session.SendError(info.status(), correlation_id, false);
+  if (!info.ok()) return info.status();
   auto live_it = queues_.find(name);
   Queue* live = live_it != queues_.end() ? live_it->second.get() : nullptr;
   if (!info->has_value() && (live == nullptr || live->queue_id() == 0)) {
-    return session.SendError(Status::NotFound("no queue " + std::string(name)), correlation_id,
-                             false);
+    return Status::NotFound("no queue " + std::string(name));
   }
   QueueId queue_id = info->has_value() ? (*info)->queue_id : live->queue_id();
 
@@ -358,7 +283,7 @@ void Broker::SendQueuePeek(Session& session, const wire::QueueRequest& request) 
   std::map<Seq, Peeked> peeked;
   std::vector<store::StoredEntry> stored;
   Status s = store_->ReadEntries(queue_id, from, UINT64_MAX, limit, &stored);
-  if (!s.ok()) return session.SendError(s, correlation_id, false);
+  if (!s.ok()) return s;
   for (store::StoredEntry& e : stored) {
     peeked[e.seq] = Peeked{e.value.delivery_count, e.value.msg_id, false, std::move(e.envelope)};
   }
@@ -384,8 +309,7 @@ void Broker::SendQueuePeek(Session& session, const wire::QueueRequest& request) 
       it = stale ? peeked.erase(it) : std::next(it);
     }
   }
-  auto& fbb = encoder_.Start();
-  std::vector<flatbuffers::Offset<wire::PeekEntry>> entries;
+  std::vector<PeekedEntry> entries;
   // The reply must fit a frame the client accepts: stop at half the
   // broker's own frame limit (at least one entry goes).
   size_t reply_bytes = 0;
@@ -395,31 +319,18 @@ void Broker::SendQueuePeek(Session& session, const wire::QueueRequest& request) 
     reply_bytes += p.envelope.size() + 64;
     store::EnvelopeView envelope;
     if (!envelope.Parse(p.envelope)) continue;
-    std::vector<flatbuffers::Offset<wire::Header>> headers;
-    envelope.ForEachHeader([&](std::string_view k, std::string_view v) {
-      auto key = fbb.CreateString(k);
-      auto value = fbb.CreateString(v);
-      headers.push_back(wire::CreateHeader(fbb, key, value));
-    });
-    auto headers_offset = fbb.CreateVector(headers);
-    std::string_view payload = envelope.payload();
-    auto payload_offset =
-        fbb.CreateVector(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
-    entries.push_back(wire::CreatePeekEntry(fbb, seq, p.msg_id, p.delivery_count,
-                                            envelope.publish_ms(), envelope.expires_ms(),
-                                            p.inflight, headers_offset, payload_offset));
+    entries.push_back(
+        PeekedEntry{seq, p.msg_id, p.delivery_count, p.inflight, std::move(p.envelope)});
   }
-  session.Send(encoder_.Finish(
-      wire::CreateQueueReplyDirect(fbb, correlation_id, nullptr, nullptr, &entries, 0)));
+  return entries;
 }
 
-void Broker::PurgeQueue(Session& session, const wire::QueueRequest& request, bool forget) {
-  uint64_t correlation_id = request.correlation_id();
-  std::string_view name = proto::View(request.queue());
-  auto fail = [&](const Status& s) { session.SendError(s, correlation_id, false); };
+void Broker::PurgeQueue(ClientId client_id, uint64_t correlation_id, std::string_view name,
+                        bool forget) {
+  auto fail = [&](const Status& s) { out_->Error(client_id, s, correlation_id, false); };
   if (Status s = ValidateQueueName(name); !s.ok()) return fail(s);
   if (!storage_failure_.ok()) return fail(storage_failure_);
-  if (shutting_down_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
+  if (draining_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
   Result<Queue*> found = FindOrLoadQueue(name);
   if (!found.ok()) return fail(found.status());
   Queue* q = *found;
@@ -470,13 +381,13 @@ void Broker::PurgeQueue(Session& session, const wire::QueueRequest& request, boo
     q->deleted = true;
   }
   pipeline_.NoteLogQueue(q);
-  pending_purges_.push_back(PendingPurge{pipeline_.batch_no(), session.conn_id(), correlation_id,
+  pending_purges_.push_back(PendingPurge{pipeline_.batch_no(), client_id, correlation_id,
                                          q->queue_id(), removed, forget});
   // A delete must be durable before the name can be used again.
   if (!forget) Dispatch(q);
 }
 
-void Broker::HandleStats(Session& session, const wire::StatsRequest& request) {
+std::vector<StatValue> Broker::Stats() {
   uint64_t now = Now();
   store::KvStats kv = store_->env()->Stats();
   auto table = [&](store::Table t) { return static_cast<double>(kv.entries[static_cast<int>(t)]); };
@@ -487,84 +398,65 @@ void Broker::HandleStats(Session& session, const wire::StatsRequest& request) {
     size_t i = std::min(commits.size() - 1, static_cast<size_t>(p * commits.size()));
     return commits[i] / 1000.0;
   };
-  auto& fbb = encoder_.Start();
-  std::vector<flatbuffers::Offset<wire::Stat>> stats;
-  auto num = [&](const char* name, double value) {
-    stats.push_back(wire::CreateStatDirect(fbb, name, value, nullptr));
+  auto n = [](uint64_t v) { return static_cast<double>(v); };
+  const BrokerStatistics& c = stats_;
+  std::vector<StatValue> out;
+  auto gauge = [&](const char* name, const char* help, double value) {
+    out.push_back(StatValue{name, "gauge", help, value, {}});
   };
-  auto text = [&](const char* name, const std::string& value) {
-    stats.push_back(wire::CreateStatDirect(fbb, name, 0, value.c_str()));
+  auto counter = [&](const char* name, const char* help, uint64_t value) {
+    out.push_back(StatValue{name, "counter", help, n(value), {}});
   };
-  text("version", HERMOD_VERSION);
-  text("sync_mode", config_.sync_mode);
-  num("uptime_seconds", UptimeSeconds());
-  num("rss_bytes", static_cast<double>(OwnRssBytes()));
-  num("connections", static_cast<double>(sessions_.size()));
-  num("subscriptions", static_cast<double>(subscriptions_));
-  num("queues", table(store::Table::kQueueState));
-  num("queues_in_memory", static_cast<double>(queues_.size()));
-  num("groups", table(store::Table::kGroupInfo));
-  num("messages_stored", table(store::Table::kMessages));
-  num("entries_stored", table(store::Table::kEntries));
-  num("log_unapplied_bytes", static_cast<double>(pipeline_.unapplied().unapplied_bytes()));
-  num("store_used_bytes", static_cast<double>(kv.used_bytes));
-  num("store_map_bytes", static_cast<double>(kv.map_bytes));
-  num("store_headroom_bytes", HeadroomGauge());
-  num("published_total", static_cast<double>(counters_.published));
-  num("delivered_total", static_cast<double>(counters_.delivered));
-  num("redelivered_total", static_cast<double>(counters_.redelivered));
-  num("acked_total", static_cast<double>(counters_.acked));
-  num("nacked_total", static_cast<double>(counters_.nacked));
-  num("ack_timeouts_total", static_cast<double>(counters_.ack_timeouts));
-  num("dead_lettered_total", static_cast<double>(counters_.dead_lettered));
-  num("expired_total", static_cast<double>(counters_.expired));
-  num("dropped_total", static_cast<double>(counters_.dropped));
-  num("duplicates_total", static_cast<double>(counters_.duplicates));
-  num("refused_full_total", static_cast<double>(counters_.refused_full));
-  num("refused_storage_total", static_cast<double>(counters_.refused_storage));
-  num("fanout_entries_total", static_cast<double>(counters_.fanout_entries));
-  num("publish_rate", publish_rate_.Rate(now));
-  num("deliver_rate", deliver_rate_.Rate(now));
-  num("ack_rate", ack_rate_.Rate(now));
-  num("batches_total", static_cast<double>(counters_.batches));
-  num("batch_failures_total", static_cast<double>(counters_.batch_failures));
-  num("heartbeat_timeouts_total", static_cast<double>(counters_.heartbeat_timeouts));
-  num("connections_refused_total", static_cast<double>(counters_.connections_refused));
-  num("auth_failures_total", static_cast<double>(counters_.auth_failures));
-  num("batch_messages_avg",
-      counters_.batches == 0 ? 0.0 : static_cast<double>(batch_messages_) / counters_.batches);
-  num("commit_latency_p50_ms", percentile(0.50));
-  num("commit_latency_p99_ms", percentile(0.99));
-  num("connections_accepted_total", static_cast<double>(counters_.connections_accepted));
-  session.Send(
-      encoder_.Finish(wire::CreateStatsReplyDirect(fbb, request.correlation_id(), &stats)));
+  out.push_back(
+      StatValue{"sync_mode", "gauge", "When commits reach the disk.", 0, config_.sync_mode});
+  gauge("uptime_seconds", "Seconds since the broker started.",
+        static_cast<double>(clock_->MonotonicMs() - started_mono_ms_) / 1000.0);
+  gauge("subscriptions", "Active subscriptions.", n(subscriptions_));
+  gauge("queues", "Queues in the store.", table(store::Table::kQueueState));
+  gauge("queues_in_memory", "Queues whose state is in memory.", n(queues_.size()));
+  gauge("groups", "Groups in the store.", table(store::Table::kGroupInfo));
+  gauge("messages_stored", "Messages in the index (the log tail excluded).",
+        table(store::Table::kMessages));
+  gauge("entries_stored", "Entries in the index (the log tail excluded).",
+        table(store::Table::kEntries));
+  gauge("log_unapplied_bytes", "Log bytes not yet applied to the index.",
+        n(pipeline_.unapplied().unapplied_bytes()));
+  gauge("store_used_bytes", "Bytes of the LMDB file in use.", n(kv.used_bytes));
+  gauge("store_map_bytes", "The LMDB map size.", n(kv.map_bytes));
+  gauge("store_headroom_bytes", "Bytes the store can still take (-1: no bound known).",
+        HeadroomGauge());
+  counter("published_total", "Publishes accepted (duplicates excluded).", c.published);
+  counter("delivered_total", "Deliveries, redeliveries included.", c.delivered);
+  counter("redelivered_total", "Deliveries after the first of an entry.", c.redelivered);
+  counter("acked_total", "Entries acknowledged.", c.acked);
+  counter("nacked_total", "Deliveries given back.", c.nacked);
+  counter("ack_timeouts_total", "Deliveries not acked within ack wait.", c.ack_timeouts);
+  counter("dead_lettered_total", "Entries moved to a dead-letter queue.", c.dead_lettered);
+  counter("expired_total", "Entries removed because they expired.", c.expired);
+  counter("dropped_total",
+          "Entries dropped by a queue limit: overflow drop-oldest, or a full dead-letter queue.",
+          c.dropped);
+  counter("duplicates_total", "Publishes answered as duplicates.", c.duplicates);
+  counter("refused_full_total", "Publishes refused by a queue limit.", c.refused_full);
+  counter("refused_storage_total", "Publishes refused because the store is full.",
+          c.refused_storage);
+  counter("purged_total", "Entries removed by purge or delete.", c.purged);
+  counter("group_publishes_total", "Publishes to groups.", c.group_publishes);
+  counter("fanout_entries_total", "Member entries made by group fan-out.", c.fanout_entries);
+  gauge("publish_rate", "Publishes per second, recent.", publish_rate_.Rate(now));
+  gauge("deliver_rate", "Deliveries per second, recent.", deliver_rate_.Rate(now));
+  gauge("ack_rate", "Acks per second, recent.", ack_rate_.Rate(now));
+  counter("batches_total", "Storage batches committed or failed.", c.batches);
+  counter("batch_failures_total", "Storage batches that failed.", c.batch_failures);
+  gauge("batch_messages_avg", "Publishes per storage batch, on average.",
+        c.batches == 0 ? 0.0 : n(batch_messages_) / n(c.batches));
+  counter("batch_messages_total", "Publishes carried by storage batches.", batch_messages_);
+  gauge("healthy", "1 while the store accepts writes and the broker runs.", Healthy() ? 1 : 0);
+  gauge("commit_latency_p50_ms", "Median commit time over the last 1,024 batches.",
+        percentile(0.50));
+  gauge("commit_latency_p99_ms", "99th percentile commit time over the last 1,024 batches.",
+        percentile(0.99));
+  return out;
 }
-
-namespace {
-
-flatbuffers::Offset<wire::QueueRow> BuildRow(
-    flatbuffers::FlatBufferBuilder& fbb, const Broker::Row& row,
-    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::QueueLimit>>> limits,
-    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::QueueConsumer>>> consumers) {
-  auto name = fbb.CreateString(row.name);
-  wire::QueueRowBuilder b(fbb);
-  b.add_name(name);
-  b.add_depth(row.depth);
-  b.add_bytes(row.bytes);
-  b.add_consumers(row.consumers);
-  b.add_inflight(row.inflight);
-  b.add_oldest_age_ms(row.oldest_age_ms);
-  b.add_dlq_depth(row.dlq_depth);
-  b.add_first_seq(row.first_seq);
-  b.add_last_seq(row.last_seq);
-  b.add_created_ms(row.created_ms);
-  b.add_publish_rate(row.publish_rate);
-  b.add_ack_rate(row.ack_rate);
-  if (!limits.IsNull()) b.add_limits(limits);
-  if (!consumers.IsNull()) b.add_consumer_list(consumers);
-  return b.Finish();
-}
-
-}  // namespace
 
 }  // namespace hermod::core

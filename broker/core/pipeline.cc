@@ -6,20 +6,19 @@
 
 namespace hermod::core {
 
-Pipeline::Pipeline(net::Loop* loop, store::StorageThread* storage, const BrokerConfig& config,
-                   OnCommitted on_committed)
-    : loop_(loop),
+Pipeline::Pipeline(Clock* clock, Scheduler* scheduler, store::Committer* storage,
+                   const BrokerConfig& config, OnDone on_done)
+    : clock_(clock),
       storage_(storage),
-      on_committed_(std::move(on_committed)),
+      on_done_(std::move(on_done)),
       max_batch_messages_(config.max_batch_messages),
       max_batch_bytes_(config.max_batch_bytes),
       unapplied_(config.apply) {
   // Records become due for apply as they age, with or without traffic; a
   // quarter of the lag bounds how late an apply starts.
   uint64_t period = std::max<uint64_t>(config.apply.lag_ms / 4, 10);
-  apply_timer_.Init(*loop_, [this] { MaybeSubmit(); });
-  apply_timer_.Start(period, period);
-  apply_timer_.Unref();  // an idle broker's loop must be free to exit
+  apply_timer_ = scheduler->NewTimer([this] { MaybeSubmit(); });
+  apply_timer_->Start(period, period);
 }
 
 void Pipeline::Start(const store::Counters& counters, BatchNo applied_through) {
@@ -29,7 +28,7 @@ void Pipeline::Start(const store::Counters& counters, BatchNo applied_through) {
   NewBatch();
 }
 
-void Pipeline::Close() { apply_timer_.Close(); }
+void Pipeline::Close() { apply_timer_->Close(); }
 
 void Pipeline::NewBatch() {
   // Reuse the last durable batch's buffers (a log record grows to hundreds
@@ -59,23 +58,23 @@ void Pipeline::NoteLogQueue(Queue* q) {
   book_.log_queues.push_back(q);
 }
 
-void Pipeline::NoteSession(BatchNo batch_no, ConnId conn_id) {
+void Pipeline::NoteClient(BatchNo batch_no, ClientId client_id) {
   if (batch_no == book_.batch_no) {
-    book_.sessions.push_back(conn_id);
+    book_.clients.push_back(client_id);
     return;
   }
   for (size_t i = 0; i < in_flight_books_.size(); ++i) {
     if (in_flight_books_[i].batch_no == batch_no) {
-      in_flight_books_[i].sessions.push_back(conn_id);
+      in_flight_books_[i].clients.push_back(client_id);
       return;
     }
   }
-  HERMOD_CHECK(false && "NoteSession for a batch neither filling nor in storage");
+  HERMOD_CHECK(false && "NoteClient for a batch neither filling nor in storage");
 }
 
 void Pipeline::MaybeSubmit() {
   if (committing_ || batch_ == nullptr) return;
-  uint64_t now = loop_->now_ms();
+  uint64_t now = clock_->MonotonicMs();
   if (now < hold_until_ms_) return;
   if (before_submit_) before_submit_();
   // After a failure for room, records are applied one per batch: an apply
@@ -95,8 +94,8 @@ void Pipeline::MaybeSubmit() {
 }
 
 void Pipeline::OnStorageWake() {
-  for (store::StorageThread::Report& report : storage_->TakeDone()) {
-    if (report.stage == store::StorageThread::Report::kCommitted) {
+  for (store::Committer::Report& report : storage_->TakeDone()) {
+    if (report.stage == store::Committer::Report::kCommitted) {
       committing_ = false;
       continue;
     }
@@ -106,7 +105,7 @@ void Pipeline::OnStorageWake() {
     in_flight_books_.pop_front();
     if (in_flight_books_.empty()) committing_ = false;
 
-    CommittedBatch committed;
+    BatchOutcome committed;
     committed.batch_no = batch->batch_no;
     committed.status = batch->status;
     committed.commit_micros = batch->commit_micros;
@@ -115,7 +114,7 @@ void Pipeline::OnStorageWake() {
       committed_through_ = batch->batch_no;
       full_retry_ms_ = 0;
       if (!batch->log.empty()) {
-        unapplied_.Track(batch->batch_no, loop_->now_ms(), batch->log.bytes(),
+        unapplied_.Track(batch->batch_no, clock_->MonotonicMs(), batch->log.bytes(),
                          std::move(book.log_queues));
       }
       for (const store::ApplyStep& step : batch->apply) {
@@ -129,14 +128,14 @@ void Pipeline::OnStorageWake() {
       committed.failed_log_queues = std::move(book.log_queues);
       if (batch->status.code() == ErrorCode::kStorageFull) {
         full_retry_ms_ = std::clamp(2 * full_retry_ms_, kFullRetryMinMs, kFullRetryMaxMs);
-        hold_until_ms_ = loop_->now_ms() + full_retry_ms_;
+        hold_until_ms_ = clock_->MonotonicMs() + full_retry_ms_;
       }
     }
     committed.queues = std::move(book.queues);
-    committed.sessions = std::move(book.sessions);
+    committed.clients = std::move(book.clients);
     committed.purges = std::move(batch->purges);
     committed.messages = book.messages;
-    on_committed_(committed);
+    on_done_(committed);
     if (batch->log.record().capacity() <= kMaxSpareLogBytes) {
       batch->Reset();
       spare_ = std::move(batch);

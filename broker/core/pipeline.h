@@ -13,8 +13,10 @@
 // the previous one committed, and when there is none, the pipeline asks
 // storage for a flush instead.
 //
-// Loop thread only, except that the StorageThread's notify callback posts
-// OnStorageWake() to the loop.
+// It reaches storage only through store::Committer and time only through
+// Clock and Scheduler, so the unit tests run it inline on the in-memory
+// store. Loop thread only (the server posts OnStorageWake() to the loop
+// when storage reports).
 #ifndef HERMOD_BROKER_CORE_PIPELINE_H_
 #define HERMOD_BROKER_CORE_PIPELINE_H_
 
@@ -23,26 +25,25 @@
 #include <memory>
 #include <vector>
 
+#include "clock.h"
+#include "committer.h"
 #include "config.h"
-#include "loop.h"
 #include "queue.h"
 #include "ring.h"
-#include "storage_thread.h"
-#include "timer.h"
+#include "service.h"
 #include "unapplied_log.h"
 #include "write_batch.h"
 
 namespace hermod::core {
 
-using ConnId = uint64_t;
-
-// What the owner learns about one batch once storage is done with it.
-struct CommittedBatch {
+// What the owner learns about one batch once storage is done with it: it
+// committed (and is durable), or it failed.
+struct BatchOutcome {
   BatchNo batch_no = 0;
   Status status;
   uint64_t commit_micros = 0;
   std::vector<Queue*> queues;             // queues the batch changed
-  std::vector<ConnId> sessions;           // sessions with confirms in the batch
+  std::vector<ClientId> clients;          // clients with replies waiting for the batch
   std::vector<Queue*> applied_queues;     // queues named by records it applied
   std::vector<store::PurgeRange> purges;  // with the counts storage removed
   uint64_t messages = 0;                  // publishes it carried
@@ -55,10 +56,10 @@ struct CommittedBatch {
 
 class Pipeline {
  public:
-  using OnCommitted = std::function<void(CommittedBatch&)>;
+  using OnDone = std::function<void(BatchOutcome&)>;
 
-  Pipeline(net::Loop* loop, store::StorageThread* storage, const BrokerConfig& config,
-           OnCommitted on_committed);
+  Pipeline(Clock* clock, Scheduler* scheduler, store::Committer* storage,
+           const BrokerConfig& config, OnDone on_done);
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
@@ -77,10 +78,10 @@ class Pipeline {
   // record, for NoteLogQueue). Cheap to call repeatedly.
   void NoteQueue(Queue* q);
   void NoteLogQueue(Queue* q);
-  // Records that a session waits for batch_no (the batch being filled or
-  // one in storage) to send replies. The caller calls it once per session
+  // Records that a client waits for batch_no (the batch being filled or
+  // one in storage) to be sent replies. The caller calls it once per client
   // and batch.
-  void NoteSession(BatchNo batch_no, ConnId conn_id);
+  void NoteClient(BatchNo batch_no, ClientId client_id);
   // Counts a publish into the batch's fill level.
   void NotePublish(uint64_t bytes) {
     ++batch_messages_;
@@ -111,19 +112,19 @@ class Pipeline {
     BatchNo batch_no = 0;
     std::vector<Queue*> queues;
     std::vector<Queue*> log_queues;
-    std::vector<ConnId> sessions;
+    std::vector<ClientId> clients;
     uint64_t messages = 0;
   };
   void NewBatch();
 
-  net::Loop* loop_;
-  store::StorageThread* storage_;
-  OnCommitted on_committed_;
+  Clock* clock_;
+  store::Committer* storage_;
+  OnDone on_done_;
   std::function<void()> before_submit_;
   uint32_t max_batch_messages_;
   uint64_t max_batch_bytes_;
   UnappliedLog unapplied_;
-  net::Timer apply_timer_;
+  std::unique_ptr<Timer> apply_timer_;
 
   store::Counters counters_;
   std::unique_ptr<store::WriteBatch> batch_;

@@ -24,16 +24,13 @@
 #include "message.h"
 #include "rate_meter.h"
 #include "ring.h"
+#include "service.h"
 #include "settings.h"
 
 namespace hermod::core {
 
-using store::BatchNo;
-using store::QueueId;
-using store::Seq;
-
+class Client;
 class Queue;
-class Session;
 
 struct Entry {
   Seq seq = 0;
@@ -55,10 +52,8 @@ struct Deadline {
   uint32_t delivery_count = 0;  // which delivery of that seq it guards
 };
 
-using SubscriptionId = uint32_t;
-
 struct Consumer {
-  Session* session = nullptr;
+  Client* client = nullptr;
   SubscriptionId subscription_id = 0;
   Queue* queue = nullptr;
   uint32_t credit = 0;

@@ -24,6 +24,28 @@ void EnvelopeWriter::Payload(std::string_view payload) {
   out_->append(payload);
 }
 
+Result<size_t> NewEnvelope::Bytes() const {
+  if (headers.size() + extra_headers.size() > UINT16_MAX) {
+    return Status::InvalidArgument("too many headers");
+  }
+  size_t bytes = EnvelopeWriter::FixedBytes() + payload.size();
+  for (std::span<const Header> list : {headers, extra_headers}) {
+    for (const Header& h : list) {
+      if (h.key.size() > UINT16_MAX) return Status::InvalidArgument("header key too long");
+      bytes += EnvelopeWriter::HeaderBytes(h.key.size(), h.value.size());
+    }
+  }
+  return bytes;
+}
+
+void NewEnvelope::Write(std::string* out) const {
+  EnvelopeWriter writer(out, publish_ms, expires_ms,
+                        static_cast<uint16_t>(headers.size() + extra_headers.size()));
+  for (const Header& h : headers) writer.Header(h.key, h.value);
+  for (const Header& h : extra_headers) writer.Header(h.key, h.value);
+  writer.Payload(payload);
+}
+
 uint16_t EnvelopeView::Read16(const char* p) { return DecodeFixed16(p); }
 uint32_t EnvelopeView::Read32(const char* p) { return DecodeFixed32(p); }
 

@@ -6,17 +6,44 @@
 //   n_headers × { key_len u16, key, value_len u32, value }
 //   payload_len u32, payload
 //
-// All integers little-endian. The core builds envelopes straight from a
-// Publish frame and reads them back to build Deliver frames, without an
-// intermediate object. Pure functions and views; any thread.
+// All integers little-endian. The store writes envelopes from a NewEnvelope
+// (views of the publish's parts, written once, straight into the log
+// record); readers parse them in place with EnvelopeView. Pure functions and
+// views; any thread.
 #ifndef HERMOD_BROKER_STORE_ENVELOPE_H_
 #define HERMOD_BROKER_STORE_ENVELOPE_H_
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
+#include "hermod/status.h"
+
 namespace hermod::store {
+
+// A message header; views into memory the caller keeps.
+struct Header {
+  std::string_view key;
+  std::string_view value;
+};
+
+// What a new envelope holds: views of the publish's parts (and, for a
+// dead-lettered copy, the headers that say where it came from, written after
+// the original ones). Valid while the viewed memory is.
+struct NewEnvelope {
+  uint64_t publish_ms = 0;
+  uint64_t expires_ms = 0;  // 0: never
+  std::span<const Header> headers;
+  std::span<const Header> extra_headers;
+  std::string_view payload;
+
+  // The encoded size, or kInvalidArgument when the headers cannot be stored
+  // (more than 65,535, or a key over 65,535 bytes).
+  Result<size_t> Bytes() const;
+  // Appends the envelope, exactly Bytes() long. REQUIRES: Bytes().ok().
+  void Write(std::string* out) const;
+};
 
 // Appends an envelope to *out, field by field:
 //   EnvelopeWriter w(out, publish_ms, expires_ms, n_headers);

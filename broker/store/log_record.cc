@@ -1,5 +1,7 @@
 #include "log_record.h"
 
+#include "check.h"
+
 namespace hermod::store {
 
 void LogWriter::Begin(LogOpType type) {
@@ -16,14 +18,26 @@ void LogWriter::CreateQueue(QueueId queue_id, uint64_t created_ms, std::string_v
   record_.append(name);
 }
 
-std::string* LogWriter::BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id,
-                                     uint32_t envelope_bytes) {
+std::string_view LogWriter::Publish(QueueId queue_id, Seq seq, MsgId msg_id,
+                                    const NewEnvelope& envelope, size_t envelope_bytes) {
+  BeginPublish(queue_id, seq, msg_id, envelope_bytes);
+  size_t start = record_.size();
+  envelope.Write(&record_);
+  HERMOD_CHECK(record_.size() - start == envelope_bytes);
+  return std::string_view(record_).substr(start);
+}
+
+void LogWriter::PublishEncoded(QueueId queue_id, Seq seq, MsgId msg_id, std::string_view envelope) {
+  BeginPublish(queue_id, seq, msg_id, envelope.size());
+  record_.append(envelope);
+}
+
+void LogWriter::BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id, size_t envelope_bytes) {
   Begin(LogOpType::kPublish);
   AppendFixed64(&record_, queue_id);
   AppendFixed64(&record_, seq);
   AppendFixed64(&record_, msg_id);
-  AppendFixed32(&record_, envelope_bytes);
-  return &record_;
+  AppendFixed32(&record_, static_cast<uint32_t>(envelope_bytes));
 }
 
 void LogWriter::Copy(const LogOp& op) {
@@ -31,9 +45,7 @@ void LogWriter::Copy(const LogOp& op) {
     case LogOpType::kCreateQueue:
       return CreateQueue(op.queue_id, op.created_ms, op.name);
     case LogOpType::kPublish:
-      BeginPublish(op.queue_id, op.seq, op.msg_id, static_cast<uint32_t>(op.envelope.size()))
-          ->append(op.envelope);
-      return;
+      return PublishEncoded(op.queue_id, op.seq, op.msg_id, op.envelope);
     case LogOpType::kAck:
       return Ack(op.queue_id, op.seq);
     case LogOpType::kDelivered:

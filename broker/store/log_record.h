@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 
+#include "envelope.h"
 #include "hermod/status.h"
 #include "keys.h"
 
@@ -59,9 +60,13 @@ class LogWriter {
   }
 
   void CreateQueue(QueueId queue_id, uint64_t created_ms, std::string_view name);
-  // Starts a kPublish op and returns where its envelope goes: the caller
-  // appends exactly envelope_bytes bytes (EnvelopeWriter) before the next op.
-  std::string* BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id, uint32_t envelope_bytes);
+  // A new message and its entry: writes the envelope (envelope_bytes long,
+  // as envelope.Bytes() said) into the record. Returns a view of the stored
+  // envelope, valid until the next operation is added.
+  std::string_view Publish(QueueId queue_id, Seq seq, MsgId msg_id, const NewEnvelope& envelope,
+                           size_t envelope_bytes);
+  // The same with an envelope already encoded (a copy, a replicated op).
+  void PublishEncoded(QueueId queue_id, Seq seq, MsgId msg_id, std::string_view envelope);
   void Ack(QueueId queue_id, Seq seq);
   void Delivered(QueueId queue_id, Seq seq, uint32_t delivery_count);
   // A queue's setting overrides, replacing earlier ones; empty: none.
@@ -79,6 +84,7 @@ class LogWriter {
 
  private:
   void Begin(LogOpType type);
+  void BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id, size_t envelope_bytes);
 
   std::string record_;
   size_t ops_ = 0;

@@ -33,29 +33,23 @@
 #include <thread>
 #include <vector>
 
+#include "committer.h"
 #include "store.h"
 #include "sync_mode.h"
 #include "write_batch.h"
 
 namespace hermod::store {
 
-class StorageThread {
+class StorageThread final : public Committer {
  public:
-  struct Report {
-    enum Stage { kCommitted, kDurable };
-    Stage stage = kDurable;
-    BatchNo batch_no = 0;
-    std::unique_ptr<WriteBatch> batch;  // kDurable: the batch, with its status
-  };
-
   // sync_interval_ms: how often committed batches are flushed in mode kBatch.
   StorageThread(Store* store, SyncMode sync_mode, uint32_t sync_interval_ms);
-  ~StorageThread();  // Stop()s
+  ~StorageThread() override;  // Stop()s
   StorageThread(const StorageThread&) = delete;
   StorageThread& operator=(const StorageThread&) = delete;
 
   // Whether batches are reported committed before durable (mode "always").
-  bool two_stage() const { return sync_mode_ == SyncMode::kAlways; }
+  bool two_stage() const override { return sync_mode_ == SyncMode::kAlways; }
 
   // After each commit, measure the store's headroom (WriteBatch::headroom),
   // exactly when it is under this many bytes. Before Start().
@@ -63,13 +57,13 @@ class StorageThread {
 
   void Start(std::function<void()> notify);
   // Queues a batch for commit.
-  void Submit(std::unique_ptr<WriteBatch> batch);
+  void Submit(std::unique_ptr<WriteBatch> batch) override;
   // Asks for a flush that makes the last committed batch durable (when no
   // next batch is coming to do it).
-  void RequestSync();
+  void RequestSync() override;
   // Reports in order: for each batch, kCommitted (two-stage only) before
   // kDurable.
-  std::vector<Report> TakeDone();
+  std::vector<Report> TakeDone() override;
   // Commits everything submitted, flushes, and joins the thread. Idempotent.
   void Stop();
 

@@ -70,7 +70,11 @@ std::string Text(const JsonValue& object, const std::string& key) {
 }
 
 // The names `hermod stats --json` must have (docs/cli.md).
-const std::vector<std::string> kStatNames = {"version",
+const std::vector<std::string> kStatNames = {"purged_total",
+                                             "group_publishes_total",
+                                             "batch_messages_total",
+                                             "healthy",
+                                             "version",
                                              "sync_mode",
                                              "uptime_seconds",
                                              "rss_bytes",

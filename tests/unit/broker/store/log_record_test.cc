@@ -9,8 +9,7 @@ TEST(LogRecord, RoundTripsEveryOperation) {
   LogWriter w;
   EXPECT_TRUE(w.empty());
   w.CreateQueue(7, 1234, "user:7");
-  std::string* out = w.BeginPublish(7, 1, 100, 5);
-  out->append("hello");
+  w.PublishEncoded(7, 1, 100, "hello");
   w.Ack(7, 1);
   w.Delivered(7, 2, 3);
   EXPECT_EQ(w.ops(), 4u);
@@ -40,7 +39,7 @@ TEST(LogRecord, RoundTripsEveryOperation) {
 TEST(LogRecord, ReportsTruncationAsCorruption) {
   LogWriter w;
   w.CreateQueue(1, 2, "q");
-  w.BeginPublish(1, 1, 1, 3)->append("abc");
+  w.PublishEncoded(1, 1, 1, "abc");
   const std::string& full = w.record();
   for (size_t n = 2; n < full.size(); ++n) {
     LogReader r(std::string_view(full).substr(0, n));
@@ -73,8 +72,7 @@ namespace {
 TEST(LogRecord, CopyAndPrependKeepEveryOperationInOrder) {
   LogWriter failed;
   failed.CreateQueue(7, 1000, "q");
-  std::string* out = failed.BeginPublish(7, 1, 11, 5);
-  out->append("hello");
+  failed.PublishEncoded(7, 1, 11, "hello");
   failed.Ack(3, 9);
   failed.Delivered(3, 10, 2);
   failed.Configure(7, "settings");

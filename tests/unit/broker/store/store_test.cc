@@ -24,7 +24,7 @@ std::string Envelope(std::string_view payload) {
 // Adds a publish of `payload` to a batch's log record.
 void AddPublish(WriteBatch& b, QueueId q, Seq seq, MsgId msg_id, std::string_view payload) {
   std::string env = Envelope(payload);
-  b.log.BeginPublish(q, seq, msg_id, static_cast<uint32_t>(env.size()))->append(env);
+  b.log.PublishEncoded(q, seq, msg_id, env);
 }
 
 struct LmdbFactory {

@@ -1,0 +1,371 @@
+#include "sessions.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <unordered_set>
+
+#include "hermod/version.h"
+#include "wire_envelope.h"
+
+namespace hermod::server {
+
+namespace {
+
+// How long a graceful stop waits for clients to read their last confirms.
+constexpr uint64_t kShutdownDrainMs = 5000;
+
+// Compares in time that depends on the secret's length only, not on where
+// the first difference is, so answers cannot be used to guess a token byte
+// by byte.
+bool SameSecret(std::string_view given, std::string_view secret) {
+  unsigned char diff = given.size() != secret.size();
+  for (size_t i = 0; i < secret.size(); ++i) {
+    diff |= static_cast<unsigned char>((i < given.size() ? given[i] : 0) ^ secret[i]);
+  }
+  return diff == 0;
+}
+
+// Never 0, which stands for "no token".
+uint64_t TokenHash(std::string_view token) { return std::hash<std::string_view>{}(token) | 1; }
+
+uint64_t OwnRssBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long pages_total = 0, pages_resident = 0;
+  int n = std::fscanf(f, "%lu %lu", &pages_total, &pages_resident);
+  std::fclose(f);
+  return n == 2 ? pages_resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+}  // namespace
+
+Sessions::Sessions(net::Loop* loop, const SessionOptions& options)
+    : loop_(loop), options_(options) {}
+
+Sessions::~Sessions() = default;
+
+void Sessions::Start() {
+  heartbeat_timer_.Init(*loop_, [this] { OnHeartbeatTimer(); });
+  if (options_.heartbeat_ms != 0) {
+    // The sessions are checked in slices, one per tick, a full pass per
+    // period: one pass at once over a million connections stalls the loop
+    // for tens of milliseconds (measured ~40 ns a session).
+    heartbeat_slices_ = std::clamp<uint32_t>(options_.heartbeat_ms / 10, 1, kHeartbeatSlices);
+    uint64_t tick = options_.heartbeat_ms / heartbeat_slices_;
+    heartbeat_timer_.Start(tick, tick);
+    heartbeat_timer_.Unref();
+  }
+}
+
+void Sessions::Close() {
+  heartbeat_timer_.Close();
+  shutdown_timer_.Close();
+  broker_->Close();
+}
+
+Session* Sessions::Find(core::ClientId client_id) const {
+  auto it = sessions_.find(client_id);
+  return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+std::string Sessions::PeerOf(core::ClientId client_id) const {
+  Session* s = Find(client_id);
+  return s != nullptr ? s->connection()->peer() : std::string();
+}
+
+// ---------------------------------------------------------------------------
+// Connections
+
+net::Connection::Handler* Sessions::Accept(net::Connection& conn) {
+  if (shutting_down_) return nullptr;
+  core::ClientId client_id = next_client_id_++;
+  // Over the limit, the connection still gets a session, only to be told
+  // why it is closed.
+  bool over = options_.max_connections != 0 && sessions_.size() >= options_.max_connections;
+  auto session = std::make_unique<Session>(this, &conn, client_id);
+  bool over_ip = false;
+  if (options_.max_connections_per_ip != 0) {
+    // peer() is "HOST:PORT" ("[v6]:PORT" for IPv6): the address is what
+    // precedes the last colon.
+    const std::string& peer = conn.peer();
+    session->ip = peer.substr(0, peer.rfind(':'));
+    over_ip = ++per_ip_[session->ip] > options_.max_connections_per_ip;
+  }
+  session->last_heard_ms = loop_->now_ms();
+  Session* raw = session.get();
+  sessions_.emplace(client_id, std::move(session));
+  raw->list_index = session_list_.size();
+  session_list_.push_back(raw);
+  ++stats_.connections_accepted;
+  spdlog::info("connection {} from {} opened", client_id, conn.peer());
+  if (over) {
+    ++stats_.connections_refused;
+    raw->SendError(Status(ErrorCode::kLimitExceeded, "too many connections: this broker takes " +
+                                                         std::to_string(options_.max_connections) +
+                                                         " at once (--max-connections)"),
+                   0, /*fatal=*/true);
+  } else if (over_ip) {
+    ++stats_.connections_refused;
+    raw->SendError(Status(ErrorCode::kLimitExceeded,
+                          "too many connections from " + raw->ip + ": this broker takes " +
+                              std::to_string(options_.max_connections_per_ip) +
+                              " per address (--max-connections-per-ip)"),
+                   0, /*fatal=*/true);
+  }
+  return raw;
+}
+
+void Sessions::Greeted(Session& session) { broker_->Connect(session.client_id()); }
+
+bool Sessions::Authenticate(Session& session, std::string_view token) {
+  if (options_.auth_tokens.empty()) return true;
+  bool ok = false;
+  for (const std::string& secret : options_.auth_tokens) ok |= SameSecret(token, secret);
+  if (ok) {
+    session.token_hash = TokenHash(token);
+  } else {
+    ++stats_.auth_failures;
+    spdlog::warn("connection {} from {}: {} auth token", session.client_id(),
+                 session.connection()->peer(), token.empty() ? "no" : "wrong");
+  }
+  return ok;
+}
+
+size_t Sessions::SetAuthTokens(std::vector<std::string> tokens) {
+  options_.auth_tokens = std::move(tokens);
+  std::unordered_set<uint64_t> accepted;
+  for (const std::string& token : options_.auth_tokens) accepted.insert(TokenHash(token));
+  // Collected first: closing a connection must not change the map walked.
+  std::vector<Session*> revoked;
+  for (auto& [client_id, session] : sessions_) {
+    if (session->token_hash != 0 && accepted.count(session->token_hash) == 0 &&
+        !session->closing()) {
+      revoked.push_back(session.get());
+    }
+  }
+  for (Session* s : revoked) {
+    spdlog::warn("connection {} from {}: auth token revoked", s->client_id(),
+                 s->connection()->peer());
+    s->SendError(Status(ErrorCode::kUnauthenticated, "the auth token was revoked"), 0,
+                 /*fatal=*/true);
+  }
+  return revoked.size();
+}
+
+void Sessions::OnHeartbeatTimer() {
+  // One slice of the connections per tick, a full pass per period: a client
+  // that heard nothing to answer still sends its Ping each period, so twice
+  // that without a frame means it is gone (or stuck); it is found within
+  // one more period. A session moved into the part already passed (by a
+  // removal) waits for the next pass.
+  uint64_t now = loop_->now_ms();
+  uint64_t limit = 2 * uint64_t{options_.heartbeat_ms};
+  std::vector<Session*> silent;
+  const size_t n = session_list_.size();
+  const size_t slice = (n + heartbeat_slices_ - 1) / heartbeat_slices_;
+  if (heartbeat_cursor_ >= n) heartbeat_cursor_ = 0;
+  const size_t end = std::min(n, heartbeat_cursor_ + slice);
+  for (; heartbeat_cursor_ < end; ++heartbeat_cursor_) {
+    Session* session = session_list_[heartbeat_cursor_];
+    // A publisher the broker itself stopped reading (the next batch is
+    // full) is not silent: its frames wait in the socket.
+    if (session->connection()->reading_paused()) {
+      session->last_heard_ms = now;
+      continue;
+    }
+    if (now - session->last_heard_ms > limit && !session->closing()) {
+      silent.push_back(session);
+    }
+  }
+  for (Session* s : silent) {
+    ++stats_.heartbeat_timeouts;
+    s->SendError(
+        Status::Timeout("no frame from the client in " + std::to_string(limit) +
+                        " ms (heartbeat every " + std::to_string(options_.heartbeat_ms) + " ms)"),
+        0, /*fatal=*/true);
+  }
+}
+
+void Sessions::SessionClosed(Session& session, const Status& why) {
+  spdlog::info("connection {} from {} closed: {}", session.client_id(),
+               session.connection()->peer(), why.ToString());
+  if (session.greeted()) broker_->Disconnect(session.client_id());
+  if (options_.max_connections_per_ip != 0) {
+    auto it = per_ip_.find(session.ip);
+    if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+  }
+  // Out of the heartbeat's list by moving the last one into its place.
+  Session* last = session_list_.back();
+  session_list_[session.list_index] = last;
+  last->list_index = session.list_index;
+  session_list_.pop_back();
+  sessions_.erase(session.client_id());  // frees the session
+  MaybeFinishShutdown();
+}
+
+// ---------------------------------------------------------------------------
+// Shutdown
+
+void Sessions::Shutdown(std::function<void()> done) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  shutdown_done_ = std::move(done);
+  for (auto& [client_id, session] : sessions_) session->connection()->PauseReading();
+  shutdown_timer_.Init(*loop_, [this] {
+    // Clients that do not read their last confirms in time are cut off.
+    std::vector<Session*> open;
+    for (auto& [client_id, session] : sessions_) open.push_back(session.get());
+    for (Session* s : open) {
+      s->connection()->Close(Status(ErrorCode::kShuttingDown, "broker stopping"));
+    }
+  });
+  shutdown_timer_.Start(kShutdownDrainMs);
+  broker_->Drain([this] {
+    drained_ = true;
+    MaybeFinishShutdown();
+  });
+}
+
+void Sessions::MaybeFinishShutdown() {
+  if (!shutting_down_ || !drained_ || !shutdown_done_) return;
+  if (!closing_sessions_) {
+    closing_sessions_ = true;
+    std::vector<Session*> open;
+    for (auto& [client_id, session] : sessions_) open.push_back(session.get());
+    for (Session* s : open) s->CloseWhenDrained();
+  }
+  if (!sessions_.empty()) return;
+  Close();
+  std::function<void()> done = std::move(shutdown_done_);
+  shutdown_done_ = nullptr;
+  done();
+}
+
+// ---------------------------------------------------------------------------
+// Statistics
+
+std::vector<core::StatValue> Sessions::Stats() {
+  auto n = [](uint64_t v) { return static_cast<double>(v); };
+  std::vector<core::StatValue> out;
+  out.push_back(core::StatValue{"version", "gauge", "The broker's version.", 0, HERMOD_VERSION});
+  out.push_back(core::StatValue{
+      "rss_bytes", "gauge", "Resident memory of the broker process.", n(OwnRssBytes()), {}});
+  out.push_back(
+      core::StatValue{"connections", "gauge", "Open client connections.", n(sessions_.size()), {}});
+  out.push_back(core::StatValue{"connections_accepted_total",
+                                "counter",
+                                "Connections accepted.",
+                                n(stats_.connections_accepted),
+                                {}});
+  out.push_back(
+      core::StatValue{"connections_refused_total",
+                      "counter",
+                      "Connections refused by --max-connections or --max-connections-per-ip.",
+                      n(stats_.connections_refused),
+                      {}});
+  out.push_back(
+      core::StatValue{"auth_failures_total",
+                      "counter",
+                      "Connections refused because their Hello carried no valid auth token.",
+                      n(stats_.auth_failures),
+                      {}});
+  out.push_back(
+      core::StatValue{"heartbeat_timeouts_total",
+                      "counter",
+                      "Connections closed because the client went silent past the heartbeat.",
+                      n(stats_.heartbeat_timeouts),
+                      {}});
+  std::vector<core::StatValue> core = broker_->Stats();
+  out.insert(out.end(), std::make_move_iterator(core.begin()), std::make_move_iterator(core.end()));
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// core::Output: frames for the clients
+
+void Sessions::PublishConfirmed(core::ClientId client, uint64_t correlation_id, core::MsgId msg_id,
+                                core::Seq seq, bool duplicate) {
+  Session* s = Find(client);
+  if (s == nullptr) return;
+  auto& fbb = encoder_.Start();
+  s->Send(encoder_.Finish(wire::CreatePublishOk(fbb, correlation_id, msg_id, seq, duplicate)));
+}
+
+void Sessions::PublishFailed(core::ClientId client, uint64_t correlation_id, const Status& status) {
+  Session* s = Find(client);
+  if (s == nullptr) return;
+  auto& fbb = encoder_.Start();
+  auto message = fbb.CreateString(status.message());
+  s->Send(encoder_.Finish(wire::CreatePublishError(fbb, correlation_id,
+                                                   static_cast<uint16_t>(status.code()), message)));
+}
+
+void Sessions::Subscribed(core::ClientId client, uint64_t correlation_id,
+                          core::SubscriptionId subscription_id) {
+  Session* s = Find(client);
+  if (s == nullptr) return;
+  auto& fbb = encoder_.Start();
+  s->Send(encoder_.Finish(wire::CreateSubscribeOk(fbb, correlation_id, subscription_id)));
+}
+
+void Sessions::Deliver(core::ClientId client, const core::Delivery& delivery) {
+  Session* s = Find(client);
+  if (s == nullptr) return;
+  auto& fbb = encoder_.Start();
+  EncodeEnvelope(
+      fbb, delivery.envelope,
+      [&](const store::EnvelopeView& envelope, WireHeaders headers, WirePayload payload) {
+        s->Send(encoder_.Finish(wire::CreateDeliver(fbb, delivery.subscription_id, delivery.seq,
+                                                    delivery.msg_id, delivery.delivery_count,
+                                                    envelope.publish_ms(), headers, payload)));
+      });
+}
+
+void Sessions::QueueConfigured(core::ClientId client, uint64_t correlation_id) {
+  Session* s = Find(client);
+  if (s == nullptr) return;
+  auto& fbb = encoder_.Start();
+  s->Send(encoder_.Finish(wire::CreateConfigureQueueOk(fbb, correlation_id)));
+}
+
+void Sessions::GroupChanged(core::ClientId client, uint64_t correlation_id, uint64_t changed) {
+  Session* s = Find(client);
+  if (s == nullptr) return;
+  auto& fbb = encoder_.Start();
+  wire::GroupReplyBuilder reply(fbb);
+  reply.add_correlation_id(correlation_id);
+  reply.add_changed(changed);
+  s->Send(encoder_.Finish(reply.Finish()));
+}
+
+void Sessions::QueuePurged(core::ClientId client, uint64_t correlation_id, uint64_t removed) {
+  Session* s = Find(client);
+  if (s == nullptr) return;
+  auto& fbb = encoder_.Start();
+  s->Send(encoder_.Finish(wire::CreateQueueReply(fbb, correlation_id, 0, 0, 0, removed)));
+}
+
+void Sessions::Error(core::ClientId client, const Status& status, uint64_t correlation_id,
+                     bool fatal) {
+  Session* s = Find(client);
+  if (s != nullptr) s->SendError(status, correlation_id, fatal);
+}
+
+bool Sessions::CanDeliver(core::ClientId client) {
+  Session* s = Find(client);
+  return s != nullptr && !s->closing() &&
+         s->connection()->pending_output() < options_.delivery_high_water;
+}
+
+void Sessions::PauseReading(core::ClientId client) {
+  if (Session* s = Find(client)) s->connection()->PauseReading();
+}
+
+void Sessions::ResumeReading(core::ClientId client) {
+  if (Session* s = Find(client)) s->connection()->ResumeReading();
+}
+
+}  // namespace hermod::server

@@ -1,0 +1,154 @@
+// Sessions: the server layer between connections and the core. It accepts
+// connections (connection limits, auth tokens, heartbeats), owns their
+// Sessions, and implements core::Output by encoding what the core reports
+// into frames for the right connection. It also runs the graceful stop:
+// reading stops, the core drains its batches, then connections close once
+// their output is written.
+//
+// Loop thread only.
+#ifndef HERMOD_BROKER_SERVER_SESSIONS_H_
+#define HERMOD_BROKER_SERVER_SESSIONS_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "broker.h"
+#include "clock.h"
+#include "connection.h"
+#include "frame_codec.h"
+#include "loop.h"
+#include "service.h"
+#include "session.h"
+#include "timer.h"
+
+namespace hermod::server {
+
+// Connection-level settings (the rest of hermodd's are the core's).
+struct SessionOptions {
+  // Connections open at once at most; one more gets a fatal
+  // Error{kLimitExceeded} and is closed. 0: no limit but the process's
+  // file descriptors.
+  uint32_t max_connections = 0;
+  // Connections open at once from one IP address at most. 0: no limit.
+  uint32_t max_connections_per_ip = 0;
+  // Clients send a frame at least this often (a Ping when idle; Welcome
+  // tells them); a connection silent for twice as long is closed. 0: none.
+  uint32_t heartbeat_ms = 30000;
+  // Deliveries to a connection pause while this much of its output is
+  // unwritten, and resume once it drains.
+  uint64_t delivery_high_water = 4 << 20;
+  // Tokens a Hello must carry one of; empty: no authentication.
+  std::vector<std::string> auth_tokens;
+};
+
+// Statistics of the connection layer.
+struct SessionStatistics {
+  uint64_t connections_accepted = 0;
+  uint64_t connections_refused = 0;  // over a connection limit
+  uint64_t heartbeat_timeouts = 0;   // closed for silence
+  uint64_t auth_failures = 0;        // Hellos without a valid token
+};
+
+class Sessions final : public core::Output {
+ public:
+  Sessions(net::Loop* loop, const SessionOptions& options);
+  ~Sessions() override;
+  Sessions(const Sessions&) = delete;
+  Sessions& operator=(const Sessions&) = delete;
+
+  // REQUIRES: before Start(); the broker outlives this.
+  void set_broker(core::Broker* broker) { broker_ = broker; }
+  // Starts the heartbeat check.
+  void Start();
+
+  // A new connection: returns its handler (a Session).
+  net::Connection::Handler* Accept(net::Connection& conn);
+
+  // Whether a Hello's token is accepted (always, without tokens); counts
+  // and logs a refusal.
+  bool Authenticate(Session& session, std::string_view token);
+  // Replaces the accepted tokens (SIGHUP) and closes the connections let in
+  // with a token no longer among them. Returns how many it closed.
+  size_t SetAuthTokens(std::vector<std::string> tokens);
+
+  // Graceful stop: stops reading from clients, lets the core commit what was
+  // received and send the confirms, closes every connection once its output
+  // is written (or after a deadline), closes the core's timers, then calls
+  // done.
+  void Shutdown(std::function<void()> done);
+  // Closes the timers when Start() ran but Shutdown() never finished.
+  void Close();
+
+  // Every statistic, the connection layer's then the core's: `hermod stats`
+  // and /metrics show this one list.
+  std::vector<core::StatValue> Stats();
+
+  core::Broker& broker() { return *broker_; }
+  proto::FrameEncoder& encoder() { return encoder_; }
+  const SessionOptions& options() const { return options_; }
+  uint64_t loop_ms() const { return loop_->now_ms(); }
+  size_t size() const { return sessions_.size(); }
+
+  // From Session.
+  void Greeted(Session& session);
+  void SessionClosed(Session& session, const Status& why);
+  // The peer address of a client, for `queue show`.
+  std::string PeerOf(core::ClientId client_id) const;
+  // Scratch for decoding a publish's headers (no allocation per publish).
+  std::vector<core::Header>& header_scratch() { return header_scratch_; }
+
+  // core::Output
+  void PublishConfirmed(core::ClientId client, uint64_t correlation_id, core::MsgId msg_id,
+                        core::Seq seq, bool duplicate) override;
+  void PublishFailed(core::ClientId client, uint64_t correlation_id, const Status& status) override;
+  void Subscribed(core::ClientId client, uint64_t correlation_id,
+                  core::SubscriptionId subscription_id) override;
+  void Deliver(core::ClientId client, const core::Delivery& delivery) override;
+  void QueueConfigured(core::ClientId client, uint64_t correlation_id) override;
+  void GroupChanged(core::ClientId client, uint64_t correlation_id, uint64_t changed) override;
+  void QueuePurged(core::ClientId client, uint64_t correlation_id, uint64_t removed) override;
+  void Error(core::ClientId client, const Status& status, uint64_t correlation_id,
+             bool fatal) override;
+  bool CanDeliver(core::ClientId client) override;
+  void PauseReading(core::ClientId client) override;
+  void ResumeReading(core::ClientId client) override;
+
+ private:
+  Session* Find(core::ClientId client_id) const;
+  void OnHeartbeatTimer();
+  void MaybeFinishShutdown();
+
+  net::Loop* loop_;
+  SessionOptions options_;
+  core::Broker* broker_ = nullptr;
+  proto::FrameEncoder encoder_;
+  SessionStatistics stats_;
+  std::vector<core::Header> header_scratch_;
+
+  core::ClientId next_client_id_ = 1;
+  std::unordered_map<core::ClientId, std::unique_ptr<Session>> sessions_;
+  // The sessions again, in a vector the heartbeat walks in slices
+  // (Session::list_index is each one's place).
+  std::vector<Session*> session_list_;
+  // Open sessions per peer IP address; only kept when that limit is set.
+  std::unordered_map<std::string, uint32_t> per_ip_;
+
+  net::Timer heartbeat_timer_;
+  static constexpr uint32_t kHeartbeatSlices = 64;
+  uint32_t heartbeat_slices_ = 1;  // ticks per heartbeat period
+  size_t heartbeat_cursor_ = 0;    // where the next tick's slice starts
+
+  bool shutting_down_ = false;
+  bool drained_ = false;  // the core committed and confirmed everything
+  bool closing_sessions_ = false;
+  std::function<void()> shutdown_done_;
+  net::Timer shutdown_timer_;
+};
+
+}  // namespace hermod::server
+
+#endif  // HERMOD_BROKER_SERVER_SESSIONS_H_
