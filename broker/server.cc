@@ -94,8 +94,6 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
   }
   store::Store store(env.get());
   if (Status s = store.Open(); !s.ok()) return s;
-  Result<store::Recovery> recovery = store.Recover();
-  if (!recovery.ok()) return recovery.status();
 
   // Loop, storage thread, core.
   net::Loop loop;
@@ -114,10 +112,12 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
     server::Sessions sessions(&loop, options_.sessions);
     core::Broker broker(&clock, &scheduler, &store, &storage, &sessions, config);
     sessions.set_broker(&broker);
-    result = broker.Recover(*recovery);
+    Result<store::Recovery> recovery =
+        store.Recover([&broker](const store::LogOp& op) { broker.ApplyCommitted(op); });
+    result = recovery.ok() ? broker.Recover(*recovery) : recovery.status();
     // What recovery read and built is not needed any more: give it back to
     // the system, so a restart on a large store does not start fat.
-    *recovery = store::Recovery();
+    if (recovery.ok()) *recovery = store::Recovery();
     malloc_trim(0);
     // Open and recovery commit without flushing their meta pages (two-stage
     // durability): flush now, before anything is built on them.
@@ -209,10 +209,12 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
       listener.Close();
       metrics.Close();
       storage.Stop();  // commits anything still queued, then joins
-      // Run the loop once more so that close callbacks (listener, timers)
-      // run while their owners are still alive.
-      uv_run(loop.uv(), UV_RUN_NOWAIT);
+    } else {
+      broker.Close();
     }
+    // Run the loop once more so that close callbacks (listener, timers) run
+    // while their owners are still alive.
+    uv_run(loop.uv(), UV_RUN_NOWAIT);
     loop.Close();
   }
   return result;

@@ -26,21 +26,45 @@ Broker::Broker(Clock* clock, Scheduler* scheduler, store::Store* store, store::C
 Broker::~Broker() = default;
 
 Status Broker::Recover(const store::Recovery& recovery) {
-  // Store::Recover applied the log tail to the index: everything is in the
-  // index now, and queues load from it on first use.
+  // Store::Recover applied the log tail to the index (and replayed it
+  // through ApplyCommitted): everything is in the index now, and queues
+  // load from it on first use.
   pipeline_.Start(recovery.counters, recovery.counters.next_batch_no - 1);
-  // Client-generated dedup ids live only in memory and the log; the tail
-  // that was just applied brings back those of the last moments before the
-  // stop, which are the ones a reconnecting client may resend.
-  for (const store::RecoveredDedup& d : recovery.client_dedup) {
-    dedup_.Add(d.queue_id, d.dedup_id, DedupIndex::Original{d.msg_id, d.seq, 0}, d.time_ms);
-  }
   RecoverFanouts(recovery.fanout_jobs);
   if (recovery.records_applied > 0) {
     spdlog::info("recovered {} log records ({} bytes) into the index", recovery.records_applied,
                  recovery.log_bytes);
   }
   return Status::OK();
+}
+
+void Broker::ApplyCommitted(const store::LogOp& op) {
+  // What the store does not keep for the core: dedup ids it holds only in
+  // memory (libhermod's resend ids never reach the index; an application's
+  // only once its record is applied), and ids the next publishes must not
+  // reuse. Entries need nothing here: an idle queue lives in the store, and
+  // its entries still in the log are applied to the index before anyone
+  // loads it (at startup; in a cluster, before a follower leads).
+  store::Counters& ids = pipeline_.counters();
+  switch (op.type) {
+    case store::LogOpType::kCreateQueue:
+      ids.next_queue_id = std::max(ids.next_queue_id, op.queue_id + 1);
+      break;
+    case store::LogOpType::kPublish:
+    case store::LogOpType::kEntry:
+      ids.next_msg_id = std::max(ids.next_msg_id, op.msg_id + 1);
+      break;
+    case store::LogOpType::kDedup:
+      // created_ms holds the publish time; batch 0: durable already.
+      dedup_.Add(op.queue_id, op.dedup_id, DedupIndex::Original{op.msg_id, op.seq, 0},
+                 op.created_ms);
+      break;
+    case store::LogOpType::kAck:
+    case store::LogOpType::kDelivered:
+    case store::LogOpType::kConfigure:
+    case store::LogOpType::kDeleteQueue:
+      break;
+  }
 }
 
 uint64_t Broker::Now() {

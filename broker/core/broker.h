@@ -85,8 +85,12 @@ class Broker {
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
-  // Takes over a recovered store's counters and client dedup ids. Before
-  // Start().
+  // Applies one committed log operation to the core's memory: the call a
+  // replay of the log makes for each operation, in log order (Store::Recover
+  // at startup; in a cluster, a follower for what its leader shipped).
+  void ApplyCommitted(const store::LogOp& op);
+  // Takes over a recovered store's counters and fan-out jobs, after the
+  // replay. Before Start().
   Status Recover(const store::Recovery& recovery);
   // Starts batching, redelivery and sweeping. After Recover().
   void Start();

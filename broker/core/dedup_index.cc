@@ -7,6 +7,12 @@
 
 namespace hermod::core {
 
+std::string DedupIndex::MemoryKey(QueueId target, std::string_view dedup_id) {
+  std::string key(reinterpret_cast<const char*>(&target), sizeof(target));
+  key.append(dedup_id);
+  return key;
+}
+
 Status ValidateDedupId(std::string_view id) {
   if (id.empty() || id.size() > 255) {
     return Status::InvalidArgument("dedup id must be 1 to 255 bytes");
@@ -60,7 +66,7 @@ Result<std::optional<DedupIndex::Original>> DedupIndex::Find(QueueId target,
     }
     return std::optional<Original>();
   }
-  auto it = map_.find(store::DedupKey(target, dedup_id));
+  auto it = map_.find(MemoryKey(target, dedup_id));
   if (it != map_.end() && it->second.time_ms >= horizon) {
     return std::optional<Original>(it->second.original);
   }
@@ -88,7 +94,7 @@ void DedupIndex::Add(QueueId target, std::string_view dedup_id, const Original& 
       return;
     }
   }
-  std::string key = store::DedupKey(target, dedup_id);
+  std::string key = MemoryKey(target, dedup_id);
   map_[key] = Record{original, now_ms};
   order_.push_back(Order{std::move(key), original.batch_no, now_ms});
 }
@@ -103,7 +109,7 @@ void DedupIndex::Forget(QueueId target, std::string_view dedup_id, MsgId msg_id)
       return;
     }
   }
-  auto it = map_.find(store::DedupKey(target, dedup_id));
+  auto it = map_.find(MemoryKey(target, dedup_id));
   if (it != map_.end() && it->second.original.msg_id == msg_id) map_.erase(it);
 }
 
@@ -112,7 +118,7 @@ void DedupIndex::Moved(QueueId target, std::string_view dedup_id, MsgId msg_id, 
   Original* original = FindOriginal(target, dedup_id, msg_id);
   if (original == nullptr) return;
   original->batch_no = batch_no;
-  auto it = map_.find(store::DedupKey(target, dedup_id));
+  auto it = map_.find(MemoryKey(target, dedup_id));
   if (it != map_.end()) {
     // Trim finds it by its new batch.
     it->second.time_ms = now_ms;
@@ -128,7 +134,7 @@ DedupIndex::Original* DedupIndex::FindOriginal(QueueId target, std::string_view 
       return &record->original;
     }
   }
-  auto it = map_.find(store::DedupKey(target, dedup_id));
+  auto it = map_.find(MemoryKey(target, dedup_id));
   if (it != map_.end() && it->second.original.msg_id == msg_id) return &it->second.original;
   return nullptr;
 }
@@ -147,8 +153,9 @@ void DedupIndex::Trim(uint64_t now_ms, BatchNo applied_through) {
     Order& front = order_.front();
     bool past_window = front.time_ms < horizon;
     // Application ids leave memory once the store has them.
-    bool stored = !IsClientDedupId(front.key) && front.batch_no <= applied_through;
-    bool over_bound = IsClientDedupId(front.key) && order_.size() > max_per_client_;
+    bool client = IsClientDedupId(std::string_view(front.key).substr(sizeof(QueueId)));
+    bool stored = !client && front.batch_no <= applied_through;
+    bool over_bound = client && order_.size() > max_per_client_;
     if (!past_window && !stored && !over_bound) break;
     auto it = map_.find(front.key);
     // A later Add of the same key owns the map slot now; leave it.

@@ -100,7 +100,9 @@ class DedupIndex {
   // its publishes in the order it sends them).
   std::unordered_map<uint64_t, Ring<ClientRecord>> clients_;
   size_t client_records_ = 0;
-  // Every other id, keyed by DedupKey, with its insertion order.
+  // The key of an id in map_: the target's bytes, then the id.
+  static std::string MemoryKey(QueueId target, std::string_view dedup_id);
+  // Every other id, keyed by MemoryKey, with its insertion order.
   std::unordered_map<std::string, Record> map_;
   Ring<Order> order_;
 };

@@ -117,7 +117,7 @@ Status Store::Open() {
   return (*txn)->Commit();
 }
 
-Result<Recovery> Store::Recover() {
+Result<Recovery> Store::Recover(const ReplayFn& replay) {
   Recovery recovery;
   // Read the counters and the numbers and sizes of the unapplied records.
   std::vector<std::pair<BatchNo, size_t>> records;
@@ -160,10 +160,7 @@ Result<Recovery> Store::Recover() {
       LogOp op;
       while (reader.Next(&op)) {
         if (op.type == LogOpType::kAck) step.canceled.emplace_back(op.queue_id, op.seq);
-        if (op.type == LogOpType::kDedup && IsClientDedupId(op.dedup_id)) {
-          recovery.client_dedup.push_back(RecoveredDedup{op.queue_id, op.seq, op.msg_id,
-                                                         op.created_ms, std::string(op.dedup_id)});
-        }
+        if (replay) replay(op);
       }
       return reader.status();
     };

@@ -59,15 +59,6 @@ struct StoredEntry {
   std::string envelope;
 };
 
-// A client-generated dedup id found in the log tail at startup.
-struct RecoveredDedup {
-  QueueId queue_id = 0;
-  Seq seq = 0;
-  MsgId msg_id = 0;
-  uint64_t time_ms = 0;
-  std::string dedup_id;
-};
-
 // An unfinished fan-out job found at startup.
 struct RecoveredFanout {
   uint64_t job_id = 0;
@@ -84,7 +75,6 @@ struct GroupSummary {
 struct Recovery {
   Counters counters;
   std::vector<RecoveredFanout> fanout_jobs;
-  std::vector<RecoveredDedup> client_dedup;
   uint64_t records_applied = 0;  // log records found and applied at startup
   uint64_t log_bytes = 0;        // their size
 };
@@ -100,9 +90,12 @@ class Store {
   Status Open();
   // Applies every log record not yet applied to the index (the tail a crash
   // or a stop left), then returns the id counters. Afterwards the log is
-  // empty and the index holds the whole state. Before the storage thread
-  // starts: it runs write transactions itself.
-  Result<Recovery> Recover();
+  // empty and the index holds the whole state. Calls replay(op) for every
+  // operation of that tail, in log order, before applying it (the core
+  // takes what lives only in memory from there: core::Broker::ApplyCommitted).
+  // Before the storage thread starts: it runs write transactions itself.
+  using ReplayFn = std::function<void(const LogOp&)>;
+  Result<Recovery> Recover(const ReplayFn& replay = nullptr);
 
   // Commits the batch as one write transaction. Storage thread only.
   // Purge counts are written back into the batch.

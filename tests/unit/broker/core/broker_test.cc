@@ -407,5 +407,27 @@ TEST_F(BrokerTest, ADeliveryCountSurvivesTheIndex) {
   EXPECT_EQ(deliveries(b)[0].delivery_count, 2u);
 }
 
+TEST_F(BrokerTest, ReplayingTheLogBringsBackResendIdsAndLaterIds) {
+  // libhermod's resend ids live only in memory and in the log: a restart
+  // must find them again in the log tail, through ApplyCommitted.
+  h.Start();
+  ClientId c = h.Connect();
+  const std::string resend_id = "~00000000000000ab-1";
+  h.Publish(c, "q", "m", 0, resend_id);
+  h.Turn();
+  ASSERT_EQ(confirms(c).size(), 1u);
+  MsgId original = confirms(c)[0].msg_id;
+  h.Restart();  // the record is still in the log tail (apply lag 1 s)
+  c = h.Connect();
+  h.Publish(c, "q", "m", 0, resend_id);
+  h.Publish(c, "q", "other");
+  h.Turn();
+  ASSERT_EQ(confirms(c).size(), 2u);
+  EXPECT_TRUE(confirms(c)[0].duplicate);
+  EXPECT_EQ(confirms(c)[0].msg_id, original);
+  EXPECT_GT(confirms(c)[1].msg_id, original) << "a message id was reused after the restart";
+  EXPECT_EQ(h.Depth("q"), 2u);
+}
+
 }  // namespace
 }  // namespace hermod::core::testing

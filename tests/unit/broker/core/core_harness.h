@@ -228,12 +228,26 @@ class CoreHarness {
 
   BrokerConfig& config() { return config_; }
   void Start() {
-    ASSERT_TRUE(store_.Open().ok());
-    Result<store::Recovery> recovery = store_.Recover();
-    ASSERT_TRUE(recovery.ok());
+    if (!opened_) {
+      ASSERT_TRUE(store_.Open().ok());
+      opened_ = true;
+    }
     broker_ = std::make_unique<Broker>(&clock_, &scheduler_, &store_, &committer_, &out_, config_);
+    Result<store::Recovery> recovery =
+        store_.Recover([this](const store::LogOp& op) { broker_->ApplyCommitted(op); });
+    ASSERT_TRUE(recovery.ok());
     ASSERT_TRUE(broker_->Recover(*recovery).ok());
     broker_->Start();
+  }
+
+  // A restart without a clean stop: the core and its memory go, the store
+  // stays as the last commit left it (with its unapplied log tail), and a
+  // new core recovers from it.
+  void Restart() {
+    broker_->Close();
+    broker_.reset();
+    committed_ = 0;
+    Start();
   }
 
   Broker& broker() { return *broker_; }
@@ -321,6 +335,7 @@ class CoreHarness {
   BrokerConfig config_;
   std::unique_ptr<Broker> broker_;
   BatchNo committed_ = 0;
+  bool opened_ = false;
   ClientId next_client_ = 1;
   uint64_t correlation_ = 0;
 };
