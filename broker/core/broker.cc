@@ -21,7 +21,9 @@ Broker::Broker(Clock* clock, Scheduler* scheduler, store::Store* store, store::C
       config_(config),
       pipeline_(clock, scheduler, storage, config,
                 [this](BatchOutcome& batch) { OnBatchDone(batch); }),
-      dedup_(store, config.dedup_window_ms, config.max_client_dedup_ids) {}
+      dedup_(store, config.dedup_window_ms, config.max_client_dedup_ids),
+      queues_(store, config_.queue_defaults),
+      groups_(store) {}
 
 Broker::~Broker() = default;
 
@@ -30,7 +32,7 @@ Status Broker::Recover(const store::Recovery& recovery) {
   // through ApplyCommitted): everything is in the index now, and queues
   // load from it on first use.
   pipeline_.Start(recovery.counters, recovery.counters.next_batch_no - 1);
-  RecoverFanouts(recovery.fanout_jobs);
+  groups_.RecoverJobs(recovery.fanout_jobs);
   if (recovery.records_applied > 0) {
     spdlog::info("recovered {} log records ({} bytes) into the index", recovery.records_applied,
                  recovery.log_bytes);
@@ -96,62 +98,12 @@ Client* Broker::FindClient(ClientId client_id) {
 // ---------------------------------------------------------------------------
 // Queues
 
-Queue* Broker::AddQueue(std::string_view name, QueueId queue_id, const store::QueueInfo* info) {
-  auto q = std::make_unique<Queue>(std::string(name), queue_id);
-  if (info != nullptr) {
-    const store::QueueState& state = info->state;
-    q->next_seq = state.last_seq + 1;
-    q->index_end = state.last_seq + 1;
-    // An empty index range needs no read at all.
-    q->index_cursor = state.depth > 0 ? 1 : q->index_end;
-    q->created_ms = state.created_ms;
-    q->depth = state.depth;
-    q->bytes = state.bytes;
-    if (!info->config.empty() && !q->overrides.Decode(info->config)) {
-      spdlog::warn("queue {}: unreadable settings; using the defaults", name);
-    }
-  }
-  q->limits = EffectiveLimits(config_.queue_defaults, q->overrides, name);
-  Queue* raw = q.get();
-  queues_.emplace(raw->name(), std::move(q));
-  if (queue_id != 0) queues_by_id_[queue_id] = raw;
-  return raw;
-}
-
-Result<Queue*> Broker::FindOrLoadQueue(std::string_view name) {
-  auto it = queues_.find(name);
-  if (it != queues_.end()) {
-    if (it->second->deleted) {
-      return Status(ErrorCode::kUnavailable,
-                    "queue " + std::string(name) + " is being deleted; retry in a moment");
-    }
-    return it->second.get();
-  }
-  Result<std::optional<store::QueueInfo>> info = store_->FindQueue(name);
-  if (!info.ok()) return info.status();
-  if (info->has_value()) return AddQueue(name, (*info)->queue_id, &**info);
-  // Not created yet: the first publish creates it durably (EnsureCreated).
-  return AddQueue(name, 0, nullptr);
-}
-
-Result<Queue*> Broker::FindOrLoadQueueById(QueueId queue_id) {
-  auto it = queues_by_id_.find(queue_id);
-  if (it != queues_by_id_.end()) {
-    if (it->second->deleted) return Status::NotFound("queue " + it->second->name() + " is deleted");
-    return it->second;
-  }
-  Result<std::optional<store::QueueInfo>> info = store_->FindQueueById(queue_id);
-  if (!info.ok()) return info.status();
-  if (!info->has_value()) return Status::NotFound("no queue " + std::to_string(queue_id));
-  return AddQueue((*info)->state.name, queue_id, &**info);
-}
-
 void Broker::EnsureCreated(Queue* q) {
   if (q->queue_id() != 0) return;
   q->set_queue_id(pipeline_.counters().next_queue_id++);
   q->created_ms = Now();
   q->created_batch = pipeline_.batch_no();
-  queues_by_id_[q->queue_id()] = q;
+  queues_.Created(q);
   pipeline_.batch().log.CreateQueue(q->queue_id(), q->created_ms, q->name());
   pipeline_.NoteLogQueue(q);
 }
@@ -166,19 +118,12 @@ void Broker::MaybeEvict(Queue* q) {
   if (q->deleted) {
     if (!committed || !applied) return;
     // It left its groups in the store with that record; in memory too.
-    for (auto& [name, group] : groups_) {
-      auto member = group->members.find(q->name());
-      if (member == group->members.end() || member->second != q->queue_id()) continue;
-      group->members.erase(member);
-      group->Changed();
-    }
-    queues_by_id_.erase(q->queue_id());
-    queues_.erase(q->name());
+    groups_.ForgetMember(q->name(), q->queue_id());
+    queues_.Erase(q);
     return;
   }
   if (!q->idle() || !committed || !applied) return;
-  if (q->queue_id() != 0) queues_by_id_.erase(q->queue_id());
-  queues_.erase(q->name());
+  queues_.Erase(q);
 }
 
 Status Broker::MakeRoom(Queue* q, uint64_t bytes) {
@@ -263,7 +208,7 @@ void Broker::Publish(ClientId client_id, const PublishRequest& publish) {
   if (Status s = ValidateQueueName(name); !s.ok()) return refuse(s);
   if (Status s = CheckStoreRoom(); !s.ok()) return refuse(s);
 
-  Result<Queue*> found = FindOrLoadQueue(name);
+  Result<Queue*> found = queues_.Load(name);
   if (!found.ok()) return refuse(found.status());
   Queue* q = *found;
   BatchNo batch_no = pipeline_.batch_no();
@@ -362,7 +307,7 @@ void Broker::ConfigureQueue(ClientId client_id, const ConfigureRequest& configur
     }
   }
 
-  Result<Queue*> found = FindOrLoadQueue(name);
+  Result<Queue*> found = queues_.Load(name);
   if (!found.ok()) return fail(found.status());
   Queue* q = *found;
   EnsureCreated(q);

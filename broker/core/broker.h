@@ -41,8 +41,10 @@
 #include "config.h"
 #include "dedup_index.h"
 #include "group.h"
+#include "group_table.h"
 #include "pipeline.h"
 #include "queue.h"
+#include "queue_table.h"
 #include "rate_meter.h"
 #include "service.h"
 #include "store.h"
@@ -156,21 +158,11 @@ class Broker {
   struct Row;
 
  private:
-  struct NameHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
-  using QueueMap =
-      std::unordered_map<std::string, std::unique_ptr<Queue>, NameHash, std::equal_to<>>;
-
   // The wall clock in ms, read once per monotonic ms.
   uint64_t Now();
   Client* FindClient(ClientId client_id);
 
   // Queues (broker.cc).
-  Result<Queue*> FindOrLoadQueue(std::string_view name);
-  Result<Queue*> FindOrLoadQueueById(QueueId queue_id);
-  Queue* AddQueue(std::string_view name, QueueId queue_id, const store::QueueInfo* info);
   void EnsureCreated(Queue* q);
   void MaybeEvict(Queue* q);
   // Appends a new entry with a new message to q in the current batch.
@@ -205,11 +197,10 @@ class Broker {
   void ExpireIndexed(Queue* q, Seq seq);
 
   // Groups and fan-out (groups.cc).
-  Result<Group*> FindOrLoadGroup(std::string_view name);
   void PublishToGroup(Client& client, const PublishRequest& publish,
                       const store::NewEnvelope& envelope, size_t envelope_bytes);
+  // Adds this batch's chunk of member entries (fanout_chunk at most).
   void ExpandFanouts();
-  void RecoverFanouts(const std::vector<store::RecoveredFanout>& jobs);
 
   // Inspection (inspect.cc).
   Status FillRow(std::string_view name, QueueId queue_id, const store::QueueState& state, Row* row);
@@ -242,16 +233,10 @@ class Broker {
   BrokerStatistics stats_;
 
   std::unordered_map<ClientId, std::unique_ptr<Client>> clients_;
-  QueueMap queues_;
-  std::unordered_map<QueueId, Queue*> queues_by_id_;
+  QueueTable queues_;
   std::vector<ClientId> paused_;  // publishers waiting for room in the next batch
 
-  // Groups in use (and tombstones of groups deleted in an uncommitted batch).
-  std::unordered_map<std::string, std::unique_ptr<Group>, NameHash, std::equal_to<>> groups_;
-  // Fan-out jobs by group id: one group's jobs expand in publish order;
-  // groups take turns.
-  std::map<uint64_t, Ring<FanoutJob>> fanout_jobs_;
-  uint64_t fanout_turn_ = 0;  // the group served last
+  GroupTable groups_;
   BatchNo fanout_batch_ = 0;  // the batch fanout_in_batch_ counts for
   uint64_t fanout_in_batch_ = 0;
 

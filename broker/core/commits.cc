@@ -181,17 +181,7 @@ void Broker::OnBatchFailed(BatchOutcome& batch) {
 
   // Fan-out jobs of refused group publishes never start.
   for (const store::FanoutStart& start : batch.failed->fanout_starts) {
-    if (lost.count(start.msg_id) == 0) continue;
-    auto it = fanout_jobs_.find(start.group_id);
-    if (it == fanout_jobs_.end()) continue;
-    Ring<FanoutJob>& jobs = it->second;
-    for (size_t i = 0; i < jobs.size(); ++i) {
-      if (jobs[i].job_id == start.job_id) {
-        jobs.erase_at(i);
-        break;
-      }
-    }
-    if (jobs.empty()) fanout_jobs_.erase(it);
+    if (lost.count(start.msg_id) != 0) groups_.DropJob(start.group_id, start.job_id);
   }
 
   // The batch's entries: those of lost messages were never stored and must
@@ -226,8 +216,7 @@ void Broker::RetryFailedBatch(BatchOutcome& batch, const std::unordered_set<MsgI
                     op.type == store::LogOpType::kDedup) &&
                    lost.count(op.msg_id) != 0;
     if (op.type == store::LogOpType::kCreateQueue) {
-      auto q = queues_by_id_.find(op.queue_id);
-      if (q != queues_by_id_.end()) q->second->created_batch = into;
+      if (Queue* q = queues_.FindById(op.queue_id)) q->created_batch = into;
     }
     if (op.type == store::LogOpType::kDedup) {
       if (of_lost) {
@@ -273,10 +262,9 @@ void Broker::FinishPurges(BatchOutcome& batch, BatchNo failed) {
     for (const store::PurgeRange& range : batch.purges) {
       if (range.queue_id != it->queue_id) continue;
       removed += range.removed;
-      auto q = queues_by_id_.find(range.queue_id);
-      if (q != queues_by_id_.end()) {
-        q->second->depth -= std::min(q->second->depth, range.removed);
-        q->second->bytes -= std::min(q->second->bytes, range.removed_bytes);
+      if (Queue* q = queues_.FindById(range.queue_id)) {
+        q->depth -= std::min(q->depth, range.removed);
+        q->bytes -= std::min(q->bytes, range.removed_bytes);
       }
     }
     stats_.purged += removed;
@@ -288,8 +276,7 @@ void Broker::FinishPurges(BatchOutcome& batch, BatchNo failed) {
       }
     }
     if (it->forget && it->batch_no == failed) {
-      auto q = queues_by_id_.find(it->queue_id);
-      if (q != queues_by_id_.end()) q->second->deleted = false;  // it was not deleted
+      if (Queue* q = queues_.FindById(it->queue_id)) q->deleted = false;  // it was not deleted
     }
     it = pending_purges_.erase(it);
   }

@@ -39,7 +39,7 @@ void Broker::Subscribe(ClientId client_id, const SubscribeRequest& subscribe) {
     return fail(Status::AlreadyExists("subscription " + std::to_string(subscription_id) +
                                       " exists on this connection"));
   }
-  Result<Queue*> q = FindOrLoadQueue(name);
+  Result<Queue*> q = queues_.Load(name);
   if (!q.ok()) return fail(q.status());
 
   auto consumer = std::make_unique<Consumer>();
@@ -354,7 +354,7 @@ void Broker::ReturnEntry(Queue* q, Entry entry, ReturnReason why) {
 }
 
 void Broker::DeadLetter(Queue* q, Entry entry, ReturnReason why) {
-  Result<Queue*> found = FindOrLoadQueue(q->limits.dead_letter_queue);
+  Result<Queue*> found = queues_.Load(q->limits.dead_letter_queue);
   store::EnvelopeView envelope;
   if (!found.ok() || !envelope.Parse(entry.msg->envelope()) ||
       envelope.header_count() > UINT16_MAX - 5) {
@@ -488,7 +488,7 @@ void Broker::SweepExpired(uint64_t now_ms) {
   }
   std::vector<Queue*> loaded;
   for (const store::ExpiredEntry& e : expired) {
-    Result<Queue*> q = FindOrLoadQueueById(e.queue_id);
+    Result<Queue*> q = queues_.LoadById(e.queue_id);
     if (!q.ok()) continue;
     ExpireIndexed(*q, e.seq);
     loaded.push_back(*q);

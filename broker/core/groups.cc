@@ -23,28 +23,6 @@ Status ValidateGroupName(std::string_view name) {
 
 }  // namespace
 
-Result<Group*> Broker::FindOrLoadGroup(std::string_view name) {
-  auto it = groups_.find(name);
-  if (it != groups_.end()) {
-    if (it->second->deleted) return Status::NotFound("no group " + std::string(name));
-    return it->second.get();
-  }
-  Result<std::optional<store::GroupInfoValue>> info = store_->FindGroup(name);
-  if (!info.ok()) return info.status();
-  if (!info->has_value()) return Status::NotFound("no group " + std::string(name));
-  auto group = std::make_unique<Group>();
-  group->name.assign(name);
-  group->group_id = (*info)->group_id;
-  group->created_ms = (*info)->created_ms;
-  std::vector<std::pair<std::string, QueueId>> members;
-  Status s = store_->ReadGroupMembers(name, "", std::numeric_limits<size_t>::max(), &members);
-  if (!s.ok()) return s;
-  for (auto& [member, queue_id] : members) group->members.emplace(std::move(member), queue_id);
-  Group* raw = group.get();
-  groups_.emplace(raw->name, std::move(group));
-  return raw;
-}
-
 void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) {
   Client& client = *FindClient(client_id);
   uint64_t correlation_id = request.correlation_id;
@@ -59,26 +37,22 @@ void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) 
   uint64_t changed = 0;
   switch (op) {
     case GroupOp::kCreate: {
-      Result<Group*> existing = FindOrLoadGroup(name);
+      Result<Group*> existing = groups_.Load(name);
       if (existing.ok())
         return fail(Status::AlreadyExists("group " + std::string(name) + " exists"));
       if (!existing.status().IsNotFound()) return fail(existing.status());
-      auto& slot = groups_[std::string(name)];
-      slot = std::make_unique<Group>();
-      slot->name.assign(name);
-      slot->group_id = pipeline_.counters().next_group_id++;
-      slot->created_ms = Now();
+      Group* group = groups_.Create(name, pipeline_.counters().next_group_id++, Now());
       store::GroupChange change;
       change.kind = store::GroupChange::kCreate;
       change.group.assign(name);
-      change.group_id = slot->group_id;
-      change.created_ms = slot->created_ms;
+      change.group_id = group->group_id;
+      change.created_ms = group->created_ms;
       batch.group_changes.push_back(std::move(change));
       changed = 1;
       break;
     }
     case GroupOp::kDelete: {
-      Result<Group*> group = FindOrLoadGroup(name);
+      Result<Group*> group = groups_.Load(name);
       if (!group.ok()) return fail(group.status());
       // Fan-outs in progress keep their own member lists: they finish.
       changed = (*group)->members.size();
@@ -93,7 +67,7 @@ void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) 
     }
     case GroupOp::kAdd:
     case GroupOp::kRemove: {
-      Result<Group*> found = FindOrLoadGroup(name);
+      Result<Group*> found = groups_.Load(name);
       if (!found.ok()) return fail(found.status());
       Group* group = *found;
       // All or nothing: check every name before changing anything.
@@ -110,7 +84,7 @@ void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) 
           if (group->members.count(change.member) > 0) continue;
           // A member queue need not exist yet: adding it creates it, so the
           // group can hold its id.
-          Result<Queue*> q = FindOrLoadQueue(member);
+          Result<Queue*> q = queues_.Load(member);
           if (!q.ok()) return fail(q.status());
           EnsureCreated(*q);
           change.kind = store::GroupChange::kAdd;
@@ -179,7 +153,7 @@ void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
     return RefusePublish(client, correlation_id, s);
   }
   if (Status s = CheckStoreRoom(); !s.ok()) return RefusePublish(client, correlation_id, s);
-  Result<Group*> found = FindOrLoadGroup(name);
+  Result<Group*> found = groups_.Load(name);
   if (!found.ok()) return RefusePublish(client, correlation_id, found.status());
   Group* group = *found;
   uint64_t now = envelope.publish_ms;
@@ -234,30 +208,25 @@ void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
   reply.msg_id = job.msg_id;
   reply.kind = PendingReply::kPublish;
   AddReply(client, reply);
-  fanout_jobs_[group->group_id].push_back(std::move(job));
+  groups_.AddJob(std::move(job));
   ++stats_.group_publishes;
   ++stats_.published;
 }
 
 void Broker::ExpandFanouts() {
-  if (fanout_jobs_.empty()) return;
+  if (!groups_.has_jobs()) return;
   if (fanout_batch_ != pipeline_.batch_no()) {
     fanout_batch_ = pipeline_.batch_no();
     fanout_in_batch_ = 0;
   }
   store::WriteBatch& batch = pipeline_.batch();
-  while (fanout_in_batch_ < config_.fanout_chunk && !fanout_jobs_.empty()) {
-    // Groups take turns; within a group, jobs go in publish order, so one
-    // publisher's messages reach every member in the order it sent them.
-    auto it = fanout_jobs_.upper_bound(fanout_turn_);
-    if (it == fanout_jobs_.end()) it = fanout_jobs_.begin();
-    fanout_turn_ = it->first;
-    FanoutJob& job = it->second.front();
+  while (fanout_in_batch_ < config_.fanout_chunk && groups_.has_jobs()) {
+    FanoutJob& job = groups_.NextJob();
     size_t total = job.members->size();
     size_t end = std::min<size_t>(total, job.cursor + (config_.fanout_chunk - fanout_in_batch_));
     uint32_t added = 0;
     for (size_t i = job.cursor; i < end; ++i) {
-      Result<Queue*> found = FindOrLoadQueueById((*job.members)[i]);
+      Result<Queue*> found = queues_.LoadById((*job.members)[i]);
       if (!found.ok()) continue;  // the member queue is gone
       Queue* q = *found;
       if (Status s = MakeRoom(q, job.bytes); !s.ok()) {
@@ -280,31 +249,10 @@ void Broker::ExpandFanouts() {
     }
     fanout_in_batch_ += end - job.cursor;
     stats_.fanout_entries += added;
-    job.cursor = end;
-    bool done = job.cursor == total;
     batch.fanout_progress.push_back(store::FanoutProgress{
-        job.job_id, job.msg_id, static_cast<uint32_t>(job.cursor), added, done});
-    if (done) {
-      it->second.pop_front();
-      if (it->second.empty()) fanout_jobs_.erase(it);
-    }
+        job.job_id, job.msg_id, static_cast<uint32_t>(end), added, end == total});
+    groups_.Advance(job, end);  // a finished job leaves: job is gone
   }
-}
-
-void Broker::RecoverFanouts(const std::vector<store::RecoveredFanout>& jobs) {
-  for (const store::RecoveredFanout& recovered : jobs) {
-    FanoutJob job;
-    job.job_id = recovered.job_id;
-    job.group_id = recovered.header.group_id;
-    job.msg_id = recovered.header.msg_id;
-    job.msg = MessageRef(Message::Create(job.msg_id, recovered.envelope));
-    job.bytes = static_cast<uint32_t>(recovered.envelope.size());
-    job.expires_ms = store::Store::EnvelopeExpiry(recovered.envelope);
-    job.members = std::make_shared<const std::vector<QueueId>>(recovered.members);
-    job.cursor = recovered.header.cursor;
-    fanout_jobs_[job.group_id].push_back(std::move(job));
-  }
-  if (!jobs.empty()) spdlog::info("resuming {} fan-out jobs", jobs.size());
 }
 
 }  // namespace hermod::core

@@ -38,9 +38,8 @@ Status Broker::FillRow(std::string_view name, QueueId queue_id, const store::Que
   row->bytes = state.bytes;
   row->last_seq = state.last_seq;
   row->created_ms = state.created_ms;
-  auto it = queues_.find(name);
-  if (it != queues_.end() && it->second->queue_id() == queue_id) {
-    Queue* q = it->second.get();
+  Queue* q = queues_.Find(name);
+  if (q != nullptr && q->queue_id() == queue_id) {
     row->live = q;
     row->depth = q->depth;
     row->bytes = q->bytes;
@@ -90,9 +89,8 @@ Status Broker::FillRow(std::string_view name, QueueId queue_id, const store::Que
 Status Broker::FillDeadLetterDepth(std::string_view name, Row* row) {
   // Its dead-letter queue's depth.
   QueueLimits limits = EffectiveLimits(config_.queue_defaults, row->overrides, name);
-  auto dlq = queues_.find(limits.dead_letter_queue);
-  if (dlq != queues_.end()) {
-    row->dlq_depth = dlq->second->depth;
+  if (Queue* dlq = queues_.Find(limits.dead_letter_queue)) {
+    row->dlq_depth = dlq->depth;
   } else {
     Result<std::optional<store::QueueInfo>> info = store_->FindQueue(limits.dead_letter_queue);
     if (info.ok() && info->has_value()) row->dlq_depth = (*info)->state.depth;
@@ -120,17 +118,18 @@ Result<QueuePage> Broker::ListQueues(const PageRequest& request, std::string_vie
     BatchNo applied = pipeline_.unapplied().applied_through();
     auto name_less = [](const Queue* a, const Queue* b) { return a->name() < b->name(); };
     std::priority_queue<Queue*, std::vector<Queue*>, decltype(name_less)> first(name_less);
-    for (auto& [name, q] : queues_) {
-      if (q->created_batch <= applied || q->queue_id() == 0 || q->deleted ||
+    queues_.ForEach([&](Queue& q) {
+      const std::string& name = q.name();
+      if (q.created_batch <= applied || q.queue_id() == 0 || q.deleted ||
           name.compare(0, prefix.size(), prefix) != 0 || (!after.empty() && name <= after)) {
-        continue;
+        return;
       }
       if (first.size() == limit + 1) {
-        if (name >= first.top()->name()) continue;
+        if (name >= first.top()->name()) return;
         first.pop();
       }
-      first.push(q.get());
-    }
+      first.push(&q);
+    });
     std::vector<store::QueueInfo> fresh;
     for (; !first.empty(); first.pop()) {
       Queue* q = first.top();
@@ -222,13 +221,13 @@ Result<QueueDetail> Broker::ShowQueue(std::string_view name) {
   Row row;
   Result<std::optional<store::QueueInfo>> info = store_->FindQueue(name);
   if (!info.ok()) return info.status();
-  auto live = queues_.find(name);
-  bool in_memory = live != queues_.end() && !live->second->deleted;
-  if (!info->has_value() && !(in_memory && live->second->queue_id() != 0)) {
+  Queue* live = queues_.Find(name);
+  bool in_memory = live != nullptr && !live->deleted;
+  if (!info->has_value() && !(in_memory && live->queue_id() != 0)) {
     return Status::NotFound("no queue " + std::string(name));
   }
   store::QueueInfo found = info->has_value() ? **info : store::QueueInfo{};
-  QueueId queue_id = info->has_value() ? found.queue_id : live->second->queue_id();
+  QueueId queue_id = info->has_value() ? found.queue_id : live->queue_id();
   if (!info->has_value()) found.state.name.assign(name);
   if (!in_memory) row.overrides.Decode(found.config);
   if (Status s = FillRow(name, queue_id, found.state, &row); !s.ok()) return s;
@@ -265,8 +264,7 @@ Result<std::vector<PeekedEntry>> Broker::PeekQueue(std::string_view name, Seq fr
   size_t limit = requested != 0 ? requested : 10;
   Result<std::optional<store::QueueInfo>> info = store_->FindQueue(name);
   if (!info.ok()) return info.status();
-  auto live_it = queues_.find(name);
-  Queue* live = live_it != queues_.end() ? live_it->second.get() : nullptr;
+  Queue* live = queues_.Find(name);
   if (!info->has_value() && (live == nullptr || live->queue_id() == 0)) {
     return Status::NotFound("no queue " + std::string(name));
   }
@@ -331,7 +329,7 @@ void Broker::PurgeQueue(ClientId client_id, uint64_t correlation_id, std::string
   if (Status s = ValidateQueueName(name); !s.ok()) return fail(s);
   if (!storage_failure_.ok()) return fail(storage_failure_);
   if (draining_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
-  Result<Queue*> found = FindOrLoadQueue(name);
+  Result<Queue*> found = queues_.Load(name);
   if (!found.ok()) return fail(found.status());
   Queue* q = *found;
   if (q->queue_id() == 0) {

@@ -53,8 +53,8 @@ std::vector<std::pair<std::string, uint64_t>> Broker::DeepestQueues() const {
   // Live depths for the queues in memory.
   std::vector<std::pair<std::string, uint64_t>> out;
   for (const auto& [depth, name] : deepest_) {
-    auto it = queues_.find(name);
-    out.emplace_back(name, it != queues_.end() ? it->second->depth : depth);
+    Queue* q = queues_.Find(name);
+    out.emplace_back(name, q != nullptr ? q->depth : depth);
   }
   return out;
 }

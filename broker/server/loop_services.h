@@ -8,8 +8,8 @@
 #include <memory>
 
 #include "clock.h"
-#include "loop.h"
-#include "timer.h"
+#include "net/loop.h"
+#include "net/timer.h"
 
 namespace hermod::server {
 

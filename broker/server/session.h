@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-#include "connection.h"
+#include "net/connection.h"
 #include "service.h"
 
 namespace hermod::server {

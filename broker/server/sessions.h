@@ -18,12 +18,12 @@
 
 #include "broker.h"
 #include "clock.h"
-#include "connection.h"
 #include "frame_codec.h"
-#include "loop.h"
+#include "net/connection.h"
+#include "net/loop.h"
+#include "net/timer.h"
 #include "service.h"
 #include "session.h"
-#include "timer.h"
 
 namespace hermod::server {
 

@@ -12,9 +12,9 @@
 #include <random>
 #include <utility>
 
-#include "address.h"
 #include "check.h"
 #include "client_impl.h"
+#include "net/address.h"
 
 namespace hermod {
 

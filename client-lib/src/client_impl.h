@@ -61,14 +61,14 @@
 #include <vector>
 
 #include "backoff.h"
-#include "connection.h"
 #include "delivered_seqs.h"
 #include "frame_codec.h"
 #include "hermod/client.h"
-#include "loop.h"
+#include "net/connection.h"
+#include "net/loop.h"
+#include "net/timer.h"
 #include "outbox.h"
 #include "pending_publishes.h"
-#include "timer.h"
 
 namespace hermod {
 

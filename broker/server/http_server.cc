@@ -5,8 +5,8 @@
 #include <memory>
 
 #include "check.h"
-#include "loop.h"
-#include "uv_status.h"
+#include "net/loop.h"
+#include "net/uv_status.h"
 
 namespace hermod::net {
 

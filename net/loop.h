@@ -7,8 +7,8 @@
 // per turn), and a mailbox through which other threads post work.
 //
 // Loop thread only, except Post(), which any thread may call.
-#ifndef HERMOD_BROKER_NET_LOOP_H_
-#define HERMOD_BROKER_NET_LOOP_H_
+#ifndef HERMOD_NET_LOOP_H_
+#define HERMOD_NET_LOOP_H_
 
 #include <uv.h>
 
@@ -98,4 +98,4 @@ class Loop {
 
 }  // namespace hermod::net
 
-#endif  // HERMOD_BROKER_NET_LOOP_H_
+#endif  // HERMOD_NET_LOOP_H_

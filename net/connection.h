@@ -13,8 +13,8 @@
 // callers holding a pointer need only check closing().
 //
 // Loop thread only.
-#ifndef HERMOD_BROKER_NET_CONNECTION_H_
-#define HERMOD_BROKER_NET_CONNECTION_H_
+#ifndef HERMOD_NET_CONNECTION_H_
+#define HERMOD_NET_CONNECTION_H_
 
 #include <uv.h>
 
@@ -130,4 +130,4 @@ class Connection {
 
 }  // namespace hermod::net
 
-#endif  // HERMOD_BROKER_NET_CONNECTION_H_
+#endif  // HERMOD_NET_CONNECTION_H_

@@ -5,8 +5,8 @@
 //
 // The owner calls Close() before the loop closes; destroy only after
 // closed() is true. Loop thread only.
-#ifndef HERMOD_BROKER_NET_HTTP_SERVER_H_
-#define HERMOD_BROKER_NET_HTTP_SERVER_H_
+#ifndef HERMOD_BROKER_SERVER_HTTP_SERVER_H_
+#define HERMOD_BROKER_SERVER_HTTP_SERVER_H_
 
 #include <uv.h>
 
@@ -16,7 +16,7 @@
 #include <string_view>
 
 #include "hermod/status.h"
-#include "tcp_listener.h"
+#include "net/tcp_listener.h"
 
 namespace hermod::net {
 
@@ -60,4 +60,4 @@ class HttpServer {
 
 }  // namespace hermod::net
 
-#endif  // HERMOD_BROKER_NET_HTTP_SERVER_H_
+#endif  // HERMOD_BROKER_SERVER_HTTP_SERVER_H_

@@ -4,8 +4,8 @@
 //
 // The owner calls Close() before the loop closes; destroy only after its
 // close callback ran (closed() is true). Loop thread only.
-#ifndef HERMOD_BROKER_NET_TCP_LISTENER_H_
-#define HERMOD_BROKER_NET_TCP_LISTENER_H_
+#ifndef HERMOD_NET_TCP_LISTENER_H_
+#define HERMOD_NET_TCP_LISTENER_H_
 
 #include <uv.h>
 
@@ -49,4 +49,4 @@ class TcpListener {
 
 }  // namespace hermod::net
 
-#endif  // HERMOD_BROKER_NET_TCP_LISTENER_H_
+#endif  // HERMOD_NET_TCP_LISTENER_H_

@@ -1,8 +1,8 @@
 // Timer: a libuv timer owned by an object, calling back a std::function.
 //
 // Close() before destruction; the destructor checks it. Loop thread only.
-#ifndef HERMOD_BROKER_NET_TIMER_H_
-#define HERMOD_BROKER_NET_TIMER_H_
+#ifndef HERMOD_NET_TIMER_H_
+#define HERMOD_NET_TIMER_H_
 
 #include <uv.h>
 
@@ -58,4 +58,4 @@ class Timer {
 
 }  // namespace hermod::net
 
-#endif  // HERMOD_BROKER_NET_TIMER_H_
+#endif  // HERMOD_NET_TIMER_H_

@@ -1,7 +1,7 @@
 // Signals: a set of uv_signal_t watchers calling one function, for graceful
 // shutdown on SIGINT/SIGTERM. Close() before destruction. Loop thread only.
-#ifndef HERMOD_BROKER_NET_SIGNALS_H_
-#define HERMOD_BROKER_NET_SIGNALS_H_
+#ifndef HERMOD_NET_SIGNALS_H_
+#define HERMOD_NET_SIGNALS_H_
 
 #include <uv.h>
 
@@ -59,4 +59,4 @@ class Signals {
 
 }  // namespace hermod::net
 
-#endif  // HERMOD_BROKER_NET_SIGNALS_H_
+#endif  // HERMOD_NET_SIGNALS_H_

@@ -1,7 +1,7 @@
 // The one place where libuv's negative error numbers become a Status.
-// Nothing above broker/net/ sees a raw libuv int.
-#ifndef HERMOD_BROKER_NET_UV_STATUS_H_
-#define HERMOD_BROKER_NET_UV_STATUS_H_
+// Nothing above net/ sees a raw libuv int.
+#ifndef HERMOD_NET_UV_STATUS_H_
+#define HERMOD_NET_UV_STATUS_H_
 
 #include <uv.h>
 
@@ -38,4 +38,4 @@ inline Status FromUv(int rc, std::string_view what) {
 
 }  // namespace hermod::net
 
-#endif  // HERMOD_BROKER_NET_UV_STATUS_H_
+#endif  // HERMOD_NET_UV_STATUS_H_

@@ -4,8 +4,8 @@
 // The owner closes the Listener (Close) before the loop closes; the object
 // may be destroyed only after its close callback ran (closed() is true).
 // Loop thread only.
-#ifndef HERMOD_BROKER_NET_LISTENER_H_
-#define HERMOD_BROKER_NET_LISTENER_H_
+#ifndef HERMOD_NET_LISTENER_H_
+#define HERMOD_NET_LISTENER_H_
 
 #include <functional>
 #include <string>
@@ -47,4 +47,4 @@ class Listener {
 
 }  // namespace hermod::net
 
-#endif  // HERMOD_BROKER_NET_LISTENER_H_
+#endif  // HERMOD_NET_LISTENER_H_

@@ -1,7 +1,7 @@
 // HOST:PORT parsing and formatting for TCP endpoints ("127.0.0.1:7400",
 // "[::1]:7400", "localhost:7400"). Pure functions; any thread.
-#ifndef HERMOD_BROKER_NET_ADDRESS_H_
-#define HERMOD_BROKER_NET_ADDRESS_H_
+#ifndef HERMOD_NET_ADDRESS_H_
+#define HERMOD_NET_ADDRESS_H_
 
 #include <sys/socket.h>
 
@@ -21,4 +21,4 @@ std::string FormatAddress(const sockaddr* addr);
 
 }  // namespace hermod::net
 
-#endif  // HERMOD_BROKER_NET_ADDRESS_H_
+#endif  // HERMOD_NET_ADDRESS_H_

@@ -1,0 +1,69 @@
+#include "queue_table.h"
+
+#include <spdlog/spdlog.h>
+
+namespace hermod::core {
+
+Queue* QueueTable::Find(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second.get();
+}
+
+Queue* QueueTable::FindById(QueueId queue_id) const {
+  auto it = by_id_.find(queue_id);
+  return it == by_id_.end() ? nullptr : it->second;
+}
+
+Queue* QueueTable::Add(std::string_view name, QueueId queue_id, const store::QueueInfo* info) {
+  auto q = std::make_unique<Queue>(std::string(name), queue_id);
+  if (info != nullptr) {
+    const store::QueueState& state = info->state;
+    q->next_seq = state.last_seq + 1;
+    q->index_end = state.last_seq + 1;
+    // An empty index range needs no read at all.
+    q->index_cursor = state.depth > 0 ? 1 : q->index_end;
+    q->created_ms = state.created_ms;
+    q->depth = state.depth;
+    q->bytes = state.bytes;
+    if (!info->config.empty() && !q->overrides.Decode(info->config)) {
+      spdlog::warn("queue {}: unreadable settings; using the defaults", name);
+    }
+  }
+  q->limits = EffectiveLimits(defaults_, q->overrides, name);
+  Queue* raw = q.get();
+  by_name_.emplace(raw->name(), std::move(q));
+  if (queue_id != 0) by_id_[queue_id] = raw;
+  return raw;
+}
+
+Result<Queue*> QueueTable::Load(std::string_view name) {
+  if (Queue* q = Find(name)) {
+    if (q->deleted) {
+      return Status(ErrorCode::kUnavailable,
+                    "queue " + std::string(name) + " is being deleted; retry in a moment");
+    }
+    return q;
+  }
+  Result<std::optional<store::QueueInfo>> info = store_->FindQueue(name);
+  if (!info.ok()) return info.status();
+  if (info->has_value()) return Add(name, (*info)->queue_id, &**info);
+  return Add(name, 0, nullptr);
+}
+
+Result<Queue*> QueueTable::LoadById(QueueId queue_id) {
+  if (Queue* q = FindById(queue_id)) {
+    if (q->deleted) return Status::NotFound("queue " + q->name() + " is deleted");
+    return q;
+  }
+  Result<std::optional<store::QueueInfo>> info = store_->FindQueueById(queue_id);
+  if (!info.ok()) return info.status();
+  if (!info->has_value()) return Status::NotFound("no queue " + std::to_string(queue_id));
+  return Add((*info)->state.name, queue_id, &**info);
+}
+
+void QueueTable::Erase(Queue* q) {
+  if (q->queue_id() != 0) by_id_.erase(q->queue_id());
+  by_name_.erase(q->name());  // frees q
+}
+
+}  // namespace hermod::core
