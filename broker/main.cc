@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   app.add_option("--store", options.store, "lmdb, or memory (nothing survives a restart)")
       ->check(CLI::IsMember({"lmdb", "memory"}))
       ->capture_default_str();
-  app.add_option("--max-frame-bytes", broker.max_frame_bytes,
+  app.add_option("--max-frame-bytes", sessions.max_frame_bytes,
                  "Largest frame a client may send (bytes after the length prefix)")
       ->check(CLI::Range(64u, 1u << 30))
       ->capture_default_str();

@@ -105,6 +105,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
   }
   storage.set_headroom_exact_below(2 * config.store_reserve_bytes);
   config.sync_mode = store::SyncModeName(options_.sync);
+  config.max_peek_bytes = options_.sessions.max_frame_bytes / 2;
   Status result;
   {
     server::LoopClock clock(&loop);
@@ -131,7 +132,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
       loop.AddTurnHook([&broker] { broker.EndOfTurn(); });
 
       net::Connection::Options conn_options;
-      conn_options.max_frame_bytes = config.max_frame_bytes;
+      conn_options.max_frame_bytes = options_.sessions.max_frame_bytes;
       conn_options.max_pending_output = config.max_pending_output;
       net::Listener listener(loop, conn_options,
                              [&sessions](net::Connection& conn) { return sessions.Accept(conn); });

@@ -101,7 +101,7 @@ class Checker {
 
   KvTxn& txn_;
   std::vector<std::string> problems_;
-  std::optional<store::Counters> counters_;
+  std::optional<store::IdCounters> ids_;
   std::unordered_map<QueueId, store::QueueState> states_;
   std::unordered_map<QueueId, QueueCount> counted_;
   // Who holds each message: index entries, kEntry operations in the log,
@@ -157,12 +157,12 @@ void Checker::CheckMeta() {
             " is newer than this build reads (" + std::to_string(store::kSchemaVersion) +
             "); its checks may not apply");
   }
-  if (!meta.counters_present) {
+  if (!meta.ids_present) {
     Problem("meta has no id counters");
-  } else if (!meta.counters) {
+  } else if (!meta.ids) {
     Problem("meta's id counters are not 40 bytes");
   }
-  counters_ = meta.counters;
+  ids_ = meta.ids;
   schema_version_ = meta.schema_version.value_or(0);
 }
 
@@ -609,18 +609,18 @@ void Checker::CheckQueueConfig() {
 }
 
 void Checker::CheckIdCounters() {
-  if (!counters_) return;
+  if (!ids_) return;
   auto check = [&](const char* what, uint64_t max_used, uint64_t next) {
     if (max_used >= next) {
       Problem(std::string("the next ") + what + " id in meta is " + std::to_string(next) +
               ", but " + std::to_string(max_used) + " is in use");
     }
   };
-  check("message", max_msg_id_, counters_->next_msg_id);
-  check("queue", max_queue_id_, counters_->next_queue_id);
-  check("batch", max_batch_no_, counters_->next_batch_no);
-  check("job", max_job_id_, counters_->next_job_id);
-  check("group", max_group_id_, counters_->next_group_id);
+  check("message", max_msg_id_, ids_->next_msg_id);
+  check("queue", max_queue_id_, ids_->next_queue_id);
+  check("batch", max_batch_no_, ids_->next_batch_no);
+  check("job", max_job_id_, ids_->next_job_id);
+  check("group", max_group_id_, ids_->next_group_id);
 }
 
 }  // namespace

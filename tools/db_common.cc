@@ -57,12 +57,12 @@ Meta ReadMeta(store::KvTxn& txn) {
   } else if (!version.status().IsNotFound() && txn.status().ok()) {
     meta.schema_present = true;
   }
-  Result<store::Counters> counters = store::ReadCounters(txn);
+  Result<store::IdCounters> counters = store::ReadIdCounters(txn);
   if (counters.ok()) {
-    meta.counters_present = true;
-    meta.counters = *counters;
+    meta.ids_present = true;
+    meta.ids = *counters;
   } else if (!counters.status().IsNotFound() && txn.status().ok()) {
-    meta.counters_present = true;
+    meta.ids_present = true;
   }
   return meta;
 }

@@ -66,9 +66,9 @@ Result<std::unique_ptr<store::LmdbEnv>> OpenReadOnly(const std::string& dir);
 // The meta rows, through the store's readers (store.h).
 struct Meta {
   std::optional<uint32_t> schema_version;  // absent or corrupt: nullopt
-  std::optional<store::Counters> counters;
+  std::optional<store::IdCounters> ids;
   bool schema_present = false;
-  bool counters_present = false;
+  bool ids_present = false;
 };
 
 // Reads the meta rows in txn. A failed read leaves them absent and is in

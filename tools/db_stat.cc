@@ -123,8 +123,8 @@ std::string StatJson(const std::string& dir, const store::LmdbEnvStats& lmdb,
   }
   out += '}';
   root.Key("counters");
-  if (summary.meta.counters) {
-    const store::Counters& c = *summary.meta.counters;
+  if (summary.meta.ids) {
+    const store::IdCounters& c = *summary.meta.ids;
     out += '{';
     JsonFields f(&out);
     f.Num("next_batch_no", c.next_batch_no);
@@ -181,8 +181,8 @@ std::string StatText(const std::string& dir, const store::LmdbEnvStats& lmdb,
   }
   readers += ", " + num(lmdb.reader_slots_used) + " slots used of " + num(lmdb.max_readers);
   line("readers", readers);
-  if (summary.meta.counters) {
-    const store::Counters& c = *summary.meta.counters;
+  if (summary.meta.ids) {
+    const store::IdCounters& c = *summary.meta.ids;
     line("next ids", "batch " + num(c.next_batch_no) + ", message " + num(c.next_msg_id) +
                          ", queue " + num(c.next_queue_id) + ", group " + num(c.next_group_id) +
                          ", job " + num(c.next_job_id));

@@ -41,7 +41,7 @@ class BatchSource {
       }
       b.apply.push_back(ApplyStep{b.batch_no - 1, {}});
     }
-    b.counters = Counters{next_batch_, next_msg_, kQueues + 1, 1, 1};
+    b.ids = IdCounters{next_batch_, next_msg_, kQueues + 1, 1, 1};
     return b;
   }
 

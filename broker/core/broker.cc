@@ -31,7 +31,7 @@ Status Broker::Recover(const store::Recovery& recovery) {
   // Store::Recover applied the log tail to the index (and replayed it
   // through ApplyCommitted): everything is in the index now, and queues
   // load from it on first use.
-  pipeline_.Start(recovery.counters, recovery.counters.next_batch_no - 1);
+  pipeline_.Start(recovery.ids, recovery.ids.next_batch_no - 1);
   groups_.RecoverJobs(recovery.fanout_jobs);
   if (recovery.records_applied > 0) {
     spdlog::info("recovered {} log records ({} bytes) into the index", recovery.records_applied,
@@ -47,7 +47,7 @@ void Broker::ApplyCommitted(const store::LogOp& op) {
   // reuse. Entries need nothing here: an idle queue lives in the store, and
   // its entries still in the log are applied to the index before anyone
   // loads it (at startup; in a cluster, before a follower leads).
-  store::Counters& ids = pipeline_.counters();
+  store::IdCounters& ids = pipeline_.ids();
   switch (op.type) {
     case store::LogOpType::kCreateQueue:
       ids.next_queue_id = std::max(ids.next_queue_id, op.queue_id + 1);
@@ -100,7 +100,7 @@ Client* Broker::FindClient(ClientId client_id) {
 
 void Broker::EnsureCreated(Queue* q) {
   if (q->queue_id() != 0) return;
-  q->set_queue_id(pipeline_.counters().next_queue_id++);
+  q->set_queue_id(pipeline_.ids().next_queue_id++);
   q->created_ms = Now();
   q->created_batch = pipeline_.batch_no();
   queues_.Created(q);
@@ -113,8 +113,8 @@ void Broker::MaybeEvict(Queue* q) {
   // batch in flight that touches it, no log record naming it unapplied. A
   // deleted queue goes once the record that deletes it (its last) is
   // applied: the store has forgotten it, and its name is free again.
-  bool committed = q->last_touch_batch <= pipeline_.committed_through();
-  bool applied = q->last_log_batch <= pipeline_.unapplied().applied_through();
+  bool committed = q->last_touch_batch() <= pipeline_.committed_through();
+  bool applied = q->last_log_batch() <= pipeline_.unapplied().applied_through();
   if (q->deleted) {
     if (!committed || !applied) return;
     // It left its groups in the store with that record; in memory too.
@@ -156,7 +156,7 @@ Status Broker::MakeRoom(Queue* q, uint64_t bytes) {
 Entry& Broker::AppendEntry(Queue* q, const store::NewEnvelope& envelope, size_t envelope_bytes) {
   EnsureCreated(q);
   store::WriteBatch& batch = pipeline_.batch();
-  MsgId msg_id = pipeline_.counters().next_msg_id++;
+  MsgId msg_id = pipeline_.ids().next_msg_id++;
   Seq seq = q->next_seq++;
   std::string_view stored = batch.log.Publish(q->queue_id(), seq, msg_id, envelope, envelope_bytes);
 

@@ -8,7 +8,6 @@
 #ifndef HERMOD_BROKER_CORE_CLOCK_H_
 #define HERMOD_BROKER_CORE_CLOCK_H_
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -44,13 +43,6 @@ class Scheduler {
   // not keep an otherwise idle process running.
   virtual std::unique_ptr<Timer> NewTimer(std::function<void()> fn, bool background = true) = 0;
 };
-
-// The system's wall clock in ms since the epoch. Any thread.
-inline uint64_t SystemWallClockMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 }  // namespace hermod::core
 

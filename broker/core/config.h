@@ -7,15 +7,16 @@
 #include <cstdint>
 #include <string>
 
-#include "frame_codec.h"
 #include "settings.h"
 #include "unapplied_log.h"
 
 namespace hermod::core {
 
 struct BrokerConfig {
-  // Largest inbound frame (the length prefix's value).
-  uint32_t max_frame_bytes = proto::kDefaultMaxFrameBytes;
+  // Bytes of envelopes a `queue peek` answer holds at most (at least one
+  // entry goes): the server sets half its largest frame, so the reply fits
+  // the frames clients accept.
+  uint32_t max_peek_bytes = 8 << 20;
   // A storage batch closes at this many publishes or bytes; while the
   // storage thread is busy and the next batch is full, publishers' reads pause.
   uint32_t max_batch_messages = 4096;

@@ -41,7 +41,7 @@ void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) 
       if (existing.ok())
         return fail(Status::AlreadyExists("group " + std::string(name) + " exists"));
       if (!existing.status().IsNotFound()) return fail(existing.status());
-      Group* group = groups_.Create(name, pipeline_.counters().next_group_id++, Now());
+      Group* group = groups_.Create(name, pipeline_.ids().next_group_id++, Now());
       store::GroupChange change;
       change.kind = store::GroupChange::kCreate;
       change.group.assign(name);
@@ -181,8 +181,8 @@ void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
   uint64_t expires_ms = envelope.expires_ms;
   store::WriteBatch& batch = pipeline_.batch();
   store::FanoutStart start;
-  start.job_id = pipeline_.counters().next_job_id++;
-  start.msg_id = pipeline_.counters().next_msg_id++;
+  start.job_id = pipeline_.ids().next_job_id++;
+  start.msg_id = pipeline_.ids().next_msg_id++;
   start.group_id = group->group_id;
   start.created_ms = now;
   start.envelope.reserve(envelope_bytes);

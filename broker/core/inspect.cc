@@ -308,12 +308,12 @@ Result<std::vector<PeekedEntry>> Broker::PeekQueue(std::string_view name, Seq fr
     }
   }
   std::vector<PeekedEntry> entries;
-  // The reply must fit a frame the client accepts: stop at half the
-  // broker's own frame limit (at least one entry goes).
+  // The reply must fit a frame the client accepts (max_peek_bytes; at
+  // least one entry goes).
   size_t reply_bytes = 0;
   for (auto& [seq, p] : peeked) {
     if (entries.size() == limit) break;
-    if (!entries.empty() && reply_bytes + p.envelope.size() > config_.max_frame_bytes / 2) break;
+    if (!entries.empty() && reply_bytes + p.envelope.size() > config_.max_peek_bytes) break;
     reply_bytes += p.envelope.size() + 64;
     store::EnvelopeView envelope;
     if (!envelope.Parse(p.envelope)) continue;

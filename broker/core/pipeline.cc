@@ -21,9 +21,9 @@ Pipeline::Pipeline(Clock* clock, Scheduler* scheduler, store::Committer* storage
   apply_timer_->Start(period, period);
 }
 
-void Pipeline::Start(const store::Counters& counters, BatchNo applied_through) {
-  counters_ = counters;
-  committed_through_ = counters_.next_batch_no - 1;
+void Pipeline::Start(const store::IdCounters& ids, BatchNo applied_through) {
+  ids_ = ids;
+  committed_through_ = ids_.next_batch_no - 1;
   unapplied_.set_applied_through(applied_through);
   NewBatch();
 }
@@ -38,7 +38,7 @@ void Pipeline::NewBatch() {
   } else {
     batch_ = std::make_unique<store::WriteBatch>();
   }
-  batch_->batch_no = counters_.next_batch_no++;
+  batch_->batch_no = ids_.next_batch_no++;
   book_ = Book();
   book_.batch_no = batch_->batch_no;
   batch_messages_ = 0;
@@ -46,16 +46,12 @@ void Pipeline::NewBatch() {
 }
 
 void Pipeline::NoteQueue(Queue* q) {
-  if (q->last_touch_batch == batch_->batch_no) return;
-  q->last_touch_batch = batch_->batch_no;
-  book_.queues.push_back(q);
+  if (q->MarkTouched(batch_->batch_no)) book_.queues.push_back(q);
 }
 
 void Pipeline::NoteLogQueue(Queue* q) {
   NoteQueue(q);
-  if (q->last_log_batch == batch_->batch_no) return;
-  q->last_log_batch = batch_->batch_no;
-  book_.log_queues.push_back(q);
+  if (q->MarkLogged(batch_->batch_no)) book_.log_queues.push_back(q);
 }
 
 void Pipeline::NoteClient(BatchNo batch_no, ClientId client_id) {
@@ -82,7 +78,7 @@ void Pipeline::MaybeSubmit() {
   batch_->apply = unapplied_.TakeDue(now, /*one=*/full_retry_ms_ != 0);
   if (batch_->empty()) return;
   batch_->now_ms = now;
-  batch_->counters = counters_;
+  batch_->ids = ids_;
   // A small batch means low load: flush it at once rather than wait for a
   // next batch that is probably not coming (storage_thread.h).
   batch_->flush_now = batch_messages_ < kPipelinedFlushMinMessages;

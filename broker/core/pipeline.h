@@ -63,14 +63,14 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  // Takes the recovered counters and starts the first batch.
-  void Start(const store::Counters& counters, BatchNo applied_through);
+  // Takes the recovered id counters and starts the first batch.
+  void Start(const store::IdCounters& ids, BatchNo applied_through);
   // Stops the apply timer. Batches still in flight complete normally.
   void Close();
 
   store::WriteBatch& batch() { return *batch_; }
   BatchNo batch_no() const { return batch_->batch_no; }
-  store::Counters& counters() { return counters_; }
+  store::IdCounters& ids() { return ids_; }
   UnappliedLog& unapplied() { return unapplied_; }
   BatchNo committed_through() const { return committed_through_; }
 
@@ -126,7 +126,7 @@ class Pipeline {
   UnappliedLog unapplied_;
   std::unique_ptr<Timer> apply_timer_;
 
-  store::Counters counters_;
+  store::IdCounters ids_;
   std::unique_ptr<store::WriteBatch> batch_;
   std::unique_ptr<store::WriteBatch> spare_;  // a durable batch, emptied, for reuse
   static constexpr size_t kMaxSpareLogBytes = 16 << 20;

@@ -18,6 +18,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "keys.h"
@@ -109,14 +110,24 @@ class Queue {
   RateMeter ack_rate;
   bool deleted = false;  // being deleted: refuses every use
 
-  BatchNo last_log_batch = 0;    // newest batch whose log record names this queue
-  BatchNo last_touch_batch = 0;  // newest batch with any change to this queue
-  BatchNo created_batch = 0;     // the batch whose record creates it; 0: the store has it
+  BatchNo created_batch = 0;  // the batch whose record creates it; 0: the store has it
   uint64_t created_ms = 0;
+
+  // The newest batch with any change to this queue, and the newest whose
+  // log record names it: eviction waits for both (the first to commit, the
+  // second to be applied). Mark*() return whether the batch is new to it.
+  BatchNo last_touch_batch() const { return last_touch_batch_; }
+  BatchNo last_log_batch() const { return last_log_batch_; }
+  bool MarkTouched(BatchNo batch_no) {
+    return std::exchange(last_touch_batch_, batch_no) != batch_no;
+  }
+  bool MarkLogged(BatchNo batch_no) { return std::exchange(last_log_batch_, batch_no) != batch_no; }
 
  private:
   const std::string name_;
   QueueId queue_id_;
+  BatchNo last_log_batch_ = 0;
+  BatchNo last_touch_batch_ = 0;
 };
 
 }  // namespace hermod::core

@@ -4,6 +4,7 @@
 #ifndef HERMOD_BROKER_SERVER_LOOP_SERVICES_H_
 #define HERMOD_BROKER_SERVER_LOOP_SERVICES_H_
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -18,7 +19,11 @@ class LoopClock final : public core::Clock {
   explicit LoopClock(net::Loop* loop) : loop_(loop) {}
   // uv_now(): read once per loop turn, so cheap to ask per message.
   uint64_t MonotonicMs() override { return loop_->now_ms(); }
-  uint64_t WallMs() override { return core::SystemWallClockMs(); }
+  uint64_t WallMs() override {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  }
 
  private:
   net::Loop* loop_;

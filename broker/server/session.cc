@@ -124,7 +124,7 @@ bool Session::HandleHello(const wire::Hello& hello) {
   auto version = fbb.CreateString(HERMOD_VERSION);
   auto sync_mode = fbb.CreateString(config.sync_mode);
   Send(encoder.Finish(wire::CreateWelcome(fbb, proto::kProtocolVersion, version,
-                                          config.max_frame_bytes, sync_mode,
+                                          sessions_->options().max_frame_bytes, sync_mode,
                                           sessions_->options().heartbeat_ms)));
   return true;
 }

@@ -29,6 +29,8 @@ namespace hermod::server {
 
 // Connection-level settings (the rest of hermodd's are the core's).
 struct SessionOptions {
+  // Largest inbound frame (the length prefix's value); Welcome tells clients.
+  uint32_t max_frame_bytes = proto::kDefaultMaxFrameBytes;
   // Connections open at once at most; one more gets a fatal
   // Error{kLimitExceeded} and is closed. 0: no limit but the process's
   // file descriptors.

@@ -11,11 +11,11 @@ namespace {
 
 // The meta rows: "schema_version" is a u32, "counters" five u64
 // (little-endian). Only this file knows the layout; others read the rows
-// through ReadSchemaVersion and ReadCounters.
+// through ReadSchemaVersion and ReadIdCounters.
 constexpr std::string_view kMetaSchemaVersion = "schema_version";
-constexpr std::string_view kMetaCounters = "counters";
+constexpr std::string_view kMetaIdCounters = "counters";
 
-std::string EncodeCounters(const Counters& c) {
+std::string EncodeIdCounters(const IdCounters& c) {
   std::string out;
   AppendFixed64(&out, c.next_batch_no);
   AppendFixed64(&out, c.next_msg_id);
@@ -25,7 +25,7 @@ std::string EncodeCounters(const Counters& c) {
   return out;
 }
 
-bool DecodeCounters(std::string_view v, Counters* c) {
+bool DecodeIdCounters(std::string_view v, IdCounters* c) {
   if (v.size() != 40) return false;
   c->next_batch_no = DecodeFixed64(v.data());
   c->next_msg_id = DecodeFixed64(v.data() + 8);
@@ -47,14 +47,14 @@ Result<uint32_t> ReadSchemaVersion(KvTxn& txn) {
   return DecodeFixed32(value.data());
 }
 
-Result<Counters> ReadCounters(KvTxn& txn) {
+Result<IdCounters> ReadIdCounters(KvTxn& txn) {
   std::string_view value;
-  if (!txn.Get(Table::kMeta, kMetaCounters, &value)) {
+  if (!txn.Get(Table::kMeta, kMetaIdCounters, &value)) {
     if (!txn.status().ok()) return txn.status();
     return Status::NotFound("no counters in meta");
   }
-  Counters counters;
-  if (!DecodeCounters(value, &counters)) return Status::StorageError("corrupt counters in meta");
+  IdCounters counters;
+  if (!DecodeIdCounters(value, &counters)) return Status::StorageError("corrupt counters in meta");
   return counters;
 }
 
@@ -113,7 +113,7 @@ Status Store::Open() {
   std::string encoded;
   AppendFixed32(&encoded, kSchemaVersion);
   (*txn)->Put(Table::kMeta, kMetaSchemaVersion, encoded);
-  (*txn)->Put(Table::kMeta, kMetaCounters, EncodeCounters(Counters{}));
+  (*txn)->Put(Table::kMeta, kMetaIdCounters, EncodeIdCounters(IdCounters{}));
   return (*txn)->Commit();
 }
 
@@ -124,9 +124,9 @@ Result<Recovery> Store::Recover(const ReplayFn& replay) {
   {
     Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
     if (!txn.ok()) return txn.status();
-    Result<Counters> counters = ReadCounters(**txn);
+    Result<IdCounters> counters = ReadIdCounters(**txn);
     if (counters.ok()) {
-      recovery.counters = *counters;
+      recovery.ids = *counters;
     } else if (!counters.status().IsNotFound()) {
       return counters.status();
     }
@@ -142,8 +142,7 @@ Result<Recovery> Store::Recover(const ReplayFn& replay) {
   }
   if (Status s = ReadFanoutJobs(&recovery.fanout_jobs); !s.ok()) return s;
   if (records.empty()) return recovery;
-  recovery.counters.next_batch_no =
-      std::max(recovery.counters.next_batch_no, records.back().first + 1);
+  recovery.ids.next_batch_no = std::max(recovery.ids.next_batch_no, records.back().first + 1);
 
   // Entries acked while only in the log are named by kAck ops in later
   // records; seqs are never reused, so one sorted list serves every record.
@@ -195,7 +194,7 @@ Result<Recovery> Store::Recover(const ReplayFn& replay) {
     }
     FlushRefDeltas(txn);
     WriteQueueDeltas(txn);
-    txn.Put(Table::kMeta, kMetaCounters, EncodeCounters(recovery.counters));
+    txn.Put(Table::kMeta, kMetaIdCounters, EncodeIdCounters(recovery.ids));
     Status s = txn.Commit();
     if (!s.ok() && txn.map_full()) {
       if (Status grown = env_->GrowMap(); !grown.ok()) return grown;
@@ -275,7 +274,7 @@ Status Store::CommitOnce(WriteBatch& batch) {
   for (PurgeRange& range : batch.purges) Purge(txn, &range);
   FlushRefDeltas(txn);
   WriteQueueDeltas(txn);
-  txn.Put(Table::kMeta, kMetaCounters, EncodeCounters(batch.counters));
+  txn.Put(Table::kMeta, kMetaIdCounters, EncodeIdCounters(batch.ids));
   Status s = txn.Commit();
   last_map_full_ = txn.map_full();
   return s;

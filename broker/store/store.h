@@ -39,7 +39,7 @@ inline constexpr uint32_t kSchemaVersion = 2;
 // transaction's error when the read failed. Any thread, in the caller's
 // transaction.
 Result<uint32_t> ReadSchemaVersion(KvTxn& txn);
-Result<Counters> ReadCounters(KvTxn& txn);
+Result<IdCounters> ReadIdCounters(KvTxn& txn);
 
 struct QueueInfo {
   QueueId queue_id = 0;
@@ -73,7 +73,7 @@ struct GroupSummary {
 };
 
 struct Recovery {
-  Counters counters;
+  IdCounters ids;
   std::vector<RecoveredFanout> fanout_jobs;
   uint64_t records_applied = 0;  // log records found and applied at startup
   uint64_t log_bytes = 0;        // their size

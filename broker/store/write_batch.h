@@ -24,7 +24,7 @@
 namespace hermod::store {
 
 // Id counters, persisted by every commit as their values after the batch.
-struct Counters {
+struct IdCounters {
   BatchNo next_batch_no = 1;
   MsgId next_msg_id = 1;
   QueueId next_queue_id = 1;
@@ -102,7 +102,7 @@ struct WriteBatch {
   std::vector<FanoutStart> fanout_starts;
   std::vector<FanoutProgress> fanout_progress;
   std::vector<PurgeRange> purges;
-  Counters counters;
+  IdCounters ids;
   // Two-stage durability only: flush right after this commit instead of
   // waiting for the next batch's (a small batch at low load: nobody is
   // about to send another, and the round trip would only add latency).
@@ -126,7 +126,7 @@ struct WriteBatch {
     fanout_starts.clear();
     fanout_progress.clear();
     purges.clear();
-    counters = Counters();
+    ids = IdCounters();
     flush_now = false;
     status = Status::OK();
     commit_micros = 0;

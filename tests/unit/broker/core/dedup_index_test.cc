@@ -38,12 +38,12 @@ TEST_F(DedupIndexTest, ApplicationIdsFallBackToTheStoreOnceApplied) {
     b.batch_no = 1;
     b.log.CreateQueue(1, 0, "q");
     b.log.Dedup(1, 7, 70, 10000, "app-id");
-    b.counters = store::Counters{2, 71, 2};
+    b.ids = store::IdCounters{2, 71, 2};
     ASSERT_TRUE(store_.Commit(b).ok());
     store::WriteBatch apply;
     apply.batch_no = 2;
     apply.apply.push_back(store::ApplyStep{1, {}});
-    apply.counters = store::Counters{3, 71, 2};
+    apply.ids = store::IdCounters{3, 71, 2};
     ASSERT_TRUE(store_.Commit(apply).ok());
   }
   index.Trim(10001, 5);

@@ -66,7 +66,7 @@ class StoreTest : public testing::Test {
     for (int i = 0; i < n; ++i) {
       AddPublish(b, 1, first_seq + i, first_msg + i, "payload-" + std::to_string(first_seq + i));
     }
-    b.counters = Counters{batch_no + 1, first_msg + n, 2};
+    b.ids = IdCounters{batch_no + 1, first_msg + n, 2};
     return b;
   }
 
@@ -87,15 +87,15 @@ TYPED_TEST(StoreTest, RecoveryAppliesTheLogTail) {
   later.batch_no = 2;
   later.log.Ack(1, 2);
   later.log.Delivered(1, 3, 2);
-  later.counters = Counters{3, 4, 2};
+  later.ids = IdCounters{3, 4, 2};
   ASSERT_TRUE(this->store_->Commit(later).ok());
 
   auto rec = this->store_->Recover();
   ASSERT_TRUE(rec.ok()) << rec.status().ToString();
   EXPECT_EQ(rec->records_applied, 2u);
-  EXPECT_EQ(rec->counters.next_batch_no, 3u);
-  EXPECT_EQ(rec->counters.next_msg_id, 4u);
-  EXPECT_EQ(rec->counters.next_queue_id, 2u);
+  EXPECT_EQ(rec->ids.next_batch_no, 3u);
+  EXPECT_EQ(rec->ids.next_msg_id, 4u);
+  EXPECT_EQ(rec->ids.next_queue_id, 2u);
   EXPECT_EQ(this->env_->Stats().entries[static_cast<int>(Table::kLog)], 0u);
 
   std::vector<StoredEntry> entries;
@@ -121,7 +121,7 @@ TYPED_TEST(StoreTest, LargeRecordsAreChunkedAndReassembled) {
   b.log.CreateQueue(1, 0, "q");
   std::string big(5 * Store::kLogChunkBytes + 17, 'z');
   AddPublish(b, 1, 1, 1, big);
-  b.counters = Counters{2, 2, 2};
+  b.ids = IdCounters{2, 2, 2};
   ASSERT_TRUE(this->store_->Commit(b).ok());
   EXPECT_EQ(this->env_->Stats().entries[static_cast<int>(Table::kLog)], 6u);
   ASSERT_TRUE(this->store_->Recover().ok());
@@ -138,7 +138,7 @@ TYPED_TEST(StoreTest, ApplyMovesRecordIntoIndex) {
   WriteBatch apply;
   apply.batch_no = 2;
   apply.apply.push_back(ApplyStep{1, {}});
-  apply.counters = Counters{3, 4, 2};
+  apply.ids = IdCounters{3, 4, 2};
   ASSERT_TRUE(this->store_->Commit(apply).ok());
 
   EXPECT_EQ(this->env_->Stats().entries[static_cast<int>(Table::kLog)], 0u);
@@ -174,7 +174,7 @@ TYPED_TEST(StoreTest, CanceledEntriesNeverReachTheIndex) {
   WriteBatch apply;
   apply.batch_no = 2;
   apply.apply.push_back(ApplyStep{1, {{1, 1}, {1, 3}}});
-  apply.counters = Counters{3, 4, 2};
+  apply.ids = IdCounters{3, 4, 2};
   ASSERT_TRUE(this->store_->Commit(apply).ok());
   std::vector<StoredEntry> entries;
   ASSERT_TRUE(this->store_->ReadEntries(1, 1, 100, 10, &entries).ok());
@@ -193,7 +193,7 @@ TYPED_TEST(StoreTest, IndexAckDeletesEntryAndMessage) {
   WriteBatch apply;
   apply.batch_no = 2;
   apply.apply.push_back(ApplyStep{1, {}});
-  apply.counters = Counters{3, 3, 2};
+  apply.ids = IdCounters{3, 3, 2};
   ASSERT_TRUE(this->store_->Commit(apply).ok());
   std::vector<StoredEntry> entries;
   ASSERT_TRUE(this->store_->ReadEntries(1, 1, 100, 10, &entries).ok());
@@ -202,7 +202,7 @@ TYPED_TEST(StoreTest, IndexAckDeletesEntryAndMessage) {
   WriteBatch ack;
   ack.batch_no = 3;
   ack.acks.push_back(IndexAck{1, 1, entries[0].value.msg_id, entries[0].value.bytes});
-  ack.counters = Counters{4, 3, 2};
+  ack.ids = IdCounters{4, 3, 2};
   ASSERT_TRUE(this->store_->Commit(ack).ok());
 
   entries.clear();
@@ -231,12 +231,12 @@ TYPED_TEST(StoreTest, ListsQueuesWithAndWithoutAPrefix) {
   b.log.CreateQueue(1, 0, "b.one");
   b.log.CreateQueue(2, 0, "a.two");
   b.log.CreateQueue(3, 0, "b.three");
-  b.counters = Counters{2, 1, 4};
+  b.ids = IdCounters{2, 1, 4};
   ASSERT_TRUE(this->store_->Commit(b).ok());
   WriteBatch apply;
   apply.batch_no = 2;
   apply.apply.push_back(ApplyStep{1, {}});
-  apply.counters = Counters{3, 1, 4};
+  apply.ids = IdCounters{3, 1, 4};
   ASSERT_TRUE(this->store_->Commit(apply).ok());
   // An empty prefix and no `after` start at the first key (LMDB refuses a
   // zero-length seek key).
@@ -279,7 +279,7 @@ TEST_F(LmdbStoreTest, BatchCommitSurvivesReopen) {
     b.batch_no = 1;
     b.log.CreateQueue(1, 0, "q");
     AddPublish(b, 1, 1, 1, "durable");
-    b.counters = Counters{2, 2, 2};
+    b.ids = IdCounters{2, 2, 2};
     ASSERT_TRUE(store.Commit(b).ok());
   }
   auto env = factory_.Open();
@@ -288,7 +288,7 @@ TEST_F(LmdbStoreTest, BatchCommitSurvivesReopen) {
   auto rec = store.Recover();
   ASSERT_TRUE(rec.ok());
   EXPECT_EQ(rec->records_applied, 1u);
-  EXPECT_EQ(rec->counters.next_msg_id, 2u);
+  EXPECT_EQ(rec->ids.next_msg_id, 2u);
   std::vector<StoredEntry> entries;
   ASSERT_TRUE(store.ReadEntries(1, 1, 100, 10, &entries).ok());
   ASSERT_EQ(entries.size(), 1u);
@@ -306,14 +306,14 @@ TEST_F(LmdbStoreTest, SeqContinuesAfterReopen) {
     b.batch_no = 1;
     b.log.CreateQueue(1, 0, "q");
     for (Seq s = 1; s <= 5; ++s) AddPublish(b, 1, s, s, "m");
-    b.counters = Counters{2, 6, 2};
+    b.ids = IdCounters{2, 6, 2};
     ASSERT_TRUE(store.Commit(b).ok());
     // Apply with every entry acked: the index keeps no entry, yet the
     // queue's last seq must survive, or seqs would be reused.
     WriteBatch apply;
     apply.batch_no = 2;
     apply.apply.push_back(ApplyStep{1, {{1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 5}}});
-    apply.counters = Counters{3, 6, 2};
+    apply.ids = IdCounters{3, 6, 2};
     ASSERT_TRUE(store.Commit(apply).ok());
   }
   auto env = factory_.Open();
@@ -335,7 +335,7 @@ TEST_F(LmdbStoreTest, MapGrowsWhenFull) {
   b.batch_no = 1;
   b.log.CreateQueue(1, 0, "q");
   for (Seq s = 1; s <= 100; ++s) AddPublish(b, 1, s, s, std::string(10000, 'x'));
-  b.counters = Counters{2, 101, 2};
+  b.ids = IdCounters{2, 101, 2};
   ASSERT_TRUE(store.Commit(b).ok());
   EXPECT_GT(env->Stats().map_bytes, 256u << 10);
 }
@@ -351,14 +351,14 @@ TEST_F(LmdbStoreTest, StoreLimitRefusesWithoutStickiness) {
   big.batch_no = 1;
   big.log.CreateQueue(1, 0, "q");
   for (Seq s = 1; s <= 100; ++s) AddPublish(big, 1, s, s, std::string(10000, 'x'));
-  big.counters = Counters{2, 101, 2};
+  big.ids = IdCounters{2, 101, 2};
   EXPECT_EQ(store.Commit(big).code(), ErrorCode::kStorageFull);
   // A full store is pressure, not a broken disk: small batches still commit.
   WriteBatch small;
   small.batch_no = 2;
   small.log.CreateQueue(1, 0, "q");
   AddPublish(small, 1, 1, 1, "fits");
-  small.counters = Counters{3, 2, 2};
+  small.ids = IdCounters{3, 2, 2};
   EXPECT_TRUE(store.Commit(small).ok());
 }
 
@@ -378,7 +378,7 @@ class GroupStoreTest : public testing::Test {
   }
   Status Commit(WriteBatch& b) {
     b.batch_no = next_batch_++;
-    b.counters = Counters{next_batch_, 100, 100, 10, 10};
+    b.ids = IdCounters{next_batch_, 100, 100, 10, 10};
     return store_->Commit(b);
   }
   uint64_t Count(Table t) { return env_->Stats().entries[static_cast<int>(t)]; }
