@@ -73,6 +73,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-pending-output-bytes", broker.max_pending_output,
                  "Unread output after which a client is disconnected as too slow")
       ->capture_default_str();
+  app.add_flag("--deliver-after-commit", broker.deliver_after_commit,
+               "Deliver a message only once it is durable (default: at once; the confirm "
+               "waits for durability either way)")
+      ->capture_default_str();
   app.add_option("--delivery-high-water-bytes", sessions.delivery_high_water,
                  "Unwritten output at which deliveries to a connection pause until it drains")
       ->capture_default_str();
@@ -153,6 +157,9 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-top-queues", broker.metrics_top_queues,
                  "Per-queue series in /metrics for this many of the deepest queues")
       ->capture_default_str();
+  app.add_option("--test-commit-delay-ms", options.test_commit_delay_ms,
+                 "Tests only: every storage commit waits this long first")
+      ->group("");  // hidden: not for operators
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();

@@ -104,6 +104,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
     config.store_reserve_bytes = std::min(config.store_reserve_bytes, options_.max_store_bytes / 4);
   }
   storage.set_headroom_exact_below(2 * config.store_reserve_bytes);
+  storage.TEST_DelayCommits(options_.test_commit_delay_ms);
   config.sync_mode = store::SyncModeName(options_.sync);
   config.max_peek_bytes = options_.sessions.max_frame_bytes / 2;
   Status result;

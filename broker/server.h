@@ -34,6 +34,8 @@ struct ServerOptions {
   std::string auth_token_file;
   core::BrokerConfig broker;
   server::SessionOptions sessions;
+  // Tests only: every storage commit waits this long first.
+  uint32_t test_commit_delay_ms = 0;
 };
 
 class Server {

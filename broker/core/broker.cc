@@ -31,7 +31,7 @@ Status Broker::Recover(const store::Recovery& recovery) {
   // Store::Recover applied the log tail to the index (and replayed it
   // through ApplyCommitted): everything is in the index now, and queues
   // load from it on first use.
-  pipeline_.Start(recovery.ids, recovery.ids.next_batch_no - 1);
+  pipeline_.Start(recovery.ids, recovery.ids.next_batch_no - 1, recovery.msg_id_lease);
   groups_.RecoverJobs(recovery.fanout_jobs);
   if (recovery.records_applied > 0) {
     spdlog::info("recovered {} log records ({} bytes) into the index", recovery.records_applied,
@@ -253,6 +253,8 @@ void Broker::Publish(ClientId client_id, const PublishRequest& publish) {
   ++stats_.published;
   publish_rate_.Add(now);
   q->publish_rate.Add(now);
+  // Delivery does not wait for the commit; the confirm does.
+  if (!config_.deliver_after_commit && !q->consumers.empty()) Dispatch(q);
 
   if (pipeline_.full()) {
     pipeline_.MaybeSubmit();

@@ -174,6 +174,11 @@ class Broker {
   // Delivery (delivery.cc).
   void Dispatch(Queue* q);
   bool TakeNextEntry(Queue* q, Entry* entry, bool include_uncommitted);
+  // The newest batch whose entries may be delivered: any, unless delivery
+  // waits for durability.
+  BatchNo DeliverableThrough() const {
+    return config_.deliver_after_commit ? pipeline_.committed_through() : UINT64_MAX;
+  }
   Status ReadAhead(Queue* q);
   bool IsExpired(const Queue* q, const Entry& entry, uint64_t now_ms) const;
   Consumer* NextConsumer(Queue* q);

@@ -184,19 +184,65 @@ void Broker::OnBatchFailed(BatchOutcome& batch) {
     if (lost.count(start.msg_id) != 0) groups_.DropJob(start.group_id, start.job_id);
   }
 
-  // The batch's entries: those of lost messages were never stored and must
-  // not be delivered; the others are retried in batch `into`.
+  // The batch's entries, wherever they are now (delivery does not wait for
+  // the commit, so some may be with a consumer, or back from one): those of
+  // lost messages were never stored and go (a consumer's ack of one is then
+  // ignored); the others, and delivery counts the batch recorded, are
+  // retried in batch `into`.
+  auto gone = [&](Entry& e) { return e.batch_no == failed && (!retry || lost.count(e.msg_id)); };
+  auto moved = [&](Entry& e) {
+    if (e.batch_no == failed) e.batch_no = into;
+    if (e.delivered_batch == failed) e.delivered_batch = retry ? into : 0;
+  };
   for (Queue* q : batch.queues) {
-    for (size_t i = q->tail.size(); i-- > 0;) {
-      Entry& e = q->tail[i];
-      if (e.batch_no != failed) continue;
-      if (retry && lost.count(e.msg_id) == 0) {
-        e.batch_no = into;
-        continue;
-      }
+    auto forget = [&](Entry& e) {
       q->depth -= 1;
       q->bytes -= e.bytes;
-      q->tail.erase_at(i);
+    };
+    for (size_t i = q->tail.size(); i-- > 0;) {
+      Entry& e = q->tail[i];
+      if (gone(e)) {
+        forget(e);
+        q->tail.erase_at(i);
+      } else {
+        moved(e);
+      }
+    }
+    for (Consumer* c : q->consumers) {
+      for (auto it = c->inflight.begin(); it != c->inflight.end();) {
+        if (gone(it->second)) {
+          forget(it->second);
+          --q->inflight;
+          it = c->inflight.erase(it);
+        } else {
+          moved(it->second);
+          ++it;
+        }
+      }
+    }
+    for (auto it = q->returned.begin(); it != q->returned.end();) {
+      if (gone(it->second)) {
+        forget(it->second);
+        it = q->returned.erase(it);
+      } else {
+        moved(it->second);
+        ++it;
+      }
+    }
+    for (auto it = q->delayed.begin(); it != q->delayed.end();) {
+      if (gone(it->second)) {
+        forget(it->second);
+        bool first = it == q->delayed.begin();
+        uint64_t due = it->first;
+        it = q->delayed.erase(it);
+        if (first) {
+          delayed_queues_.erase({due, q});
+          if (!q->delayed.empty()) delayed_queues_.emplace(q->delayed.begin()->first, q);
+        }
+      } else {
+        moved(it->second);
+        ++it;
+      }
     }
   }
   if (retry) RetryFailedBatch(batch, lost);

@@ -26,6 +26,11 @@ struct BrokerConfig {
   // Output a connection may leave unread before it is closed as too slow
   // (used by the server layer for every connection).
   uint64_t max_pending_output = 64 << 20;
+  // Deliver a message only once its batch is durable, as hermod did before
+  // 0.2. By default a publish to a queue with a waiting consumer is
+  // delivered as soon as the loop has it, and only its confirm waits for
+  // the commit (docs/semantics.md, "Delivery before durability").
+  bool deliver_after_commit = false;
   // Deliveries are read from the index this many at a time.
   uint32_t index_read_ahead = 256;
   // Queue limits, dead-lettering and ack wait, unless a queue overrides them.

@@ -159,8 +159,9 @@ bool Broker::TakeNextEntry(Queue* q, Entry* entry, bool include_uncommitted) {
     q->index_ahead.pop_front();
     return true;
   }
-  // Entries of a batch still committing are not delivered: a crash could
-  // still lose them.
+  // Entries of a batch not yet durable go out only when delivery does not
+  // wait for durability (the default): a crash may then lose a message a
+  // consumer saw, whose publisher was never confirmed (docs/semantics.md).
   if (!q->tail.empty() &&
       (include_uncommitted || q->tail[0].batch_no <= pipeline_.committed_through())) {
     *entry = std::move(q->tail.front());
@@ -186,11 +187,11 @@ bool Broker::IsExpired(const Queue* q, const Entry& entry, uint64_t now_ms) cons
 void Broker::Dispatch(Queue* q) {
   uint64_t now = Now();
   for (;;) {
-    if (!q->has_deliverable(pipeline_.committed_through())) return;
+    if (!q->has_deliverable(DeliverableThrough())) return;
     Consumer* c = NextConsumer(q);
     if (c == nullptr) return;
     Entry entry;
-    if (!TakeNextEntry(q, &entry, /*include_uncommitted=*/false)) return;
+    if (!TakeNextEntry(q, &entry, /*include_uncommitted=*/!config_.deliver_after_commit)) return;
     if (IsExpired(q, entry, now)) {
       RemoveEntry(q, entry, Removal::kExpired);  // expired entries are never delivered
       continue;

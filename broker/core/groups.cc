@@ -246,6 +246,9 @@ void Broker::ExpandFanouts() {
       q->bytes += job.bytes;
       pipeline_.NoteLogQueue(q);
       ++added;
+      // Delivery does not wait for the commit (the message is durable
+      // already; its entry will be with this batch).
+      if (!config_.deliver_after_commit && !q->consumers.empty()) Dispatch(q);
     }
     fanout_in_batch_ += end - job.cursor;
     stats_.fanout_entries += added;

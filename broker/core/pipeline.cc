@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "check.h"
+#include "store.h"
 
 namespace hermod::core {
 
@@ -21,8 +22,9 @@ Pipeline::Pipeline(Clock* clock, Scheduler* scheduler, store::Committer* storage
   apply_timer_->Start(period, period);
 }
 
-void Pipeline::Start(const store::IdCounters& ids, BatchNo applied_through) {
+void Pipeline::Start(const store::IdCounters& ids, BatchNo applied_through, uint64_t msg_id_lease) {
   ids_ = ids;
+  msg_id_lease_ = msg_id_lease;
   committed_through_ = ids_.next_batch_no - 1;
   unapplied_.set_applied_through(applied_through);
   NewBatch();
@@ -79,6 +81,10 @@ void Pipeline::MaybeSubmit() {
   if (batch_->empty()) return;
   batch_->now_ms = now;
   batch_->ids = ids_;
+  if (ids_.next_msg_id + store::Store::kMsgIdLeaseBlock / 2 > msg_id_lease_) {
+    msg_id_lease_ = ids_.next_msg_id + store::Store::kMsgIdLeaseBlock;
+    batch_->msg_id_lease = msg_id_lease_;
+  }
   // A small batch means low load: flush it at once rather than wait for a
   // next batch that is probably not coming (storage_thread.h).
   batch_->flush_now = batch_messages_ < kPipelinedFlushMinMessages;

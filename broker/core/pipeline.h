@@ -64,7 +64,8 @@ class Pipeline {
   Pipeline& operator=(const Pipeline&) = delete;
 
   // Takes the recovered id counters and starts the first batch.
-  void Start(const store::IdCounters& ids, BatchNo applied_through);
+  // msg_id_lease: ids below it are leased durably (Recovery::msg_id_lease).
+  void Start(const store::IdCounters& ids, BatchNo applied_through, uint64_t msg_id_lease);
   // Stops the apply timer. Batches still in flight complete normally.
   void Close();
 
@@ -127,6 +128,9 @@ class Pipeline {
   std::unique_ptr<Timer> apply_timer_;
 
   store::IdCounters ids_;
+  // Message ids below this are durably leased (store.h); the batch that
+  // raises it goes while half the last block is still free.
+  uint64_t msg_id_lease_ = 0;
   std::unique_ptr<store::WriteBatch> batch_;
   std::unique_ptr<store::WriteBatch> spare_;  // a durable batch, emptied, for reuse
   static constexpr size_t kMaxSpareLogBytes = 16 << 20;

@@ -81,10 +81,11 @@ class Queue {
     return consumers.empty() && tail.empty() && returned.empty() && index_ahead.empty() &&
            delayed.empty() && inflight == 0;
   }
-  // Whether an undelivered entry is ready (committed) for delivery.
-  bool has_deliverable(BatchNo committed_through) const {
+  // Whether an undelivered entry may be delivered: any but those of the
+  // log tail whose batch is newer than `through`.
+  bool has_deliverable(BatchNo through) const {
     return !returned.empty() || !index_ahead.empty() || index_cursor < index_end ||
-           (!tail.empty() && tail[0].batch_no <= committed_through);
+           (!tail.empty() && tail[0].batch_no <= through);
   }
 
   Seq next_seq = 1;

@@ -1,6 +1,7 @@
 #include "storage_thread.h"
 
 #include <chrono>
+#include <thread>
 
 namespace hermod::store {
 
@@ -81,6 +82,9 @@ void StorageThread::Run() {
     }
     std::vector<Report> reports;
     if (batch) {
+      if (test_commit_delay_ms_ != 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(test_commit_delay_ms_));
+      }
       Clock::time_point start = Clock::now();
       batch->status = store_->Commit(*batch);
       batch->commit_micros = static_cast<uint64_t>(

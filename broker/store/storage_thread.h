@@ -56,6 +56,10 @@ class StorageThread final : public Committer {
   void set_headroom_exact_below(uint64_t bytes) { headroom_exact_below_ = bytes; }
 
   void Start(std::function<void()> notify);
+  // Every commit waits this long first (tests only: a batch that is
+  // delivered but not yet durable, long enough to kill the broker under
+  // it). Before Start().
+  void TEST_DelayCommits(uint32_t ms) { test_commit_delay_ms_ = ms; }
   // Queues a batch for commit.
   void Submit(std::unique_ptr<WriteBatch> batch) override;
   // Asks for a flush that makes the last committed batch durable (when no
@@ -77,6 +81,7 @@ class StorageThread final : public Committer {
   SyncMode sync_mode_;
   uint32_t sync_interval_ms_;
   uint64_t headroom_exact_below_ = 0;
+  uint32_t test_commit_delay_ms_ = 0;
   std::function<void()> notify_;
   std::thread thread_;
   std::unique_ptr<WriteBatch> awaiting_;  // committed, not flushed; storage thread only

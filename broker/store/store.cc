@@ -14,6 +14,8 @@ namespace {
 // through ReadSchemaVersion and ReadIdCounters.
 constexpr std::string_view kMetaSchemaVersion = "schema_version";
 constexpr std::string_view kMetaIdCounters = "counters";
+// The message ids below this are taken, committed or not (Store::Recover).
+constexpr std::string_view kMetaMsgIdLease = "msg_id_lease";
 
 std::string EncodeIdCounters(const IdCounters& c) {
   std::string out;
@@ -118,6 +120,32 @@ Status Store::Open() {
 }
 
 Result<Recovery> Store::Recover(const ReplayFn& replay) {
+  Result<Recovery> recovery = RecoverLog(replay);
+  if (!recovery.ok()) return recovery;
+  // A message id may reach a consumer before its batch commits (delivery
+  // does not wait for durability), so ids handed out by batches a crash
+  // lost must not be handed out again: ids are leased in blocks, the lease
+  // is durable before any id under it is used, and a restart continues
+  // above the last lease.
+  Result<std::unique_ptr<KvTxn>> began = env_->BeginWrite();
+  if (!began.ok()) return began.status();
+  KvTxn& txn = **began;
+  std::string_view value;
+  uint64_t leased = 0;
+  if (txn.Get(Table::kMeta, kMetaMsgIdLease, &value)) {
+    if (value.size() != 8) return Status::StorageError("corrupt message id lease in meta");
+    leased = DecodeFixed64(value.data());
+  }
+  recovery->ids.next_msg_id = std::max(recovery->ids.next_msg_id, leased);
+  recovery->msg_id_lease = recovery->ids.next_msg_id + kMsgIdLeaseBlock;
+  std::string encoded;
+  AppendFixed64(&encoded, recovery->msg_id_lease);
+  txn.Put(Table::kMeta, kMetaMsgIdLease, encoded);
+  if (Status s = txn.Commit(); !s.ok()) return s;
+  return recovery;
+}
+
+Result<Recovery> Store::RecoverLog(const ReplayFn& replay) {
   Recovery recovery;
   // Read the counters and the numbers and sizes of the unapplied records.
   std::vector<std::pair<BatchNo, size_t>> records;
@@ -216,6 +244,7 @@ Status Store::Commit(WriteBatch& batch) {
   if (!background_error_.ok()) return background_error_;
   if (test_fail_armed_.exchange(false)) {
     std::lock_guard<std::mutex> lock(test_mu_);
+    if (test_fail_next_.code() == ErrorCode::kStorageFull) return test_fail_next_;
     background_error_ = test_fail_next_;
     return background_error_;
   }
@@ -275,6 +304,11 @@ Status Store::CommitOnce(WriteBatch& batch) {
   FlushRefDeltas(txn);
   WriteQueueDeltas(txn);
   txn.Put(Table::kMeta, kMetaIdCounters, EncodeIdCounters(batch.ids));
+  if (batch.msg_id_lease != 0) {
+    std::string lease;
+    AppendFixed64(&lease, batch.msg_id_lease);
+    txn.Put(Table::kMeta, kMetaMsgIdLease, lease);
+  }
   Status s = txn.Commit();
   last_map_full_ = txn.map_full();
   return s;

@@ -74,6 +74,8 @@ struct GroupSummary {
 
 struct Recovery {
   IdCounters ids;
+  // Message ids below this are leased (durable): the loop may hand them out.
+  uint64_t msg_id_lease = 0;
   std::vector<RecoveredFanout> fanout_jobs;
   uint64_t records_applied = 0;  // log records found and applied at startup
   uint64_t log_bytes = 0;        // their size
@@ -143,13 +145,17 @@ class Store {
 
   KvEnv* env() { return env_; }
 
-  // The next Commit() fails with `status` as if the disk had.
+  // The next Commit() fails with `status` as if the disk had: sticky like
+  // an I/O error, but for kStorageFull, which (like a full map that cannot
+  // grow) fails that commit only.
   void TEST_FailNextCommit(Status status);
 
   // The largest slice of a log record stored under one key: small enough
   // that two fit a 4 KiB LMDB page, so records never need overflow pages
   // (which need contiguous free runs and fragment the file).
   static constexpr size_t kLogChunkBytes = 2000;
+  // Message ids are leased this many at a time (see Recover).
+  static constexpr uint64_t kMsgIdLeaseBlock = 1 << 20;
   // Recovery applies at most this many log bytes per transaction.
   static constexpr size_t kRecoveryTxnBytes = 16 << 20;
 
@@ -160,6 +166,7 @@ class Store {
     int64_t bytes = 0;
   };
 
+  Result<Recovery> RecoverLog(const ReplayFn& replay);
   Status CommitOnce(WriteBatch& batch);
   void Purge(KvTxn& txn, PurgeRange* range);
   Status ReadConfig(KvTxn& txn, QueueInfo* info);

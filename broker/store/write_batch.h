@@ -103,6 +103,9 @@ struct WriteBatch {
   std::vector<FanoutProgress> fanout_progress;
   std::vector<PurgeRange> purges;
   IdCounters ids;
+  // Message ids below this may be handed out (0: the lease is unchanged);
+  // see Store::Recover.
+  uint64_t msg_id_lease = 0;
   // Two-stage durability only: flush right after this commit instead of
   // waiting for the next batch's (a small batch at low load: nobody is
   // about to send another, and the round trip would only add latency).
@@ -127,6 +130,7 @@ struct WriteBatch {
     fanout_progress.clear();
     purges.clear();
     ids = IdCounters();
+    msg_id_lease = 0;
     flush_now = false;
     status = Status::OK();
     commit_micros = 0;

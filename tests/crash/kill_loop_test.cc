@@ -5,9 +5,13 @@
 //   - every confirmed message was delivered at least once to its queue;
 //   - per queue, entries from one publisher are stored (seq) and first
 //     delivered in publish order;
-//   - every message, confirmed or not, was stored at most once (all its
-//     deliveries carry one message id): resends after reconnects, which
-//     libhermod makes by itself, were deduplicated.
+//   - with --deliver-after-commit, every message, confirmed or not, was
+//     stored at most once (all its deliveries carry one message id):
+//     resends after reconnects, which libhermod makes by itself, were
+//     deduplicated. By default a message is delivered before its batch is
+//     durable, so a crash can lose a delivered, unconfirmed message whose
+//     resend is then stored under a new id: such keys are counted, not
+//     failed (docs/semantics.md, "Delivery before durability").
 // Duplicate deliveries (redeliveries) are allowed and counted.
 #include <signal.h>
 
@@ -237,9 +241,11 @@ class Consumer {
   std::atomic<uint64_t> vanished_{0};
 };
 
-void RunKillLoop(const std::string& sync) {
+void RunKillLoop(const std::string& sync, bool deliver_after_commit = false) {
   TempDir dir;
-  StickyBroker broker(dir.Join("data"), {"--sync", sync, "--log-level", "warn"});
+  std::vector<std::string> args = {"--sync", sync, "--log-level", "warn"};
+  if (deliver_after_commit) args.push_back("--deliver-after-commit");
+  StickyBroker broker(dir.Join("data"), args);
   ASSERT_TRUE(broker.Start().ok());
   Observed seen;
   std::vector<std::unique_ptr<Publisher>> publishers;
@@ -323,7 +329,9 @@ void RunKillLoop(const std::string& sync) {
   for (auto& [key, ids] : seen.msg_ids) {
     if (ids.size() > 1) ++stored_twice;
   }
-  EXPECT_EQ(stored_twice, 0u) << "messages stored more than once";
+  if (deliver_after_commit) {
+    EXPECT_EQ(stored_twice, 0u) << "messages stored more than once";
+  }
 
   // Seq order follows publish order, per publisher and queue.
   std::map<std::pair<int, int>, std::vector<std::pair<uint64_t, uint64_t>>> by_pq;  // seq, i
@@ -350,11 +358,13 @@ void RunKillLoop(const std::string& sync) {
   uint64_t failures = 0;
   for (auto& p : publishers) failures += p->failures();
   std::printf(
-      "kill loop (--sync %s): %d kills, %zu confirmed, %zu distinct delivered, %lu deliveries, "
-      "%lu duplicate deliveries, %lu failed publishes\n",
-      sync.c_str(), kills, confirmed.size(), seen.msg_ids.size(),
-      static_cast<unsigned long>(seen.deliveries),
-      static_cast<unsigned long>(seen.duplicate_deliveries), static_cast<unsigned long>(failures));
+      "kill loop (--sync %s%s): %d kills, %zu confirmed, %zu distinct delivered, %lu deliveries, "
+      "%lu duplicate deliveries, %lu failed publishes, %lu messages delivered under two ids "
+      "(delivered before a crash lost their batch, then resent)\n",
+      sync.c_str(), deliver_after_commit ? ", --deliver-after-commit" : "", kills, confirmed.size(),
+      seen.msg_ids.size(), static_cast<unsigned long>(seen.deliveries),
+      static_cast<unsigned long>(seen.duplicate_deliveries), static_cast<unsigned long>(failures),
+      static_cast<unsigned long>(stored_twice));
   EXPECT_GE(kills, kKills);
   EXPECT_TRUE(broker.process().Stop().ok());
 }
@@ -362,6 +372,10 @@ void RunKillLoop(const std::string& sync) {
 TEST(KillLoopTest, NothingConfirmedIsLostWithSyncAlways) { RunKillLoop("always"); }
 
 TEST(KillLoopTest, NothingConfirmedIsLostWithSyncBatch) { RunKillLoop("batch"); }
+
+TEST(KillLoopTest, NothingIsStoredTwiceWithDeliverAfterCommit) {
+  RunKillLoop("always", /*deliver_after_commit=*/true);
+}
 
 }  // namespace
 }  // namespace hermod::test
