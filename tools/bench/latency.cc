@@ -44,6 +44,7 @@ struct Shared {
   std::atomic<uint64_t> received{0};
   std::atomic<uint64_t> confirmed{0};
   std::atomic<uint64_t> failed{0};
+  std::atomic<uint64_t> answered{0};  // confirmed + failed
 };
 
 int Run(const Options& o, const cli::GlobalOptions& global) {
@@ -106,9 +107,14 @@ int Run(const Options& o, const cli::GlobalOptions& global) {
         } else {
           s->failed.fetch_add(1);
         }
+        s->answered.fetch_add(1);
       });
     }
     all_received = WaitFor(shared.received, sent, Clock::now() + kDeliveryGrace);
+    // A delivery can arrive before its confirm (the broker delivers before
+    // the commit): closing the publisher now would fail the confirms still
+    // on their way.
+    (void)WaitFor(shared.answered, sent, Clock::now() + kDeliveryGrace);
   }
   const double seconds = SecondsSince(start);
   (void)consumer->Unsubscribe(*subscription);
