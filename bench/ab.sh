@@ -12,7 +12,10 @@
 # messages of 256 bytes, 1 publisher, 1,000 in flight), --sync always.
 # Prints each pair and the medians of the result field FIELD (environment;
 # default msgs_per_s; the first of that name in the --json output, e.g.
-# FIELD=p99_us for the end-to-end p99 of `latency`).
+# FIELD=p99_us for the end-to-end p99 of `latency`). PREFILL (environment)
+# names a bench run made first on each fresh broker, e.g. for W2:
+#   PREFILL="publish --queues 1000 --count 100000 --size 256 --inflight 1000" \
+#     FIELD=deliveries_per_s bench/ab.sh OLD NEW 5 -- consume --queues 1000 --credit 1000 --count 100000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=${1:?usage: bench/ab.sh OLD_BIN NEW_BIN [PAIRS] [-- BENCH ARGS...]}
@@ -43,6 +46,10 @@ field=${FIELD:-msgs_per_s}
 one() {
   HERMOD_BIN=$1
   start_broker "$state/b"
+  if [ -n "${PREFILL:-}" ]; then
+    # shellcheck disable=SC2086  # PREFILL is a list of words
+    "$HERMOD_BIN/hermod" --server "$addr" bench $PREFILL --json >/dev/null
+  fi
   "$HERMOD_BIN/hermod" --server "$addr" bench "${args[@]}" --json |
     grep -o "\"$field\":[0-9.]*" | head -1 | cut -d: -f2
   stop_broker "$state/b"

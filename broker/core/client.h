@@ -5,6 +5,7 @@
 #ifndef HERMOD_BROKER_CORE_CLIENT_H_
 #define HERMOD_BROKER_CORE_CLIENT_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -39,15 +40,36 @@ class Client {
   // The newest batch holding one of this client's replies.
   BatchNo last_reply_batch = 0;
 
+  // Its subscriptions, sorted by id: every ack and credit looks one up, and
+  // a client may hold thousands (binary search, no per-client map).
   Consumer* FindConsumer(SubscriptionId subscription_id) {
-    for (auto& c : consumers_) {
-      if (c->subscription_id == subscription_id) return c.get();
-    }
-    return nullptr;
+    auto it = LowerBound(subscription_id);
+    return it != consumers_.end() && (*it)->subscription_id == subscription_id ? it->get()
+                                                                               : nullptr;
+  }
+  // REQUIRES: no consumer of that id.
+  void AddConsumer(std::unique_ptr<Consumer> consumer) {
+    auto it = LowerBound(consumer->subscription_id);
+    consumers_.insert(it, std::move(consumer));
+  }
+  // Removes and returns the consumer of that id (null if none).
+  std::unique_ptr<Consumer> TakeConsumer(SubscriptionId subscription_id) {
+    auto it = LowerBound(subscription_id);
+    if (it == consumers_.end() || (*it)->subscription_id != subscription_id) return nullptr;
+    std::unique_ptr<Consumer> c = std::move(*it);
+    consumers_.erase(it);
+    return c;
   }
   std::vector<std::unique_ptr<Consumer>>& consumers() { return consumers_; }
 
  private:
+  std::vector<std::unique_ptr<Consumer>>::iterator LowerBound(SubscriptionId subscription_id) {
+    return std::lower_bound(consumers_.begin(), consumers_.end(), subscription_id,
+                            [](const std::unique_ptr<Consumer>& c, SubscriptionId id) {
+                              return c->subscription_id < id;
+                            });
+  }
+
   ClientId client_id_;
   Ring<PendingReply> replies_;
   std::vector<std::unique_ptr<Consumer>> consumers_;

@@ -50,7 +50,7 @@ void Broker::Subscribe(ClientId client_id, const SubscribeRequest& subscribe) {
   consumer->ack_wait_ms =
       subscribe.ack_wait_ms != 0 ? subscribe.ack_wait_ms : (*q)->limits.ack_wait_ms;
   (*q)->consumers.push_back(consumer.get());
-  client.consumers().push_back(std::move(consumer));
+  client.AddConsumer(std::move(consumer));
   ++subscriptions_;
 
   // The reply goes before the first delivery.
@@ -66,15 +66,11 @@ void Broker::SetCredit(ClientId client_id, SubscriptionId subscription_id, uint3
 }
 
 Status Broker::Unsubscribe(ClientId client_id, SubscriptionId subscription_id) {
-  auto& consumers = FindClient(client_id)->consumers();
-  auto it = std::find_if(consumers.begin(), consumers.end(),
-                         [&](auto& c) { return c->subscription_id == subscription_id; });
-  if (it == consumers.end()) {
-    return Status::NotFound("no subscription " + std::to_string(subscription_id));
-  }
-  Queue* q = (*it)->queue;
-  RemoveConsumer(it->get());
-  consumers.erase(it);
+  std::unique_ptr<Consumer> c = FindClient(client_id)->TakeConsumer(subscription_id);
+  if (c == nullptr) return Status::NotFound("no subscription " + std::to_string(subscription_id));
+  Queue* q = c->queue;
+  RemoveConsumer(c.get());
+  c.reset();
   MaybeEvict(q);
   return Status::OK();
 }
