@@ -72,7 +72,9 @@
 
 namespace hermod {
 
-class Client::Impl final : public net::Connection::Handler {
+// Hidden: a member of an exported class is exported by default, and the
+// machinery must stay private to the library (export.h).
+class [[gnu::visibility("hidden")]] Client::Impl final : public net::Connection::Handler {
  public:
   explicit Impl(const ClientOptions& options);
   // Closes and joins the loop thread. REQUIRES: not on the loop thread.
@@ -189,10 +191,10 @@ class Client::Impl final : public net::Connection::Handler {
   static constexpr uint64_t kFirstRequestId = uint64_t{1} << 63;
 
   // net::Connection::Handler, loop thread.
-  bool OnFrame(net::Connection& conn, const wire::Frame& frame) override;
-  void OnBadInput(net::Connection& conn, const Status& why) override;
-  void OnDrained(net::Connection& conn) override;
-  void OnClosed(net::Connection& conn, const Status& why) override;
+  bool OnFrame(net::Connection & conn, const wire::Frame& frame) override;
+  void OnBadInput(net::Connection & conn, const Status& why) override;
+  void OnDrained(net::Connection & conn) override;
+  void OnClosed(net::Connection & conn, const Status& why) override;
 
   bool OnFrameAfterHandshake(const wire::Frame& frame);
   void OnWelcome(const wire::Welcome& welcome);
@@ -238,14 +240,14 @@ class Client::Impl final : public net::Connection::Handler {
   void OnRequestTimer();
 
   // Commands, loop thread.
-  Status Queue(client_internal::Command* cmd);
+  Status Queue(client_internal::Command * cmd);
   void ProcessOutbox();
-  void Execute(client_internal::Command& cmd);
+  void Execute(client_internal::Command & cmd);
   // Fills the rest of a publish command (payload, options, callback) and
   // queues it; completes it with kClosed when the client is closed.
   void FinishPublishCommand(std::string_view payload, const PublishOptions& options,
                             ConfirmCallback done, client_internal::Command* cmd);
-  void AddPublish(client_internal::PublishCommand& cmd);
+  void AddPublish(client_internal::PublishCommand & cmd);
   // Sends pending publishes not yet sent on this connection, in order, while
   // the connection's output stays below its cap (OnDrained resumes).
   void PumpPublishes();

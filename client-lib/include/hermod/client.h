@@ -33,6 +33,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "hermod/export.h"
 
 #include "hermod/status.h"
 
@@ -235,7 +236,7 @@ struct ServerStat {
 using ConfirmCallback = std::function<void(const PublishResult&)>;
 using DeliveryHandler = std::function<void(const Delivery&)>;
 
-class Client {
+class HERMOD_EXPORT Client {
  public:
   // Connects to options.server and completes the handshake, or fails with
   // kUnavailable, kTimeout or kInvalidArgument (a bad address).

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <utility>
 
+#include "hermod/export.h"
+
 namespace hermod {
 
 enum class ErrorCode : uint16_t {
@@ -47,9 +49,9 @@ enum class ErrorCode : uint16_t {
 
 // Returns the name of a code ("NotFound"), or "Unknown" for codes this
 // version does not know (a newer peer may send them).
-const char* ErrorCodeName(ErrorCode code);
+HERMOD_EXPORT const char* ErrorCodeName(ErrorCode code);
 
-class [[nodiscard]] Status {
+class [[nodiscard]] HERMOD_EXPORT Status {
  public:
   Status() = default;  // OK
   Status(ErrorCode code, std::string_view message);
