@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libuv1-dev liblmdb-dev lmdb-utils
   libflatbuffers-dev flatbuffers-compiler
-  libcli11-dev libspdlog-dev libhttp-parser-dev
+  libcli11-dev libspdlog-dev libhttp-parser-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libhiredis-dev
 )

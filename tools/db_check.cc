@@ -639,24 +639,17 @@ int DbCheck(const DbOptions& options) {
   const std::vector<std::string>& problems = checker.problems();
   std::string out;
   if (options.json) {
-    out += '{';
     JsonFields f(&out);
     f.Str("data_dir", options.data_dir);
     f.Bool("ok", problems.empty());
-    f.Key("problems");
-    out += '[';
-    for (size_t i = 0; i < problems.size(); ++i) {
-      if (i > 0) out += ',';
-      AppendJsonString(&out, problems[i]);
-    }
-    out += ']';
+    f.json()["problems"] = problems;
     f.Num("queues", checker.queues);
     f.Num("entries", checker.entries);
     f.Num("messages", checker.messages);
     f.Num("log_records", checker.log_records);
     f.Num("fanout_jobs", checker.fanout_jobs);
     f.Num("groups", checker.groups);
-    out += "}\n";
+    f.Done();
   } else {
     for (const std::string& problem : problems) out += "problem: " + problem + "\n";
     out += (problems.empty() ? std::string("consistent: ")

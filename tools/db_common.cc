@@ -127,55 +127,19 @@ std::string Count(uint64_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
-void JsonFields::Key(std::string_view key) {
-  if (!first_) out_->push_back(',');
-  first_ = false;
-  AppendJsonString(out_, key);
-  out_->push_back(':');
-}
-
-void JsonFields::Num(std::string_view key, uint64_t v) {
-  Key(key);
-  AppendUint(out_, v);
-}
-
-void JsonFields::Str(std::string_view key, std::string_view v) {
-  Key(key);
-  AppendJsonString(out_, v);
-}
-
-void JsonFields::Bool(std::string_view key, bool v) {
-  Key(key);
-  *out_ += v ? "true" : "false";
-}
-
-void AppendEnvelopeJson(JsonFields& fields, std::string* out, std::string_view envelope) {
+void SetEnvelopeJson(Json* object, std::string_view envelope) {
   store::EnvelopeView view;
   if (!view.Parse(envelope)) {
-    fields.Bool("envelope_malformed", true);
+    (*object)["envelope_malformed"] = true;
     return;
   }
-  fields.Num("publish_time_ms", view.publish_ms());
-  fields.Num("expires_ms", view.expires_ms());
-  fields.Key("headers");
-  out->push_back('{');
-  bool first = true;
+  (*object)["publish_time_ms"] = view.publish_ms();
+  (*object)["expires_ms"] = view.expires_ms();
+  Json& headers = (*object)["headers"] = Json::object();
   view.ForEachHeader([&](std::string_view key, std::string_view value) {
-    if (!first) out->push_back(',');
-    first = false;
-    AppendJsonString(out, key);
-    out->push_back(':');
-    AppendJsonString(out, value);
+    headers[std::string(key)] = std::string(value);
   });
-  out->push_back('}');
-  if (IsPrintableUtf8(view.payload())) {
-    fields.Str("payload", view.payload());
-  } else {
-    fields.Key("payload_base64");
-    out->push_back('"');
-    AppendBase64(out, view.payload());
-    out->push_back('"');
-  }
+  SetPayload(object, view.payload());
 }
 
 void AppendEnvelopeText(std::string* out, std::string_view envelope, const char* indent) {
@@ -194,16 +158,11 @@ void AppendEnvelopeText(std::string* out, std::string_view envelope, const char*
           "\n";
   view.ForEachHeader([&](std::string_view key, std::string_view value) {
     *out += indent;
-    *out += "header ";
-    AppendJsonString(out, key);
-    *out += '=';
-    AppendJsonString(out, value);
-    *out += '\n';
+    *out += "header " + QuoteJson(key) + "=" + QuoteJson(value) + "\n";
   });
   *out += indent;
   if (IsPrintableUtf8(view.payload())) {
-    *out += "payload ";
-    AppendJsonString(out, view.payload());
+    *out += "payload " + QuoteJson(view.payload());
   } else {
     *out += "payload base64:";
     AppendBase64(out, view.payload());

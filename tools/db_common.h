@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "hermod/status.h"
+#include "json.h"
 #include "keys.h"
 #include "kv.h"
 #include "lmdb_env.h"
@@ -110,24 +111,26 @@ void AppendUint(std::string* out, uint64_t v);
 // "1 chunk", "3 chunks".
 std::string Count(uint64_t n, const char* one, const char* many);
 
-// Appends `"key":value` to a JSON object under construction, with the
-// comma when it is not the first member. REQUIRES: *out outlives this.
+// One JSON object built member by member (tools/json.h: the one writer),
+// appended to *out as a line by Done(). REQUIRES: *out outlives this.
 class JsonFields {
  public:
   explicit JsonFields(std::string* out) : out_(out) {}
-  void Key(std::string_view key);
-  void Num(std::string_view key, uint64_t v);
-  void Str(std::string_view key, std::string_view v);
-  void Bool(std::string_view key, bool v);
+  void Num(std::string_view key, uint64_t v) { j_[std::string(key)] = v; }
+  void Str(std::string_view key, std::string_view v) { j_[std::string(key)] = std::string(v); }
+  void Bool(std::string_view key, bool v) { j_[std::string(key)] = v; }
+  Json& json() { return j_; }
+  // Appends the object and a newline.
+  void Done() { *out_ += DumpJson(j_) + "\n"; }
 
  private:
   std::string* out_;
-  bool first_ = true;
+  Json j_ = Json::object();
 };
 
 // A message's envelope as JSON members: publish_ms, expires_ms, headers,
 // and payload (text) or payload_base64, as `hermod sub --json` prints them.
-void AppendEnvelopeJson(JsonFields& fields, std::string* out, std::string_view envelope);
+void SetEnvelopeJson(Json* object, std::string_view envelope);
 
 // The same for people: a line with times, one per header, one for the
 // payload (a quoted, escaped string when printable, else base64). Each

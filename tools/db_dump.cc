@@ -89,7 +89,8 @@ class Dumper {
   Status DumpQueues();
   Status DumpQueue(QueueId queue_id, const store::QueueState& state);
   Status DumpLog();
-  void DumpOp(const store::LogOp& op, std::string* ops_json, bool* first_op);
+  // With --json, appends the op to *ops_json (an array).
+  void DumpOp(const store::LogOp& op, Json* ops_json);
   Status DumpFanoutJobs();
   std::string QueueName(QueueId queue_id);
   bool Flush() { return out_.MaybeFlush(); }
@@ -118,14 +119,13 @@ int Dumper::Run() {
   }
   std::string& out = out_.text();
   if (options_.json) {
-    out += '{';
     JsonFields f(&out);
     f.Str("kind", "summary");
     f.Num("queues", queues_);
     f.Num("entries", entries_);
     f.Num("log_records", records_);
     f.Num("log_ops", ops_);
-    out += "}\n";
+    f.Done();
   } else {
     out += Count(queues_, "queue", "queues") + ", " + Count(entries_, "entry", "entries") +
            " in the index; " + Count(records_, "log record", "log records") + " not yet applied (" +
@@ -187,7 +187,6 @@ Status Dumper::DumpQueue(QueueId queue_id, const store::QueueState& state) {
   ++queues_;
   std::string& out = out_.text();
   if (options_.json) {
-    out += '{';
     JsonFields f(&out);
     f.Str("kind", "queue");
     f.Str("queue", state.name);
@@ -196,7 +195,7 @@ Status Dumper::DumpQueue(QueueId queue_id, const store::QueueState& state) {
     f.Num("bytes", state.bytes);
     f.Num("last_seq", state.last_seq);
     f.Num("created_ms", state.created_ms);
-    out += "}\n";
+    f.Done();
   } else {
     out += "queue " + state.name + " (id " + std::to_string(queue_id) + "): depth " +
            std::to_string(state.depth) + ", " + std::to_string(state.bytes) + " bytes, last seq " +
@@ -211,7 +210,6 @@ Status Dumper::DumpQueue(QueueId queue_id, const store::QueueState& state) {
     for (const EntryRow& row : page) {
       ++entries_;
       if (options_.json) {
-        out += '{';
         JsonFields f(&out);
         f.Str("kind", "entry");
         f.Str("queue", state.name);
@@ -224,12 +222,12 @@ Status Dumper::DumpQueue(QueueId queue_id, const store::QueueState& state) {
           f.Num("delivery_count", row.value.delivery_count);
           f.Num("bytes", row.value.bytes);
           if (row.has_message) {
-            AppendEnvelopeJson(f, &out, row.envelope);
+            SetEnvelopeJson(&f.json(), row.envelope);
           } else {
             f.Bool("message_missing", true);
           }
         }
-        out += "}\n";
+        f.Done();
       } else if (!row.decoded) {
         out += "  seq " + std::to_string(row.seq) + ": malformed entry\n";
       } else {
@@ -261,7 +259,7 @@ std::string Dumper::QueueName(QueueId queue_id) {
   return name;
 }
 
-void Dumper::DumpOp(const store::LogOp& op, std::string* ops_json, bool* first_op) {
+void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
   using store::LogOpType;
   if (op.type == LogOpType::kCreateQueue) names_[op.queue_id] = std::string(op.name);
   if (only_ && op.queue_id != *only_) return;
@@ -271,11 +269,8 @@ void Dumper::DumpOp(const store::LogOp& op, std::string* ops_json, bool* first_o
       op.type == LogOpType::kDedup && (op.queue_id & store::kGroupDedupBit) != 0;
   std::string name = group_dedup ? std::string() : QueueName(op.queue_id);
   if (options_.json) {
-    std::string& out = *ops_json;
-    if (!*first_op) out += ',';
-    *first_op = false;
-    out += '{';
-    JsonFields f(&out);
+    std::string unused;
+    JsonFields f(&unused);
     f.Str("op", LogOpName(op.type));
     if (group_dedup) {
       f.Num("group_id", op.queue_id & ~store::kGroupDedupBit);
@@ -291,7 +286,7 @@ void Dumper::DumpOp(const store::LogOp& op, std::string* ops_json, bool* first_o
         f.Num("seq", op.seq);
         f.Num("msg_id", op.msg_id);
         f.Num("bytes", op.envelope.size());
-        AppendEnvelopeJson(f, &out, op.envelope);
+        SetEnvelopeJson(&f.json(), op.envelope);
         break;
       case LogOpType::kAck:
         f.Num("seq", op.seq);
@@ -318,7 +313,7 @@ void Dumper::DumpOp(const store::LogOp& op, std::string* ops_json, bool* first_o
       case LogOpType::kDeleteQueue:
         break;
     }
-    out += '}';
+    ops_json->push_back(std::move(f.json()));
     return;
   }
   std::string& out = out_.text();
@@ -350,8 +345,7 @@ void Dumper::DumpOp(const store::LogOp& op, std::string* ops_json, bool* first_o
              " bytes of settings)\n";
       break;
     case LogOpType::kDedup:
-      out += "  dedup id ";
-      AppendJsonString(&out, op.dedup_id);
+      out += "  dedup id " + QuoteJson(op.dedup_id);
       out += " for " + queue + (group_dedup ? "" : " seq " + std::to_string(op.seq)) + "  msg " +
              std::to_string(op.msg_id) + "\n";
       break;
@@ -373,8 +367,7 @@ Status Dumper::DumpLog() {
     std::string& out = out_.text();
     size_t mark = out.size();
     uint64_t ops_before = ops_;
-    std::string ops_json;
-    bool first_op = true;
+    Json ops_json = Json::array();
     if (!options_.json) {
       out += "log record " + std::to_string(record.batch_no) + " (" +
              std::to_string(record.bytes.size()) + " bytes in " +
@@ -382,24 +375,20 @@ Status Dumper::DumpLog() {
     }
     store::LogReader reader(record.bytes);
     store::LogOp op;
-    while (reader.Next(&op)) DumpOp(op, &ops_json, &first_op);
+    while (reader.Next(&op)) DumpOp(op, &ops_json);
     bool any = ops_ != ops_before;
     if (!options_.json && !any && only_ && reader.status().ok()) {
       out.resize(mark);  // nothing about this queue in the record
     }
     if (options_.json && (any || !only_)) {
-      out += '{';
       JsonFields f(&out);
       f.Str("kind", "log_record");
       f.Num("batch", record.batch_no);
       f.Num("bytes", record.bytes.size());
       f.Num("chunks", record.chunks);
-      f.Key("ops");
-      out += '[';
-      out += ops_json;
-      out += ']';
+      f.json()["ops"] = std::move(ops_json);
       if (!reader.status().ok()) f.Str("error", reader.status().message());
-      out += "}\n";
+      f.Done();
     } else if (!options_.json && !reader.status().ok()) {
       out += "  " + reader.status().message() + "\n";
     }
@@ -422,7 +411,6 @@ Status Dumper::DumpFanoutJobs() {
     store::FanoutHeader header;
     bool decoded = header.Decode(cursor->value());
     if (options_.json) {
-      out += '{';
       JsonFields f(&out);
       f.Str("kind", "fanout_job");
       f.Num("job_id", job_id);
@@ -435,7 +423,7 @@ Status Dumper::DumpFanoutJobs() {
       } else {
         f.Bool("job_malformed", true);
       }
-      out += "}\n";
+      f.Done();
     } else if (decoded) {
       out += "fan-out job " + std::to_string(job_id) + ": message " +
              std::to_string(header.msg_id) + " to group id " + std::to_string(header.group_id) +

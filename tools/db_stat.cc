@@ -74,85 +74,51 @@ uint64_t Entries(const store::LmdbEnvStats& stat, Table table) {
 
 std::string StatJson(const std::string& dir, const store::LmdbEnvStats& lmdb,
                      const StoreSummary& summary) {
-  std::string out = "{";
-  JsonFields root(&out);
-  root.Str("data_dir", dir);
-  root.Key("schema_version");
-  if (summary.meta.schema_version) {
-    AppendUint(&out, *summary.meta.schema_version);
-  } else {
-    out += "null";
+  Json root;
+  root["data_dir"] = dir;
+  root["schema_version"] =
+      summary.meta.schema_version ? Json(*summary.meta.schema_version) : Json(nullptr);
+  root["lmdb"] = Json{{"map_bytes", lmdb.map_bytes},
+                      {"used_bytes", lmdb.pages_used * lmdb.page_bytes},
+                      {"file_bytes", lmdb.file_bytes},
+                      {"page_bytes", lmdb.page_bytes},
+                      {"pages_used", lmdb.pages_used},
+                      {"free_pages", lmdb.free_pages},
+                      {"last_txn", lmdb.last_txn},
+                      {"readers", Json{{"active", lmdb.active_readers},
+                                       {"max", lmdb.max_readers},
+                                       {"slots_used", lmdb.reader_slots_used},
+                                       {"oldest_txn", lmdb.oldest_reader_txn}}}};
+  Json& tables = root["tables"] = Json::object();
+  for (int i = 0; i < store::kTableCount; ++i) {
+    const store::LmdbTableStats& t = lmdb.tables[i];
+    tables[store::TableName(static_cast<Table>(i))] = Json{{"entries", t.entries},
+                                                           {"depth", t.depth},
+                                                           {"branch_pages", t.branch_pages},
+                                                           {"leaf_pages", t.leaf_pages},
+                                                           {"overflow_pages", t.overflow_pages}};
   }
-  root.Key("lmdb");
-  out += '{';
-  {
-    JsonFields f(&out);
-    f.Num("map_bytes", lmdb.map_bytes);
-    f.Num("used_bytes", lmdb.pages_used * lmdb.page_bytes);
-    f.Num("file_bytes", lmdb.file_bytes);
-    f.Num("page_bytes", lmdb.page_bytes);
-    f.Num("pages_used", lmdb.pages_used);
-    f.Num("free_pages", lmdb.free_pages);
-    f.Num("last_txn", lmdb.last_txn);
-    f.Key("readers");
-    out += '{';
-    JsonFields r(&out);
-    r.Num("active", lmdb.active_readers);
-    r.Num("max", lmdb.max_readers);
-    r.Num("slots_used", lmdb.reader_slots_used);
-    r.Num("oldest_txn", lmdb.oldest_reader_txn);
-    out += '}';
-  }
-  out += '}';
-  root.Key("tables");
-  out += '{';
-  {
-    JsonFields tables(&out);
-    for (int i = 0; i < store::kTableCount; ++i) {
-      const store::LmdbTableStats& t = lmdb.tables[i];
-      tables.Key(store::TableName(static_cast<Table>(i)));
-      out += '{';
-      JsonFields f(&out);
-      f.Num("entries", t.entries);
-      f.Num("depth", t.depth);
-      f.Num("branch_pages", t.branch_pages);
-      f.Num("leaf_pages", t.leaf_pages);
-      f.Num("overflow_pages", t.overflow_pages);
-      out += '}';
-    }
-  }
-  out += '}';
-  root.Key("counters");
   if (summary.meta.ids) {
     const store::IdCounters& c = *summary.meta.ids;
-    out += '{';
-    JsonFields f(&out);
-    f.Num("next_batch_no", c.next_batch_no);
-    f.Num("next_msg_id", c.next_msg_id);
-    f.Num("next_queue_id", c.next_queue_id);
-    f.Num("next_group_id", c.next_group_id);
-    f.Num("next_job_id", c.next_job_id);
-    out += '}';
+    root["counters"] = Json{{"next_batch_no", c.next_batch_no},
+                            {"next_msg_id", c.next_msg_id},
+                            {"next_queue_id", c.next_queue_id},
+                            {"next_group_id", c.next_group_id},
+                            {"next_job_id", c.next_job_id}};
   } else {
-    out += "null";
+    root["counters"] = nullptr;
   }
-  root.Num("queues", Entries(lmdb, Table::kQueueState));
-  root.Num("messages", Entries(lmdb, Table::kMessages));
-  root.Num("entries", Entries(lmdb, Table::kEntries));
-  root.Num("groups", Entries(lmdb, Table::kGroupInfo));
-  root.Num("fanout_jobs", summary.fanout_jobs);
-  root.Key("log");
-  out += '{';
-  {
-    JsonFields f(&out);
-    f.Num("records", summary.log.records);
-    f.Num("bytes", summary.log.bytes);
-    f.Num("chunks", summary.log.chunks);
-    f.Num("first_batch", summary.log.first_batch);
-    f.Num("last_batch", summary.log.last_batch);
-  }
-  out += "}}\n";
-  return out;
+  root["queues"] = Entries(lmdb, Table::kQueueState);
+  root["messages"] = Entries(lmdb, Table::kMessages);
+  root["entries"] = Entries(lmdb, Table::kEntries);
+  root["groups"] = Entries(lmdb, Table::kGroupInfo);
+  root["fanout_jobs"] = summary.fanout_jobs;
+  root["log"] = Json{{"records", summary.log.records},
+                     {"bytes", summary.log.bytes},
+                     {"chunks", summary.log.chunks},
+                     {"first_batch", summary.log.first_batch},
+                     {"last_batch", summary.log.last_batch}};
+  return DumpJson(root) + "\n";
 }
 
 std::string StatText(const std::string& dir, const store::LmdbEnvStats& lmdb,

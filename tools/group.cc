@@ -90,10 +90,11 @@ int GroupChange(bool add, const GroupOptions& options, const GlobalOptions& glob
   }
   std::string line;
   if (options.json) {
-    line = "{\"group\":";
-    AppendJsonString(&line, options.group);
-    line += ",\"given\":" + std::to_string(names->size()) +
-            ",\"changed\":" + std::to_string(*changed) + "}\n";
+    Json j;
+    j["group"] = options.group;
+    j["given"] = names->size();
+    j["changed"] = *changed;
+    line = DumpJson(j) + "\n";
   } else {
     const uint64_t unchanged = names->size() - std::min<uint64_t>(names->size(), *changed);
     line = (add ? "added " : "removed ") + std::to_string(*changed) +
@@ -117,10 +118,11 @@ int GroupList(const GroupOptions& options, const GlobalOptions& global) {
     std::string out;
     for (const GroupSummary& g : groups->groups) {
       if (options.json) {
-        out += "{\"name\":";
-        AppendJsonString(&out, g.name);
-        out += ",\"members\":" + std::to_string(g.members) +
-               ",\"created_ms\":" + std::to_string(g.created_ms) + "}\n";
+        Json j;
+        j["name"] = g.name;
+        j["members"] = g.members;
+        j["created_ms"] = g.created_ms;
+        out += DumpJson(j) + "\n";
       } else {
         table.AddRow({g.name, std::to_string(g.members), FormatTime(g.created_ms)});
       }
@@ -153,14 +155,11 @@ int GroupShow(const GroupOptions& options, const GlobalOptions& global) {
   }
   std::string out;
   if (options.json) {
-    out = "{\"name\":";
-    AppendJsonString(&out, options.group);
-    out += ",\"member_count\":" + std::to_string(members.size()) + ",\"members\":[";
-    for (size_t i = 0; i < members.size(); ++i) {
-      if (i > 0) out.push_back(',');
-      AppendJsonString(&out, members[i]);
-    }
-    out += "]}\n";
+    Json j;
+    j["name"] = options.group;
+    j["member_count"] = members.size();
+    j["members"] = members;
+    out = DumpJson(j) + "\n";
   } else {
     out = "group " + options.group + ": " + std::to_string(members.size()) +
           (members.size() == 1 ? " member\n" : " members\n");

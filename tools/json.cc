@@ -46,55 +46,26 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 
 }  // namespace
 
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
-  size_t i = 0;
-  while (i < s.size()) {
-    const size_t length = Utf8SequenceLength(s, i);
-    if (length == 0) {
-      *out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
-      ++i;
-      continue;
-    }
-    if (length > 1) {
-      out->append(s.substr(i, length));
-      i += length;
-      continue;
-    }
-    const char c = s[i++];
-    switch (c) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\r':
-        *out += "\\r";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      case '\b':
-        *out += "\\b";
-        break;
-      case '\f':
-        *out += "\\f";
-        break;
-      default:
-        if (static_cast<uint8_t>(c) < 0x20 || c == 0x7F) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof(escaped), "\\u%04x", static_cast<unsigned>(c));
-          *out += escaped;
-        } else {
-          out->push_back(c);
-        }
-    }
+std::string DumpJson(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Json JsonNumber(double value) {
+  if (!std::isfinite(value)) return Json(nullptr);
+  if (value == std::floor(value) && std::fabs(value) < 9007199254740992.0) {
+    return Json(static_cast<int64_t>(value));
   }
-  out->push_back('"');
+  return Json(std::round(value * 1000.0) / 1000.0);
+}
+
+void SetPayload(Json* object, std::string_view payload) {
+  if (IsPrintableUtf8(payload)) {
+    (*object)["payload"] = std::string(payload);
+  } else {
+    std::string base64;
+    AppendBase64(&base64, payload);
+    (*object)["payload_base64"] = std::move(base64);
+  }
 }
 
 bool IsPrintableUtf8(std::string_view s) {
@@ -132,26 +103,6 @@ void AppendBase64(std::string* out, std::string_view bytes) {
   out->push_back(kAlphabet[(n >> 12) & 63]);
   out->push_back(rest == 2 ? kAlphabet[(n >> 6) & 63] : '=');
   out->push_back('=');
-}
-
-void AppendJsonNumber(std::string* out, double value) {
-  if (!std::isfinite(value)) {
-    out->push_back('0');
-    return;
-  }
-  char text[64];
-  if (value == std::floor(value) && std::fabs(value) < 9007199254740992.0) {
-    std::snprintf(text, sizeof(text), "%.0f", value);
-    *out += text;
-    return;
-  }
-  std::snprintf(text, sizeof(text), "%.3f", value);
-  std::string_view digits = text;
-  while (digits.back() == '0') digits.remove_suffix(1);
-  if (digits.back() == '.') digits.remove_suffix(1);
-  // "-0.000" trims to "-0", which JSON allows; keep it plain.
-  if (digits == "-0") digits = "0";
-  out->append(digits);
 }
 
 }  // namespace hermod::cli

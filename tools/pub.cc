@@ -101,14 +101,18 @@ int PublishOne(const PubOptions& options, const GlobalOptions& global) {
   std::string line;
   if (options.json && to_group) {
     // A group publish has one entry per member, so no seq.
-    line = "{\"id\":" + std::to_string(result.msg_id) + ",\"group\":";
-    AppendJsonString(&line, options.group);
-    line += duplicate ? ",\"duplicate\":true}\n" : ",\"duplicate\":false}\n";
+    Json j;
+    j["id"] = result.msg_id;
+    j["group"] = options.group;
+    j["duplicate"] = duplicate;
+    line = DumpJson(j) + "\n";
   } else if (options.json) {
-    line = "{\"id\":" + std::to_string(result.msg_id) + ",\"queue\":";
-    AppendJsonString(&line, options.queue);
-    line += ",\"seq\":" + std::to_string(result.seq);
-    line += duplicate ? ",\"duplicate\":true}\n" : ",\"duplicate\":false}\n";
+    Json j;
+    j["id"] = result.msg_id;
+    j["queue"] = options.queue;
+    j["seq"] = result.seq;
+    j["duplicate"] = duplicate;
+    line = DumpJson(j) + "\n";
   } else if (to_group) {
     line = "msg_id=" + std::to_string(result.msg_id) + (duplicate ? " duplicate\n" : "\n");
   } else {

@@ -135,16 +135,18 @@ struct QueueListCliOptions {
 };
 
 // The counters every listing shows, as JSON (the keys of docs/cli.md).
-void AppendQueueCounters(std::string* out, const QueueInfo& q) {
-  *out += "\"name\":";
-  AppendJsonString(out, q.name);
-  *out += ",\"depth\":" + std::to_string(q.depth) + ",\"bytes\":" + std::to_string(q.bytes) +
-          ",\"consumers\":" + std::to_string(q.consumers) +
-          ",\"inflight\":" + std::to_string(q.inflight) +
-          ",\"oldest_age_ms\":" + std::to_string(q.oldest_age_ms) +
-          ",\"dlq_depth\":" + std::to_string(q.dlq_depth) +
-          ",\"last_seq\":" + std::to_string(q.last_seq) +
-          ",\"created_ms\":" + std::to_string(q.created_ms);
+Json QueueCounters(const QueueInfo& q) {
+  Json j;
+  j["name"] = q.name;
+  j["depth"] = q.depth;
+  j["bytes"] = q.bytes;
+  j["consumers"] = q.consumers;
+  j["inflight"] = q.inflight;
+  j["oldest_age_ms"] = q.oldest_age_ms;
+  j["dlq_depth"] = q.dlq_depth;
+  j["last_seq"] = q.last_seq;
+  j["created_ms"] = q.created_ms;
+  return j;
 }
 
 std::string OldestCell(const QueueInfo& q) {
@@ -180,9 +182,7 @@ int QueueList(const QueueListCliOptions& options, const GlobalOptions& global) {
       if (shown == wanted) break;
       ++shown;
       if (options.json) {
-        out += '{';
-        AppendQueueCounters(&out, q);
-        out += "}\n";
+        out += DumpJson(QueueCounters(q)) + "\n";
       } else {
         table.AddRow({q.name, std::to_string(q.depth), FormatBytes(q.bytes),
                       std::to_string(q.consumers), std::to_string(q.inflight), OldestCell(q),
@@ -237,34 +237,23 @@ int QueueShow(const QueueNameOptions& options, const GlobalOptions& global) {
   const QueueInfo& q = *got;
   std::string out;
   if (options.json) {
-    out += '{';
-    AppendQueueCounters(&out, q);
-    out += ",\"first_seq\":" + std::to_string(q.first_seq) + ",\"publish_rate\":";
-    AppendJsonNumber(&out, q.publish_rate);
-    out += ",\"ack_rate\":";
-    AppendJsonNumber(&out, q.ack_rate);
-    out += ",\"limits\":{";
-    for (size_t i = 0; i < q.limits.size(); ++i) {
-      if (i > 0) out += ',';
-      AppendJsonString(&out, q.limits[i].name);
-      out += ":{\"value\":";
-      AppendJsonString(&out, q.limits[i].value);
-      out += ",\"source\":";
-      AppendJsonString(&out, q.limits[i].source);
-      out += '}';
+    Json j = QueueCounters(q);
+    j["first_seq"] = q.first_seq;
+    j["publish_rate"] = JsonNumber(q.publish_rate);
+    j["ack_rate"] = JsonNumber(q.ack_rate);
+    Json& limits = j["limits"] = Json::object();
+    for (const auto& limit : q.limits) {
+      limits[limit.name] = Json{{"value", limit.value}, {"source", limit.source}};
     }
-    out += "},\"consumer_list\":[";
-    for (size_t i = 0; i < q.consumer_list.size(); ++i) {
-      const ConsumerInfo& c = q.consumer_list[i];
-      if (i > 0) out += ',';
-      out += "{\"address\":";
-      AppendJsonString(&out, c.address);
-      out += ",\"subscription_id\":" + std::to_string(c.subscription_id) +
-             ",\"credit\":" + std::to_string(c.credit) +
-             ",\"inflight\":" + std::to_string(c.inflight) +
-             ",\"ack_wait_ms\":" + std::to_string(c.ack_wait_ms) + "}";
+    Json& consumers = j["consumer_list"] = Json::array();
+    for (const ConsumerInfo& c : q.consumer_list) {
+      consumers.push_back(Json{{"address", c.address},
+                               {"subscription_id", c.subscription_id},
+                               {"credit", c.credit},
+                               {"inflight", c.inflight},
+                               {"ack_wait_ms", c.ack_wait_ms}});
     }
-    out += "]}\n";
+    out += DumpJson(j) + "\n";
     return WriteOut(out) ? kExitOk : Fail("cannot write to stdout");
   }
   Table fields({"", ""}, {false, false});
@@ -359,29 +348,18 @@ std::string PayloadCell(const std::string& payload) {
 }
 
 void AppendPeekJson(std::string* out, const std::string& queue, const PeekedEntry& e) {
-  *out += "{\"queue\":";
-  AppendJsonString(out, queue);
-  *out += ",\"seq\":" + std::to_string(e.seq) + ",\"id\":" + std::to_string(e.msg_id) +
-          ",\"delivery_count\":" + std::to_string(e.delivery_count) +
-          ",\"publish_time_ms\":" + std::to_string(e.publish_time_ms) +
-          ",\"expires_ms\":" + std::to_string(e.expires_ms) +
-          ",\"inflight\":" + (e.inflight ? "true" : "false") + ",\"headers\":{";
-  for (size_t i = 0; i < e.headers.size(); ++i) {
-    if (i > 0) out->push_back(',');
-    AppendJsonString(out, e.headers[i].key);
-    out->push_back(':');
-    AppendJsonString(out, e.headers[i].value);
-  }
-  *out += "},";
-  if (IsPrintableUtf8(e.payload)) {
-    *out += "\"payload\":";
-    AppendJsonString(out, e.payload);
-  } else {
-    *out += "\"payload_base64\":\"";
-    AppendBase64(out, e.payload);
-    out->push_back('"');
-  }
-  *out += "}\n";
+  Json j;
+  j["queue"] = queue;
+  j["seq"] = e.seq;
+  j["id"] = e.msg_id;
+  j["delivery_count"] = e.delivery_count;
+  j["publish_time_ms"] = e.publish_time_ms;
+  j["expires_ms"] = e.expires_ms;
+  j["inflight"] = e.inflight;
+  Json& headers = j["headers"] = Json::object();
+  for (const Header& h : e.headers) headers[h.key] = h.value;
+  SetPayload(&j, e.payload);
+  *out += DumpJson(j) + "\n";
 }
 
 int QueuePeek(const QueuePeekOptions& options, const GlobalOptions& global) {
@@ -489,9 +467,10 @@ int QueuePurge(bool forget, const QueueNameOptions& options, const GlobalOptions
   }
   std::string line;
   if (options.json) {
-    line = "{\"queue\":";
-    AppendJsonString(&line, options.queue);
-    line += ",\"removed\":" + std::to_string(*removed) + "}\n";
+    Json j;
+    j["queue"] = options.queue;
+    j["removed"] = *removed;
+    line = DumpJson(j) + "\n";
   } else {
     line = std::string(forget ? "deleted queue " : "purged queue ") + options.queue + ": " +
            std::to_string(*removed) + (*removed == 1 ? " entry removed\n" : " entries removed\n");

@@ -30,19 +30,12 @@ int ShowStats(const StatsOptions& options, const GlobalOptions& global) {
   if (options.json) {
     // One object, in the broker's order: a text stat as a string, the
     // others as numbers.
-    out += '{';
-    for (size_t i = 0; i < stats->size(); ++i) {
-      const ServerStat& stat = (*stats)[i];
-      if (i > 0) out += ',';
-      AppendJsonString(&out, stat.name);
-      out += ':';
-      if (!stat.text.empty()) {
-        AppendJsonString(&out, stat.text);
-      } else {
-        AppendJsonNumber(&out, stat.value);
-      }
+    Json j = Json::object();
+    for (const ServerStat& stat : *stats) {
+      j[stat.name] = stat.text.empty() ? JsonNumber(stat.value) : Json(stat.text);
     }
-    out += "}\n";
+    out += DumpJson(j);
+    out += '\n';
   } else {
     Table table({"NAME", "VALUE"}, {false, false});
     for (const ServerStat& stat : *stats) {

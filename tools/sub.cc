@@ -55,28 +55,16 @@ void FormatDelivery(const SubOptions& options, const Delivery& delivery, std::st
     out->push_back('\n');
     return;
   }
-  *out += "{\"queue\":";
-  AppendJsonString(out, delivery.queue);
-  *out += ",\"seq\":" + std::to_string(delivery.seq);
-  *out += ",\"id\":" + std::to_string(delivery.msg_id);
-  *out += ",\"delivery_count\":" + std::to_string(delivery.delivery_count);
-  *out += ",\"headers\":{";
-  for (size_t i = 0; i < delivery.headers.size(); ++i) {
-    if (i > 0) out->push_back(',');
-    AppendJsonString(out, delivery.headers[i].key);
-    out->push_back(':');
-    AppendJsonString(out, delivery.headers[i].value);
-  }
-  *out += "},";
-  if (IsPrintableUtf8(delivery.payload)) {
-    *out += "\"payload\":";
-    AppendJsonString(out, delivery.payload);
-  } else {
-    *out += "\"payload_base64\":\"";
-    AppendBase64(out, delivery.payload);
-    out->push_back('"');
-  }
-  *out += "}\n";
+  Json j;
+  j["queue"] = delivery.queue;
+  j["seq"] = delivery.seq;
+  j["id"] = delivery.msg_id;
+  j["delivery_count"] = delivery.delivery_count;
+  Json& headers = j["headers"] = Json::object();
+  for (const Header& h : delivery.headers) headers[h.key] = h.value;
+  SetPayload(&j, delivery.payload);
+  *out += DumpJson(j);
+  *out += '\n';
 }
 
 int Subscribe(const SubOptions& options, const GlobalOptions& global) {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "bench/histogram.h"
+#include "json.h"
 
 namespace {
 
@@ -149,31 +150,22 @@ bool WaitFor(const std::atomic<uint64_t>& value, uint64_t target, Clock::time_po
   return true;
 }
 
-// A small JSON object writer, fields in order (keys and strings here need
-// no escaping).
+// A JSON object, fields in order, written by the one JSON writer the CLI
+// uses (tools/json.h), so `hermod bench` and this report read alike.
 class Json {
  public:
-  Json& Num(const std::string& key, double v) {
-    char buf[64];
-    if (v == std::floor(v) && std::fabs(v) < 1e15) {
-      std::snprintf(buf, sizeof(buf), "%.0f", v);
-    } else {
-      std::snprintf(buf, sizeof(buf), "%.6g", v);
-    }
-    return Raw(key, buf);
-  }
-  Json& Bool(const std::string& key, bool v) { return Raw(key, v ? "true" : "false"); }
-  Json& Str(const std::string& key, const std::string& v) { return Raw(key, "\"" + v + "\""); }
-  Json& Obj(const std::string& key, const Json& v) { return Raw(key, v.ToString()); }
-  std::string ToString() const { return "{" + body_ + "}"; }
+  Json& Num(const std::string& key, double v) { return Set(key, hermod::cli::JsonNumber(v)); }
+  Json& Bool(const std::string& key, bool v) { return Set(key, hermod::cli::Json(v)); }
+  Json& Str(const std::string& key, const std::string& v) { return Set(key, hermod::cli::Json(v)); }
+  Json& Obj(const std::string& key, const Json& v) { return Set(key, v.j_); }
+  std::string ToString() const { return hermod::cli::DumpJson(j_); }
 
  private:
-  Json& Raw(const std::string& key, const std::string& v) {
-    if (!body_.empty()) body_ += ',';
-    body_ += "\"" + key + "\":" + v;
+  Json& Set(const std::string& key, hermod::cli::Json v) {
+    j_[key] = std::move(v);
     return *this;
   }
-  std::string body_;
+  hermod::cli::Json j_ = hermod::cli::Json::object();
 };
 
 double Micros(uint64_t nanos) { return std::round(static_cast<double>(nanos) / 10.0) / 100.0; }

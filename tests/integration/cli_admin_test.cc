@@ -16,7 +16,7 @@
 #include "admin_test_util.h"
 #include "broker_process.h"
 #include "hermod/client.h"
-#include "json_value.h"
+#include "json_test_util.h"
 #include "run_command.h"
 #include "temp_dir.h"
 

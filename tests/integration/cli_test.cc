@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "broker_process.h"
-#include "json_value.h"
+#include "json_test_util.h"
 #include "run_command.h"
 #include "temp_dir.h"
 

@@ -22,7 +22,7 @@
 #include "broker_process.h"
 #include "delivery_log.h"
 #include "hermod/client.h"
-#include "json_value.h"
+#include "json_test_util.h"
 #include "keys.h"
 #include "kv.h"
 #include "lmdb_env.h"

@@ -89,51 +89,6 @@ void Progress::Run() {
   }
 }
 
-void JsonObject::Key(std::string_view key) {
-  if (!body_.empty()) body_ += ',';
-  cli::AppendJsonString(&body_, key);
-  body_ += ':';
-}
-
-JsonObject& JsonObject::Add(std::string_view key, double value) {
-  Key(key);
-  char buf[64];
-  if (!std::isfinite(value)) {
-    body_ += "null";
-  } else if (value == std::floor(value) && std::fabs(value) < 1e15) {
-    std::snprintf(buf, sizeof(buf), "%.0f", value);
-    body_ += buf;
-  } else {
-    std::snprintf(buf, sizeof(buf), "%.6g", value);
-    body_ += buf;
-  }
-  return *this;
-}
-
-JsonObject& JsonObject::Add(std::string_view key, uint64_t value) {
-  Key(key);
-  body_ += std::to_string(value);
-  return *this;
-}
-
-JsonObject& JsonObject::Add(std::string_view key, bool value) {
-  Key(key);
-  body_ += value ? "true" : "false";
-  return *this;
-}
-
-JsonObject& JsonObject::Add(std::string_view key, std::string_view value) {
-  Key(key);
-  cli::AppendJsonString(&body_, value);
-  return *this;
-}
-
-JsonObject& JsonObject::Add(std::string_view key, const JsonObject& value) {
-  Key(key);
-  body_ += value.ToString();
-  return *this;
-}
-
 namespace {
 double Micros(uint64_t nanos) { return std::round(static_cast<double>(nanos) / 10.0) / 100.0; }
 

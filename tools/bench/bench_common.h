@@ -19,6 +19,7 @@
 #include "bench/histogram.h"
 #include "cli.h"
 #include "hermod/client.h"
+#include "json.h"
 
 namespace hermod::bench {
 
@@ -82,28 +83,33 @@ class Progress {
   std::thread thread_;
 };
 
-// A JSON object built field by field, in order. Numbers that are whole are
-// written without a fraction.
+// A JSON object built field by field, in order (cli::Json, the one writer:
+// whole numbers without a fraction, NaN as null).
 class JsonObject {
  public:
-  JsonObject& Add(std::string_view key, double value);
-  JsonObject& Add(std::string_view key, uint64_t value);
+  JsonObject& Add(std::string_view key, double value) { return Set(key, cli::JsonNumber(value)); }
+  JsonObject& Add(std::string_view key, uint64_t value) { return Set(key, cli::Json(value)); }
   JsonObject& Add(std::string_view key, int value) { return Add(key, uint64_t(value)); }
   JsonObject& Add(std::string_view key, uint32_t value) { return Add(key, uint64_t(value)); }
-  JsonObject& Add(std::string_view key, bool value);
-  JsonObject& Add(std::string_view key, std::string_view value);
+  JsonObject& Add(std::string_view key, bool value) { return Set(key, cli::Json(value)); }
+  JsonObject& Add(std::string_view key, std::string_view value) {
+    return Set(key, cli::Json(std::string(value)));
+  }
   JsonObject& Add(std::string_view key, const char* value) {
     return Add(key, std::string_view(value));
   }
   JsonObject& Add(std::string_view key, const std::string& value) {
     return Add(key, std::string_view(value));
   }
-  JsonObject& Add(std::string_view key, const JsonObject& value);
-  std::string ToString() const { return "{" + body_ + "}"; }
+  JsonObject& Add(std::string_view key, const JsonObject& value) { return Set(key, value.j_); }
+  std::string ToString() const { return cli::DumpJson(j_); }
 
  private:
-  void Key(std::string_view key);
-  std::string body_;
+  JsonObject& Set(std::string_view key, cli::Json value) {
+    j_[std::string(key)] = std::move(value);
+    return *this;
+  }
+  cli::Json j_ = cli::Json::object();
 };
 
 // {"count","mean_us","p50_us","p99_us","p999_us","max_us"} of a histogram.
