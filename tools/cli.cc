@@ -182,4 +182,19 @@ std::string Table::Format(bool header_if_empty) const {
   return out;
 }
 
+Json EntryJson(std::string_view queue, uint64_t seq, uint64_t msg_id, uint32_t delivery_count) {
+  Json j;
+  j["queue"] = std::string(queue);
+  j["seq"] = seq;
+  j["id"] = msg_id;
+  j["delivery_count"] = delivery_count;
+  return j;
+}
+
+void WithBody(Json* object, const std::vector<Header>& headers, std::string_view payload) {
+  Json& map = (*object)["headers"] = Json::object();
+  for (const Header& h : headers) map[h.key] = h.value;
+  SetPayload(object, payload);
+}
+
 }  // namespace hermod::cli

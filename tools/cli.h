@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "hermod/client.h"
+#include "json.h"
 
 namespace hermod::cli {
 
@@ -106,6 +107,12 @@ class Table {
   std::vector<bool> right_;
   std::vector<std::vector<std::string>> rows_;
 };
+
+// A message as `hermod sub --json` and `queue peek --json` show it: the
+// entry's keys first (the caller may add more), then WithBody() adds
+// "headers" and the payload.
+Json EntryJson(std::string_view queue, uint64_t seq, uint64_t msg_id, uint32_t delivery_count);
+void WithBody(Json* object, const std::vector<Header>& headers, std::string_view payload);
 
 }  // namespace hermod::cli
 

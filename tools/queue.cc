@@ -348,17 +348,11 @@ std::string PayloadCell(const std::string& payload) {
 }
 
 void AppendPeekJson(std::string* out, const std::string& queue, const PeekedEntry& e) {
-  Json j;
-  j["queue"] = queue;
-  j["seq"] = e.seq;
-  j["id"] = e.msg_id;
-  j["delivery_count"] = e.delivery_count;
+  Json j = EntryJson(queue, e.seq, e.msg_id, e.delivery_count);
   j["publish_time_ms"] = e.publish_time_ms;
   j["expires_ms"] = e.expires_ms;
   j["inflight"] = e.inflight;
-  Json& headers = j["headers"] = Json::object();
-  for (const Header& h : e.headers) headers[h.key] = h.value;
-  SetPayload(&j, e.payload);
+  WithBody(&j, e.headers, e.payload);
   *out += DumpJson(j) + "\n";
 }
 

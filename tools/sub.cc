@@ -55,14 +55,8 @@ void FormatDelivery(const SubOptions& options, const Delivery& delivery, std::st
     out->push_back('\n');
     return;
   }
-  Json j;
-  j["queue"] = delivery.queue;
-  j["seq"] = delivery.seq;
-  j["id"] = delivery.msg_id;
-  j["delivery_count"] = delivery.delivery_count;
-  Json& headers = j["headers"] = Json::object();
-  for (const Header& h : delivery.headers) headers[h.key] = h.value;
-  SetPayload(&j, delivery.payload);
+  Json j = EntryJson(delivery.queue, delivery.seq, delivery.msg_id, delivery.delivery_count);
+  WithBody(&j, delivery.headers, delivery.payload);
   *out += DumpJson(j);
   *out += '\n';
 }

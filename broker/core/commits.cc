@@ -208,27 +208,21 @@ void Broker::OnBatchFailed(BatchOutcome& batch) {
         moved(e);
       }
     }
-    for (Consumer* c : q->consumers) {
-      for (auto it = c->inflight.begin(); it != c->inflight.end();) {
+    // `returned` and each consumer's in-flight map: seq -> entry.
+    auto sweep = [&](std::map<Seq, Entry>& entries, size_t* count) {
+      for (auto it = entries.begin(); it != entries.end();) {
         if (gone(it->second)) {
           forget(it->second);
-          --q->inflight;
-          it = c->inflight.erase(it);
+          if (count != nullptr) --*count;
+          it = entries.erase(it);
         } else {
           moved(it->second);
           ++it;
         }
       }
-    }
-    for (auto it = q->returned.begin(); it != q->returned.end();) {
-      if (gone(it->second)) {
-        forget(it->second);
-        it = q->returned.erase(it);
-      } else {
-        moved(it->second);
-        ++it;
-      }
-    }
+    };
+    for (Consumer* c : q->consumers) sweep(c->inflight, &q->inflight);
+    sweep(q->returned, nullptr);
     for (auto it = q->delayed.begin(); it != q->delayed.end();) {
       if (gone(it->second)) {
         forget(it->second);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -207,6 +208,13 @@ class QueueDrainer {
   bool WaitForTotal(size_t n, std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(state_->mu);
     return state_->changed.wait_for(lock, timeout, [&] { return state_->total >= n; });
+  }
+  // Waits until done(payloads by queue) holds; false on timeout.
+  bool WaitUntil(
+      const std::function<bool(const std::map<std::string, std::vector<std::string>>&)>& done,
+      std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(state_->mu);
+    return state_->changed.wait_for(lock, timeout, [&] { return done(state_->payloads); });
   }
   size_t total() {
     std::lock_guard<std::mutex> lock(state_->mu);

@@ -305,6 +305,21 @@ class CoreHarness {
     s.ack_wait_ms = ack_wait_ms;
     broker_->Subscribe(client, s);
   }
+  // Creates a group with these members (replies: "group" twice).
+  void CreateGroup(ClientId client, std::string_view group,
+                   const std::vector<std::string>& members) {
+    GroupChangeRequest create;
+    create.correlation_id = ++correlation_;
+    create.group = group;
+    broker_->ChangeGroup(client, create);
+    std::vector<std::string_view> views(members.begin(), members.end());
+    GroupChangeRequest add;
+    add.correlation_id = ++correlation_;
+    add.op = GroupOp::kAdd;
+    add.group = group;
+    add.members = views;
+    broker_->ChangeGroup(client, add);
+  }
   void Configure(ClientId client, std::string_view queue, const QueueOverrides& changes) {
     ConfigureRequest c;
     c.correlation_id = ++correlation_;

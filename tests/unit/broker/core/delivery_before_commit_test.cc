@@ -118,17 +118,7 @@ TEST_F(DeliveryBeforeCommitTest, ADeliveredEntryOfAFailedBatchThatIsRetriedStays
   h.config().fanout_chunk = 1;
   h.Start();
   ClientId c = h.Connect();
-  GroupChangeRequest create;
-  create.correlation_id = 1;
-  create.group = "g";
-  h.broker().ChangeGroup(c, create);
-  const std::string_view members[] = {"a", "b"};
-  GroupChangeRequest add;
-  add.correlation_id = 2;
-  add.op = GroupOp::kAdd;
-  add.group = "g";
-  add.members = members;
-  h.broker().ChangeGroup(c, add);
+  h.CreateGroup(c, "g", {"a", "b"});
   h.Subscribe(c, 1, "b", 10);
   h.Turn();
   h.committer().Hold();
