@@ -157,6 +157,10 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-top-queues", broker.metrics_top_queues,
                  "Per-queue series in /metrics for this many of the deepest queues")
       ->capture_default_str();
+  app.add_option("--memory-return-interval-ms", options.memory_return_interval_ms,
+                 "How often to check whether many queues went idle and give their memory back "
+                 "to the system (0: never)")
+      ->capture_default_str();
   app.add_option("--test-commit-delay-ms", options.test_commit_delay_ms,
                  "Tests only: every storage commit waits this long first")
       ->group("");  // hidden: not for operators

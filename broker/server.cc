@@ -20,6 +20,7 @@
 #include "lmdb_env.h"
 #include "loop_services.h"
 #include "mem_env.h"
+#include "memory_return.h"
 #include "metrics_text.h"
 #include "net/listener.h"
 #include "net/loop.h"
@@ -112,8 +113,14 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
     server::LoopClock clock(&loop);
     server::LoopScheduler scheduler(&loop);
     server::Sessions sessions(&loop, options_.sessions);
+    // Lives as long as the broker: its timer's close callback runs in the
+    // last turn of the loop below.
+    server::MemoryReturn memory(&loop, nullptr, [lmdb_env] {
+      if (lmdb_env != nullptr) lmdb_env->ReleaseMappedPages();
+    });
     core::Broker broker(&clock, &scheduler, &store, &storage, &sessions, config);
     sessions.set_broker(&broker);
+    memory.set_broker(&broker);
     Result<store::Recovery> recovery =
         store.Recover([&broker](const store::LogOp& op) { broker.ApplyCommitted(op); });
     result = recovery.ok() ? broker.Recover(*recovery) : recovery.status();
@@ -131,6 +138,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
       sessions.Start();
       // One storage batch per loop turn: everything read in a turn goes together.
       loop.AddTurnHook([&broker] { broker.EndOfTurn(); });
+      memory.Start(options_.memory_return_interval_ms);
 
       net::Connection::Options conn_options;
       conn_options.max_frame_bytes = options_.sessions.max_frame_bytes;
@@ -210,6 +218,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
       }
       listener.Close();
       metrics.Close();
+      memory.Close();
       storage.Stop();  // commits anything still queued, then joins
     } else {
       broker.Close();

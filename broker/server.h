@@ -34,6 +34,9 @@ struct ServerOptions {
   std::string auth_token_file;
   core::BrokerConfig broker;
   server::SessionOptions sessions;
+  // How often the broker checks whether many queues went idle and, if so,
+  // returns their memory to the system (server/memory_return.h); 0: never.
+  uint32_t memory_return_interval_ms = 5000;
   // Tests only: every storage commit waits this long first.
   uint32_t test_commit_delay_ms = 0;
 };

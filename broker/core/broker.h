@@ -151,6 +151,8 @@ class Broker {
   const BrokerConfig& config() const { return config_; }
   const BrokerStatistics& statistics() const { return stats_; }
   size_t queues_in_memory() const { return queues_.size(); }
+  // The most queues in memory at once since the last call.
+  size_t TakeQueuesInMemoryPeak() { return queues_.TakePeak(); }
   size_t subscriptions() const { return subscriptions_; }
   BatchNo committed_through() const { return pipeline_.committed_through(); }
 

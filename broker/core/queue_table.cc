@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace hermod::core {
 
 Queue* QueueTable::Find(std::string_view name) const {
@@ -32,6 +34,7 @@ Queue* QueueTable::Add(std::string_view name, QueueId queue_id, const store::Que
   q->limits = EffectiveLimits(defaults_, q->overrides, name);
   Queue* raw = q.get();
   by_name_.emplace(raw->name(), std::move(q));
+  peak_ = std::max(peak_, by_name_.size());
   if (queue_id != 0) by_id_[queue_id] = raw;
   return raw;
 }
@@ -64,6 +67,14 @@ Result<Queue*> QueueTable::LoadById(QueueId queue_id) {
 void QueueTable::Erase(Queue* q) {
   if (q->queue_id() != 0) by_id_.erase(q->queue_id());
   by_name_.erase(q->name());  // frees q
+  // Hash tables keep their bucket arrays at their largest size: after a
+  // burst of a million queues that is 16 MB held for nothing. Shrink once
+  // the table is down to an eighth of its buckets.
+  if (by_name_.bucket_count() > kMinBucketsToShrink &&
+      by_name_.size() < by_name_.bucket_count() / 8) {
+    by_name_.rehash(0);
+    by_id_.rehash(0);
+  }
 }
 
 }  // namespace hermod::core

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "hermod/status.h"
 #include "queue.h"
@@ -48,6 +49,8 @@ class QueueTable {
   void Erase(Queue* q);
 
   size_t size() const { return by_name_.size(); }
+  // The most queues held at once since the last call (then: now).
+  size_t TakePeak() { return std::exchange(peak_, by_name_.size()); }
   // Calls fn(queue) for every queue in memory. fn must not add or erase.
   template <typename Fn>
   void ForEach(Fn&& fn) const {
@@ -61,10 +64,13 @@ class QueueTable {
   };
   Queue* Add(std::string_view name, QueueId queue_id, const store::QueueInfo* info);
 
+  static constexpr size_t kMinBucketsToShrink = 4096;
+
   store::Store* store_;
   const QueueDefaults& defaults_;
   std::unordered_map<std::string, std::unique_ptr<Queue>, NameHash, std::equal_to<>> by_name_;
   std::unordered_map<QueueId, Queue*> by_id_;
+  size_t peak_ = 0;
 };
 
 }  // namespace hermod::core

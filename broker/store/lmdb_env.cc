@@ -377,6 +377,7 @@ Result<LmdbEnvStats> LmdbEnv::DetailedStats() {
 }
 
 void LmdbEnv::ReleaseMappedPages() {
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
   // LMDB does not tell where it mapped the file unless MDB_FIXEDMAP; the
   // process's own map list does.
   std::string data_file = dir_ + "/data.mdb";

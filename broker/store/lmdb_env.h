@@ -77,8 +77,10 @@ class LmdbEnv final : public KvEnv {
   // Unmaps the pages of the data file this process touched so far (they stay
   // in the page cache; a later read faults them back in). Called after
   // recovery, whose applying of the log tail touches many pages that steady
-  // state never reads again. Without MDB_WRITEMAP the map is read-only, so
-  // nothing is lost.
+  // state never reads again, and while running when many queues went idle
+  // (server/memory_return.h). Without MDB_WRITEMAP the map is read-only, so
+  // nothing is lost. Any thread: it holds off GrowMap, whose remap would
+  // otherwise let it advise memory that is no longer the map.
   void ReleaseMappedPages();
 
   // LMDB's statistics of the environment, its reader table and every

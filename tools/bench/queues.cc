@@ -10,7 +10,10 @@
 // "stopped" marks when the old broker was gone (restart-to-accepting counts
 // from there; without it, from the command's start), and "listening on
 // HOST:PORT" gives the new broker's address when it changed.
-// bench/restart-broker.sh is such a command.
+// bench/restart-broker.sh is such a command. With --idle it waits instead
+// until the broker holds none of the queues in memory and reports its RSS
+// then, beside the RSS before the run (issue 11: idle memory given back
+// without a restart).
 //
 // Threads: the main thread; confirms run on the client's thread and only
 // release slots and count.
@@ -37,7 +40,16 @@ struct Options {
   uint32_t list_limit = 100;
   std::string list_prefix;  // "" lists every queue, as `hermod queue ls` does
   std::string restart_cmd;
+  // --idle: after creating them, wait until the broker holds none of the
+  // queues in memory (their log applied, nothing in flight) and report RSS
+  // then, without a restart.
+  bool idle = false;
 };
+
+// How long --idle waits for the queues to leave memory, and then for RSS
+// to settle (the broker returns memory on its sweep timer).
+constexpr auto kIdleWait = std::chrono::seconds(120);
+constexpr auto kIdleSettle = std::chrono::seconds(5);
 
 constexpr auto kAcceptTimeout = std::chrono::seconds(60);
 // How long `queue ls` may take to list the new queues.
@@ -225,6 +237,45 @@ int Run(const Options& o, const cli::GlobalOptions& global) {
   std::string text = line;
   BrokerStats broker = *loaded;
 
+  if (o.idle) {
+    // Idle: every queue evicted and the log applied; then RSS is read for
+    // a few seconds more and the lowest kept (memory goes back on the
+    // broker's own timer, not at the moment the last queue leaves).
+    const Clock::time_point idle_start = Clock::now();
+    Result<BrokerStats> now = FetchStats(*client);
+    while (now.ok() &&
+           (now->value("queues_in_memory") > 0 || now->value("log_unapplied_bytes") > 0) &&
+           Clock::now() < idle_start + kIdleWait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      now = FetchStats(*client);
+    }
+    if (!now.ok()) return cli::Fail("stats: " + now.status().ToString());
+    const double idle_seconds = SecondsSince(idle_start);
+    const bool idle = now->value("queues_in_memory") == 0;
+    double rss_idle = now->value("rss_bytes");
+    const Clock::time_point settle_end = Clock::now() + kIdleSettle;
+    while (Clock::now() < settle_end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      Result<BrokerStats> later = FetchStats(*client);
+      if (!later.ok()) return cli::Fail("stats: " + later.status().ToString());
+      rss_idle = std::min(rss_idle, later->value("rss_bytes"));
+    }
+    const double over_start = rss_idle - before->value("rss_bytes");
+    JsonObject r;
+    r.Add("idle", idle)
+        .Add("seconds_to_idle", idle_seconds)
+        .Add("rss_start_bytes", before->value("rss_bytes"))
+        .Add("rss_idle_bytes", rss_idle)
+        .Add("rss_idle_over_start_bytes", over_start);
+    results.Add("idle", r);
+    std::snprintf(line, sizeof(line),
+                  "  idle           %s after %.1f s; broker RSS %s (%s%s over the start's %s)\n",
+                  idle ? "every queue left memory" : "queues still in memory", idle_seconds,
+                  Bytes(rss_idle).c_str(), over_start < 0 ? "-" : "+",
+                  Bytes(std::fabs(over_start)).c_str(), Bytes(before->value("rss_bytes")).c_str());
+    text += line;
+  }
+
   if (!o.restart_cmd.empty()) {
     client.reset();  // closed before the broker goes away: no reconnect attempts
     Result<std::string> token = cli::AuthToken(global);  // connecting above checked it
@@ -278,6 +329,8 @@ void AddQueuesBench(CLI::App& bench, cli::GlobalOptions& global) {
   c->add_option("--restart-cmd", o->restart_cmd,
                 "Shell command that restarts the broker (see docs/cli.md; e.g. "
                 "bench/restart-broker.sh)");
+  c->add_flag("--idle", o->idle,
+              "Then wait until the broker holds none of them in memory and report its RSS");
   AddCommonOptions(c, &o->common, "10m");
   c->callback([o, &global] { global.run = [o, &global] { return Run(*o, global); }; });
 }
