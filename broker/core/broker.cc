@@ -328,8 +328,8 @@ void Broker::ConfigureQueue(ClientId client_id, const ConfigureRequest& configur
 // ---------------------------------------------------------------------------
 // Clients
 
-void Broker::Connect(ClientId client_id) {
-  auto [it, added] = clients_.emplace(client_id, std::make_unique<Client>(client_id));
+void Broker::Connect(ClientId client_id, ClientPort* port) {
+  auto [it, added] = clients_.emplace(client_id, std::make_unique<Client>(client_id, port));
   HERMOD_CHECK(added && "a client connected twice");
 }
 

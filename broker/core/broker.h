@@ -104,9 +104,10 @@ class Broker {
   // Storage reported (the server posts this to the loop).
   void OnStorageWake() { pipeline_.OnStorageWake(); }
 
-  // Clients. Connect() before any request of the client; Disconnect() when
-  // its connection closed: its deliveries go back to their queues.
-  void Connect(ClientId client_id);
+  // Clients. Connect() before any request of the client (its deliveries go
+  // to `port`, which must live until Disconnect()); Disconnect() when its
+  // connection closed: its deliveries go back to their queues.
+  void Connect(ClientId client_id, ClientPort* port);
   void Disconnect(ClientId client_id);
   // The client's output drained: deliveries paused for it may resume.
   void ClientWritable(ClientId client_id);

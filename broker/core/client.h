@@ -30,11 +30,12 @@ struct PendingReply {
 
 class Client {
  public:
-  explicit Client(ClientId client_id) : client_id_(client_id) {}
+  Client(ClientId client_id, ClientPort* port) : client_id_(client_id), port_(port) {}
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
   ClientId client_id() const { return client_id_; }
+  ClientPort* port() const { return port_; }
 
   Ring<PendingReply>& replies() { return replies_; }
   // The newest batch holding one of this client's replies.
@@ -71,6 +72,7 @@ class Client {
   }
 
   ClientId client_id_;
+  ClientPort* port_;
   Ring<PendingReply> replies_;
   std::vector<std::unique_ptr<Consumer>> consumers_;
 };

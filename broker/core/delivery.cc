@@ -105,7 +105,7 @@ Consumer* Broker::NextConsumer(Queue* q) {
   for (size_t i = 0; i < n; ++i) {
     size_t at = (q->next_consumer + i) % n;
     Consumer* c = q->consumers[at];
-    if (c->has_credit() && out_->CanDeliver(c->client->client_id())) {
+    if (c->has_credit() && c->client->port()->CanDeliver()) {
       q->next_consumer = (at + 1) % n;
       return c;
     }
@@ -205,7 +205,7 @@ void Broker::Deliver(Consumer* c, Entry entry) {
   delivery.msg_id = entry.msg_id;
   delivery.delivery_count = entry.delivery_count;
   delivery.envelope = entry.msg->envelope();
-  out_->Deliver(c->client->client_id(), delivery);
+  c->client->port()->Deliver(delivery);
 
   // The count is durable: after a restart the next delivery shows count+1.
   // When the entry is acked before this record is applied, the apply skips

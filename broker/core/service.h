@@ -163,8 +163,20 @@ struct Delivery {
   std::string_view envelope;  // store/envelope.h
 };
 
-// What the core tells the server layer. Every call names the client it is
-// for; a client the server has already forgotten (its connection closed)
+// Where one client's deliveries go: the hot path of delivery, so it is
+// reached through the client's own port (given to Broker::Connect), not
+// looked up by id per message. The server's Session implements it.
+class ClientPort {
+ public:
+  virtual ~ClientPort() = default;
+  virtual void Deliver(const Delivery& delivery) = 0;
+  // Whether the client takes deliveries now: open, and its unwritten output
+  // under the delivery high-water mark.
+  virtual bool CanDeliver() = 0;
+};
+
+// What the core tells the server layer, besides deliveries. Every call
+// names the client it is for; a client the server has already forgotten (its connection closed)
 // is ignored by the implementation. The core never calls back into itself
 // from these: implementations only encode and queue output.
 class Output {
@@ -178,7 +190,6 @@ class Output {
   virtual void PublishFailed(ClientId client, uint64_t correlation_id, const Status& status) = 0;
   virtual void Subscribed(ClientId client, uint64_t correlation_id,
                           SubscriptionId subscription_id) = 0;
-  virtual void Deliver(ClientId client, const Delivery& delivery) = 0;
   // Replies that wait for their batch to commit.
   virtual void QueueConfigured(ClientId client, uint64_t correlation_id) = 0;
   virtual void GroupChanged(ClientId client, uint64_t correlation_id, uint64_t changed) = 0;
@@ -187,9 +198,6 @@ class Output {
   virtual void Error(ClientId client, const Status& status, uint64_t correlation_id,
                      bool fatal) = 0;
 
-  // Whether the client takes deliveries now: open, and its unwritten output
-  // under the delivery high-water mark.
-  virtual bool CanDeliver(ClientId client) = 0;
   // Backpressure on publishers: the next batch is full.
   virtual void PauseReading(ClientId client) = 0;
   virtual void ResumeReading(ClientId client) = 0;

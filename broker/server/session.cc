@@ -350,6 +350,22 @@ void Session::HandleStats(const wire::StatsRequest& request) {
   Send(encoder.Finish(wire::CreateStatsReplyDirect(fbb, request.correlation_id(), &stats)));
 }
 
+void Session::Deliver(const core::Delivery& delivery) {
+  proto::FrameEncoder& encoder = sessions_->encoder();
+  auto& fbb = encoder.Start();
+  EncodeEnvelope(
+      fbb, delivery.envelope,
+      [&](const store::EnvelopeView& envelope, WireHeaders headers, WirePayload payload) {
+        Send(encoder.Finish(wire::CreateDeliver(fbb, delivery.subscription_id, delivery.seq,
+                                                delivery.msg_id, delivery.delivery_count,
+                                                envelope.publish_ms(), headers, payload)));
+      });
+}
+
+bool Session::CanDeliver() {
+  return !closing() && conn_->pending_output() < sessions_->options().delivery_high_water;
+}
+
 void Session::SendError(const Status& status, uint64_t correlation_id, bool fatal) {
   proto::FrameEncoder& encoder = sessions_->encoder();
   auto& fbb = encoder.Start();

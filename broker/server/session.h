@@ -17,7 +17,7 @@ namespace hermod::server {
 
 class Sessions;
 
-class Session final : public net::Connection::Handler {
+class Session final : public net::Connection::Handler, public core::ClientPort {
  public:
   Session(Sessions* sessions, net::Connection* conn, core::ClientId client_id)
       : sessions_(sessions), conn_(conn), client_id_(client_id) {}
@@ -39,6 +39,10 @@ class Session final : public net::Connection::Handler {
   bool greeted() const { return greeted_; }
   net::Connection* connection() { return conn_; }
   bool closing() const { return conn_->closing(); }
+
+  // core::ClientPort
+  void Deliver(const core::Delivery& delivery) override;
+  bool CanDeliver() override;
 
   // net::Connection::Handler
   bool OnFrame(net::Connection& conn, const wire::Frame& frame) override;

@@ -118,7 +118,7 @@ net::Connection::Handler* Sessions::Accept(net::Connection& conn) {
   return raw;
 }
 
-void Sessions::Greeted(Session& session) { broker_->Connect(session.client_id()); }
+void Sessions::Greeted(Session& session) { broker_->Connect(session.client_id(), &session); }
 
 bool Sessions::Authenticate(Session& session, std::string_view token) {
   if (options_.auth_tokens.empty()) return true;
@@ -311,19 +311,6 @@ void Sessions::Subscribed(core::ClientId client, uint64_t correlation_id,
   s->Send(encoder_.Finish(wire::CreateSubscribeOk(fbb, correlation_id, subscription_id)));
 }
 
-void Sessions::Deliver(core::ClientId client, const core::Delivery& delivery) {
-  Session* s = Find(client);
-  if (s == nullptr) return;
-  auto& fbb = encoder_.Start();
-  EncodeEnvelope(
-      fbb, delivery.envelope,
-      [&](const store::EnvelopeView& envelope, WireHeaders headers, WirePayload payload) {
-        s->Send(encoder_.Finish(wire::CreateDeliver(fbb, delivery.subscription_id, delivery.seq,
-                                                    delivery.msg_id, delivery.delivery_count,
-                                                    envelope.publish_ms(), headers, payload)));
-      });
-}
-
 void Sessions::QueueConfigured(core::ClientId client, uint64_t correlation_id) {
   Session* s = Find(client);
   if (s == nullptr) return;
@@ -352,12 +339,6 @@ void Sessions::Error(core::ClientId client, const Status& status, uint64_t corre
                      bool fatal) {
   Session* s = Find(client);
   if (s != nullptr) s->SendError(status, correlation_id, fatal);
-}
-
-bool Sessions::CanDeliver(core::ClientId client) {
-  Session* s = Find(client);
-  return s != nullptr && !s->closing() &&
-         s->connection()->pending_output() < options_.delivery_high_water;
 }
 
 void Sessions::PauseReading(core::ClientId client) {

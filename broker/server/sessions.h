@@ -109,13 +109,11 @@ class Sessions final : public core::Output {
   void PublishFailed(core::ClientId client, uint64_t correlation_id, const Status& status) override;
   void Subscribed(core::ClientId client, uint64_t correlation_id,
                   core::SubscriptionId subscription_id) override;
-  void Deliver(core::ClientId client, const core::Delivery& delivery) override;
   void QueueConfigured(core::ClientId client, uint64_t correlation_id) override;
   void GroupChanged(core::ClientId client, uint64_t correlation_id, uint64_t changed) override;
   void QueuePurged(core::ClientId client, uint64_t correlation_id, uint64_t removed) override;
   void Error(core::ClientId client, const Status& status, uint64_t correlation_id,
              bool fatal) override;
-  bool CanDeliver(core::ClientId client) override;
   void PauseReading(core::ClientId client) override;
   void ResumeReading(core::ClientId client) override;
 

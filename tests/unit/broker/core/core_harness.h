@@ -176,7 +176,13 @@ class RecordingOutput final : public Output {
   void Subscribed(ClientId client, uint64_t correlation_id, SubscriptionId) override {
     replies[client].push_back(Reply{correlation_id, "subscribed", 0, Status::OK()});
   }
-  void Deliver(ClientId client, const Delivery& d) override {
+  // The port each connected client delivers to.
+  ClientPort* PortOf(ClientId client) {
+    auto& port = ports_[client];
+    if (!port) port = std::make_unique<Port>(this, client);
+    return port.get();
+  }
+  void Deliver(ClientId client, const Delivery& d) {
     store::EnvelopeView envelope;
     EXPECT_TRUE(envelope.Parse(d.envelope));
     Delivered out{d.subscription_id,
@@ -203,7 +209,7 @@ class RecordingOutput final : public Output {
   void Error(ClientId client, const Status& status, uint64_t correlation_id, bool) override {
     replies[client].push_back(Reply{correlation_id, "error", 0, status});
   }
-  bool CanDeliver(ClientId client) override { return !blocked.count(client); }
+  bool CanDeliver(ClientId client) { return !blocked.count(client); }
   void PauseReading(ClientId client) override { paused[client] = true; }
   void ResumeReading(ClientId client) override { paused[client] = false; }
 
@@ -212,6 +218,16 @@ class RecordingOutput final : public Output {
   std::map<ClientId, std::vector<Reply>> replies;
   std::map<ClientId, bool> paused;
   std::map<ClientId, bool> blocked;  // CanDeliver answers false
+
+ private:
+  struct Port final : ClientPort {
+    Port(RecordingOutput* out, ClientId client) : out(out), client(client) {}
+    void Deliver(const Delivery& d) override { out->Deliver(client, d); }
+    bool CanDeliver() override { return out->CanDeliver(client); }
+    RecordingOutput* out;
+    ClientId client;
+  };
+  std::map<ClientId, std::unique_ptr<Port>> ports_;
 };
 
 // The core, its store and its fake world. Construct, adjust config() if
@@ -275,7 +291,7 @@ class CoreHarness {
   // Shorthands.
   ClientId Connect() {
     ClientId id = next_client_++;
-    broker_->Connect(id);
+    broker_->Connect(id, out_.PortOf(id));
     return id;
   }
   void Publish(ClientId client, std::string_view queue, std::string_view payload,
