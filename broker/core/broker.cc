@@ -313,10 +313,10 @@ void Broker::ConfigureQueue(ClientId client_id, const ConfigureRequest& configur
   if (!found.ok()) return fail(found.status());
   Queue* q = *found;
   EnsureCreated(q);
-  if (configure.reset) q->overrides = QueueOverrides();
-  q->overrides.Merge(configure.changes);
-  q->limits = EffectiveLimits(config_.queue_defaults, q->overrides, q->name());
-  pipeline_.batch().log.Configure(q->queue_id(), q->overrides.Encode());
+  if (configure.reset) q->mutable_overrides() = QueueOverrides();
+  q->mutable_overrides().Merge(configure.changes);
+  q->limits = EffectiveLimits(config_.queue_defaults, q->overrides(), q->name());
+  pipeline_.batch().log.Configure(q->queue_id(), q->overrides().Encode());
   pipeline_.NoteLogQueue(q);
   PendingReply reply;
   reply.batch_no = pipeline_.batch_no();

@@ -49,7 +49,7 @@ Status Broker::FillRow(std::string_view name, QueueId queue_id, const store::Que
     row->inflight = q->inflight;
     row->publish_rate = q->publish_rate.Rate(now);
     row->ack_rate = q->ack_rate.Rate(now);
-    row->overrides = q->overrides;
+    row->overrides = q->overrides();
   }
   if (row->depth == 0 || queue_id == 0) return FillDeadLetterDepth(name, row);
   // The oldest entry: the lowest seq in the index or anywhere in memory

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -104,7 +105,12 @@ class Queue {
   // kept current since.
   uint64_t depth = 0;
   uint64_t bytes = 0;
-  QueueOverrides overrides;
+  // Its setting overrides (most queues have none: then no allocation).
+  const QueueOverrides& overrides() const { return overrides_ ? *overrides_ : kNoOverrides; }
+  QueueOverrides& mutable_overrides() {
+    if (!overrides_) overrides_ = std::make_unique<QueueOverrides>();
+    return *overrides_;
+  }
   QueueLimits limits;  // the defaults with the overrides applied
 
   RateMeter publish_rate;
@@ -125,7 +131,10 @@ class Queue {
   bool MarkLogged(BatchNo batch_no) { return std::exchange(last_log_batch_, batch_no) != batch_no; }
 
  private:
+  static inline const QueueOverrides kNoOverrides{};
+
   const std::string name_;
+  std::unique_ptr<QueueOverrides> overrides_;
   QueueId queue_id_;
   BatchNo last_log_batch_ = 0;
   BatchNo last_touch_batch_ = 0;

@@ -27,11 +27,11 @@ Queue* QueueTable::Add(std::string_view name, QueueId queue_id, const store::Que
     q->created_ms = state.created_ms;
     q->depth = state.depth;
     q->bytes = state.bytes;
-    if (!info->config.empty() && !q->overrides.Decode(info->config)) {
+    if (!info->config.empty() && !q->mutable_overrides().Decode(info->config)) {
       spdlog::warn("queue {}: unreadable settings; using the defaults", name);
     }
   }
-  q->limits = EffectiveLimits(defaults_, q->overrides, name);
+  q->limits = EffectiveLimits(defaults_, q->overrides(), name);
   Queue* raw = q.get();
   by_name_.emplace(raw->name(), std::move(q));
   peak_ = std::max(peak_, by_name_.size());
