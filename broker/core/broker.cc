@@ -127,7 +127,7 @@ void Broker::MaybeEvict(Queue* q) {
 }
 
 Status Broker::MakeRoom(Queue* q, uint64_t bytes) {
-  const QueueLimits& limits = q->limits;
+  const QueueLimits& limits = q->limits();
   auto over = [&] {
     return (limits.max_messages != 0 && q->depth + 1 > limits.max_messages) ||
            (limits.max_bytes != 0 && q->bytes + bytes > limits.max_bytes);
@@ -233,8 +233,8 @@ void Broker::Publish(ClientId client_id, const PublishRequest& publish) {
   }
   if (Status s = MakeRoom(q, envelope_bytes); !s.ok()) return refuse(s);
 
-  if (q->limits.max_age_ms != 0) {
-    uint64_t aged = now + q->limits.max_age_ms;
+  if (q->limits().max_age_ms != 0) {
+    uint64_t aged = now + q->limits().max_age_ms;
     envelope.expires_ms = envelope.expires_ms == 0 ? aged : std::min(envelope.expires_ms, aged);
   }
   Entry& entry = AppendEntry(q, envelope, envelope_bytes);
@@ -313,9 +313,9 @@ void Broker::ConfigureQueue(ClientId client_id, const ConfigureRequest& configur
   if (!found.ok()) return fail(found.status());
   Queue* q = *found;
   EnsureCreated(q);
-  if (configure.reset) q->mutable_overrides() = QueueOverrides();
-  q->mutable_overrides().Merge(configure.changes);
-  q->limits = EffectiveLimits(config_.queue_defaults, q->overrides(), q->name());
+  QueueOverrides overrides = configure.reset ? QueueOverrides() : q->overrides();
+  overrides.Merge(configure.changes);
+  queues_.SetOverrides(q, std::move(overrides));
   pipeline_.batch().log.Configure(q->queue_id(), q->overrides().Encode());
   pipeline_.NoteLogQueue(q);
   PendingReply reply;

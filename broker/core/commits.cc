@@ -209,7 +209,7 @@ void Broker::OnBatchFailed(BatchOutcome& batch) {
       }
     }
     // `returned` and each consumer's in-flight map: seq -> entry.
-    auto sweep = [&](std::map<Seq, Entry>& entries, size_t* count) {
+    auto sweep = [&](auto& entries, uint32_t* count) {
       for (auto it = entries.begin(); it != entries.end();) {
         if (gone(it->second)) {
           forget(it->second);

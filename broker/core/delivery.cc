@@ -48,7 +48,7 @@ void Broker::Subscribe(ClientId client_id, const SubscribeRequest& subscribe) {
   consumer->queue = *q;
   consumer->credit = subscribe.credit;
   consumer->ack_wait_ms =
-      subscribe.ack_wait_ms != 0 ? subscribe.ack_wait_ms : (*q)->limits.ack_wait_ms;
+      subscribe.ack_wait_ms != 0 ? subscribe.ack_wait_ms : (*q)->limits().ack_wait_ms;
   (*q)->consumers.push_back(consumer.get());
   client.AddConsumer(std::move(consumer));
   ++subscriptions_;
@@ -88,7 +88,7 @@ void Broker::RemoveConsumer(Consumer* c) {
   Queue* q = c->queue;
   std::map<Seq, Entry> inflight = std::move(c->inflight);
   c->inflight.clear();
-  q->inflight -= inflight.size();
+  q->inflight -= static_cast<uint32_t>(inflight.size());
   auto it = std::find(q->consumers.begin(), q->consumers.end(), c);
   HERMOD_CHECK(it != q->consumers.end());
   q->consumers.erase(it);
@@ -106,7 +106,7 @@ Consumer* Broker::NextConsumer(Queue* q) {
     size_t at = (q->next_consumer + i) % n;
     Consumer* c = q->consumers[at];
     if (c->has_credit() && c->client->port()->CanDeliver()) {
-      q->next_consumer = (at + 1) % n;
+      q->next_consumer = static_cast<uint32_t>((at + 1) % n);
       return c;
     }
   }
@@ -170,10 +170,10 @@ bool Broker::TakeNextEntry(Queue* q, Entry* entry, bool include_uncommitted) {
 bool Broker::IsExpired(const Queue* q, const Entry& entry, uint64_t now_ms) const {
   if (entry.expires_ms != 0 && entry.expires_ms <= now_ms) return true;
   // A max_age set after the entry was published applies too.
-  if (q->limits.max_age_ms != 0) {
+  if (q->limits().max_age_ms != 0) {
     store::EnvelopeView envelope;
     if (envelope.Parse(entry.msg->envelope()) &&
-        envelope.publish_ms() + q->limits.max_age_ms <= now_ms) {
+        envelope.publish_ms() + q->limits().max_age_ms <= now_ms) {
       return true;
     }
   }
@@ -324,7 +324,7 @@ void Broker::Nack(ClientId client_id, SubscriptionId subscription_id, Seq seq, u
   ++stats_.nacked;
   PruneDeadlines(c, ack_deadlines_);
   bool exhausted =
-      q->limits.max_deliveries != 0 && entry.delivery_count >= q->limits.max_deliveries;
+      q->limits().max_deliveries != 0 && entry.delivery_count >= q->limits().max_deliveries;
   if (delay_ms == 0 || exhausted) {
     ReturnEntry(q, std::move(entry), ReturnReason::kNacked);
   } else {
@@ -342,7 +342,7 @@ void Broker::Nack(ClientId client_id, SubscriptionId subscription_id, Seq seq, u
 }
 
 void Broker::ReturnEntry(Queue* q, Entry entry, ReturnReason why) {
-  if (q->limits.max_deliveries != 0 && entry.delivery_count >= q->limits.max_deliveries) {
+  if (q->limits().max_deliveries != 0 && entry.delivery_count >= q->limits().max_deliveries) {
     DeadLetter(q, std::move(entry), why);
     return;
   }
@@ -351,7 +351,7 @@ void Broker::ReturnEntry(Queue* q, Entry entry, ReturnReason why) {
 }
 
 void Broker::DeadLetter(Queue* q, Entry entry, ReturnReason why) {
-  Result<Queue*> found = queues_.Load(q->limits.dead_letter_queue);
+  Result<Queue*> found = queues_.Load(queues_.DeadLetterQueue(*q));
   store::EnvelopeView envelope;
   if (!found.ok() || !envelope.Parse(entry.msg->envelope()) ||
       envelope.header_count() > UINT16_MAX - 5) {

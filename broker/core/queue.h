@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "keys.h"
+#include "lazy.h"
 #include "message.h"
 #include "rate_meter.h"
 #include "ring.h"
@@ -68,7 +69,10 @@ struct Consumer {
 
 class Queue {
  public:
-  Queue(std::string name, QueueId queue_id) : name_(std::move(name)), queue_id_(queue_id) {}
+  // `limits` are the defaults for a queue without overrides, shared by the
+  // queues that have none (QueueTable holds them); they must outlive it.
+  Queue(std::string name, QueueId queue_id, const QueueLimits* limits)
+      : name_(std::move(name)), limits_(limits), queue_id_(queue_id) {}
   Queue(const Queue&) = delete;
   Queue& operator=(const Queue&) = delete;
 
@@ -94,24 +98,30 @@ class Queue {
   Seq index_end = 1;
   Ring<Entry> index_ahead;  // read from the index, not yet delivered
   Ring<Entry> tail;         // in the log, not yet delivered, seq order
-  std::map<Seq, Entry> returned;
-  std::multimap<uint64_t, Entry> delayed;  // nacked with a delay, by due time
-  std::set<Seq> removed;  // removed from the index range by the expiry sweep, not yet read past
+  // Rarely used, so allocated on first use (lazy.h).
+  Lazy<std::map<Seq, Entry>> returned;
+  Lazy<std::multimap<uint64_t, Entry>> delayed;  // nacked with a delay, by due time
+  Lazy<std::set<Seq>>
+      removed;  // removed from the index range by the expiry sweep, not yet read past
   std::vector<Consumer*> consumers;
-  size_t next_consumer = 0;  // round robin among consumers
-  size_t inflight = 0;       // deliveries awaiting ack, over all consumers
+  uint32_t next_consumer = 0;  // round robin among consumers
+  uint32_t inflight = 0;       // deliveries awaiting ack, over all consumers
 
   // Entries and their bytes, delivered or not: the store's counters at load,
   // kept current since.
   uint64_t depth = 0;
   uint64_t bytes = 0;
-  // Its setting overrides (most queues have none: then no allocation).
-  const QueueOverrides& overrides() const { return overrides_ ? *overrides_ : kNoOverrides; }
-  QueueOverrides& mutable_overrides() {
-    if (!overrides_) overrides_ = std::make_unique<QueueOverrides>();
-    return *overrides_;
+  // Its setting overrides, and the defaults with them applied. Most queues
+  // have none: then no allocation, and limits() are the shared defaults.
+  const QueueOverrides& overrides() const {
+    return settings_ ? settings_->overrides : kNoOverrides;
   }
-  QueueLimits limits;  // the defaults with the overrides applied
+  const QueueLimits& limits() const { return *limits_; }
+  // Replaces the overrides; `limits` are the defaults with them applied.
+  void SetOverrides(QueueOverrides overrides, QueueLimits limits) {
+    settings_ = std::make_unique<Settings>(Settings{std::move(overrides), std::move(limits)});
+    limits_ = &settings_->limits;
+  }
 
   RateMeter publish_rate;
   RateMeter ack_rate;
@@ -133,8 +143,14 @@ class Queue {
  private:
   static inline const QueueOverrides kNoOverrides{};
 
+  struct Settings {
+    QueueOverrides overrides;
+    QueueLimits limits;
+  };
+
   const std::string name_;
-  std::unique_ptr<QueueOverrides> overrides_;
+  std::unique_ptr<Settings> settings_;  // null: no overrides
+  const QueueLimits* limits_;           // settings_->limits, or the shared defaults
   QueueId queue_id_;
   BatchNo last_log_batch_ = 0;
   BatchNo last_touch_batch_ = 0;

@@ -6,6 +6,25 @@
 
 namespace hermod::core {
 
+QueueTable::QueueTable(store::Store* store, const QueueDefaults& defaults)
+    : store_(store),
+      defaults_(defaults),
+      default_limits_(EffectiveLimits(defaults, QueueOverrides(), "")) {
+  default_limits_.dead_letter_queue.clear();
+  dead_letter_limits_ = default_limits_;
+  dead_letter_limits_.max_deliveries = 0;  // as EffectiveLimits says for them
+}
+
+void QueueTable::SetOverrides(Queue* q, QueueOverrides overrides) {
+  QueueLimits limits = EffectiveLimits(defaults_, overrides, q->name());
+  q->SetOverrides(std::move(overrides), std::move(limits));
+}
+
+std::string QueueTable::DeadLetterQueue(const Queue& q) const {
+  const std::string& set = q.limits().dead_letter_queue;
+  return set.empty() ? q.name() + defaults_.dead_letter_suffix : set;
+}
+
 Queue* QueueTable::Find(std::string_view name) const {
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second.get();
@@ -17,7 +36,11 @@ Queue* QueueTable::FindById(QueueId queue_id) const {
 }
 
 Queue* QueueTable::Add(std::string_view name, QueueId queue_id, const store::QueueInfo* info) {
-  auto q = std::make_unique<Queue>(std::string(name), queue_id);
+  bool is_dead_letter_queue = !defaults_.dead_letter_suffix.empty() &&
+                              name.size() > defaults_.dead_letter_suffix.size() &&
+                              name.ends_with(defaults_.dead_letter_suffix);
+  auto q = std::make_unique<Queue>(std::string(name), queue_id,
+                                   is_dead_letter_queue ? &dead_letter_limits_ : &default_limits_);
   if (info != nullptr) {
     const store::QueueState& state = info->state;
     q->next_seq = state.last_seq + 1;
@@ -27,11 +50,15 @@ Queue* QueueTable::Add(std::string_view name, QueueId queue_id, const store::Que
     q->created_ms = state.created_ms;
     q->depth = state.depth;
     q->bytes = state.bytes;
-    if (!info->config.empty() && !q->mutable_overrides().Decode(info->config)) {
-      spdlog::warn("queue {}: unreadable settings; using the defaults", name);
+    if (!info->config.empty()) {
+      QueueOverrides overrides;
+      if (overrides.Decode(info->config)) {
+        SetOverrides(q.get(), std::move(overrides));
+      } else {
+        spdlog::warn("queue {}: unreadable settings; using the defaults", name);
+      }
     }
   }
-  q->limits = EffectiveLimits(defaults_, q->overrides(), name);
   Queue* raw = q.get();
   by_name_.emplace(raw->name(), std::move(q));
   peak_ = std::max(peak_, by_name_.size());
@@ -66,7 +93,7 @@ Result<Queue*> QueueTable::LoadById(QueueId queue_id) {
 
 void QueueTable::Erase(Queue* q) {
   if (q->queue_id() != 0) by_id_.erase(q->queue_id());
-  by_name_.erase(q->name());  // frees q
+  by_name_.erase(by_name_.find(q->name()));  // frees q (and the name its key views)
   // Hash tables keep their bucket arrays at their largest size: after a
   // burst of a million queues that is 16 MB held for nothing. Shrink once
   // the table is down to an eighth of its buckets.

@@ -26,8 +26,7 @@ namespace hermod::core {
 class QueueTable {
  public:
   // REQUIRES: store outlives the table.
-  QueueTable(store::Store* store, const QueueDefaults& defaults)
-      : store_(store), defaults_(defaults) {}
+  QueueTable(store::Store* store, const QueueDefaults& defaults);
   QueueTable(const QueueTable&) = delete;
   QueueTable& operator=(const QueueTable&) = delete;
 
@@ -42,6 +41,11 @@ class QueueTable {
   // The queue of that id, loaded if needed; NotFound when the store does
   // not know it or it is being deleted.
   Result<Queue*> LoadById(QueueId queue_id);
+
+  // Replaces q's setting overrides (and so its limits).
+  void SetOverrides(Queue* q, QueueOverrides overrides);
+  // The queue q's dead letters go to.
+  std::string DeadLetterQueue(const Queue& q) const;
 
   // A queue made by Load() got its id.
   void Created(Queue* q) { by_id_[q->queue_id()] = q; }
@@ -68,7 +72,13 @@ class QueueTable {
 
   store::Store* store_;
   const QueueDefaults& defaults_;
-  std::unordered_map<std::string, std::unique_ptr<Queue>, NameHash, std::equal_to<>> by_name_;
+  // The limits of every queue without overrides (their dead_letter_queue is
+  // empty: DeadLetterQueue() derives it from the name), and of every
+  // dead-letter queue without overrides.
+  QueueLimits default_limits_;
+  QueueLimits dead_letter_limits_;
+  // Keyed by a view of the queue's own name: no second copy per queue.
+  std::unordered_map<std::string_view, std::unique_ptr<Queue>, NameHash> by_name_;
   std::unordered_map<QueueId, Queue*> by_id_;
   size_t peak_ = 0;
 };

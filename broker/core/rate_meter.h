@@ -10,13 +10,13 @@ namespace hermod::core {
 
 class RateMeter {
  public:
-  void Add(uint64_t now_ms, uint64_t n = 1) {
+  void Add(uint64_t now_ms, uint32_t n = 1) {
     Roll(now_ms);
     count_ += n;
   }
   double Rate(uint64_t now_ms) {
     Roll(now_ms);
-    return rate_;
+    return rate_ < 0 ? 0 : rate_;
   }
 
  private:
@@ -26,16 +26,16 @@ class RateMeter {
     if (elapsed < 1000) return;
     double current = static_cast<double>(count_) * 1000.0 / static_cast<double>(elapsed);
     // Half weight to the newest interval: follows changes within seconds.
-    rate_ = seen_ ? 0.5 * current + 0.5 * rate_ : current;
-    seen_ = true;
+    rate_ =
+        rate_ >= 0 ? static_cast<float>(0.5 * current + 0.5 * rate_) : static_cast<float>(current);
     count_ = 0;
     start_ms_ = now_ms;
   }
 
+  // 16 bytes: every queue in memory holds two.
   uint64_t start_ms_ = 0;
-  uint64_t count_ = 0;
-  double rate_ = 0;
-  bool seen_ = false;
+  uint32_t count_ = 0;
+  float rate_ = -1;  // negative: no whole second seen yet
 };
 
 }  // namespace hermod::core

@@ -8,6 +8,7 @@
 #define HERMOD_BROKER_CORE_RING_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <utility>
 
@@ -64,7 +65,8 @@ class Ring {
 
  private:
   void Grow() {
-    size_t capacity = capacity_ == 0 ? 4 : capacity_ * 2;
+    HERMOD_CHECK(capacity_ < (uint32_t{1} << 31));
+    uint32_t capacity = capacity_ == 0 ? 4 : capacity_ * 2;
     std::unique_ptr<T[]> slots(new T[capacity]);
     for (size_t i = 0; i < size_; ++i) slots[i] = std::move((*this)[i]);
     slots_ = std::move(slots);
@@ -74,10 +76,12 @@ class Ring {
   // An emptied ring gives its memory back: idle costs nothing.
   void Release() { clear(); }
 
+  // 32-bit positions: a Ring is 16 bytes, and a queue or a session holds
+  // several (2^31 slots is far beyond any queue's memory).
   std::unique_ptr<T[]> slots_;
-  size_t capacity_ = 0;
-  size_t head_ = 0;
-  size_t size_ = 0;
+  uint32_t capacity_ = 0;
+  uint32_t head_ = 0;
+  uint32_t size_ = 0;
 };
 
 }  // namespace hermod::core

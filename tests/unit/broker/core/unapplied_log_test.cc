@@ -16,7 +16,8 @@ ApplyPolicy Policy() {
 TEST(UnappliedLog, AppliesRecordsOnceTheyAreOlderThanTheLag) {
   UnappliedLog log(Policy());
   log.set_applied_through(0);
-  Queue q("q", 1);
+  QueueLimits limits;
+  Queue q("q", 1, &limits);
   log.Track(1, 100, 50, {&q});
   log.Track(3, 600, 50, {&q});
   EXPECT_TRUE(log.TakeDue(1099).empty());
