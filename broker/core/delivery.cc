@@ -86,8 +86,7 @@ void Broker::RemoveConsumer(Consumer* c) {
   --subscriptions_;
   ForgetDeadline(c);
   Queue* q = c->queue;
-  std::map<Seq, Entry> inflight = std::move(c->inflight);
-  c->inflight.clear();
+  Lazy<std::map<Seq, Entry>> inflight = std::move(c->inflight);
   q->inflight -= static_cast<uint32_t>(inflight.size());
   auto it = std::find(q->consumers.begin(), q->consumers.end(), c);
   HERMOD_CHECK(it != q->consumers.end());

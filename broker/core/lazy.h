@@ -1,10 +1,12 @@
 // Lazy<C>: a standard associative container that allocates itself on the
-// first insert, for the containers most queues never use.
+// first insert, for containers that idle queues and consumers leave empty.
 //
 // An empty std::map or std::set is 48 bytes inline; a queue holds three that
-// are used only after a nack, a delay or an expiry sweep, and a million
-// queues (or 10,000 idle subscribed connections, each with its queue) pay
-// them all the time. Lazy<C> is 8 bytes until something is inserted.
+// are used only after a nack, a delay or an expiry sweep, a consumer one
+// that fills only while deliveries are in flight, and a million queues (or
+// 10,000 idle subscribed connections, each with its consumer and queue)
+// would pay them all the time. Lazy<C> is 8 bytes until something is
+// inserted.
 //
 // It forwards the operations the broker uses. Until the first insert, reads
 // answer from one shared empty container, so begin() == end() and find()
@@ -38,6 +40,10 @@ class Lazy {
   template <typename K>
   iterator find(const K& key) {
     return get().find(key);
+  }
+  template <typename K>
+  iterator lower_bound(const K& key) {
+    return get().lower_bound(key);
   }
   template <typename K>
   size_t count(const K& key) const {

@@ -60,9 +60,9 @@ struct Consumer {
   SubscriptionId subscription_id = 0;
   Queue* queue = nullptr;
   uint32_t credit = 0;
-  uint32_t ack_wait_ms = 0;  // 0: deliveries never time out
-  std::map<Seq, Entry> inflight;
-  Ring<Deadline> deadlines;  // may hold stale records of acked deliveries
+  uint32_t ack_wait_ms = 0;             // 0: deliveries never time out
+  Lazy<std::map<Seq, Entry>> inflight;  // allocated by the first delivery
+  Ring<Deadline> deadlines;             // may hold stale records of acked deliveries
 
   bool has_credit() const { return inflight.size() < credit; }
 };
@@ -106,6 +106,7 @@ class Queue {
   std::vector<Consumer*> consumers;
   uint32_t next_consumer = 0;  // round robin among consumers
   uint32_t inflight = 0;       // deliveries awaiting ack, over all consumers
+  bool deleted = false;        // being deleted: refuses every use
 
   // Entries and their bytes, delivered or not: the store's counters at load,
   // kept current since.
@@ -125,7 +126,6 @@ class Queue {
 
   RateMeter publish_rate;
   RateMeter ack_rate;
-  bool deleted = false;  // being deleted: refuses every use
 
   BatchNo created_batch = 0;  // the batch whose record creates it; 0: the store has it
   uint64_t created_ms = 0;

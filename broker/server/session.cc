@@ -115,9 +115,9 @@ bool Session::HandleHello(const wire::Hello& hello) {
   }
   greeted_ = true;
   sessions_->Greeted(*this);
-  client_name_.assign(proto::View(hello.client_name()));
-  spdlog::info("connection {} from {}: {} (client {}{})", client_id_, conn_->peer(), client_name_,
-               proto::View(hello.client_id()), hello.reconnect() ? ", reconnecting" : "");
+  spdlog::info("connection {} from {}: {} (client {}{})", client_id_, conn_->peer(),
+               proto::View(hello.client_name()), proto::View(hello.client_id()),
+               hello.reconnect() ? ", reconnecting" : "");
   proto::FrameEncoder& encoder = sessions_->encoder();
   const core::BrokerConfig& config = sessions_->broker().config();
   auto& fbb = encoder.Start();

@@ -32,9 +32,6 @@ class Session final : public net::Connection::Handler, public core::ClientPort {
   uint64_t token_hash = 0;
   // Its place in Sessions' heartbeat list.
   size_t list_index = 0;
-  // The peer's IP address ("HOST" of peer()), counted per address when
-  // --max-connections-per-ip is set.
-  std::string ip;
   // Whether the core knows this client (from a good Hello on).
   bool greeted() const { return greeted_; }
   net::Connection* connection() { return conn_; }
@@ -70,7 +67,6 @@ class Session final : public net::Connection::Handler, public core::ClientPort {
   core::ClientId client_id_;
   bool greeted_ = false;
   bool close_when_drained_ = false;
-  std::string client_name_;
 };
 
 }  // namespace hermod::server

@@ -14,6 +14,14 @@ namespace hermod::server {
 
 namespace {
 
+// A connection's IP address: peer() is "HOST:PORT" ("[v6]:PORT" for IPv6),
+// so what precedes the last colon. Counted per address when
+// --max-connections-per-ip is set.
+std::string_view PeerHost(const net::Connection& conn) {
+  std::string_view peer = conn.peer();
+  return peer.substr(0, peer.rfind(':'));
+}
+
 // How long a graceful stop waits for clients to read their last confirms.
 constexpr uint64_t kShutdownDrainMs = 5000;
 
@@ -88,11 +96,7 @@ net::Connection::Handler* Sessions::Accept(net::Connection& conn) {
   auto session = std::make_unique<Session>(this, &conn, client_id);
   bool over_ip = false;
   if (options_.max_connections_per_ip != 0) {
-    // peer() is "HOST:PORT" ("[v6]:PORT" for IPv6): the address is what
-    // precedes the last colon.
-    const std::string& peer = conn.peer();
-    session->ip = peer.substr(0, peer.rfind(':'));
-    over_ip = ++per_ip_[session->ip] > options_.max_connections_per_ip;
+    over_ip = ++per_ip_[std::string(PeerHost(conn))] > options_.max_connections_per_ip;
   }
   session->last_heard_ms = loop_->now_ms();
   Session* raw = session.get();
@@ -109,11 +113,12 @@ net::Connection::Handler* Sessions::Accept(net::Connection& conn) {
                    0, /*fatal=*/true);
   } else if (over_ip) {
     ++stats_.connections_refused;
-    raw->SendError(Status(ErrorCode::kLimitExceeded,
-                          "too many connections from " + raw->ip + ": this broker takes " +
-                              std::to_string(options_.max_connections_per_ip) +
-                              " per address (--max-connections-per-ip)"),
-                   0, /*fatal=*/true);
+    raw->SendError(
+        Status(ErrorCode::kLimitExceeded, "too many connections from " +
+                                              std::string(PeerHost(conn)) + ": this broker takes " +
+                                              std::to_string(options_.max_connections_per_ip) +
+                                              " per address (--max-connections-per-ip)"),
+        0, /*fatal=*/true);
   }
   return raw;
 }
@@ -194,7 +199,7 @@ void Sessions::SessionClosed(Session& session, const Status& why) {
                session.connection()->peer(), why.ToString());
   if (session.greeted()) broker_->Disconnect(session.client_id());
   if (options_.max_connections_per_ip != 0) {
-    auto it = per_ip_.find(session.ip);
+    auto it = per_ip_.find(std::string(PeerHost(*session.connection())));
     if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
   }
   // Out of the heartbeat's list by moving the last one into its place.
