@@ -10,6 +10,7 @@ packages=(
   libcli11-dev libspdlog-dev libhttp-parser-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libhiredis-dev
+  libxxhash-dev
 )
 
 missing=()
