@@ -297,6 +297,9 @@ void Checker::CheckLogRecord(const LogRecord& record) {
       case LogOpType::kConfigure:
       case LogOpType::kDedup:
       case LogOpType::kDeleteQueue:
+      case LogOpType::kIndexAck:     // applied by the commit that logged it
+      case LogOpType::kDedupExpire:  // the same
+      case LogOpType::kPurge:        // the same
         break;
     }
   }

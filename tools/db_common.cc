@@ -106,6 +106,12 @@ const char* LogOpName(store::LogOpType type) {
       return "entry";
     case store::LogOpType::kDeleteQueue:
       return "delete_queue";
+    case store::LogOpType::kIndexAck:
+      return "index_ack";
+    case store::LogOpType::kDedupExpire:
+      return "dedup_expire";
+    case store::LogOpType::kPurge:
+      return "purge";
   }
   return "?";
 }

@@ -305,10 +305,18 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
         f.Str("dedup_id", op.dedup_id);
         break;
       case LogOpType::kEntry:
+      case LogOpType::kIndexAck:
         f.Num("seq", op.seq);
         f.Num("msg_id", op.msg_id);
         f.Num("bytes", op.bytes);
         f.Num("expires_ms", op.expires_ms);
+        break;
+      case LogOpType::kPurge:
+        f.Num("from_seq", op.seq);
+        f.Num("to_seq", op.to);
+        break;
+      case LogOpType::kDedupExpire:
+        f.Num("key_bytes", op.key.size());
         break;
       case LogOpType::kDeleteQueue:
         break;
@@ -352,6 +360,16 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
     case LogOpType::kEntry:
       out += "  fan-out entry in " + queue + " seq " + std::to_string(op.seq) + "  msg " +
              std::to_string(op.msg_id) + "  " + std::to_string(op.bytes) + " bytes\n";
+      break;
+    case LogOpType::kIndexAck:
+      out += "  ack (indexed) " + queue + " seq " + std::to_string(op.seq) + "\n";
+      break;
+    case LogOpType::kPurge:
+      out += "  purge " + queue + " seqs " + std::to_string(op.seq) + " to " +
+             std::to_string(op.to) + " (exclusive)\n";
+      break;
+    case LogOpType::kDedupExpire:
+      out += "  dedup record expired (" + std::to_string(op.key.size()) + "-byte key)\n";
       break;
   }
 }

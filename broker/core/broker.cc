@@ -65,6 +65,9 @@ void Broker::ApplyCommitted(const store::LogOp& op) {
     case store::LogOpType::kDelivered:
     case store::LogOpType::kConfigure:
     case store::LogOpType::kDeleteQueue:
+    case store::LogOpType::kIndexAck:
+    case store::LogOpType::kDedupExpire:
+    case store::LogOpType::kPurge:
       break;
   }
 }

@@ -276,11 +276,7 @@ void Broker::RetryFailedBatch(BatchOutcome& batch, const std::unordered_set<MsgI
   auto append = [](auto& to, auto& from) {
     to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
   };
-  append(next.acks, failed.acks);
-  append(next.dedup_deletes, failed.dedup_deletes);
   append(next.group_changes, failed.group_changes);
-  append(next.purges, batch.purges);  // the pipeline moved them there
-  batch.purges.clear();
   for (store::FanoutStart& start : failed.fanout_starts) {
     if (lost.count(start.msg_id) == 0) next.fanout_starts.push_back(std::move(start));
   }

@@ -240,8 +240,7 @@ void Broker::RemoveEntry(Queue* q, Entry& entry, Removal why) {
   } else {
     // Removals go into the next batch, not a transaction of their own:
     // committing one transaction per ack would cost an fsync per message.
-    batch.acks.push_back(
-        store::IndexAck{q->queue_id(), entry.seq, entry.msg_id, entry.bytes, entry.expires_ms});
+    batch.log.IndexAck(q->queue_id(), entry.seq, entry.msg_id, entry.bytes, entry.expires_ms);
   }
   if (entry.delivered_batch != 0 && entry.delivered_batch != entry.batch_no &&
       !unapplied.apply_submitted(entry.delivered_batch)) {
@@ -548,8 +547,8 @@ void Broker::SweepDedup(uint64_t now_ms) {
     return;
   }
   dedup_sweep_from_ = std::move(next);
-  auto& deletes = pipeline_.batch().dedup_deletes;
-  for (std::string& key : expired) deletes.push_back(std::move(key));
+  store::LogWriter& log = pipeline_.batch().log;
+  for (const std::string& key : expired) log.DedupExpire(key);
 }
 
 }  // namespace hermod::core

@@ -365,7 +365,7 @@ void Broker::PurgeQueue(ClientId client_id, uint64_t correlation_id, std::string
   remove_all(q->delayed, [](auto& item) -> Entry& { return item.second; });
   store::WriteBatch& batch = pipeline_.batch();
   if (q->index_cursor < q->index_end) {
-    batch.purges.push_back(store::PurgeRange{q->queue_id(), q->index_cursor, q->index_end, 0});
+    batch.log.Purge(q->queue_id(), q->index_cursor, q->index_end);
     q->index_cursor = q->index_end;
     q->removed.clear();
   }

@@ -115,6 +115,9 @@ void Pipeline::OnStorageWake() {
     if (batch->status.ok()) {
       committed_through_ = batch->batch_no;
       full_retry_ms_ = 0;
+      // Every record is tracked, even one the store did not keep (only
+      // AppliedAtCommit operations: its apply step finds nothing), so that
+      // applied_through() stays a plain "every record up to here".
       if (!batch->log.empty()) {
         unapplied_.Track(batch->batch_no, clock_->MonotonicMs(), batch->log.bytes(),
                          std::move(book.log_queues));
@@ -135,7 +138,7 @@ void Pipeline::OnStorageWake() {
     }
     committed.queues = std::move(book.queues);
     committed.clients = std::move(book.clients);
-    committed.purges = std::move(batch->purges);
+    committed.purges = std::move(batch->purged);
     committed.messages = book.messages;
     on_done_(committed);
     if (batch->log.record().capacity() <= kMaxSpareLogBytes) {

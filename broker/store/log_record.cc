@@ -8,6 +8,7 @@ void LogWriter::Begin(LogOpType type) {
   if (record_.empty()) record_.push_back(static_cast<char>(kLogRecordVersion));
   record_.push_back(static_cast<char>(type));
   ++ops_;
+  if (AppliedAtCommit(type)) ++commit_ops_;
 }
 
 void LogWriter::CreateQueue(QueueId queue_id, uint64_t created_ms, std::string_view name) {
@@ -58,6 +59,12 @@ void LogWriter::Copy(const LogOp& op) {
       return Entry(op.queue_id, op.seq, op.msg_id, op.bytes, op.expires_ms);
     case LogOpType::kDeleteQueue:
       return DeleteQueue(op.queue_id, op.name);
+    case LogOpType::kIndexAck:
+      return IndexAck(op.queue_id, op.seq, op.msg_id, op.bytes, op.expires_ms);
+    case LogOpType::kDedupExpire:
+      return DedupExpire(op.key);
+    case LogOpType::kPurge:
+      return Purge(op.queue_id, op.seq, op.to);
   }
 }
 
@@ -70,6 +77,7 @@ void LogWriter::Prepend(const LogWriter& earlier) {
     record_.insert(1, std::string_view(earlier.record_).substr(1));
   }
   ops_ += earlier.ops_;
+  commit_ops_ += earlier.commit_ops_;
 }
 
 void LogWriter::Ack(QueueId queue_id, Seq seq) {
@@ -118,6 +126,30 @@ void LogWriter::DeleteQueue(QueueId queue_id, std::string_view name) {
   AppendFixed64(&record_, queue_id);
   AppendFixed16(&record_, static_cast<uint16_t>(name.size()));
   record_.append(name);
+}
+
+void LogWriter::IndexAck(QueueId queue_id, Seq seq, MsgId msg_id, uint32_t bytes,
+                         uint64_t expires_ms) {
+  Begin(LogOpType::kIndexAck);
+  AppendFixed64(&record_, queue_id);
+  AppendFixed64(&record_, seq);
+  AppendFixed64(&record_, msg_id);
+  AppendFixed32(&record_, bytes);
+  AppendFixed64(&record_, expires_ms);
+}
+
+void LogWriter::DedupExpire(std::string_view key) {
+  HERMOD_CHECK(key.size() <= UINT16_MAX);
+  Begin(LogOpType::kDedupExpire);
+  AppendFixed16(&record_, static_cast<uint16_t>(key.size()));
+  record_.append(key);
+}
+
+void LogWriter::Purge(QueueId queue_id, Seq from, Seq to) {
+  Begin(LogOpType::kPurge);
+  AppendFixed64(&record_, queue_id);
+  AppendFixed64(&record_, from);
+  AppendFixed64(&record_, to);
 }
 
 LogReader::LogReader(std::string_view record) : rest_(record) {
@@ -201,7 +233,8 @@ bool LogReader::Next(LogOp* op) {
       break;
     }
     case LogOpType::kEntry:
-      if (!need(36)) return Fail("short kEntry");
+    case LogOpType::kIndexAck:
+      if (!need(36)) return Fail("short kEntry or kIndexAck");
       op->queue_id = DecodeFixed64(p);
       op->seq = DecodeFixed64(p + 8);
       op->msg_id = DecodeFixed64(p + 16);
@@ -218,6 +251,21 @@ bool LogReader::Next(LogOp* op) {
       p += 10 + name_len;
       break;
     }
+    case LogOpType::kDedupExpire: {
+      if (!need(2)) return Fail("short kDedupExpire");
+      uint16_t len = DecodeFixed16(p);
+      if (!need(2u + len)) return Fail("short dedup key");
+      op->key = std::string_view(p + 2, len);
+      p += 2 + len;
+      break;
+    }
+    case LogOpType::kPurge:
+      if (!need(24)) return Fail("short kPurge");
+      op->queue_id = DecodeFixed64(p);
+      op->seq = DecodeFixed64(p + 8);
+      op->to = DecodeFixed64(p + 16);
+      p += 24;
+      break;
     default:
       return Fail("unknown operation type " + std::to_string(static_cast<int>(op->type)));
   }

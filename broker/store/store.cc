@@ -271,7 +271,8 @@ Status Store::CommitOnce(WriteBatch& batch) {
   deltas_.clear();
   ref_deltas_.clear();
 
-  AppendLog(txn, batch);
+  // A record of only AppliedAtCommit operations is done with below.
+  if (batch.log.needs_apply()) AppendLog(txn, batch);
   for (const FanoutStart& start : batch.fanout_starts) StartFanout(txn, start);
   for (const ApplyStep& step : batch.apply) {
     Status s = ApplyRecord(txn, step);
@@ -287,20 +288,11 @@ Status Store::CommitOnce(WriteBatch& batch) {
   }
   for (const FanoutProgress& progress : batch.fanout_progress) AdvanceFanout(txn, progress);
   for (const GroupChange& change : batch.group_changes) ApplyGroupChange(txn, change);
-  for (const IndexAck& ack : batch.acks) {
-    // An entry can be removed twice (an expiry sweep and a delivery that
-    // found it expired): only the first removal counts.
-    if (!txn.Del(Table::kEntries, EntryKey(ack.queue_id, ack.seq).view())) continue;
-    QueueDelta& delta = deltas_[ack.queue_id];
-    delta.depth -= 1;
-    delta.bytes -= ack.bytes;
-    ref_deltas_[ack.msg_id] -= 1;
-    if (ack.expires_ms != 0) {
-      txn.Del(Table::kExpiry, ExpiryKey(ack.expires_ms, ack.queue_id, ack.seq).view());
-    }
+  batch.purged.clear();
+  if (batch.log.has_commit_ops()) {
+    Status s = ApplyAtCommit(txn, batch.log.record(), &batch.purged);
+    if (!s.ok()) return s;
   }
-  for (const std::string& key : batch.dedup_deletes) txn.Del(Table::kDedup, key);
-  for (PurgeRange& range : batch.purges) Purge(txn, &range);
   FlushRefDeltas(txn);
   WriteQueueDeltas(txn);
   txn.Put(Table::kMeta, kMetaIdCounters, EncodeIdCounters(batch.ids));
@@ -323,6 +315,40 @@ void Store::AppendLog(KvTxn& txn, const WriteBatch& batch) {
     std::string_view slice = std::string_view(record).substr(offset, kLogChunkBytes);
     txn.Put(Table::kLog, LogKey(batch.batch_no, chunk).view(), slice, /*append=*/true);
   }
+}
+
+Status Store::ApplyAtCommit(KvTxn& txn, std::string_view record, std::vector<PurgeRange>* purged) {
+  LogReader reader(record);
+  LogOp op;
+  while (reader.Next(&op)) {
+    switch (op.type) {
+      case LogOpType::kIndexAck: {
+        // An entry can be removed twice (an expiry sweep and a delivery that
+        // found it expired): only the first removal counts.
+        if (!txn.Del(Table::kEntries, EntryKey(op.queue_id, op.seq).view())) break;
+        QueueDelta& delta = deltas_[op.queue_id];
+        delta.depth -= 1;
+        delta.bytes -= op.bytes;
+        ref_deltas_[op.msg_id] -= 1;
+        if (op.expires_ms != 0) {
+          txn.Del(Table::kExpiry, ExpiryKey(op.expires_ms, op.queue_id, op.seq).view());
+        }
+        break;
+      }
+      case LogOpType::kDedupExpire:
+        txn.Del(Table::kDedup, op.key);
+        break;
+      case LogOpType::kPurge: {
+        PurgeRange range{op.queue_id, op.seq, op.to, 0, 0};
+        Purge(txn, &range);
+        purged->push_back(range);
+        break;
+      }
+      default:
+        break;  // the apply step's
+    }
+  }
+  return reader.status();
 }
 
 Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
@@ -394,6 +420,10 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
         // Acks in the log name entries that were only in the log when acked;
         // the apply step of their own record already left them out.
         break;
+      case LogOpType::kIndexAck:
+      case LogOpType::kDedupExpire:
+      case LogOpType::kPurge:
+        break;  // applied by the commit that logged them
       case LogOpType::kDeleteQueue:
         DeleteQueue(txn, op.queue_id, op.name);
         break;

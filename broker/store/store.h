@@ -172,6 +172,9 @@ class Store {
   Status ReadConfig(KvTxn& txn, QueueInfo* info);
   void AppendLog(KvTxn& txn, const WriteBatch& batch);
   Status ApplyRecord(KvTxn& txn, const ApplyStep& step);
+  // Applies the AppliedAtCommit operations of the record being committed;
+  // what each purge removed goes to *purged.
+  Status ApplyAtCommit(KvTxn& txn, std::string_view record, std::vector<PurgeRange>* purged);
   void FlushRefDeltas(KvTxn& txn);
   void WriteQueueDeltas(KvTxn& txn);
   // Groups and fan-out (store/groups.cc).

@@ -73,14 +73,6 @@ struct ApplyStep {
 
 // Removes an entry already in the index: acked, expired, dead-lettered or
 // dropped for room.
-struct IndexAck {
-  QueueId queue_id = 0;
-  Seq seq = 0;
-  MsgId msg_id = 0;
-  uint32_t bytes = 0;
-  uint64_t expires_ms = 0;  // its expiry row, when it has one
-};
-
 // Removes the entries of a queue with from <= seq < to from the index
 // (purge); `removed` is filled in by the storage thread.
 struct PurgeRange {
@@ -96,12 +88,9 @@ struct WriteBatch {
   uint64_t now_ms = 0;
   LogWriter log;
   std::vector<ApplyStep> apply;
-  std::vector<IndexAck> acks;
-  std::vector<std::string> dedup_deletes;  // dedup records past the window
   std::vector<GroupChange> group_changes;
   std::vector<FanoutStart> fanout_starts;
   std::vector<FanoutProgress> fanout_progress;
-  std::vector<PurgeRange> purges;
   IdCounters ids;
   // Message ids below this may be handed out (0: the lease is unchanged);
   // see Store::Recover.
@@ -115,6 +104,7 @@ struct WriteBatch {
   Status status;
   uint64_t commit_micros = 0;
   uint64_t headroom = UINT64_MAX;  // what the store can still take (KvEnv::Headroom)
+  std::vector<PurgeRange> purged;  // what each kPurge of the record removed, in order
 
   // Empties the batch for reuse, keeping its buffers' capacity: a steady
   // stream of batches then allocates nothing.
@@ -123,12 +113,10 @@ struct WriteBatch {
     now_ms = 0;
     log.Clear();
     apply.clear();
-    acks.clear();
-    dedup_deletes.clear();
     group_changes.clear();
     fanout_starts.clear();
     fanout_progress.clear();
-    purges.clear();
+    purged.clear();
     ids = IdCounters();
     msg_id_lease = 0;
     flush_now = false;
@@ -138,9 +126,8 @@ struct WriteBatch {
   }
 
   bool empty() const {
-    return log.empty() && apply.empty() && acks.empty() && dedup_deletes.empty() &&
-           group_changes.empty() && fanout_starts.empty() && fanout_progress.empty() &&
-           purges.empty();
+    return log.empty() && apply.empty() && group_changes.empty() && fanout_starts.empty() &&
+           fanout_progress.empty();
   }
 };
 

@@ -36,6 +36,52 @@ TEST(LogRecord, RoundTripsEveryOperation) {
   EXPECT_TRUE(r.status().ok());
 }
 
+// Acks of indexed entries, expired dedup records and purges are logged too,
+// so one record describes its whole batch; the commit that logs them
+// applies them, so a record of only those needs no apply step.
+TEST(LogRecord, RoundTripsTheOperationsAppliedAtCommit) {
+  LogWriter w;
+  w.IndexAck(7, 3, 100, 256, 9000);
+  w.DedupExpire(std::string("key\0with-nul", 12));
+  w.Purge(8, 10, 20);
+  EXPECT_EQ(w.ops(), 3u);
+  EXPECT_TRUE(w.has_commit_ops());
+  EXPECT_FALSE(w.needs_apply());
+  w.Ack(7, 4);
+  EXPECT_TRUE(w.needs_apply());
+
+  LogReader r(w.record());
+  LogOp op;
+  ASSERT_TRUE(r.Next(&op));
+  EXPECT_EQ(op.type, LogOpType::kIndexAck);
+  EXPECT_TRUE(AppliedAtCommit(op.type));
+  EXPECT_EQ(op.queue_id, 7u);
+  EXPECT_EQ(op.seq, 3u);
+  EXPECT_EQ(op.msg_id, 100u);
+  EXPECT_EQ(op.bytes, 256u);
+  EXPECT_EQ(op.expires_ms, 9000u);
+  ASSERT_TRUE(r.Next(&op));
+  EXPECT_EQ(op.type, LogOpType::kDedupExpire);
+  EXPECT_EQ(op.key, std::string_view("key\0with-nul", 12));
+  ASSERT_TRUE(r.Next(&op));
+  EXPECT_EQ(op.type, LogOpType::kPurge);
+  EXPECT_EQ(op.queue_id, 8u);
+  EXPECT_EQ(op.seq, 10u);
+  EXPECT_EQ(op.to, 20u);
+  ASSERT_TRUE(r.Next(&op));
+  EXPECT_EQ(op.type, LogOpType::kAck);
+  EXPECT_FALSE(AppliedAtCommit(op.type));
+  EXPECT_FALSE(r.Next(&op));
+  EXPECT_TRUE(r.status().ok());
+
+  // Copy keeps them, byte for byte.
+  LogWriter copy;
+  LogReader again(w.record());
+  while (again.Next(&op)) copy.Copy(op);
+  EXPECT_EQ(copy.record(), w.record());
+  EXPECT_TRUE(copy.needs_apply());
+}
+
 TEST(LogRecord, ReportsTruncationAsCorruption) {
   LogWriter w;
   w.CreateQueue(1, 2, "q");

@@ -201,7 +201,7 @@ TYPED_TEST(StoreTest, IndexAckDeletesEntryAndMessage) {
 
   WriteBatch ack;
   ack.batch_no = 3;
-  ack.acks.push_back(IndexAck{1, 1, entries[0].value.msg_id, entries[0].value.bytes});
+  ack.log.IndexAck(1, 1, entries[0].value.msg_id, entries[0].value.bytes, 0);
   ack.ids = IdCounters{4, 3, 2};
   ASSERT_TRUE(this->store_->Commit(ack).ok());
 
@@ -213,6 +213,52 @@ TYPED_TEST(StoreTest, IndexAckDeletesEntryAndMessage) {
   EXPECT_EQ((*q)->state.depth, 1u);
   EXPECT_EQ((*q)->state.bytes, entries[0].value.bytes);
   EXPECT_EQ(this->env_->Stats().entries[static_cast<int>(Table::kMessages)], 1u);
+  // The ack's record held nothing for an apply step: it is not kept.
+  EXPECT_EQ(this->env_->Stats().entries[static_cast<int>(Table::kLog)], 0u);
+}
+
+// A purge is a log operation applied by the commit that logs it; the batch
+// reports what it removed, and replaying the log after a restart does not
+// apply it again.
+TYPED_TEST(StoreTest, PurgeRemovesTheIndexRangeAndReportsIt) {
+  ASSERT_TRUE(this->store_->Commit(this->CreateAndPublish(1, 3)).ok());
+  WriteBatch apply;
+  apply.batch_no = 2;
+  apply.apply.push_back(ApplyStep{1, {}});
+  apply.ids = IdCounters{3, 4, 2};
+  ASSERT_TRUE(this->store_->Commit(apply).ok());
+
+  WriteBatch purge;
+  purge.batch_no = 3;
+  purge.log.Purge(1, 1, 3);      // seqs 1 and 2
+  purge.log.Delivered(1, 3, 1);  // and something for the apply step
+  purge.ids = IdCounters{4, 4, 2};
+  ASSERT_TRUE(this->store_->Commit(purge).ok());
+  ASSERT_EQ(purge.purged.size(), 1u);
+  EXPECT_EQ(purge.purged[0].queue_id, 1u);
+  EXPECT_EQ(purge.purged[0].removed, 2u);
+  EXPECT_EQ(this->env_->Stats().entries[static_cast<int>(Table::kLog)], 1u);
+
+  std::vector<StoredEntry> entries;
+  ASSERT_TRUE(this->store_->ReadEntries(1, 1, 100, 10, &entries).ok());
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].seq, 3u);
+  auto q = this->store_->FindQueue("q");
+  EXPECT_EQ((*q)->state.depth, 1u);
+
+  // Applying the record later (as recovery or the apply step does) leaves
+  // the purge alone: the depth stays 1.
+  WriteBatch later;
+  later.batch_no = 4;
+  later.apply.push_back(ApplyStep{3, {}});
+  later.ids = IdCounters{5, 4, 2};
+  ASSERT_TRUE(this->store_->Commit(later).ok());
+  q = this->store_->FindQueue("q");
+  EXPECT_EQ((*q)->state.depth, 1u);
+  entries.clear();
+  ASSERT_TRUE(this->store_->ReadEntries(1, 1, 100, 10, &entries).ok());
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].value.delivery_count, 1u);
 }
 
 TYPED_TEST(StoreTest, FailedCommitIsSticky) {
@@ -455,7 +501,7 @@ TYPED_TEST(GroupStoreTest, SharedMessageLivesUntilItsLastEntryGoes) {
   EXPECT_EQ(this->Count(Table::kMessages), 1u);
 
   WriteBatch ack_b;
-  ack_b.acks.push_back(IndexAck{2, 1, 50, static_cast<uint32_t>(env.size()), 0});
+  ack_b.log.IndexAck(2, 1, 50, static_cast<uint32_t>(env.size()), 0);
   ASSERT_TRUE(this->Commit(ack_b).ok());
   EXPECT_EQ(this->Count(Table::kMessages), 1u);  // c still holds it
   std::vector<StoredEntry> entries;
@@ -466,7 +512,7 @@ TYPED_TEST(GroupStoreTest, SharedMessageLivesUntilItsLastEntryGoes) {
   EXPECT_EQ(v.payload(), "shared");
 
   WriteBatch ack_c;
-  ack_c.acks.push_back(IndexAck{3, 1, 50, static_cast<uint32_t>(env.size()), 0});
+  ack_c.log.IndexAck(3, 1, 50, static_cast<uint32_t>(env.size()), 0);
   ASSERT_TRUE(this->Commit(ack_c).ok());
   EXPECT_EQ(this->Count(Table::kMessages), 0u);
   EXPECT_EQ(this->Count(Table::kRefs), 0u);
