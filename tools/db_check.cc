@@ -300,6 +300,9 @@ void Checker::CheckLogRecord(const LogRecord& record) {
       case LogOpType::kIndexAck:     // applied by the commit that logged it
       case LogOpType::kDedupExpire:  // the same
       case LogOpType::kPurge:        // the same
+      case LogOpType::kGroupChange:
+      case LogOpType::kFanoutStart:
+      case LogOpType::kFanoutProgress:
         break;
     }
   }

@@ -112,6 +112,12 @@ const char* LogOpName(store::LogOpType type) {
       return "dedup_expire";
     case store::LogOpType::kPurge:
       return "purge";
+    case store::LogOpType::kGroupChange:
+      return "group_change";
+    case store::LogOpType::kFanoutStart:
+      return "fanout_start";
+    case store::LogOpType::kFanoutProgress:
+      return "fanout_progress";
   }
   return "?";
 }

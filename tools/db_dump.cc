@@ -318,6 +318,19 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
       case LogOpType::kDedupExpire:
         f.Num("key_bytes", op.key.size());
         break;
+      case LogOpType::kGroupChange:
+        f.Str("group", op.group);
+        f.Str("member", op.member);
+        break;
+      case LogOpType::kFanoutStart:
+        f.Num("job_id", op.job_id);
+        f.Num("msg_id", op.msg_id);
+        f.Num("members", op.member_ids.size() / 8);
+        break;
+      case LogOpType::kFanoutProgress:
+        f.Num("job_id", op.job_id);
+        f.Num("cursor", op.cursor);
+        break;
       case LogOpType::kDeleteQueue:
         break;
     }
@@ -370,6 +383,17 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
       break;
     case LogOpType::kDedupExpire:
       out += "  dedup record expired (" + std::to_string(op.key.size()) + "-byte key)\n";
+      break;
+    case LogOpType::kGroupChange:
+      out += "  group " + QuoteJson(op.group) + " change, member " + QuoteJson(op.member) + "\n";
+      break;
+    case LogOpType::kFanoutStart:
+      out += "  fan-out job " + std::to_string(op.job_id) + " of msg " + std::to_string(op.msg_id) +
+             " to " + std::to_string(op.member_ids.size() / 8) + " members\n";
+      break;
+    case LogOpType::kFanoutProgress:
+      out += "  fan-out job " + std::to_string(op.job_id) + " at member " +
+             std::to_string(op.cursor) + (op.done ? ", done" : "") + "\n";
       break;
   }
 }

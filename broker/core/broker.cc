@@ -65,9 +65,19 @@ void Broker::ApplyCommitted(const store::LogOp& op) {
     case store::LogOpType::kDelivered:
     case store::LogOpType::kConfigure:
     case store::LogOpType::kDeleteQueue:
+    case store::LogOpType::kGroupChange:
+      if (op.group_kind == store::GroupChange::kCreate) {
+        ids.next_group_id = std::max(ids.next_group_id, op.group_id + 1);
+      }
+      break;
+    case store::LogOpType::kFanoutStart:
+      ids.next_msg_id = std::max(ids.next_msg_id, op.msg_id + 1);
+      ids.next_job_id = std::max(ids.next_job_id, op.job_id + 1);
+      break;
     case store::LogOpType::kIndexAck:
     case store::LogOpType::kDedupExpire:
     case store::LogOpType::kPurge:
+    case store::LogOpType::kFanoutProgress:
       break;
   }
 }

@@ -142,8 +142,24 @@ void Broker::OnBatchFailed(BatchOutcome& batch) {
       if (r.batch_no == failed && r.kind == PendingReply::kPublish) lost.insert(r.msg_id);
     }
   }
+  // The group publishes of the batch: (group id, job id, message id).
+  struct Started {
+    uint64_t group_id, job_id;
+    MsgId msg_id;
+  };
+  std::vector<Started> started;
+  {
+    store::LogReader reader(batch.failed->log.commit_record());
+    store::LogOp op;
+    while (reader.Next(&op)) {
+      if (op.type == store::LogOpType::kFanoutStart) {
+        started.push_back(Started{op.group_id, op.job_id, op.msg_id});
+      }
+    }
+    HERMOD_CHECK(reader.status().ok());  // the loop wrote it
+  }
   if (!retry) {
-    for (const store::FanoutStart& start : batch.failed->fanout_starts) lost.insert(start.msg_id);
+    for (const Started& start : started) lost.insert(start.msg_id);
   }
   for (Client* client : clients) {
     Ring<PendingReply>& replies = client->replies();
@@ -180,7 +196,7 @@ void Broker::OnBatchFailed(BatchOutcome& batch) {
   }
 
   // Fan-out jobs of refused group publishes never start.
-  for (const store::FanoutStart& start : batch.failed->fanout_starts) {
+  for (const Started& start : started) {
     if (lost.count(start.msg_id) != 0) groups_.DropJob(start.group_id, start.job_id);
   }
 
@@ -249,40 +265,34 @@ void Broker::RetryFailedBatch(BatchOutcome& batch, const std::unordered_set<MsgI
   // The failed record's operations, but for the lost publishes, go in front
   // of the next batch's (which came later).
   store::LogWriter carried;
-  store::LogReader reader(failed.log.record());
   store::LogOp op;
-  while (reader.Next(&op)) {
-    bool of_lost = (op.type == store::LogOpType::kPublish || op.type == store::LogOpType::kEntry ||
-                    op.type == store::LogOpType::kDedup) &&
-                   lost.count(op.msg_id) != 0;
-    if (op.type == store::LogOpType::kCreateQueue) {
-      if (Queue* q = queues_.FindById(op.queue_id)) q->created_batch = into;
-    }
-    if (op.type == store::LogOpType::kDedup) {
-      if (of_lost) {
-        dedup_.Forget(op.queue_id, op.dedup_id, op.msg_id);
-      } else {
-        dedup_.Moved(op.queue_id, op.dedup_id, op.msg_id, into, Now());
+  for (const std::string* record : {&failed.log.record(), &failed.log.commit_record()}) {
+    store::LogReader reader(*record);
+    while (reader.Next(&op)) {
+      bool of_lost =
+          (op.type == store::LogOpType::kPublish || op.type == store::LogOpType::kEntry ||
+           op.type == store::LogOpType::kDedup || op.type == store::LogOpType::kFanoutStart ||
+           op.type == store::LogOpType::kFanoutProgress) &&
+          lost.count(op.msg_id) != 0;
+      if (op.type == store::LogOpType::kCreateQueue) {
+        if (Queue* q = queues_.FindById(op.queue_id)) q->created_batch = into;
       }
+      if (op.type == store::LogOpType::kDedup) {
+        if (of_lost) {
+          dedup_.Forget(op.queue_id, op.dedup_id, op.msg_id);
+        } else {
+          dedup_.Moved(op.queue_id, op.dedup_id, op.msg_id, into, Now());
+        }
+      }
+      if (!of_lost) carried.Copy(op);
     }
-    if (!of_lost) carried.Copy(op);
+    HERMOD_CHECK(reader.status().ok());  // the loop wrote it
   }
-  HERMOD_CHECK(reader.status().ok());  // the loop wrote it
   next.log.Prepend(carried);
   pipeline_.unapplied().MoveCancels(failed.batch_no, into);
   for (Queue* q : batch.failed_log_queues) pipeline_.NoteLogQueue(q);
   for (Queue* q : batch.queues) pipeline_.NoteQueue(q);
 
-  auto append = [](auto& to, auto& from) {
-    to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
-  };
-  append(next.group_changes, failed.group_changes);
-  for (store::FanoutStart& start : failed.fanout_starts) {
-    if (lost.count(start.msg_id) == 0) next.fanout_starts.push_back(std::move(start));
-  }
-  for (const store::FanoutProgress& progress : failed.fanout_progress) {
-    if (lost.count(progress.msg_id) == 0) next.fanout_progress.push_back(progress);
-  }
   for (PendingPurge& purge : pending_purges_) {
     if (purge.batch_no == failed.batch_no) purge.batch_no = into;
   }

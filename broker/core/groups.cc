@@ -47,7 +47,7 @@ void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) 
       change.group.assign(name);
       change.group_id = group->group_id;
       change.created_ms = group->created_ms;
-      batch.group_changes.push_back(std::move(change));
+      batch.log.ChangeGroup(change);
       changed = 1;
       break;
     }
@@ -62,7 +62,7 @@ void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) 
       store::GroupChange change;
       change.kind = store::GroupChange::kDelete;
       change.group.assign(name);
-      batch.group_changes.push_back(std::move(change));
+      batch.log.ChangeGroup(change);
       break;
     }
     case GroupOp::kAdd:
@@ -94,7 +94,7 @@ void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) 
           if (group->members.erase(change.member) == 0) continue;
           change.kind = store::GroupChange::kRemove;
         }
-        batch.group_changes.push_back(std::move(change));
+        batch.log.ChangeGroup(change);
         ++changed;
       }
       if (changed > 0) group->Changed();
@@ -196,7 +196,7 @@ void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
   job.expires_ms = expires_ms;
   job.members = group->Snapshot();
   start.members = *job.members;
-  batch.fanout_starts.push_back(std::move(start));
+  batch.log.StartFanout(start);
   pipeline_.NotePublish(envelope_bytes);
   if (!dedup_id.empty()) {
     batch.log.Dedup(dedup_target, 0, job.msg_id, now, dedup_id);
@@ -252,8 +252,8 @@ void Broker::ExpandFanouts() {
     }
     fanout_in_batch_ += end - job.cursor;
     stats_.fanout_entries += added;
-    batch.fanout_progress.push_back(store::FanoutProgress{
-        job.job_id, job.msg_id, static_cast<uint32_t>(end), added, end == total});
+    batch.log.AdvanceFanout(store::FanoutProgress{job.job_id, job.msg_id,
+                                                  static_cast<uint32_t>(end), added, end == total});
     groups_.Advance(job, end);  // a finished job leaves: job is gone
   }
 }

@@ -4,41 +4,52 @@
 
 namespace hermod::store {
 
-void LogWriter::Begin(LogOpType type) {
-  if (record_.empty()) record_.push_back(static_cast<char>(kLogRecordVersion));
-  record_.push_back(static_cast<char>(type));
+std::string* LogWriter::Begin(LogOpType type) {
+  std::string* out = AppliedAtCommit(type) ? &commit_record_ : &record_;
+  if (out->empty()) out->push_back(static_cast<char>(kLogRecordVersion));
+  out->push_back(static_cast<char>(type));
   ++ops_;
-  if (AppliedAtCommit(type)) ++commit_ops_;
+  return out;
 }
 
+namespace {
+
+void AppendString16(std::string* out, std::string_view s) {
+  HERMOD_CHECK(s.size() <= UINT16_MAX);
+  AppendFixed16(out, static_cast<uint16_t>(s.size()));
+  out->append(s);
+}
+
+}  // namespace
+
 void LogWriter::CreateQueue(QueueId queue_id, uint64_t created_ms, std::string_view name) {
-  Begin(LogOpType::kCreateQueue);
-  AppendFixed64(&record_, queue_id);
-  AppendFixed64(&record_, created_ms);
-  AppendFixed16(&record_, static_cast<uint16_t>(name.size()));
-  record_.append(name);
+  std::string* out = Begin(LogOpType::kCreateQueue);
+  AppendFixed64(out, queue_id);
+  AppendFixed64(out, created_ms);
+  AppendString16(out, name);
 }
 
 std::string_view LogWriter::Publish(QueueId queue_id, Seq seq, MsgId msg_id,
                                     const NewEnvelope& envelope, size_t envelope_bytes) {
-  BeginPublish(queue_id, seq, msg_id, envelope_bytes);
-  size_t start = record_.size();
-  envelope.Write(&record_);
-  HERMOD_CHECK(record_.size() - start == envelope_bytes);
-  return std::string_view(record_).substr(start);
+  std::string* out = BeginPublish(queue_id, seq, msg_id, envelope_bytes);
+  size_t start = out->size();
+  envelope.Write(out);
+  HERMOD_CHECK(out->size() - start == envelope_bytes);
+  return std::string_view(*out).substr(start);
 }
 
 void LogWriter::PublishEncoded(QueueId queue_id, Seq seq, MsgId msg_id, std::string_view envelope) {
-  BeginPublish(queue_id, seq, msg_id, envelope.size());
-  record_.append(envelope);
+  BeginPublish(queue_id, seq, msg_id, envelope.size())->append(envelope);
 }
 
-void LogWriter::BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id, size_t envelope_bytes) {
-  Begin(LogOpType::kPublish);
-  AppendFixed64(&record_, queue_id);
-  AppendFixed64(&record_, seq);
-  AppendFixed64(&record_, msg_id);
-  AppendFixed32(&record_, static_cast<uint32_t>(envelope_bytes));
+std::string* LogWriter::BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id,
+                                     size_t envelope_bytes) {
+  std::string* out = Begin(LogOpType::kPublish);
+  AppendFixed64(out, queue_id);
+  AppendFixed64(out, seq);
+  AppendFixed64(out, msg_id);
+  AppendFixed32(out, static_cast<uint32_t>(envelope_bytes));
+  return out;
 }
 
 void LogWriter::Copy(const LogOp& op) {
@@ -65,91 +76,155 @@ void LogWriter::Copy(const LogOp& op) {
       return DedupExpire(op.key);
     case LogOpType::kPurge:
       return Purge(op.queue_id, op.seq, op.to);
+    case LogOpType::kGroupChange:
+      return ChangeGroup(op.ToGroupChange());
+    case LogOpType::kFanoutStart:
+      return StartFanout(op.ToFanoutStart());
+    case LogOpType::kFanoutProgress:
+      return AdvanceFanout(op.ToFanoutProgress());
   }
 }
 
 void LogWriter::Prepend(const LogWriter& earlier) {
-  if (earlier.empty()) return;
-  if (empty()) {
-    record_ = earlier.record_;
-  } else {
-    // Both start with the version byte; keep one.
-    record_.insert(1, std::string_view(earlier.record_).substr(1));
-  }
+  auto prepend = [](std::string* to, const std::string& from) {
+    if (from.empty()) return;
+    if (to->empty()) {
+      *to = from;
+    } else {
+      // Both start with the version byte; keep one.
+      to->insert(1, std::string_view(from).substr(1));
+    }
+  };
+  prepend(&record_, earlier.record_);
+  prepend(&commit_record_, earlier.commit_record_);
   ops_ += earlier.ops_;
-  commit_ops_ += earlier.commit_ops_;
 }
 
 void LogWriter::Ack(QueueId queue_id, Seq seq) {
-  Begin(LogOpType::kAck);
-  AppendFixed64(&record_, queue_id);
-  AppendFixed64(&record_, seq);
+  std::string* out = Begin(LogOpType::kAck);
+  AppendFixed64(out, queue_id);
+  AppendFixed64(out, seq);
 }
 
 void LogWriter::Delivered(QueueId queue_id, Seq seq, uint32_t delivery_count) {
-  Begin(LogOpType::kDelivered);
-  AppendFixed64(&record_, queue_id);
-  AppendFixed64(&record_, seq);
-  AppendFixed32(&record_, delivery_count);
+  std::string* out = Begin(LogOpType::kDelivered);
+  AppendFixed64(out, queue_id);
+  AppendFixed64(out, seq);
+  AppendFixed32(out, delivery_count);
 }
 
 void LogWriter::Configure(QueueId queue_id, std::string_view settings) {
-  Begin(LogOpType::kConfigure);
-  AppendFixed64(&record_, queue_id);
-  AppendFixed32(&record_, static_cast<uint32_t>(settings.size()));
-  record_.append(settings);
+  std::string* out = Begin(LogOpType::kConfigure);
+  AppendFixed64(out, queue_id);
+  AppendFixed32(out, static_cast<uint32_t>(settings.size()));
+  out->append(settings);
 }
 
 void LogWriter::Dedup(QueueId queue_id, Seq seq, MsgId msg_id, uint64_t time_ms,
                       std::string_view dedup_id) {
-  Begin(LogOpType::kDedup);
-  AppendFixed64(&record_, queue_id);
-  AppendFixed64(&record_, seq);
-  AppendFixed64(&record_, msg_id);
-  AppendFixed64(&record_, time_ms);
-  AppendFixed16(&record_, static_cast<uint16_t>(dedup_id.size()));
-  record_.append(dedup_id);
+  std::string* out = Begin(LogOpType::kDedup);
+  AppendFixed64(out, queue_id);
+  AppendFixed64(out, seq);
+  AppendFixed64(out, msg_id);
+  AppendFixed64(out, time_ms);
+  AppendString16(out, dedup_id);
 }
 
 void LogWriter::Entry(QueueId queue_id, Seq seq, MsgId msg_id, uint32_t bytes,
                       uint64_t expires_ms) {
-  Begin(LogOpType::kEntry);
-  AppendFixed64(&record_, queue_id);
-  AppendFixed64(&record_, seq);
-  AppendFixed64(&record_, msg_id);
-  AppendFixed32(&record_, bytes);
-  AppendFixed64(&record_, expires_ms);
+  std::string* out = Begin(LogOpType::kEntry);
+  AppendFixed64(out, queue_id);
+  AppendFixed64(out, seq);
+  AppendFixed64(out, msg_id);
+  AppendFixed32(out, bytes);
+  AppendFixed64(out, expires_ms);
 }
 
 void LogWriter::DeleteQueue(QueueId queue_id, std::string_view name) {
-  Begin(LogOpType::kDeleteQueue);
-  AppendFixed64(&record_, queue_id);
-  AppendFixed16(&record_, static_cast<uint16_t>(name.size()));
-  record_.append(name);
+  std::string* out = Begin(LogOpType::kDeleteQueue);
+  AppendFixed64(out, queue_id);
+  AppendString16(out, name);
 }
 
 void LogWriter::IndexAck(QueueId queue_id, Seq seq, MsgId msg_id, uint32_t bytes,
                          uint64_t expires_ms) {
-  Begin(LogOpType::kIndexAck);
-  AppendFixed64(&record_, queue_id);
-  AppendFixed64(&record_, seq);
-  AppendFixed64(&record_, msg_id);
-  AppendFixed32(&record_, bytes);
-  AppendFixed64(&record_, expires_ms);
+  std::string* out = Begin(LogOpType::kIndexAck);
+  AppendFixed64(out, queue_id);
+  AppendFixed64(out, seq);
+  AppendFixed64(out, msg_id);
+  AppendFixed32(out, bytes);
+  AppendFixed64(out, expires_ms);
 }
 
 void LogWriter::DedupExpire(std::string_view key) {
-  HERMOD_CHECK(key.size() <= UINT16_MAX);
-  Begin(LogOpType::kDedupExpire);
-  AppendFixed16(&record_, static_cast<uint16_t>(key.size()));
-  record_.append(key);
+  AppendString16(Begin(LogOpType::kDedupExpire), key);
 }
 
 void LogWriter::Purge(QueueId queue_id, Seq from, Seq to) {
-  Begin(LogOpType::kPurge);
-  AppendFixed64(&record_, queue_id);
-  AppendFixed64(&record_, from);
-  AppendFixed64(&record_, to);
+  std::string* out = Begin(LogOpType::kPurge);
+  AppendFixed64(out, queue_id);
+  AppendFixed64(out, from);
+  AppendFixed64(out, to);
+}
+
+void LogWriter::ChangeGroup(const GroupChange& change) {
+  std::string* out = Begin(LogOpType::kGroupChange);
+  out->push_back(static_cast<char>(change.kind));
+  AppendFixed64(out, change.queue_id);
+  AppendFixed64(out, change.group_id);
+  AppendFixed64(out, change.created_ms);
+  AppendString16(out, change.group);
+  AppendString16(out, change.member);
+}
+
+void LogWriter::StartFanout(const FanoutStart& start) {
+  std::string* out = Begin(LogOpType::kFanoutStart);
+  AppendFixed64(out, start.job_id);
+  AppendFixed64(out, start.msg_id);
+  AppendFixed64(out, start.group_id);
+  AppendFixed64(out, start.created_ms);
+  AppendFixed32(out, static_cast<uint32_t>(start.envelope.size()));
+  out->append(start.envelope);
+  AppendFixed32(out, static_cast<uint32_t>(start.members.size()));
+  for (QueueId id : start.members) AppendFixed64(out, id);
+}
+
+void LogWriter::AdvanceFanout(const FanoutProgress& progress) {
+  std::string* out = Begin(LogOpType::kFanoutProgress);
+  AppendFixed64(out, progress.job_id);
+  AppendFixed64(out, progress.msg_id);
+  AppendFixed32(out, progress.cursor);
+  AppendFixed32(out, progress.added);
+  out->push_back(progress.done ? 1 : 0);
+}
+
+GroupChange LogOp::ToGroupChange() const {
+  GroupChange change;
+  change.kind = group_kind;
+  change.group.assign(group);
+  change.member.assign(member);
+  change.queue_id = queue_id;
+  change.group_id = group_id;
+  change.created_ms = created_ms;
+  return change;
+}
+
+FanoutStart LogOp::ToFanoutStart() const {
+  FanoutStart start;
+  start.job_id = job_id;
+  start.msg_id = msg_id;
+  start.group_id = group_id;
+  start.created_ms = created_ms;
+  start.envelope.assign(envelope);
+  start.members.reserve(member_ids.size() / 8);
+  for (size_t i = 0; i + 8 <= member_ids.size(); i += 8) {
+    start.members.push_back(DecodeFixed64(member_ids.data() + i));
+  }
+  return start;
+}
+
+FanoutProgress LogOp::ToFanoutProgress() const {
+  return FanoutProgress{job_id, msg_id, cursor, added, done};
 }
 
 LogReader::LogReader(std::string_view record) : rest_(record) {
@@ -265,6 +340,48 @@ bool LogReader::Next(LogOp* op) {
       op->seq = DecodeFixed64(p + 8);
       op->to = DecodeFixed64(p + 16);
       p += 24;
+      break;
+    case LogOpType::kGroupChange: {
+      if (!need(27)) return Fail("short kGroupChange");
+      uint8_t kind = static_cast<uint8_t>(p[0]);
+      if (kind > GroupChange::kRemove) return Fail("unknown group change " + std::to_string(kind));
+      op->group_kind = static_cast<GroupChange::Kind>(kind);
+      op->queue_id = DecodeFixed64(p + 1);
+      op->group_id = DecodeFixed64(p + 9);
+      op->created_ms = DecodeFixed64(p + 17);
+      uint16_t group_len = DecodeFixed16(p + 25);
+      if (!need(29u + group_len)) return Fail("short group name");
+      op->group = std::string_view(p + 27, group_len);
+      uint16_t member_len = DecodeFixed16(p + 27 + group_len);
+      if (!need(29u + group_len + member_len)) return Fail("short member name");
+      op->member = std::string_view(p + 29 + group_len, member_len);
+      p += 29 + group_len + member_len;
+      break;
+    }
+    case LogOpType::kFanoutStart: {
+      if (!need(36)) return Fail("short kFanoutStart");
+      op->job_id = DecodeFixed64(p);
+      op->msg_id = DecodeFixed64(p + 8);
+      op->group_id = DecodeFixed64(p + 16);
+      op->created_ms = DecodeFixed64(p + 24);
+      uint32_t envelope_len = DecodeFixed32(p + 32);
+      if (!need(40ull + envelope_len)) return Fail("short fan-out envelope");
+      op->envelope = std::string_view(p + 36, envelope_len);
+      uint32_t count = DecodeFixed32(p + 36 + envelope_len);
+      uint64_t size = 40ull + envelope_len + 8ull * count;
+      if (!need(size)) return Fail("short fan-out members");
+      op->member_ids = std::string_view(p + 40 + envelope_len, 8ull * count);
+      p += size;
+      break;
+    }
+    case LogOpType::kFanoutProgress:
+      if (!need(25)) return Fail("short kFanoutProgress");
+      op->job_id = DecodeFixed64(p);
+      op->msg_id = DecodeFixed64(p + 8);
+      op->cursor = DecodeFixed32(p + 16);
+      op->added = DecodeFixed32(p + 20);
+      op->done = p[24] != 0;
+      p += 25;
       break;
     default:
       return Fail("unknown operation type " + std::to_string(static_cast<int>(op->type)));

@@ -20,24 +20,32 @@
 //                 index key)
 //   kPurge        queue_id u64, from u64, to u64 (the index's entries of the
 //                 queue with seq in [from, to))
+//   kGroupChange  kind u8, queue_id u64, group_id u64, created_ms u64,
+//                 group_len u16, group, member_len u16, member
+//   kFanoutStart  job_id u64, msg_id u64, group_id u64, created_ms u64,
+//                 envelope_len u32, envelope, count u32, count member queue ids u64
+//   kFanoutProgress job_id u64, msg_id u64, cursor u32, added u32, done u8
 //
-// So one record describes everything its batch changed, which is what a
-// follower of a cluster is sent. The operations come in two kinds:
-// the first eight are applied to the index an apply lag after their batch
-// (a publish acked meanwhile never reaches it), and replaying the records
-// still in the log in order rebuilds exactly the state the index does not
-// hold yet; the last three change what the index already holds, so the
-// commit that logs them applies them (AppliedAtCommit), and replay and the
-// apply step pass over them. See docs/design.md ("Storage"). New operation types get new
-// numbers; a reader that meets an unknown type reports corruption rather than
-// guessing. LogWriter is used on the loop thread, LogReader on the storage
-// thread and at recovery.
+// So a batch's operations describe everything it changed, which is what a
+// follower of a cluster is sent. They come in two kinds, written as two
+// records (LogWriter::record and commit_record). The first eight types are
+// applied to the index an apply lag after their batch (a publish acked
+// meanwhile never reaches it): their record is what the log keeps, and
+// replaying the records still in the log in order rebuilds exactly the
+// state the index does not hold yet. The others change what the index
+// already holds, so the commit that logs them applies them
+// (AppliedAtCommit) and the log does not keep them. The two kinds touch
+// different things, so applying each record in its own order gives the
+// same state as the operations' one order. See docs/design.md ("Storage"). New operation types get
+// new numbers; a reader that meets an unknown type reports corruption rather than guessing.
+// LogWriter is used on the loop thread, LogReader on the storage thread and at recovery.
 #ifndef HERMOD_BROKER_STORE_LOG_RECORD_H_
 #define HERMOD_BROKER_STORE_LOG_RECORD_H_
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "envelope.h"
 #include "hermod/status.h"
@@ -57,14 +65,49 @@ enum class LogOpType : uint8_t {
   kIndexAck = 9,
   kDedupExpire = 10,
   kPurge = 11,
+  kGroupChange = 12,
+  kFanoutStart = 13,
+  kFanoutProgress = 14,
 };
 
 // Whether the commit that logs an operation of this type applies it to the
 // index (the others wait for the record's apply step).
 inline bool AppliedAtCommit(LogOpType type) {
-  return type == LogOpType::kIndexAck || type == LogOpType::kDedupExpire ||
-         type == LogOpType::kPurge;
+  return static_cast<uint8_t>(type) >= static_cast<uint8_t>(LogOpType::kIndexAck);
 }
+
+// A change to a group (kGroupChange).
+struct GroupChange {
+  enum Kind : uint8_t { kCreate, kDelete, kAdd, kRemove };
+  Kind kind = kCreate;
+  std::string group;
+  std::string member;       // kAdd, kRemove
+  QueueId queue_id = 0;     // kAdd: the member queue
+  uint64_t group_id = 0;    // kCreate
+  uint64_t created_ms = 0;  // kCreate
+};
+
+// A group publish (kFanoutStart): the message, stored once, and its
+// fan-out job with the members it goes to (read at publish time).
+struct FanoutStart {
+  uint64_t job_id = 0;
+  MsgId msg_id = 0;
+  uint64_t group_id = 0;
+  uint64_t created_ms = 0;
+  std::string envelope;
+  std::vector<QueueId> members;
+};
+
+// A fan-out job's progress in a batch (kFanoutProgress): `added` member
+// entries were written to the batch's record (kEntry), and `cursor`
+// members are done.
+struct FanoutProgress {
+  uint64_t job_id = 0;
+  MsgId msg_id = 0;
+  uint32_t cursor = 0;
+  uint32_t added = 0;
+  bool done = false;
+};
 
 inline constexpr uint8_t kLogRecordVersion = 1;
 
@@ -74,18 +117,18 @@ class LogWriter {
  public:
   bool empty() const { return ops_ == 0; }
   size_t ops() const { return ops_; }
-  // Whether the record has operations for the apply step; a record of only
-  // AppliedAtCommit operations is done with when its batch commits and
-  // need not be kept in the log.
-  bool needs_apply() const { return ops_ > commit_ops_; }
-  // Whether it has AppliedAtCommit operations.
-  bool has_commit_ops() const { return commit_ops_ > 0; }
-  size_t bytes() const { return record_.size(); }
+  // The operations for the apply step: what the log keeps. Empty when there
+  // are none (then the log keeps nothing of this batch).
   const std::string& record() const { return record_; }
+  size_t bytes() const { return record_.size(); }
+  bool needs_apply() const { return !record_.empty(); }
+  // The AppliedAtCommit operations, in the same format.
+  const std::string& commit_record() const { return commit_record_; }
+  bool has_commit_ops() const { return !commit_record_.empty(); }
   void Clear() {
     record_.clear();
+    commit_record_.clear();
     ops_ = 0;
-    commit_ops_ = 0;
   }
 
   void CreateQueue(QueueId queue_id, uint64_t created_ms, std::string_view name);
@@ -112,18 +155,24 @@ class LogWriter {
   void DedupExpire(std::string_view key);
   // Removes the index's entries of a queue with seq in [from, to).
   void Purge(QueueId queue_id, Seq from, Seq to);
+  void ChangeGroup(const GroupChange& change);
+  // A group publish: its message, stored once, and the members to expand to.
+  void StartFanout(const FanoutStart& start);
+  // A fan-out job wrote member entries up to `cursor` (`added` of them).
+  void AdvanceFanout(const FanoutProgress& progress);
   // Copies one operation read from another record.
   void Copy(const LogOp& op);
-  // Puts the operations of `earlier` in front of this record's.
+  // Puts the operations of `earlier` in front of this writer's.
   void Prepend(const LogWriter& earlier);
 
  private:
-  void Begin(LogOpType type);
-  void BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id, size_t envelope_bytes);
+  // Starts an operation in the record its type belongs to; returns it.
+  std::string* Begin(LogOpType type);
+  std::string* BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id, size_t envelope_bytes);
 
   std::string record_;
+  std::string commit_record_;
   size_t ops_ = 0;
-  size_t commit_ops_ = 0;  // of them AppliedAtCommit
 };
 
 struct LogOp {
@@ -141,6 +190,21 @@ struct LogOp {
   std::string_view settings;  // kConfigure
   std::string_view dedup_id;  // kDedup
   std::string_view key;       // kDedupExpire
+  // kGroupChange (queue_id, created_ms too)
+  GroupChange::Kind group_kind = GroupChange::kCreate;
+  std::string_view group;
+  std::string_view member;
+  uint64_t group_id = 0;  // kGroupChange, kFanoutStart
+  // kFanoutStart (msg_id, created_ms, envelope too), kFanoutProgress
+  uint64_t job_id = 0;
+  std::string_view member_ids;  // count u64 little-endian queue ids
+  uint32_t cursor = 0;
+  uint32_t added = 0;
+  bool done = false;
+
+  GroupChange ToGroupChange() const;
+  FanoutStart ToFanoutStart() const;
+  FanoutProgress ToFanoutProgress() const;
 };
 
 // Reads the operations of one record. Views point into the record's bytes.

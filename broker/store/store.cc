@@ -273,7 +273,6 @@ Status Store::CommitOnce(WriteBatch& batch) {
 
   // A record of only AppliedAtCommit operations is done with below.
   if (batch.log.needs_apply()) AppendLog(txn, batch);
-  for (const FanoutStart& start : batch.fanout_starts) StartFanout(txn, start);
   for (const ApplyStep& step : batch.apply) {
     Status s = ApplyRecord(txn, step);
     if (!s.ok()) {
@@ -286,11 +285,10 @@ Status Store::CommitOnce(WriteBatch& batch) {
       return s;
     }
   }
-  for (const FanoutProgress& progress : batch.fanout_progress) AdvanceFanout(txn, progress);
-  for (const GroupChange& change : batch.group_changes) ApplyGroupChange(txn, change);
   batch.purged.clear();
   if (batch.log.has_commit_ops()) {
-    Status s = ApplyAtCommit(txn, batch.log.record(), &batch.purged);
+    // After the apply steps: they apply older batches.
+    Status s = ApplyAtCommit(txn, batch.log.commit_record(), &batch.purged);
     if (!s.ok()) return s;
   }
   FlushRefDeltas(txn);
@@ -344,8 +342,18 @@ Status Store::ApplyAtCommit(KvTxn& txn, std::string_view record, std::vector<Pur
         purged->push_back(range);
         break;
       }
+      case LogOpType::kGroupChange:
+        ApplyGroupChange(txn, op.ToGroupChange());
+        break;
+      case LogOpType::kFanoutStart:
+        StartFanout(txn, op.ToFanoutStart());
+        break;
+      case LogOpType::kFanoutProgress:
+        AdvanceFanout(txn, op.ToFanoutProgress());
+        break;
       default:
-        break;  // the apply step's
+        return Status::StorageError("log operation " + std::to_string(static_cast<int>(op.type)) +
+                                    " in the record applied at commit");
     }
   }
   return reader.status();
@@ -423,7 +431,13 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
       case LogOpType::kIndexAck:
       case LogOpType::kDedupExpire:
       case LogOpType::kPurge:
-        break;  // applied by the commit that logged them
+      case LogOpType::kGroupChange:
+      case LogOpType::kFanoutStart:
+      case LogOpType::kFanoutProgress:
+        // Applied by the commit that logged them (never in the log's
+        // records; a corrupt record would be the only way here).
+        return Status::StorageError("log record " + std::to_string(step.batch_no) +
+                                    " holds an operation applied at commit");
       case LogOpType::kDeleteQueue:
         DeleteQueue(txn, op.queue_id, op.name);
         break;

@@ -32,39 +32,6 @@ struct IdCounters {
   uint64_t next_job_id = 1;
 };
 
-// A change to a group, applied to the groups tables directly in the
-// batch's transaction (durable with it; no log record needed).
-struct GroupChange {
-  enum Kind : uint8_t { kCreate, kDelete, kAdd, kRemove };
-  Kind kind = kCreate;
-  std::string group;
-  std::string member;       // kAdd, kRemove
-  QueueId queue_id = 0;     // kAdd: the member queue
-  uint64_t group_id = 0;    // kCreate
-  uint64_t created_ms = 0;  // kCreate
-};
-
-// A group publish: the message, stored once, and its fan-out job with the
-// members it goes to (read at publish time).
-struct FanoutStart {
-  uint64_t job_id = 0;
-  MsgId msg_id = 0;
-  uint64_t group_id = 0;
-  uint64_t created_ms = 0;
-  std::string envelope;
-  std::vector<QueueId> members;
-};
-
-// A fan-out job's progress in this batch: `added` entries were written to
-// the batch's log record (kEntry), and `cursor` members are done.
-struct FanoutProgress {
-  uint64_t job_id = 0;
-  MsgId msg_id = 0;
-  uint32_t cursor = 0;
-  uint32_t added = 0;
-  bool done = false;
-};
-
 struct ApplyStep {
   BatchNo batch_no = 0;
   // Entries of that record acked before this apply: (queue id, seq), sorted.
@@ -88,9 +55,6 @@ struct WriteBatch {
   uint64_t now_ms = 0;
   LogWriter log;
   std::vector<ApplyStep> apply;
-  std::vector<GroupChange> group_changes;
-  std::vector<FanoutStart> fanout_starts;
-  std::vector<FanoutProgress> fanout_progress;
   IdCounters ids;
   // Message ids below this may be handed out (0: the lease is unchanged);
   // see Store::Recover.
@@ -113,9 +77,6 @@ struct WriteBatch {
     now_ms = 0;
     log.Clear();
     apply.clear();
-    group_changes.clear();
-    fanout_starts.clear();
-    fanout_progress.clear();
     purged.clear();
     ids = IdCounters();
     msg_id_lease = 0;
@@ -125,10 +86,7 @@ struct WriteBatch {
     headroom = UINT64_MAX;
   }
 
-  bool empty() const {
-    return log.empty() && apply.empty() && group_changes.empty() && fanout_starts.empty() &&
-           fanout_progress.empty();
-  }
+  bool empty() const { return log.empty() && apply.empty(); }
 };
 
 }  // namespace hermod::store

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace hermod::store {
 namespace {
 
@@ -36,9 +39,10 @@ TEST(LogRecord, RoundTripsEveryOperation) {
   EXPECT_TRUE(r.status().ok());
 }
 
-// Acks of indexed entries, expired dedup records and purges are logged too,
-// so one record describes its whole batch; the commit that logs them
-// applies them, so a record of only those needs no apply step.
+// Acks of indexed entries, expired dedup records, purges, group changes and
+// fan-out jobs are logged too, so a batch's operations describe all it
+// changed; the commit that logs them applies them, so they go to the commit
+// record and the log keeps only the record for the apply step.
 TEST(LogRecord, RoundTripsTheOperationsAppliedAtCommit) {
   LogWriter w;
   w.IndexAck(7, 3, 100, 256, 9000);
@@ -47,10 +51,11 @@ TEST(LogRecord, RoundTripsTheOperationsAppliedAtCommit) {
   EXPECT_EQ(w.ops(), 3u);
   EXPECT_TRUE(w.has_commit_ops());
   EXPECT_FALSE(w.needs_apply());
+  EXPECT_TRUE(w.record().empty());
   w.Ack(7, 4);
   EXPECT_TRUE(w.needs_apply());
 
-  LogReader r(w.record());
+  LogReader r(w.commit_record());
   LogOp op;
   ASSERT_TRUE(r.Next(&op));
   EXPECT_EQ(op.type, LogOpType::kIndexAck);
@@ -68,18 +73,110 @@ TEST(LogRecord, RoundTripsTheOperationsAppliedAtCommit) {
   EXPECT_EQ(op.queue_id, 8u);
   EXPECT_EQ(op.seq, 10u);
   EXPECT_EQ(op.to, 20u);
-  ASSERT_TRUE(r.Next(&op));
-  EXPECT_EQ(op.type, LogOpType::kAck);
-  EXPECT_FALSE(AppliedAtCommit(op.type));
   EXPECT_FALSE(r.Next(&op));
   EXPECT_TRUE(r.status().ok());
 
-  // Copy keeps them, byte for byte.
+  LogReader apply(w.record());
+  ASSERT_TRUE(apply.Next(&op));
+  EXPECT_EQ(op.type, LogOpType::kAck);
+  EXPECT_FALSE(AppliedAtCommit(op.type));
+  EXPECT_FALSE(apply.Next(&op));
+
+  // Copy routes each operation to the record it came from, byte for byte.
   LogWriter copy;
-  LogReader again(w.record());
-  while (again.Next(&op)) copy.Copy(op);
+  for (const std::string* record : {&w.commit_record(), &w.record()}) {
+    LogReader again(*record);
+    while (again.Next(&op)) copy.Copy(op);
+  }
+  EXPECT_EQ(copy.commit_record(), w.commit_record());
   EXPECT_EQ(copy.record(), w.record());
-  EXPECT_TRUE(copy.needs_apply());
+}
+
+TEST(LogRecord, RoundTripsGroupChangesAndFanoutJobs) {
+  LogWriter w;
+  GroupChange create;
+  create.kind = GroupChange::kCreate;
+  create.group = "team";
+  create.group_id = 5;
+  create.created_ms = 777;
+  w.ChangeGroup(create);
+  std::vector<size_t> ends = {w.commit_record().size()};
+  GroupChange add;
+  add.kind = GroupChange::kAdd;
+  add.group = "team";
+  add.member = "user:1";
+  add.queue_id = 41;
+  w.ChangeGroup(add);
+  ends.push_back(w.commit_record().size());
+  FanoutStart start;
+  start.job_id = 9;
+  start.msg_id = 300;
+  start.group_id = 5;
+  start.created_ms = 888;
+  start.envelope = std::string("env\0elope", 9);
+  start.members = {41, 42, 1ull << 40};
+  w.StartFanout(start);
+  ends.push_back(w.commit_record().size());
+  FanoutProgress progress;
+  progress.job_id = 9;
+  progress.msg_id = 300;
+  progress.cursor = 2;
+  progress.added = 2;
+  progress.done = false;
+  w.AdvanceFanout(progress);
+  EXPECT_EQ(w.ops(), 4u);
+  EXPECT_FALSE(w.needs_apply());
+  EXPECT_TRUE(w.has_commit_ops());
+
+  LogReader r(w.commit_record());
+  LogOp op;
+  ASSERT_TRUE(r.Next(&op));
+  ASSERT_EQ(op.type, LogOpType::kGroupChange);
+  GroupChange c = op.ToGroupChange();
+  EXPECT_EQ(c.kind, GroupChange::kCreate);
+  EXPECT_EQ(c.group, "team");
+  EXPECT_EQ(c.group_id, 5u);
+  EXPECT_EQ(c.created_ms, 777u);
+  ASSERT_TRUE(r.Next(&op));
+  c = op.ToGroupChange();
+  EXPECT_EQ(c.kind, GroupChange::kAdd);
+  EXPECT_EQ(c.member, "user:1");
+  EXPECT_EQ(c.queue_id, 41u);
+  ASSERT_TRUE(r.Next(&op));
+  ASSERT_EQ(op.type, LogOpType::kFanoutStart);
+  FanoutStart s = op.ToFanoutStart();
+  EXPECT_EQ(s.job_id, 9u);
+  EXPECT_EQ(s.msg_id, 300u);
+  EXPECT_EQ(s.group_id, 5u);
+  EXPECT_EQ(s.created_ms, 888u);
+  EXPECT_EQ(s.envelope, start.envelope);
+  EXPECT_EQ(s.members, start.members);
+  ASSERT_TRUE(r.Next(&op));
+  ASSERT_EQ(op.type, LogOpType::kFanoutProgress);
+  FanoutProgress p = op.ToFanoutProgress();
+  EXPECT_EQ(p.job_id, 9u);
+  EXPECT_EQ(p.msg_id, 300u);
+  EXPECT_EQ(p.cursor, 2u);
+  EXPECT_EQ(p.added, 2u);
+  EXPECT_FALSE(p.done);
+  EXPECT_FALSE(r.Next(&op));
+  EXPECT_TRUE(r.status().ok());
+
+  LogWriter copy;
+  LogReader again(w.commit_record());
+  while (again.Next(&op)) copy.Copy(op);
+  EXPECT_EQ(copy.commit_record(), w.commit_record());
+
+  // An operation cut short (a fan-out start's member list too) is
+  // corruption, not a shorter operation.
+  const std::string& full = w.commit_record();
+  for (size_t n = 2; n < full.size(); ++n) {
+    if (std::find(ends.begin(), ends.end(), n) != ends.end()) continue;
+    LogReader cut(std::string_view(full).substr(0, n));
+    while (cut.Next(&op)) {
+    }
+    EXPECT_FALSE(cut.status().ok()) << n;
+  }
 }
 
 TEST(LogRecord, ReportsTruncationAsCorruption) {

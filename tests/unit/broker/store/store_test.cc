@@ -440,14 +440,14 @@ TYPED_TEST_SUITE(GroupStoreTest, GroupFactories);
 
 TYPED_TEST(GroupStoreTest, MembershipChangesAndPaging) {
   WriteBatch b;
-  b.group_changes.push_back(GroupChange{GroupChange::kCreate, "chat", "", 0, 7, 1234});
+  b.log.ChangeGroup(GroupChange{GroupChange::kCreate, "chat", "", 0, 7, 1234});
   for (int i = 0; i < 5; ++i) {
-    b.group_changes.push_back(
+    b.log.ChangeGroup(
         GroupChange{GroupChange::kAdd, "chat", "user:" + std::to_string(i), QueueId(i + 1), 0, 0});
   }
-  b.group_changes.push_back(GroupChange{GroupChange::kAdd, "chat", "user:1", 2, 0, 0});  // again
-  b.group_changes.push_back(GroupChange{GroupChange::kRemove, "chat", "user:3", 0, 0, 0});
-  b.group_changes.push_back(GroupChange{GroupChange::kCreate, "chatter", "", 0, 8, 1});
+  b.log.ChangeGroup(GroupChange{GroupChange::kAdd, "chat", "user:1", 2, 0, 0});  // again
+  b.log.ChangeGroup(GroupChange{GroupChange::kRemove, "chat", "user:3", 0, 0, 0});
+  b.log.ChangeGroup(GroupChange{GroupChange::kCreate, "chatter", "", 0, 8, 1});
   ASSERT_TRUE(this->Commit(b).ok());
 
   auto info = this->store_->FindGroup("chat");
@@ -473,7 +473,7 @@ TYPED_TEST(GroupStoreTest, MembershipChangesAndPaging) {
   EXPECT_EQ(groups[0].name, "chatter");
 
   WriteBatch d;
-  d.group_changes.push_back(GroupChange{GroupChange::kDelete, "chat", "", 0, 0, 0});
+  d.log.ChangeGroup(GroupChange{GroupChange::kDelete, "chat", "", 0, 0, 0});
   ASSERT_TRUE(this->Commit(d).ok());
   EXPECT_FALSE(this->store_->FindGroup("chat")->has_value());
   EXPECT_EQ(this->Count(Table::kGroups), 0u);
@@ -486,9 +486,9 @@ TYPED_TEST(GroupStoreTest, SharedMessageLivesUntilItsLastEntryGoes) {
   b.log.CreateQueue(2, 0, "b");
   b.log.CreateQueue(3, 0, "c");
   std::string env = Envelope("shared");
-  b.fanout_starts.push_back(FanoutStart{5, 50, 7, 0, env, {1, 2, 3}});
+  b.log.StartFanout(FanoutStart{5, 50, 7, 0, env, {1, 2, 3}});
   for (QueueId q = 1; q <= 3; ++q) b.log.Entry(q, 1, 50, static_cast<uint32_t>(env.size()), 0);
-  b.fanout_progress.push_back(FanoutProgress{5, 50, 3, 3, true});
+  b.log.AdvanceFanout(FanoutProgress{5, 50, 3, 3, true});
   ASSERT_TRUE(this->Commit(b).ok());
   EXPECT_EQ(this->Count(Table::kMessages), 1u);
   EXPECT_EQ(this->Count(Table::kFanout), 0u);  // done: the job is gone
@@ -520,8 +520,8 @@ TYPED_TEST(GroupStoreTest, SharedMessageLivesUntilItsLastEntryGoes) {
 
 TYPED_TEST(GroupStoreTest, UnfinishedFanoutIsRecoveredAtItsCursor) {
   WriteBatch b;
-  b.fanout_starts.push_back(FanoutStart{9, 90, 7, 0, Envelope("big"), {11, 12, 13, 14}});
-  b.fanout_progress.push_back(FanoutProgress{9, 90, 2, 2, false});
+  b.log.StartFanout(FanoutStart{9, 90, 7, 0, Envelope("big"), {11, 12, 13, 14}});
+  b.log.AdvanceFanout(FanoutProgress{9, 90, 2, 2, false});
   ASSERT_TRUE(this->Commit(b).ok());
   auto rec = this->store_->Recover();
   ASSERT_TRUE(rec.ok());
