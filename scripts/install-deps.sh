@@ -11,6 +11,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libhiredis-dev
   libxxhash-dev
+  # The cluster's control plane (cluster/): etcd 3.4 for its tests, libcurl
+  # for the client, OpenSSL for base64.
+  etcd-server libcurl4-openssl-dev libssl-dev
 )
 
 missing=()
@@ -29,3 +32,10 @@ sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# etcd-server's package enables a system etcd on 2379/2380 where systemd runs.
+# hermod's tests start their own etcd on free ports with their own data
+# directories, and a build machine needs no etcd of its own: stop it.
+if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
+  $sudo systemctl disable --now etcd || true
+fi
