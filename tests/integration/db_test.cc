@@ -163,7 +163,7 @@ TEST(DbTest, StatAndDumpJsonCountWhatWasPublished) {
   ASSERT_TRUE(stat.exit.ok()) << stat.exit.ToString() << stat.err;
   std::optional<JsonValue> s = ParseJson(stat.out);
   ASSERT_TRUE(s.has_value()) << stat.out;
-  EXPECT_EQ(Number(*s, "schema_version"), 2);
+  EXPECT_EQ(Number(*s, "schema_version"), 3);
   EXPECT_EQ(Number(*s, "queues"), 3);
   EXPECT_EQ(Number(*s, "messages"), 6);
   EXPECT_EQ(Number(*s, "entries"), 6);

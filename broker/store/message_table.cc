@@ -1,0 +1,126 @@
+#include "message_table.h"
+
+#include <memory>
+
+namespace hermod::store {
+
+namespace {
+
+// Slices as the log cuts its records (Store::kLogChunkBytes): two fit a
+// 4 KiB page.
+constexpr size_t kChunkBytes = 2000;
+
+void DeleteChunks(KvTxn& txn, MsgId msg_id) {
+  std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kMessageChunks);
+  if (!cursor) return;
+  bool ok = cursor->Seek(MessageChunkKey(msg_id, 0).view());
+  while (ok && cursor->key().size() == kMessageChunkKeyBytes &&
+         MessageChunkKeyMsg(cursor->key()) == msg_id) {
+    ok = cursor->DeleteAndNext();
+  }
+}
+
+}  // namespace
+
+std::string ChunkStub::Encode() const {
+  std::string out;
+  AppendFixed32(&out, envelope_bytes);
+  AppendFixed32(&out, chunks);
+  return out;
+}
+
+bool ChunkStub::Decode(std::string_view value) {
+  if (value.size() != kBytes) return false;
+  envelope_bytes = DecodeFixed32(value.data());
+  chunks = DecodeFixed32(value.data() + 4);
+  return true;
+}
+
+ChunkPlan PlanChunks(size_t envelope_bytes) {
+  return ChunkPlan{static_cast<uint32_t>((envelope_bytes + kChunkBytes - 1) / kChunkBytes),
+                   static_cast<uint32_t>(kChunkBytes)};
+}
+
+bool ChunkTail::AppendsAfter(KvTxn& txn, MsgId msg_id) {
+  if (!known_) {
+    std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kMessageChunks);
+    if (!cursor) return false;
+    empty_ = !cursor->Last();
+    if (!empty_) last_ = MessageChunkKeyMsg(cursor->key());
+    known_ = true;
+  }
+  return empty_ || msg_id > last_;
+}
+
+void ChunkTail::Wrote(MsgId msg_id) {
+  // Deletes may have lowered the table's true last key since; a stale,
+  // higher last_ only turns an append into a plain put.
+  if (empty_ || msg_id > last_) last_ = msg_id;
+  empty_ = false;
+}
+
+void PutEnvelope(KvTxn& txn, MsgId msg_id, std::string_view envelope, ChunkTail* tail) {
+  U64Key key(msg_id);
+  if (envelope.size() <= kInlineEnvelopeBytes) {
+    txn.Put(Table::kMessages, key.view(), envelope);
+    return;
+  }
+  ChunkPlan plan = PlanChunks(envelope.size());
+  bool append = tail->AppendsAfter(txn, msg_id);
+  // Message ids are never reused, so this finds nothing unless a caller
+  // stores the same message twice; then no slice of the old one may stay.
+  if (!append) DeleteChunks(txn, msg_id);
+  for (uint32_t chunk = 0; chunk < plan.chunks; ++chunk) {
+    std::string_view slice = envelope.substr(size_t{chunk} * plan.chunk_bytes, plan.chunk_bytes);
+    txn.Put(Table::kMessageChunks, MessageChunkKey(msg_id, chunk).view(), slice, append);
+  }
+  tail->Wrote(msg_id);
+  ChunkStub stub{static_cast<uint32_t>(envelope.size()), plan.chunks};
+  txn.Put(Table::kMessages, key.view(), stub.Encode());
+}
+
+Result<bool> ReadEnvelope(KvTxn& txn, MsgId msg_id, std::string* envelope) {
+  std::string_view value;
+  if (!txn.Get(Table::kMessages, U64Key(msg_id).view(), &value)) {
+    if (!txn.status().ok()) return txn.status();
+    return false;
+  }
+  ChunkStub stub;
+  if (!stub.Decode(value)) {
+    envelope->assign(value);
+    return true;
+  }
+  auto corrupt = [&](const std::string& what) {
+    return Status::StorageError("message " + std::to_string(msg_id) + ": " + what);
+  };
+  envelope->clear();
+  envelope->reserve(stub.envelope_bytes);
+  std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kMessageChunks);
+  if (!cursor) return txn.status();
+  bool ok = cursor->Seek(MessageChunkKey(msg_id, 0).view());
+  for (uint32_t chunk = 0; chunk < stub.chunks; ++chunk, ok = cursor->Next()) {
+    if (!ok || cursor->key() != MessageChunkKey(msg_id, chunk).view()) {
+      if (!txn.status().ok()) return txn.status();
+      return corrupt("chunk " + std::to_string(chunk) + " of " + std::to_string(stub.chunks) +
+                     " is missing");
+    }
+    envelope->append(cursor->value());
+  }
+  if (!txn.status().ok()) return txn.status();
+  if (envelope->size() != stub.envelope_bytes) {
+    return corrupt("chunks hold " + std::to_string(envelope->size()) + " bytes, not " +
+                   std::to_string(stub.envelope_bytes));
+  }
+  return true;
+}
+
+bool DeleteEnvelope(KvTxn& txn, MsgId msg_id) {
+  U64Key key(msg_id);
+  std::string_view value;
+  if (!txn.Get(Table::kMessages, key.view(), &value)) return false;
+  bool chunked = value.size() == ChunkStub::kBytes;
+  if (chunked) DeleteChunks(txn, msg_id);
+  return txn.Del(Table::kMessages, key.view());
+}
+
+}  // namespace hermod::store
