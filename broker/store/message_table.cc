@@ -6,9 +6,16 @@ namespace hermod::store {
 
 namespace {
 
-// Slices as the log cuts its records (Store::kLogChunkBytes): two fit a
-// 4 KiB page.
-constexpr size_t kChunkBytes = 2000;
+// LMDB's leaf pages, at 4 KiB: 4,080 bytes after the page header, and each
+// node costs an 8-byte header, the key, the value rounded up to even, and a
+// 2-byte slot. A node over 2,038 bytes goes to overflow pages.
+constexpr size_t kPageRoom = 4096 - 16;
+constexpr size_t kNodeHeader = 8 + kMessageChunkKeyBytes;
+constexpr size_t kMaxChunkBytes = 2038 - kNodeHeader;
+
+size_t NodesPerPage(size_t chunk_bytes) {
+  return kPageRoom / (((kNodeHeader + chunk_bytes + 1) & ~size_t{1}) + 2);
+}
 
 void DeleteChunks(KvTxn& txn, MsgId msg_id) {
   std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kMessageChunks);
@@ -37,8 +44,28 @@ bool ChunkStub::Decode(std::string_view value) {
 }
 
 ChunkPlan PlanChunks(size_t envelope_bytes) {
-  return ChunkPlan{static_cast<uint32_t>((envelope_bytes + kChunkBytes - 1) / kChunkBytes),
-                   static_cast<uint32_t>(kChunkBytes)};
+  // Appended slices fill pages in turn, so a message costs chunks / (nodes
+  // per page) pages when its neighbours are cut alike. Fixed 2,000-byte
+  // slices would cut 3,022 bytes into 2,000 + 1,022, and with no room for a
+  // third node each message would take a page of its own (74% full); four
+  // slices of 756 bytes go five to a page (0.8 pages a message, 92%). So
+  // try equal cuts from the fewest slices up to three times as many, and
+  // keep the one with the fewest pages per message (then fewest slices).
+  auto div_up = [](size_t a, size_t b) { return (a + b - 1) / b; };
+  size_t fewest = div_up(envelope_bytes, kMaxChunkBytes);
+  ChunkPlan best;
+  size_t best_per_page = 0;
+  for (size_t n = fewest; n <= 3 * fewest; ++n) {
+    size_t chunk_bytes = div_up(envelope_bytes, n);
+    size_t chunks = div_up(envelope_bytes, chunk_bytes);
+    size_t per_page = NodesPerPage(chunk_bytes);
+    // chunks / per_page < best.chunks / best_per_page, without division.
+    if (best_per_page == 0 || chunks * best_per_page < best.chunks * per_page) {
+      best = ChunkPlan{static_cast<uint32_t>(chunks), static_cast<uint32_t>(chunk_bytes)};
+      best_per_page = per_page;
+    }
+  }
+  return best;
 }
 
 bool ChunkTail::AppendsAfter(KvTxn& txn, MsgId msg_id) {

@@ -47,7 +47,8 @@ struct ChunkStub {
 };
 
 // How an envelope is cut: `chunks` slices, each `chunk_bytes` long but the
-// last, which holds the rest.
+// last, which holds the rest. PlanChunks picks equal slices, each small
+// enough for an ordinary node, in the number that packs 4 KiB pages best.
 struct ChunkPlan {
   uint32_t chunks = 0;
   uint32_t chunk_bytes = 0;
