@@ -11,7 +11,7 @@ namespace hermod::store {
 void Store::StartFanout(KvTxn& txn, const FanoutStart& start) {
   // The message is stored once, with one reference held by the job until it
   // finishes; each member entry adds one when its chunk is written.
-  PutEnvelope(txn, start.msg_id, start.envelope, &chunk_tail_);
+  PutEnvelope(txn, start.msg_id, start.envelope, &envelope_tails_);
   std::string one;
   AppendFixed64(&one, 1);
   txn.Put(Table::kRefs, U64Key(start.msg_id).view(), one);

@@ -68,32 +68,37 @@ ChunkPlan PlanChunks(size_t envelope_bytes) {
   return best;
 }
 
-bool ChunkTail::AppendsAfter(KvTxn& txn, MsgId msg_id) {
+bool AppendTail::AppendsAfter(KvTxn& txn, MsgId msg_id) {
   if (!known_) {
-    std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kMessageChunks);
+    std::unique_ptr<KvCursor> cursor = txn.Cursor(table_);
     if (!cursor) return false;
     empty_ = !cursor->Last();
-    if (!empty_) last_ = MessageChunkKeyMsg(cursor->key());
+    // A key too short to hold a message id: never append after it.
+    if (!empty_) last_ = cursor->key().size() >= 8 ? GetBig64(cursor->key().data()) : ~MsgId{0};
     known_ = true;
   }
   return empty_ || msg_id > last_;
 }
 
-void ChunkTail::Wrote(MsgId msg_id) {
+void AppendTail::Wrote(MsgId msg_id) {
   // Deletes may have lowered the table's true last key since; a stale,
   // higher last_ only turns an append into a plain put.
   if (empty_ || msg_id > last_) last_ = msg_id;
   empty_ = false;
 }
 
-void PutEnvelope(KvTxn& txn, MsgId msg_id, std::string_view envelope, ChunkTail* tail) {
+void PutEnvelope(KvTxn& txn, MsgId msg_id, std::string_view envelope, EnvelopeTails* tails) {
+  // Rows of ~1.5 KB put in id order without MDB_APPEND went one to a page:
+  // LMDB splits a full page in the middle, leaving the older half alone.
   U64Key key(msg_id);
+  bool append_row = tails->messages.AppendsAfter(txn, msg_id);
   if (envelope.size() <= kInlineEnvelopeBytes) {
-    txn.Put(Table::kMessages, key.view(), envelope);
+    txn.Put(Table::kMessages, key.view(), envelope, append_row);
+    tails->messages.Wrote(msg_id);
     return;
   }
   ChunkPlan plan = PlanChunks(envelope.size());
-  bool append = tail->AppendsAfter(txn, msg_id);
+  bool append = tails->chunks.AppendsAfter(txn, msg_id);
   // Message ids are never reused, so this finds nothing unless a caller
   // stores the same message twice; then no slice of the old one may stay.
   if (!append) DeleteChunks(txn, msg_id);
@@ -101,9 +106,10 @@ void PutEnvelope(KvTxn& txn, MsgId msg_id, std::string_view envelope, ChunkTail*
     std::string_view slice = envelope.substr(size_t{chunk} * plan.chunk_bytes, plan.chunk_bytes);
     txn.Put(Table::kMessageChunks, MessageChunkKey(msg_id, chunk).view(), slice, append);
   }
-  tail->Wrote(msg_id);
+  tails->chunks.Wrote(msg_id);
   ChunkStub stub{static_cast<uint32_t>(envelope.size()), plan.chunks};
-  txn.Put(Table::kMessages, key.view(), stub.Encode());
+  txn.Put(Table::kMessages, key.view(), stub.Encode(), append_row);
+  tails->messages.Wrote(msg_id);
 }
 
 Result<bool> ReadEnvelope(KvTxn& txn, MsgId msg_id, std::string* envelope) {

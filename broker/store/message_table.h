@@ -56,28 +56,40 @@ struct ChunkPlan {
 // REQUIRES: envelope_bytes > kInlineEnvelopeBytes.
 ChunkPlan PlanChunks(size_t envelope_bytes);
 
-// What one write transaction knows about the last key of message_chunks, so
-// that a slice is appended only when its key sorts after every key there
-// (MDB_APPEND refuses anything else). Fan-out starts store their message at
-// once while direct publishes reach the index an apply lag later, so ids do
-// not always arrive in order; those fall back to plain puts. Reset() it at
-// the start of every write transaction.
-class ChunkTail {
+// What one write transaction knows about the last key of a table keyed by
+// message id first (messages, message_chunks), so that a row is appended
+// only when its key sorts after every key there (MDB_APPEND refuses
+// anything else). Fan-out starts store their message at once while direct
+// publishes reach the index an apply lag later, so ids do not always arrive
+// in order; those fall back to plain puts.
+class AppendTail {
  public:
+  explicit AppendTail(Table table) : table_(table) {}
   void Reset() { known_ = false; }
-  // True when every key in message_chunks belongs to a message id below
-  // msg_id (reads the last key once per transaction).
+  // True when every key in the table belongs to a message id below msg_id
+  // (reads the last key once per transaction).
   bool AppendsAfter(KvTxn& txn, MsgId msg_id);
   void Wrote(MsgId msg_id);
 
  private:
+  Table table_;
   bool known_ = false;
   bool empty_ = true;
   MsgId last_ = 0;  // the largest message id in the table, when !empty_
 };
 
+// The tails of both tables. Reset() at the start of every write transaction.
+struct EnvelopeTails {
+  AppendTail messages{Table::kMessages};
+  AppendTail chunks{Table::kMessageChunks};
+  void Reset() {
+    messages.Reset();
+    chunks.Reset();
+  }
+};
+
 // Stores an envelope under msg_id, whole or in slices, replacing any there.
-void PutEnvelope(KvTxn& txn, MsgId msg_id, std::string_view envelope, ChunkTail* tail);
+void PutEnvelope(KvTxn& txn, MsgId msg_id, std::string_view envelope, EnvelopeTails* tails);
 
 // Copies the envelope of msg_id into *envelope. Returns false when there is
 // none; a StorageError when its slices do not add up, or the read's error.

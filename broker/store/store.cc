@@ -218,7 +218,7 @@ Result<Recovery> Store::RecoverLog(const ReplayFn& replay) {
     if (!began.ok()) return began.status();
     KvTxn& txn = **began;
     deltas_.clear();
-    chunk_tail_.Reset();
+    envelope_tails_.Reset();
     size_t bytes = 0;
     size_t first = next;
     while (next < records.size() && (next == first || bytes < kRecoveryTxnBytes)) {
@@ -277,7 +277,7 @@ Status Store::CommitOnce(WriteBatch& batch) {
   KvTxn& txn = **began;
   deltas_.clear();
   ref_deltas_.clear();
-  chunk_tail_.Reset();
+  envelope_tails_.Reset();
 
   // A record of only AppliedAtCommit operations is done with below.
   if (batch.log.needs_apply()) AppendLog(txn, batch);
@@ -394,7 +394,7 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
         EntryValue entry;
         entry.msg_id = op.msg_id;
         entry.bytes = static_cast<uint32_t>(op.envelope.size());
-        PutEnvelope(txn, op.msg_id, op.envelope, &chunk_tail_);
+        PutEnvelope(txn, op.msg_id, op.envelope, &envelope_tails_);
         txn.Put(Table::kEntries, EntryKey(op.queue_id, op.seq).view(), entry.Encode());
         uint64_t expires_ms = EnvelopeExpiry(op.envelope);
         if (expires_ms != 0) {

@@ -197,7 +197,7 @@ class Store {
   // the record being applied.
   std::unordered_map<QueueId, QueueDelta> deltas_;
   std::unordered_map<MsgId, int64_t> ref_deltas_;
-  ChunkTail chunk_tail_;
+  EnvelopeTails envelope_tails_;
   std::string record_;
   Status background_error_;  // storage thread only
   bool last_map_full_ = false;

@@ -97,9 +97,9 @@ TYPED_TEST(MessageTableTest, SmallEnvelopesStayWholeLargeOnesAreChunked) {
   std::string large = Envelope(Pattern(9000));
   {
     std::unique_ptr<KvTxn> txn = this->Write();
-    ChunkTail tail;
-    PutEnvelope(*txn, 1, small, &tail);
-    PutEnvelope(*txn, 2, large, &tail);
+    EnvelopeTails tails;
+    PutEnvelope(*txn, 1, small, &tails);
+    PutEnvelope(*txn, 2, large, &tails);
     ASSERT_TRUE(txn->Commit().ok());
   }
   EXPECT_EQ(this->Count(Table::kMessages), 2u);  // one row per message, stubs included
@@ -126,16 +126,16 @@ TYPED_TEST(MessageTableTest, OlderIdsAfterNewerOnesAreNotAppended) {
   std::string c = Envelope(Pattern(3000));
   {
     std::unique_ptr<KvTxn> txn = this->Write();
-    ChunkTail tail;
-    PutEnvelope(*txn, 20, a, &tail);
-    PutEnvelope(*txn, 10, b, &tail);
+    EnvelopeTails tails;
+    PutEnvelope(*txn, 20, a, &tails);
+    PutEnvelope(*txn, 10, b, &tails);
     ASSERT_TRUE(txn->Commit().ok()) << txn->status().ToString();
   }
   {
     std::unique_ptr<KvTxn> txn = this->Write();
-    ChunkTail tail;
-    PutEnvelope(*txn, 15, c, &tail);
-    PutEnvelope(*txn, 30, c, &tail);
+    EnvelopeTails tails;
+    PutEnvelope(*txn, 15, c, &tails);
+    PutEnvelope(*txn, 30, c, &tails);
     ASSERT_TRUE(txn->Commit().ok()) << txn->status().ToString();
   }
   EXPECT_EQ(this->Read(20), a);
@@ -163,8 +163,8 @@ TYPED_TEST(MessageTableTest, AMissingChunkIsReportedNotGuessed) {
   std::string large = Envelope(Pattern(5000));
   {
     std::unique_ptr<KvTxn> txn = this->Write();
-    ChunkTail tail;
-    PutEnvelope(*txn, 4, large, &tail);
+    EnvelopeTails tails;
+    PutEnvelope(*txn, 4, large, &tails);
     ASSERT_TRUE(txn->Del(Table::kMessageChunks, MessageChunkKey(4, 1).view()));
     ASSERT_TRUE(txn->Commit().ok());
   }
