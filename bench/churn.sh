@@ -3,9 +3,8 @@
 # to one queue, then drain it with acks" against a fresh hermodd --sync
 # always (apply lag 100 ms), printing the store's used bytes (its high-water
 # mark: LMDB reuses freed pages before it grows) after each round. With
-# SIZE over ~2 KB each message is an LMDB overflow value, which needs
-# contiguous free pages (docs/benchmarks.md, "Large messages and store
-# growth").
+# SIZE over 2,000 bytes each envelope is stored in slices (message_chunks);
+# see docs/benchmarks.md, "Large messages and store growth, chunked".
 #
 #   bench/churn.sh [SIZE] [ROUNDS] [COUNT]   (default 3000 20 20000;
 #                                            binaries from $HERMOD_BIN or build/bin)

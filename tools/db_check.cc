@@ -8,6 +8,8 @@
 //   message; queue_state's depth and bytes count exactly the queue's index
 //   entries (the unapplied log is not counted), and last_seq is at least
 //   every indexed seq;
+// - a message stored in chunks has all of them and their sizes add up, and
+//   every chunk belongs to such a message;
 // - a message without a refs row is held by exactly one index entry; a
 //   message with one has refs = its index entries + its kEntry operations
 //   in unapplied log records + 1 while its fan-out job is unfinished. A
@@ -40,6 +42,7 @@
 #include "kv.h"
 #include "lmdb_env.h"
 #include "log_record.h"
+#include "message_table.h"
 #include "store.h"
 
 namespace hermod::cli::db {
@@ -92,6 +95,7 @@ class Checker {
   void CheckEntries();
   void CheckFanout();
   void CheckMessages();
+  void CheckMessageChunks();
   void CheckRefRows();
   void CheckGroups();
   void CheckQueueConfig();
@@ -109,6 +113,7 @@ class Checker {
   std::unordered_map<MsgId, uint64_t> index_refs_;
   std::unordered_map<MsgId, uint64_t> log_refs_;
   std::unordered_map<MsgId, uint64_t> job_refs_;
+  std::string envelope_;  // CheckMessages' scratch
   // (queue id, seq) -> expiry time of each expiry row; rows that match an
   // entry are erased as the entries are read.
   std::map<std::pair<QueueId, Seq>, uint64_t> expiry_rows_;
@@ -139,6 +144,7 @@ Status Checker::Run() {
   CheckEntries();
   CheckFanout();
   CheckMessages();
+  CheckMessageChunks();
   CheckRefRows();
   CheckGroups();
   CheckQueueConfig();
@@ -355,11 +361,12 @@ void Checker::CheckEntries() {
     ++index_refs_[entry.msg_id];
     NoteMsgId(entry.msg_id);
 
-    std::string_view envelope;
+    std::string envelope;
     uint64_t expires_ms = 0;
-    if (txn_.Get(Table::kMessages, store::U64Key(entry.msg_id).view(), &envelope)) {
+    Result<bool> found = store::ReadEnvelope(txn_, entry.msg_id, &envelope);
+    if (found.ok() && *found) {
       expires_ms = store::Store::EnvelopeExpiry(envelope);
-    } else {
+    } else if (found.ok()) {
       Problem(EntryLabel(queue_id, seq) + " references message " + std::to_string(entry.msg_id) +
               ", which is not stored");
     }
@@ -474,7 +481,12 @@ void Checker::CheckMessages() {
     NoteMsgId(msg_id);
     std::string message = "message " + std::to_string(msg_id);
     store::EnvelopeView envelope;
-    if (!envelope.Parse(cursor->value())) Problem(message + " has a malformed envelope");
+    Result<bool> read = store::ReadEnvelope(txn_, msg_id, &envelope_);
+    if (!read.ok()) {
+      Problem(read.status().message());
+    } else if (!envelope.Parse(envelope_)) {
+      Problem(message + " has a malformed envelope");
+    }
     uint64_t in_index = held(index_refs_, msg_id);
     uint64_t in_log = held(log_refs_, msg_id);
     uint64_t in_jobs = held(job_refs_, msg_id);
@@ -500,6 +512,33 @@ void Checker::CheckMessages() {
       // single entry goes with that entry.
       Problem(message + " has no refs row but " + std::to_string(holders) + " hold it (" + who() +
               ")");
+    }
+  }
+}
+
+void Checker::CheckMessageChunks() {
+  std::unique_ptr<KvCursor> cursor = txn_.Cursor(Table::kMessageChunks);
+  if (!cursor) return;
+  MsgId current = 0;
+  store::ChunkStub stub;
+  bool has_stub = false;
+  for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
+    if (cursor->key().size() != store::kMessageChunkKeyBytes) {
+      Problem("message_chunks has a key of " + std::to_string(cursor->key().size()) +
+              " bytes, not " + std::to_string(store::kMessageChunkKeyBytes));
+      continue;
+    }
+    MsgId msg_id = store::MessageChunkKeyMsg(cursor->key());
+    uint32_t chunk = store::MessageChunkKeyChunk(cursor->key());
+    if (msg_id != current || chunk == 0) {
+      current = msg_id;
+      std::string_view value;
+      has_stub =
+          txn_.Get(Table::kMessages, store::U64Key(msg_id).view(), &value) && stub.Decode(value);
+    }
+    if (!has_stub || chunk >= stub.chunks) {
+      Problem("chunk " + std::to_string(chunk) + " of message " + std::to_string(msg_id) +
+              " belongs to no chunked message (an orphan)");
     }
   }
 }

@@ -11,7 +11,7 @@ namespace hermod::store {
 void Store::StartFanout(KvTxn& txn, const FanoutStart& start) {
   // The message is stored once, with one reference held by the job until it
   // finishes; each member entry adds one when its chunk is written.
-  txn.Put(Table::kMessages, U64Key(start.msg_id).view(), start.envelope);
+  PutEnvelope(txn, start.msg_id, start.envelope, &envelope_tails_);
   std::string one;
   AppendFixed64(&one, 1);
   txn.Put(Table::kRefs, U64Key(start.msg_id).view(), one);
@@ -154,13 +154,13 @@ Status Store::ReadFanoutJobs(std::vector<RecoveredFanout>* out) {
     }
   }
   for (RecoveredFanout& job : *out) {
-    std::string_view envelope;
-    if (!(*txn)->Get(Table::kMessages, U64Key(job.header.msg_id).view(), &envelope)) {
+    Result<bool> found = ReadEnvelope(**txn, job.header.msg_id, &job.envelope);
+    if (!found.ok()) return found.status();
+    if (!*found) {
       return Status::StorageError("fan-out job " + std::to_string(job.job_id) +
                                   " references missing message " +
                                   std::to_string(job.header.msg_id));
     }
-    job.envelope.assign(envelope);
   }
   return (*txn)->status();
 }

@@ -115,6 +115,20 @@ struct LogKey {
 inline constexpr size_t kLogKeyBytes = 12;
 inline BatchNo LogKeyBatch(std::string_view key) { return GetBig64(key.data()); }
 
+// message_chunks: message id · chunk number. An envelope too large for one
+// row of `messages` is stored as slices in key order (message_table.h).
+struct MessageChunkKey {
+  char bytes[12];
+  MessageChunkKey(MsgId msg_id, uint32_t chunk) {
+    PutBig64(bytes, msg_id);
+    PutBig32(bytes + 8, chunk);
+  }
+  std::string_view view() const { return {bytes, sizeof(bytes)}; }
+};
+inline constexpr size_t kMessageChunkKeyBytes = 12;
+inline MsgId MessageChunkKeyMsg(std::string_view key) { return GetBig64(key.data()); }
+inline uint32_t MessageChunkKeyChunk(std::string_view key) { return GetBig32(key.data() + 8); }
+
 // expiry: when · queue id · seq, so a cursor from the start finds the
 // entries that expired first.
 struct ExpiryKey {

@@ -28,21 +28,22 @@ namespace hermod::store {
 // The tables of the store. The numbers are only array indexes; LMDB knows
 // tables by name (TableName). See docs/design.md ("Storage") for layouts.
 enum class Table : uint8_t {
-  kMeta,         // key -> schema version, id counters
-  kLog,          // batch number · chunk -> a slice of the batch's log record
-  kMessages,     // message id -> envelope
-  kRefs,         // message id -> remaining references (shared messages only)
-  kEntries,      // queue id · seq -> message id, bytes, delivery count
-  kQueues,       // queue name -> queue id
-  kQueueState,   // queue id -> counters, creation time, name
-  kGroups,       // group name · 0 · member queue name -> member queue id
-  kFanout,       // job id -> fan-out job; job id · 'm' -> its member queue ids
-  kDedup,        // dedup id · 0 · queue id -> message id, seq, time
-  kQueueConfig,  // queue id -> the queue's setting overrides
-  kExpiry,       // expiry time · queue id · seq -> (empty): entries that expire
-  kGroupInfo,    // group name -> group id, creation time, member count
+  kMeta,           // key -> schema version, id counters
+  kLog,            // batch number · chunk -> a slice of the batch's log record
+  kMessages,       // message id -> envelope, or the stub of a chunked one
+  kRefs,           // message id -> remaining references (shared messages only)
+  kEntries,        // queue id · seq -> message id, bytes, delivery count
+  kQueues,         // queue name -> queue id
+  kQueueState,     // queue id -> counters, creation time, name
+  kGroups,         // group name · 0 · member queue name -> member queue id
+  kFanout,         // job id -> fan-out job; job id · 'm' -> its member queue ids
+  kDedup,          // dedup id · 0 · queue id -> message id, seq, time
+  kQueueConfig,    // queue id -> the queue's setting overrides
+  kExpiry,         // expiry time · queue id · seq -> (empty): entries that expire
+  kGroupInfo,      // group name -> group id, creation time, member count
+  kMessageChunks,  // message id · chunk -> a slice of a large envelope
 };
-inline constexpr int kTableCount = 13;
+inline constexpr int kTableCount = 14;
 const char* TableName(Table table);
 
 class KvCursor {

@@ -23,6 +23,19 @@ std::string_view View(const MDB_val& v) {
   return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
 }
 
+// Stands for a table that a read-only open did not find (LmdbEnv::kAbsent).
+class EmptyCursor final : public KvCursor {
+ public:
+  bool Seek(std::string_view) override { return false; }
+  bool First() override { return false; }
+  bool Last() override { return false; }
+  bool Next() override { return false; }
+  bool Prev() override { return false; }
+  std::string_view key() const override { return {}; }
+  std::string_view value() const override { return {}; }
+  bool DeleteAndNext() override { return false; }
+};
+
 class LmdbTxn;
 void RecordError(LmdbTxn* txn, int rc, const char* what);
 
@@ -77,7 +90,7 @@ class LmdbTxn final : public KvTxn {
   }
 
   bool Get(Table table, std::string_view key, std::string_view* value) override {
-    if (!status_.ok()) return false;
+    if (!status_.ok() || dbi_[static_cast<int>(table)] == LmdbEnv::kAbsent) return false;
     MDB_val k = Val(key), v;
     int rc = mdb_get(txn_, dbi_[static_cast<int>(table)], &k, &v);
     if (rc == MDB_SUCCESS) {
@@ -96,7 +109,7 @@ class LmdbTxn final : public KvTxn {
   }
 
   bool Del(Table table, std::string_view key) override {
-    if (!status_.ok()) return false;
+    if (!status_.ok() || dbi_[static_cast<int>(table)] == LmdbEnv::kAbsent) return false;
     MDB_val k = Val(key);
     int rc = mdb_del(txn_, dbi_[static_cast<int>(table)], &k, nullptr);
     if (rc == MDB_SUCCESS) return true;
@@ -105,6 +118,7 @@ class LmdbTxn final : public KvTxn {
   }
 
   std::unique_ptr<KvCursor> Cursor(Table table) override {
+    if (dbi_[static_cast<int>(table)] == LmdbEnv::kAbsent) return std::make_unique<EmptyCursor>();
     MDB_cursor* cursor = nullptr;
     int rc = mdb_cursor_open(txn_, dbi_[static_cast<int>(table)], &cursor);
     if (rc != MDB_SUCCESS) {
@@ -230,6 +244,13 @@ Status LmdbEnv::OpenTables() {
   for (int i = 0; i < kTableCount; ++i) {
     const char* name = TableName(static_cast<Table>(i));
     rc = mdb_dbi_open(txn, name, options_.read_only ? 0 : MDB_CREATE, &dbi_[i]);
+    // A store no newer build has written lacks the tables added since; read
+    // (by tools), they are empty. Only the broker's writable open adds them.
+    if (rc == MDB_NOTFOUND && options_.read_only &&
+        static_cast<Table>(i) == Table::kMessageChunks) {
+      dbi_[i] = kAbsent;
+      continue;
+    }
     if (rc != MDB_SUCCESS) {
       mdb_txn_abort(txn);
       return FromMdb(rc, std::string("open table ") + name + " in " + dir_ +
@@ -282,6 +303,7 @@ KvStats LmdbEnv::Stats() {
   if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &raw) == MDB_SUCCESS) {
     for (int i = 0; i < kTableCount; ++i) {
       MDB_stat s;
+      if (dbi_[i] == kAbsent) continue;
       if (mdb_stat(raw, dbi_[i], &s) == MDB_SUCCESS) stats.entries[i] = s.ms_entries;
     }
     mdb_txn_abort(raw);
@@ -358,6 +380,7 @@ Result<LmdbEnvStats> LmdbEnv::DetailedStats() {
   out.reader_slots_used = info.me_numreaders;
   for (int i = 0; i < kTableCount; ++i) {
     MDB_stat s;
+    if (dbi_[i] == kAbsent) continue;
     rc = mdb_stat(txn.get(), dbi_[i], &s);
     if (rc != MDB_SUCCESS) {
       return FromMdb(rc, std::string("stat table ") + TableName(static_cast<Table>(i)));

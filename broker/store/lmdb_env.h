@@ -94,6 +94,10 @@ class LmdbEnv final : public KvEnv {
   // writers run; with compact, free pages are left out (mdb_env_copy2).
   Status CopyTo(const std::string& path, bool compact);
 
+  // The handle of a table that a read-only open did not find: a store from
+  // before the table existed. Its transactions see it empty.
+  static constexpr MDB_dbi kAbsent = ~MDB_dbi{0};
+
  private:
   LmdbEnv() = default;
   // Pages in LMDB's freelist (reusable), counted in a read transaction.

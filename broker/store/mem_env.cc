@@ -84,9 +84,17 @@ class MemTxn final : public KvTxn {
     *value = *held_.back();
     return true;
   }
-  void Put(Table table, std::string_view key, std::string_view value, bool) override {
+  void Put(Table table, std::string_view key, std::string_view value, bool append) override {
+    if (!status_.ok()) return;
     std::lock_guard<std::mutex> lock(env_->mu());
-    env_->table(table).insert_or_assign(std::string(key), std::string(value));
+    auto& m = env_->table(table);
+    // Hold callers to the append promise as LMDB does (MDB_KEYEXIST), so a
+    // broken promise fails the tests that run on this twin too.
+    if (append && !m.empty() && std::string_view(std::prev(m.end())->first) >= key) {
+      Fail(Status::StorageError(std::string("append out of order into ") + TableName(table)));
+      return;
+    }
+    m.insert_or_assign(std::string(key), std::string(value));
   }
   bool Del(Table table, std::string_view key) override {
     std::lock_guard<std::mutex> lock(env_->mu());

@@ -88,6 +88,8 @@ const char* TableName(Table table) {
       return "expiry";
     case Table::kGroupInfo:
       return "group_info";
+    case Table::kMessageChunks:
+      return "message_chunks";
   }
   return "?";
 }
@@ -105,7 +107,11 @@ Status Store::Open() {
     if (*version == kSchemaVersion) return Status::OK();
     // Version 2 indexes which groups each queue belongs to (keys.h,
     // MemberOfKey); build that index from the member rows once.
-    if (Status s = IndexGroupMembership(**txn); !s.ok()) return s;
+    if (*version < 2) {
+      if (Status s = IndexGroupMembership(**txn); !s.ok()) return s;
+    }
+    // Version 3 chunks large envelopes as they are written; those already
+    // whole in `messages` stay readable, so nothing is rewritten.
     std::string encoded;
     AppendFixed32(&encoded, kSchemaVersion);
     (*txn)->Put(Table::kMeta, kMetaSchemaVersion, encoded);
@@ -212,6 +218,7 @@ Result<Recovery> Store::RecoverLog(const ReplayFn& replay) {
     if (!began.ok()) return began.status();
     KvTxn& txn = **began;
     deltas_.clear();
+    envelope_tails_.Reset();
     size_t bytes = 0;
     size_t first = next;
     while (next < records.size() && (next == first || bytes < kRecoveryTxnBytes)) {
@@ -270,6 +277,7 @@ Status Store::CommitOnce(WriteBatch& batch) {
   KvTxn& txn = **began;
   deltas_.clear();
   ref_deltas_.clear();
+  envelope_tails_.Reset();
 
   // A record of only AppliedAtCommit operations is done with below.
   if (batch.log.needs_apply()) AppendLog(txn, batch);
@@ -394,7 +402,7 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
         EntryValue entry;
         entry.msg_id = op.msg_id;
         entry.bytes = static_cast<uint32_t>(op.envelope.size());
-        txn.Put(Table::kMessages, U64Key(op.msg_id).view(), op.envelope);
+        PutEnvelope(txn, op.msg_id, op.envelope, &envelope_tails_);
         txn.Put(Table::kEntries, EntryKey(op.queue_id, op.seq).view(), entry.Encode());
         uint64_t expires_ms = EnvelopeExpiry(op.envelope);
         if (expires_ms != 0) {
@@ -489,13 +497,13 @@ void Store::FlushRefDeltas(KvTxn& txn) {
     U64Key key(msg_id);
     std::string_view value;
     if (!txn.Get(Table::kRefs, key.view(), &value) || value.size() != 8) {
-      if (delta < 0) txn.Del(Table::kMessages, key.view());
+      if (delta < 0) DeleteEnvelope(txn, msg_id);
       continue;
     }
     int64_t refs = static_cast<int64_t>(DecodeFixed64(value.data())) + delta;
     if (refs <= 0) {
       txn.Del(Table::kRefs, key.view());
-      txn.Del(Table::kMessages, key.view());
+      DeleteEnvelope(txn, msg_id);
     } else {
       std::string encoded;
       AppendFixed64(&encoded, static_cast<uint64_t>(refs));
@@ -562,8 +570,9 @@ void Store::Purge(KvTxn& txn, PurgeRange* purge) {
     if (seq >= range.to) break;
     EntryValue entry;
     if (entry.Decode(cursor->value())) {
-      std::string_view envelope;
-      if (txn.Get(Table::kMessages, U64Key(entry.msg_id).view(), &envelope)) {
+      std::string envelope;
+      Result<bool> found = ReadEnvelope(txn, entry.msg_id, &envelope);
+      if (found.ok() && *found) {
         uint64_t expires_ms = EnvelopeExpiry(envelope);
         if (expires_ms != 0) expiries.emplace_back(expires_ms, seq);
       }
@@ -669,14 +678,13 @@ Status Store::ReadEntries(QueueId queue_id, Seq from, Seq end, size_t max_entrie
     entry.seq = EntryKeySeq(cursor->key());
     if (entry.seq >= end) break;
     if (!entry.value.Decode(cursor->value())) return Status::StorageError("corrupt entry");
-    std::string_view envelope;
-    if (!(*txn)->Get(Table::kMessages, U64Key(entry.value.msg_id).view(), &envelope)) {
-      if (!(*txn)->status().ok()) return (*txn)->status();
+    Result<bool> found = ReadEnvelope(**txn, entry.value.msg_id, &entry.envelope);
+    if (!found.ok()) return found.status();
+    if (!*found) {
       return Status::StorageError("entry " + std::to_string(entry.seq) + " of queue " +
                                   std::to_string(queue_id) + " references missing message " +
                                   std::to_string(entry.value.msg_id));
     }
-    entry.envelope.assign(envelope);
     out->push_back(std::move(entry));
     ++n;
   }

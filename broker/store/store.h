@@ -26,11 +26,14 @@
 #include "hermod/status.h"
 #include "keys.h"
 #include "kv.h"
+#include "message_table.h"
 #include "write_batch.h"
 
 namespace hermod::store {
 
-inline constexpr uint32_t kSchemaVersion = 2;
+// 2: member-of rows in `groups`. 3: large envelopes in `message_chunks`
+// (message_table.h); an older build would read their stubs as envelopes.
+inline constexpr uint32_t kSchemaVersion = 3;
 
 // The rows of the meta table (their encoding stays in store.cc): the schema
 // version, and the id counters that every commit writes. Each reader returns
@@ -194,6 +197,7 @@ class Store {
   // the record being applied.
   std::unordered_map<QueueId, QueueDelta> deltas_;
   std::unordered_map<MsgId, int64_t> ref_deltas_;
+  EnvelopeTails envelope_tails_;
   std::string record_;
   Status background_error_;  // storage thread only
   bool last_map_full_ = false;

@@ -32,6 +32,14 @@ TEST(Keys, LogKeysSortByBatchThenChunk) {
   EXPECT_EQ(LogKeyBatch(b), 8u);
 }
 
+TEST(Keys, MessageChunkKeysSortByMessageThenChunk) {
+  std::string a(MessageChunkKey(7, 1000).view()), b(MessageChunkKey(8, 0).view());
+  EXPECT_LT(a, b);
+  EXPECT_EQ(MessageChunkKeyMsg(a), 7u);
+  EXPECT_EQ(MessageChunkKeyChunk(a), 1000u);
+  EXPECT_EQ(a.size(), kMessageChunkKeyBytes);
+}
+
 TEST(Keys, EntryValueRoundTrips) {
   EntryValue v{123456789012345ull, 4096, 3};
   EntryValue w;
