@@ -284,9 +284,9 @@ TEST_F(ChunkedStoreTest, AFanoutAheadOfAnUnappliedPublishDoesNotBreakTheAppends)
   publish.batch_no = 1;
   publish.log.CreateQueue(1, 0, "q");
   publish.log.PublishEncoded(1, 1, 1, direct);
-  publish.fanout_starts.push_back(FanoutStart{5, 2, 7, 0, shared, {1}});
+  publish.log.StartFanout(FanoutStart{5, 2, 7, 0, shared, {1}});
   publish.log.Entry(1, 2, 2, static_cast<uint32_t>(shared.size()), 0);
-  publish.fanout_progress.push_back(FanoutProgress{5, 2, 1, 1, true});
+  publish.log.AdvanceFanout(FanoutProgress{5, 2, 1, 1, true});
   publish.ids = IdCounters{2, 3, 2, 8, 6};
   ASSERT_TRUE(store_->Commit(publish).ok());
   WriteBatch apply;
