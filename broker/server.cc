@@ -122,7 +122,8 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
     sessions.set_broker(&broker);
     memory.set_broker(&broker);
     Result<store::Recovery> recovery =
-        store.Recover([&broker](const store::LogOp& op) { broker.ApplyCommitted(op); });
+        store.Recover([&broker](const store::LogOp& op) { broker.ApplyCommitted(op); },
+                      config.id_prefix);
     result = recovery.ok() ? broker.Recover(*recovery) : recovery.status();
     // What recovery read and built is not needed any more: give it back to
     // the system, so a restart on a large store does not start fat.

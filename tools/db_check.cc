@@ -309,6 +309,7 @@ void Checker::CheckLogRecord(const LogRecord& record) {
       case LogOpType::kGroupChange:
       case LogOpType::kFanoutStart:
       case LogOpType::kFanoutProgress:
+      case LogOpType::kPartition:  // read by LogReader itself
         break;
     }
   }

@@ -118,6 +118,8 @@ const char* LogOpName(store::LogOpType type) {
       return "fanout_start";
     case store::LogOpType::kFanoutProgress:
       return "fanout_progress";
+    case store::LogOpType::kPartition:
+      return "partition";
   }
   return "?";
 }

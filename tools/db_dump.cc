@@ -272,6 +272,7 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
     std::string unused;
     JsonFields f(&unused);
     f.Str("op", LogOpName(op.type));
+    if (op.partition != 0) f.Num("partition", op.partition);
     if (group_dedup) {
       f.Num("group_id", op.queue_id & ~store::kGroupDedupBit);
     } else {
@@ -332,12 +333,14 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
         f.Num("cursor", op.cursor);
         break;
       case LogOpType::kDeleteQueue:
+      case LogOpType::kPartition:  // read by LogReader itself
         break;
     }
     ops_json->push_back(std::move(f.json()));
     return;
   }
   std::string& out = out_.text();
+  if (op.partition != 0) out += "  [partition " + std::to_string(op.partition) + "]";
   std::string queue = group_dedup
                           ? "group id " + std::to_string(op.queue_id & ~store::kGroupDedupBit)
                           : (name.empty() ? std::string("queue") : name) + " (id " +
@@ -394,6 +397,8 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
     case LogOpType::kFanoutProgress:
       out += "  fan-out job " + std::to_string(op.job_id) + " at member " +
              std::to_string(op.cursor) + (op.done ? ", done" : "") + "\n";
+      break;
+    case LogOpType::kPartition:
       break;
   }
 }

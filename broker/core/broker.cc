@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "envelope.h"
+#include "hermod/partition.h"
 #include "names.h"
 
 namespace hermod::core {
@@ -22,7 +23,7 @@ Broker::Broker(Clock* clock, Scheduler* scheduler, store::Store* store, store::C
       pipeline_(clock, scheduler, storage, config,
                 [this](BatchOutcome& batch) { OnBatchDone(batch); }),
       dedup_(store, config.dedup_window_ms, config.max_client_dedup_ids),
-      queues_(store, config_.queue_defaults),
+      queues_(store, config_.queue_defaults, config_.partitions),
       groups_(store) {}
 
 Broker::~Broker() = default;
@@ -46,38 +47,42 @@ void Broker::ApplyCommitted(const store::LogOp& op) {
   // only once its record is applied), and ids the next publishes must not
   // reuse. Entries need nothing here: an idle queue lives in the store, and
   // its entries still in the log are applied to the index before anyone
-  // loads it (at startup; in a cluster, before a follower leads).
+  // loads it (at startup; in a cluster, before a follower leads). Only ids
+  // of this node's prefix count: a follower's log holds its leaders' ids,
+  // which it never allocates (store/keys.h).
   store::IdCounters& ids = pipeline_.ids();
+  auto raise = [this](uint64_t* next, uint64_t id) {
+    if (store::IdPrefix(id) == config_.id_prefix) *next = std::max(*next, id + 1);
+  };
   switch (op.type) {
     case store::LogOpType::kCreateQueue:
-      ids.next_queue_id = std::max(ids.next_queue_id, op.queue_id + 1);
+      raise(&ids.next_queue_id, op.queue_id);
       break;
     case store::LogOpType::kPublish:
     case store::LogOpType::kEntry:
-      ids.next_msg_id = std::max(ids.next_msg_id, op.msg_id + 1);
+      raise(&ids.next_msg_id, op.msg_id);
       break;
     case store::LogOpType::kDedup:
       // created_ms holds the publish time; batch 0: durable already.
       dedup_.Add(op.queue_id, op.dedup_id, DedupIndex::Original{op.msg_id, op.seq, 0},
                  op.created_ms);
       break;
+    case store::LogOpType::kGroupChange:
+      if (op.group_kind == store::GroupChange::kCreate) raise(&ids.next_group_id, op.group_id);
+      break;
+    case store::LogOpType::kFanoutStart:
+      raise(&ids.next_msg_id, op.msg_id);
+      raise(&ids.next_job_id, op.job_id);
+      break;
     case store::LogOpType::kAck:
     case store::LogOpType::kDelivered:
     case store::LogOpType::kConfigure:
     case store::LogOpType::kDeleteQueue:
-    case store::LogOpType::kGroupChange:
-      if (op.group_kind == store::GroupChange::kCreate) {
-        ids.next_group_id = std::max(ids.next_group_id, op.group_id + 1);
-      }
-      break;
-    case store::LogOpType::kFanoutStart:
-      ids.next_msg_id = std::max(ids.next_msg_id, op.msg_id + 1);
-      ids.next_job_id = std::max(ids.next_job_id, op.job_id + 1);
-      break;
     case store::LogOpType::kIndexAck:
     case store::LogOpType::kDedupExpire:
     case store::LogOpType::kPurge:
     case store::LogOpType::kFanoutProgress:
+    case store::LogOpType::kPartition:  // never returned by LogReader
       break;
   }
 }
@@ -111,13 +116,17 @@ Client* Broker::FindClient(ClientId client_id) {
 // ---------------------------------------------------------------------------
 // Queues
 
+store::PartitionId Broker::PartitionOfName(std::string_view name) const {
+  return config_.partitions > 1 ? PartitionOf(name, config_.partitions) : 0;
+}
+
 void Broker::EnsureCreated(Queue* q) {
   if (q->queue_id() != 0) return;
   q->set_queue_id(pipeline_.ids().next_queue_id++);
   q->created_ms = Now();
   q->created_batch = pipeline_.batch_no();
   queues_.Created(q);
-  pipeline_.batch().log.CreateQueue(q->queue_id(), q->created_ms, q->name());
+  pipeline_.batch().log.In(q->partition).CreateQueue(q->queue_id(), q->created_ms, q->name());
   pipeline_.NoteLogQueue(q);
 }
 
@@ -171,7 +180,8 @@ Entry& Broker::AppendEntry(Queue* q, const store::NewEnvelope& envelope, size_t 
   store::WriteBatch& batch = pipeline_.batch();
   MsgId msg_id = pipeline_.ids().next_msg_id++;
   Seq seq = q->next_seq++;
-  std::string_view stored = batch.log.Publish(q->queue_id(), seq, msg_id, envelope, envelope_bytes);
+  std::string_view stored =
+      batch.log.In(q->partition).Publish(q->queue_id(), seq, msg_id, envelope, envelope_bytes);
 
   Entry entry;
   entry.seq = seq;
@@ -252,7 +262,9 @@ void Broker::Publish(ClientId client_id, const PublishRequest& publish) {
   }
   Entry& entry = AppendEntry(q, envelope, envelope_bytes);
   if (!dedup_id.empty()) {
-    pipeline_.batch().log.Dedup(q->queue_id(), entry.seq, entry.msg_id, now, dedup_id);
+    pipeline_.batch()
+        .log.In(q->partition)
+        .Dedup(q->queue_id(), entry.seq, entry.msg_id, now, dedup_id);
     dedup_.Add(q->queue_id(), dedup_id, DedupIndex::Original{entry.msg_id, entry.seq, batch_no},
                now);
   }
@@ -329,7 +341,7 @@ void Broker::ConfigureQueue(ClientId client_id, const ConfigureRequest& configur
   QueueOverrides overrides = configure.reset ? QueueOverrides() : q->overrides();
   overrides.Merge(configure.changes);
   queues_.SetOverrides(q, std::move(overrides));
-  pipeline_.batch().log.Configure(q->queue_id(), q->overrides().Encode());
+  pipeline_.batch().log.In(q->partition).Configure(q->queue_id(), q->overrides().Encode());
   pipeline_.NoteLogQueue(q);
   PendingReply reply;
   reply.batch_no = pipeline_.batch_no();

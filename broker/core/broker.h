@@ -165,6 +165,9 @@ class Broker {
   uint64_t Now();
   Client* FindClient(ClientId client_id);
 
+  // The partition of a queue or group name (0 on a single node).
+  store::PartitionId PartitionOfName(std::string_view name) const;
+
   // Queues (broker.cc).
   void EnsureCreated(Queue* q);
   void MaybeEvict(Queue* q);

@@ -60,6 +60,12 @@ struct BrokerConfig {
   uint64_t store_reserve_bytes = 64 << 20;
   // Reported in Welcome.
   std::string sync_mode = "always";
+  // In a cluster (docs/cluster.md), set by its membership, not by flags:
+  // the partitions of the queue space, whose number every operation in the
+  // log is tagged with (store/log_record.h), and this data directory's id
+  // prefix (store/keys.h). A single node: one partition, prefix 0.
+  uint32_t partitions = 1;
+  uint32_t id_prefix = 0;
 };
 
 }  // namespace hermod::core

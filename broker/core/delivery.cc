@@ -210,7 +210,7 @@ void Broker::Deliver(Consumer* c, Entry entry) {
   // When the entry is acked before this record is applied, the apply skips
   // the record (RemoveEntry cancels it), so the common case costs only these
   // bytes in the log.
-  pipeline_.batch().log.Delivered(q->queue_id(), entry.seq, entry.delivery_count);
+  pipeline_.batch().log.In(q->partition).Delivered(q->queue_id(), entry.seq, entry.delivery_count);
   entry.delivered_batch = pipeline_.batch_no();
   pipeline_.NoteLogQueue(q);
 
@@ -235,12 +235,13 @@ void Broker::RemoveEntry(Queue* q, Entry& entry, Removal why) {
     // The entry is only in the log: note its removal there (a replay after
     // a crash must not bring it back) and leave it out when its record is
     // applied. It never touches the index.
-    batch.log.Ack(q->queue_id(), entry.seq);
+    batch.log.In(q->partition).Ack(q->queue_id(), entry.seq);
     unapplied.Cancel(entry.batch_no, q->queue_id(), entry.seq);
   } else {
     // Removals go into the next batch, not a transaction of their own:
     // committing one transaction per ack would cost an fsync per message.
-    batch.log.IndexAck(q->queue_id(), entry.seq, entry.msg_id, entry.bytes, entry.expires_ms);
+    batch.log.In(q->partition)
+        .IndexAck(q->queue_id(), entry.seq, entry.msg_id, entry.bytes, entry.expires_ms);
   }
   if (entry.delivered_batch != 0 && entry.delivered_batch != entry.batch_no &&
       !unapplied.apply_submitted(entry.delivered_batch)) {
@@ -547,7 +548,9 @@ void Broker::SweepDedup(uint64_t now_ms) {
     return;
   }
   dedup_sweep_from_ = std::move(next);
-  store::LogWriter& log = pipeline_.batch().log;
+  // Each node sweeps its own dedup table, followed partitions' rows too:
+  // expiry is housekeeping by each replica's clock, not shipped.
+  store::LogWriter& log = pipeline_.batch().log.In(store::kNodeLocalPartition);
   for (const std::string& key : expired) log.DedupExpire(key);
 }
 

@@ -46,6 +46,7 @@ struct Group {
 };
 
 struct FanoutJob {
+  store::PartitionId partition = 0;  // the group's
   uint64_t job_id = 0;
   uint64_t group_id = 0;
   MsgId msg_id = 0;

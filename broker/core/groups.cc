@@ -34,6 +34,7 @@ void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) 
   if (draining_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
 
   store::WriteBatch& batch = pipeline_.batch();
+  batch.log.In(PartitionOfName(name));
   uint64_t changed = 0;
   switch (op) {
     case GroupOp::kCreate: {
@@ -87,6 +88,7 @@ void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) 
           Result<Queue*> q = queues_.Load(member);
           if (!q.ok()) return fail(q.status());
           EnsureCreated(*q);
+          batch.log.In(PartitionOfName(name));  // EnsureCreated logs in the member's
           change.kind = store::GroupChange::kAdd;
           change.queue_id = (*q)->queue_id();
           group->members.emplace(change.member, change.queue_id);
@@ -188,6 +190,7 @@ void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
   start.envelope.reserve(envelope_bytes);
   envelope.Write(&start.envelope);
   FanoutJob job;
+  job.partition = PartitionOfName(name);
   job.job_id = start.job_id;
   job.group_id = group->group_id;
   job.msg_id = start.msg_id;
@@ -196,7 +199,7 @@ void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
   job.expires_ms = expires_ms;
   job.members = group->Snapshot();
   start.members = *job.members;
-  batch.log.StartFanout(start);
+  batch.log.In(job.partition).StartFanout(start);
   pipeline_.NotePublish(envelope_bytes);
   if (!dedup_id.empty()) {
     batch.log.Dedup(dedup_target, 0, job.msg_id, now, dedup_id);
@@ -240,7 +243,8 @@ void Broker::ExpandFanouts() {
       entry.bytes = job.bytes;
       entry.expires_ms = job.expires_ms;
       entry.msg = job.msg;
-      batch.log.Entry(q->queue_id(), entry.seq, job.msg_id, job.bytes, job.expires_ms);
+      batch.log.In(q->partition)
+          .Entry(q->queue_id(), entry.seq, job.msg_id, job.bytes, job.expires_ms);
       q->tail.push_back(std::move(entry));
       q->depth += 1;
       q->bytes += job.bytes;
@@ -252,8 +256,9 @@ void Broker::ExpandFanouts() {
     }
     fanout_in_batch_ += end - job.cursor;
     stats_.fanout_entries += added;
-    batch.log.AdvanceFanout(store::FanoutProgress{job.job_id, job.msg_id,
-                                                  static_cast<uint32_t>(end), added, end == total});
+    batch.log.In(job.partition)
+        .AdvanceFanout(store::FanoutProgress{job.job_id, job.msg_id, static_cast<uint32_t>(end),
+                                             added, end == total});
     groups_.Advance(job, end);  // a finished job leaves: job is gone
   }
 }

@@ -365,7 +365,7 @@ void Broker::PurgeQueue(ClientId client_id, uint64_t correlation_id, std::string
   remove_all(q->delayed, [](auto& item) -> Entry& { return item.second; });
   store::WriteBatch& batch = pipeline_.batch();
   if (q->index_cursor < q->index_end) {
-    batch.log.Purge(q->queue_id(), q->index_cursor, q->index_end);
+    batch.log.In(q->partition).Purge(q->queue_id(), q->index_cursor, q->index_end);
     q->index_cursor = q->index_end;
     q->removed.clear();
   }
@@ -375,7 +375,7 @@ void Broker::PurgeQueue(ClientId client_id, uint64_t correlation_id, std::string
     // after the delete would find no queue_state to update, or bring back
     // the deleted queue's rows. Until it is applied (MaybeEvict), the name
     // answers "being deleted".
-    batch.log.DeleteQueue(q->queue_id(), q->name());
+    batch.log.In(q->partition).DeleteQueue(q->queue_id(), q->name());
     q->deleted = true;
   }
   pipeline_.NoteLogQueue(q);

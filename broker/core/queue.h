@@ -104,9 +104,10 @@ class Queue {
   Lazy<std::set<Seq>>
       removed;  // removed from the index range by the expiry sweep, not yet read past
   std::vector<Consumer*> consumers;
-  uint32_t next_consumer = 0;  // round robin among consumers
-  uint32_t inflight = 0;       // deliveries awaiting ack, over all consumers
-  bool deleted = false;        // being deleted: refuses every use
+  uint32_t next_consumer = 0;        // round robin among consumers
+  uint32_t inflight = 0;             // deliveries awaiting ack, over all consumers
+  bool deleted = false;              // being deleted: refuses every use
+  store::PartitionId partition = 0;  // of its name (hermod/partition.h)
 
   // Entries and their bytes, delivered or not: the store's counters at load,
   // kept current since.

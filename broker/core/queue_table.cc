@@ -4,11 +4,14 @@
 
 #include <algorithm>
 
+#include "hermod/partition.h"
+
 namespace hermod::core {
 
-QueueTable::QueueTable(store::Store* store, const QueueDefaults& defaults)
+QueueTable::QueueTable(store::Store* store, const QueueDefaults& defaults, uint32_t partitions)
     : store_(store),
       defaults_(defaults),
+      partitions_(partitions),
       default_limits_(EffectiveLimits(defaults, QueueOverrides(), "")) {
   default_limits_.dead_letter_queue.clear();
   dead_letter_limits_ = default_limits_;
@@ -41,6 +44,7 @@ Queue* QueueTable::Add(std::string_view name, QueueId queue_id, const store::Que
                               name.ends_with(defaults_.dead_letter_suffix);
   auto q = std::make_unique<Queue>(std::string(name), queue_id,
                                    is_dead_letter_queue ? &dead_letter_limits_ : &default_limits_);
+  if (partitions_ > 1) q->partition = PartitionOf(name, partitions_);
   if (info != nullptr) {
     const store::QueueState& state = info->state;
     q->next_seq = state.last_seq + 1;

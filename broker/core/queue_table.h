@@ -26,7 +26,9 @@ namespace hermod::core {
 class QueueTable {
  public:
   // REQUIRES: store outlives the table.
-  QueueTable(store::Store* store, const QueueDefaults& defaults);
+  // `partitions`: of the cluster's queue space (1: a single node), to tag
+  // each queue with its partition.
+  QueueTable(store::Store* store, const QueueDefaults& defaults, uint32_t partitions);
   QueueTable(const QueueTable&) = delete;
   QueueTable& operator=(const QueueTable&) = delete;
 
@@ -72,6 +74,7 @@ class QueueTable {
 
   store::Store* store_;
   const QueueDefaults& defaults_;
+  uint32_t partitions_;
   // The limits of every queue without overrides (their dead_letter_queue is
   // empty: DeadLetterQueue() derives it from the name), and of every
   // dead-letter queue without overrides.

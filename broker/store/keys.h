@@ -19,6 +19,28 @@ using QueueId = uint64_t;
 using MsgId = uint64_t;
 using Seq = uint64_t;
 using BatchNo = uint64_t;
+// A partition of a cluster's queue space (hermod/partition.h); a single
+// node has one, partition 0.
+using PartitionId = uint32_t;
+// Operations a node logs for itself and never ships (LogWriter::In).
+inline constexpr PartitionId kNodeLocalPartition = UINT32_MAX;
+
+// Id prefixes. In a cluster, the ids a node allocates (queues, messages,
+// groups, fan-out jobs) carry its data directory's id prefix in bits 48-62,
+// one per incarnation, handed out by the control plane (docs/cluster.md):
+// replicas store a leader's operations with the leader's ids, so ids of
+// different leaders never meet, and a new leader never reuses an old one's.
+// A single node's prefix is 0: its ids are what they always were. Bit 63
+// stays free (kGroupDedupBit).
+inline constexpr int kIdPrefixShift = 48;
+inline constexpr uint32_t kMaxIdPrefix = (1u << 15) - 1;
+inline constexpr uint32_t IdPrefix(uint64_t id) {
+  return static_cast<uint32_t>(id >> kIdPrefixShift) & kMaxIdPrefix;
+}
+// The first id of a prefix's range (0 for prefix 0: ids start at 1 there).
+inline constexpr uint64_t IdBase(uint32_t prefix) {
+  return static_cast<uint64_t>(prefix) << kIdPrefixShift;
+}
 
 inline void PutBig64(char* out, uint64_t v) {
   for (int i = 7; i >= 0; --i) {

@@ -1,12 +1,21 @@
 #include "log_record.h"
 
+#include <algorithm>
+
 #include "check.h"
 
 namespace hermod::store {
 
 std::string* LogWriter::Begin(LogOpType type) {
-  std::string* out = AppliedAtCommit(type) ? &commit_record_ : &record_;
+  bool commit = AppliedAtCommit(type);
+  std::string* out = commit ? &commit_record_ : &record_;
+  PartitionId* at = commit ? &commit_partition_ : &record_partition_;
   if (out->empty()) out->push_back(static_cast<char>(kLogRecordVersion));
+  if (*at != partition_) {
+    out->push_back(static_cast<char>(LogOpType::kPartition));
+    AppendFixed32(out, partition_);
+    *at = partition_;
+  }
   out->push_back(static_cast<char>(type));
   ++ops_;
   return out;
@@ -53,6 +62,7 @@ std::string* LogWriter::BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id,
 }
 
 void LogWriter::Copy(const LogOp& op) {
+  In(op.partition);
   switch (op.type) {
     case LogOpType::kCreateQueue:
       return CreateQueue(op.queue_id, op.created_ms, op.name);
@@ -82,21 +92,42 @@ void LogWriter::Copy(const LogOp& op) {
       return StartFanout(op.ToFanoutStart());
     case LogOpType::kFanoutProgress:
       return AdvanceFanout(op.ToFanoutProgress());
+    case LogOpType::kPartition:  // never read as an operation: In() above is it
+      return;
   }
 }
 
 void LogWriter::Prepend(const LogWriter& earlier) {
-  auto prepend = [](std::string* to, const std::string& from) {
+  // `earlier`'s records end in the partition they stand at; ours start in
+  // partition 0 unless they open with a marker, so one goes between.
+  auto prepend = [](std::string* to, PartitionId to_start, const std::string& from,
+                    PartitionId from_end) {
     if (from.empty()) return;
     if (to->empty()) {
       *to = from;
-    } else {
-      // Both start with the version byte; keep one.
-      to->insert(1, std::string_view(from).substr(1));
+      return;
     }
+    std::string middle(std::string_view(from).substr(1));  // one version byte is enough
+    if (from_end != 0 && to_start == 0) {
+      middle.push_back(static_cast<char>(LogOpType::kPartition));
+      AppendFixed32(&middle, 0);
+    }
+    to->insert(1, middle);
   };
-  prepend(&record_, earlier.record_);
-  prepend(&commit_record_, earlier.commit_record_);
+  auto start = [](const std::string& record) -> PartitionId {
+    if (record.size() >= 6 && static_cast<LogOpType>(record[1]) == LogOpType::kPartition) {
+      return DecodeFixed32(record.data() + 2);
+    }
+    return 0;
+  };
+  bool record_was_empty = record_.empty();
+  bool commit_was_empty = commit_record_.empty();
+  prepend(&record_, start(record_), earlier.record_, earlier.record_partition_);
+  prepend(&commit_record_, start(commit_record_), earlier.commit_record_,
+          earlier.commit_partition_);
+  // A record that was empty now ends where `earlier`'s did.
+  if (record_was_empty) record_partition_ = earlier.record_partition_;
+  if (commit_was_empty) commit_partition_ = earlier.commit_partition_;
   ops_ += earlier.ops_;
 }
 
@@ -227,7 +258,8 @@ FanoutProgress LogOp::ToFanoutProgress() const {
   return FanoutProgress{job_id, msg_id, cursor, added, done};
 }
 
-LogReader::LogReader(std::string_view record) : rest_(record) {
+LogReader::LogReader(std::string_view record, PartitionId partition)
+    : rest_(record), partition_(partition) {
   if (rest_.empty()) return;
   if (static_cast<uint8_t>(rest_[0]) != kLogRecordVersion) {
     Fail("log record version " + std::to_string(static_cast<uint8_t>(rest_[0])) +
@@ -244,7 +276,13 @@ bool LogReader::Fail(std::string_view why) {
 }
 
 bool LogReader::Next(LogOp* op) {
+  while (!rest_.empty() && static_cast<LogOpType>(rest_[0]) == LogOpType::kPartition) {
+    if (rest_.size() < 5) return Fail("short kPartition");
+    partition_ = DecodeFixed32(rest_.data() + 1);
+    rest_.remove_prefix(5);
+  }
   if (rest_.empty()) return false;
+  op->partition = partition_;
   const char* p = rest_.data();
   size_t left = rest_.size();
   auto need = [&](size_t n) { return left >= n; };
@@ -386,8 +424,31 @@ bool LogReader::Next(LogOp* op) {
     default:
       return Fail("unknown operation type " + std::to_string(static_cast<int>(op->type)));
   }
+  op_bytes_ = rest_.substr(0, p - rest_.data());
   rest_.remove_prefix(p - rest_.data());
   return true;
+}
+
+Result<std::vector<PartitionRecord>> SplitByPartition(std::string_view record) {
+  std::vector<PartitionRecord> out;
+  LogReader reader(record);
+  LogOp op;
+  while (reader.Next(&op)) {
+    // Records change partition rarely and hold few: a short scan beats a map.
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const PartitionRecord& r) { return r.partition == op.partition; });
+    if (it == out.end()) {
+      out.push_back(
+          PartitionRecord{op.partition, std::string(1, static_cast<char>(kLogRecordVersion))});
+      it = out.end() - 1;
+    }
+    it->record.append(reader.op_bytes());
+  }
+  if (!reader.status().ok()) return reader.status();
+  std::sort(out.begin(), out.end(), [](const PartitionRecord& a, const PartitionRecord& b) {
+    return a.partition < b.partition;
+  });
+  return out;
 }
 
 }  // namespace hermod::store

@@ -25,6 +25,10 @@
 //   kFanoutStart  job_id u64, msg_id u64, group_id u64, created_ms u64,
 //                 envelope_len u32, envelope, count u32, count member queue ids u64
 //   kFanoutProgress job_id u64, msg_id u64, cursor u32, added u32, done u8
+//   kPartition    partition u32: the operations after it, up to the next
+//                 kPartition, belong to that partition (docs/cluster.md); a
+//                 record starts in partition 0, so a single node, whose one
+//                 partition is 0, writes none
 //
 // So a batch's operations describe everything it changed, which is what a
 // follower of a cluster is sent. They come in two kinds, written as two
@@ -68,12 +72,13 @@ enum class LogOpType : uint8_t {
   kGroupChange = 12,
   kFanoutStart = 13,
   kFanoutProgress = 14,
+  kPartition = 15,
 };
 
 // Whether the commit that logs an operation of this type applies it to the
 // index (the others wait for the record's apply step).
 inline bool AppliedAtCommit(LogOpType type) {
-  return static_cast<uint8_t>(type) >= static_cast<uint8_t>(LogOpType::kIndexAck);
+  return type >= LogOpType::kIndexAck && type <= LogOpType::kFanoutProgress;
 }
 
 // A change to a group (kGroupChange).
@@ -129,6 +134,15 @@ class LogWriter {
     record_.clear();
     commit_record_.clear();
     ops_ = 0;
+    partition_ = record_partition_ = commit_partition_ = 0;
+  }
+
+  // The operations written next belong to partition p (until the next
+  // call); each record gets a kPartition marker where its partition
+  // changes. Returns *this, for log.In(p).Ack(...).
+  LogWriter& In(PartitionId p) {
+    partition_ = p;
+    return *this;
   }
 
   void CreateQueue(QueueId queue_id, uint64_t created_ms, std::string_view name);
@@ -160,7 +174,7 @@ class LogWriter {
   void StartFanout(const FanoutStart& start);
   // A fan-out job wrote member entries up to `cursor` (`added` of them).
   void AdvanceFanout(const FanoutProgress& progress);
-  // Copies one operation read from another record.
+  // Copies one operation read from another record, into its partition.
   void Copy(const LogOp& op);
   // Puts the operations of `earlier` in front of this writer's.
   void Prepend(const LogWriter& earlier);
@@ -173,9 +187,13 @@ class LogWriter {
   std::string record_;
   std::string commit_record_;
   size_t ops_ = 0;
+  PartitionId partition_ = 0;         // of the next operation
+  PartitionId record_partition_ = 0;  // where each record stands
+  PartitionId commit_partition_ = 0;
 };
 
 struct LogOp {
+  PartitionId partition = 0;  // set by LogReader from the kPartition markers
   LogOpType type;
   QueueId queue_id = 0;
   Seq seq = 0;
@@ -210,18 +228,37 @@ struct LogOp {
 // Reads the operations of one record. Views point into the record's bytes.
 class LogReader {
  public:
-  explicit LogReader(std::string_view record);
-  // Reads the next operation into *op. Returns false at the end of the record
-  // or on corruption; status() tells which.
+  // `partition`: the one the record starts in (a record split by partition,
+  // which has no markers, starts in its own).
+  explicit LogReader(std::string_view record, PartitionId partition = 0);
+  // Reads the next operation into *op, with its partition (kPartition
+  // markers are read here, never returned). Returns false at the end of the
+  // record or on corruption; status() tells which.
   bool Next(LogOp* op);
   const Status& status() const { return status_; }
+  // The bytes of the operation Next() returned last, as written.
+  std::string_view op_bytes() const { return op_bytes_; }
 
  private:
   bool Fail(std::string_view why);
 
   std::string_view rest_;
+  std::string_view op_bytes_;
+  PartitionId partition_;
   Status status_;
 };
+
+// One partition's operations of a record, as a record of their own (no
+// kPartition markers): what a cluster leader ships to that partition's
+// followers.
+struct PartitionRecord {
+  PartitionId partition = 0;
+  std::string record;
+};
+
+// Splits a record by partition, keeping each partition's operations in
+// order and byte for byte; ordered by partition. Corruption: the reader's.
+Result<std::vector<PartitionRecord>> SplitByPartition(std::string_view record);
 
 }  // namespace hermod::store
 

@@ -125,9 +125,18 @@ Status Store::Open() {
   return (*txn)->Commit();
 }
 
-Result<Recovery> Store::Recover(const ReplayFn& replay) {
+Result<Recovery> Store::Recover(const ReplayFn& replay, uint32_t id_prefix) {
+  if (id_prefix > kMaxIdPrefix) {
+    return Status::InvalidArgument("id prefix " + std::to_string(id_prefix) + " is over " +
+                                   std::to_string(kMaxIdPrefix));
+  }
   Result<Recovery> recovery = RecoverLog(replay);
   if (!recovery.ok()) return recovery;
+  IdCounters& ids = recovery->ids;
+  for (uint64_t* next :
+       {&ids.next_msg_id, &ids.next_queue_id, &ids.next_group_id, &ids.next_job_id}) {
+    *next = std::max(*next, IdBase(id_prefix) + 1);
+  }
   // A message id may reach a consumer before its batch commits (delivery
   // does not wait for durability), so ids handed out by batches a crash
   // lost must not be handed out again: ids are leased in blocks, the lease
@@ -442,6 +451,7 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
       case LogOpType::kGroupChange:
       case LogOpType::kFanoutStart:
       case LogOpType::kFanoutProgress:
+      case LogOpType::kPartition:  // LogReader reads the markers itself
         // Applied by the commit that logged them (never in the log's
         // records; a corrupt record would be the only way here).
         return Status::StorageError("log record " + std::to_string(step.batch_no) +

@@ -99,8 +99,11 @@ class Store {
   // operation of that tail, in log order, before applying it (the core
   // takes what lives only in memory from there: core::Broker::ApplyCommitted).
   // Before the storage thread starts: it runs write transactions itself.
+  // `id_prefix`: this data directory's (keys.h); the recovered counters
+  // start at its range, so a fresh incarnation's first ids are under a
+  // durable lease like any others.
   using ReplayFn = std::function<void(const LogOp&)>;
-  Result<Recovery> Recover(const ReplayFn& replay = nullptr);
+  Result<Recovery> Recover(const ReplayFn& replay = nullptr, uint32_t id_prefix = 0);
 
   // Commits the batch as one write transaction. Storage thread only.
   // Purge counts are written back into the batch.

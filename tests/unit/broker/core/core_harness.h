@@ -132,6 +132,7 @@ class InlineCommitter final : public store::Committer {
     }
   }
   size_t held() const { return held_.size(); }
+  const store::WriteBatch& held_batch(size_t i) const { return *held_[i]; }
 
  private:
   store::Store* store_;
@@ -250,7 +251,8 @@ class CoreHarness {
     }
     broker_ = std::make_unique<Broker>(&clock_, &scheduler_, &store_, &committer_, &out_, config_);
     Result<store::Recovery> recovery =
-        store_.Recover([this](const store::LogOp& op) { broker_->ApplyCommitted(op); });
+        store_.Recover([this](const store::LogOp& op) { broker_->ApplyCommitted(op); },
+                       config_.id_prefix);
     ASSERT_TRUE(recovery.ok());
     ASSERT_TRUE(broker_->Recover(*recovery).ok());
     broker_->Start();

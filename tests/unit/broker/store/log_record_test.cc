@@ -250,4 +250,109 @@ TEST(LogRecord, CopyAndPrependKeepEveryOperationInOrder) {
 }
 
 }  // namespace
+// A single node writes in partition 0 only: no markers, the bytes of before.
+TEST(LogRecord, PartitionZeroWritesNoMarkers) {
+  LogWriter plain;
+  plain.CreateQueue(1, 2, "q");
+  plain.Ack(1, 1);
+  LogWriter tagged;
+  tagged.In(0).CreateQueue(1, 2, "q");
+  tagged.In(0).Ack(1, 1);
+  EXPECT_EQ(tagged.record(), plain.record());
+}
+
+TEST(LogRecord, OperationsCarryTheirPartitionAndSplitByIt) {
+  LogWriter w;
+  w.In(3).CreateQueue(10, 1, "a");
+  w.In(3).PublishEncoded(10, 1, 100, "x");
+  w.In(1).PublishEncoded(11, 1, 101, "y");
+  w.In(3).Ack(10, 1);
+  w.In(1).IndexAck(11, 0, 90, 5, 0);  // commit record: its own markers
+  w.In(0).Ack(12, 4);
+
+  std::vector<std::pair<PartitionId, LogOpType>> seen;
+  LogReader r(w.record());
+  LogOp op;
+  while (r.Next(&op)) seen.emplace_back(op.partition, op.type);
+  ASSERT_TRUE(r.status().ok());
+  std::vector<std::pair<PartitionId, LogOpType>> want = {{3, LogOpType::kCreateQueue},
+                                                         {3, LogOpType::kPublish},
+                                                         {1, LogOpType::kPublish},
+                                                         {3, LogOpType::kAck},
+                                                         {0, LogOpType::kAck}};
+  EXPECT_EQ(seen, want);
+  LogReader c(w.commit_record());
+  ASSERT_TRUE(c.Next(&op));
+  EXPECT_EQ(op.partition, 1u);
+  EXPECT_EQ(op.type, LogOpType::kIndexAck);
+
+  Result<std::vector<PartitionRecord>> split = SplitByPartition(w.record());
+  ASSERT_TRUE(split.ok());
+  ASSERT_EQ(split->size(), 3u);
+  EXPECT_EQ((*split)[0].partition, 0u);
+  EXPECT_EQ((*split)[1].partition, 1u);
+  EXPECT_EQ((*split)[2].partition, 3u);
+  // Each part is a record of its own, read in its partition, in order.
+  LogReader three((*split)[2].record, 3);
+  std::vector<LogOpType> types;
+  while (three.Next(&op)) {
+    EXPECT_EQ(op.partition, 3u);
+    types.push_back(op.type);
+  }
+  EXPECT_TRUE(three.status().ok());
+  EXPECT_EQ(types, (std::vector<LogOpType>{LogOpType::kCreateQueue, LogOpType::kPublish,
+                                           LogOpType::kAck}));
+  LogReader one((*split)[1].record, 1);
+  ASSERT_TRUE(one.Next(&op));
+  EXPECT_EQ(op.msg_id, 101u);
+  EXPECT_EQ(op.envelope, "y");
+  EXPECT_FALSE(one.Next(&op));
+
+  // Copying a part back in, in its partition, gives its operations again.
+  LogWriter follower;
+  LogReader part((*split)[2].record, 3);
+  while (part.Next(&op)) follower.Copy(op);
+  Result<std::vector<PartitionRecord>> again = SplitByPartition(follower.record());
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].partition, 3u);
+  EXPECT_EQ((*again)[0].record, (*split)[2].record);
+}
+
+// Prepend keeps every operation in its partition, however the two writers
+// stood where they meet.
+TEST(LogRecord, PrependKeepsPartitions) {
+  LogWriter earlier;
+  earlier.In(2).Ack(1, 1);  // ends in partition 2
+  LogWriter later;
+  later.In(0).Ack(3, 3);  // starts in 0, without a marker
+  later.In(5).Ack(4, 4);
+  later.Prepend(earlier);
+  later.In(5).Ack(6, 6);  // still in 5: no marker needed, none lost
+  std::vector<std::pair<PartitionId, Seq>> seen;
+  LogReader r(later.record());
+  LogOp op;
+  while (r.Next(&op)) seen.emplace_back(op.partition, op.seq);
+  ASSERT_TRUE(r.status().ok());
+  EXPECT_EQ(seen, (std::vector<std::pair<PartitionId, Seq>>{{2, 1}, {0, 3}, {5, 4}, {5, 6}}));
+
+  LogWriter empty;
+  empty.Prepend(earlier);
+  empty.In(0).Ack(7, 7);  // after earlier's partition 2: a marker back to 0
+  seen.clear();
+  LogReader e(empty.record());
+  while (e.Next(&op)) seen.emplace_back(op.partition, op.seq);
+  EXPECT_EQ(seen, (std::vector<std::pair<PartitionId, Seq>>{{2, 1}, {0, 7}}));
+}
+
+TEST(LogRecord, ACutMarkerIsCorruption) {
+  LogWriter w;
+  w.In(7).Ack(1, 1);
+  std::string cut = w.record().substr(0, 3);  // version, marker type, 1 of 4 bytes
+  LogReader r(cut);
+  LogOp op;
+  EXPECT_FALSE(r.Next(&op));
+  EXPECT_FALSE(r.status().ok());
+}
+
 }  // namespace hermod::store

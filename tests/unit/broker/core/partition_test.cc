@@ -1,0 +1,141 @@
+// The core's side of a cluster's partitions (docs/cluster.md): every
+// operation it logs is tagged with the partition of its queue or group, so a
+// leader can ship each partition's operations to that partition's
+// followers; every id it allocates carries its data directory's prefix, so
+// replicas hold their leaders' ids side by side.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "core_harness.h"
+#include "hermod/partition.h"
+#include "log_record.h"
+
+namespace hermod::core {
+namespace {
+
+using testing::CoreHarness;
+
+constexpr uint32_t kPartitions = 8;
+constexpr uint32_t kPrefix = 5;
+
+class CorePartitionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    h_.config().partitions = kPartitions;
+    h_.config().id_prefix = kPrefix;
+    h_.Start();
+  }
+  CoreHarness h_;
+};
+
+TEST_F(CorePartitionTest, OperationsCarryTheirQueuesOrGroupsPartitionAndIdsThePrefix) {
+  ClientId c = h_.Connect();
+  h_.committer().Hold();
+  // Enough names that several partitions are in one batch.
+  std::vector<std::string> queues = {"alice", "bob", "carol", "dave", "erin", "frank"};
+  for (const std::string& q : queues) h_.Publish(c, q, "hi");
+  h_.CreateGroup(c, "team", {"alice", "bob"});
+  h_.PublishToGroup(c, "team", "to all");
+  h_.Turn();
+  ASSERT_GE(h_.committer().held(), 1u);
+
+  std::map<store::QueueId, std::string> names;
+  std::set<store::PartitionId> partitions;
+  size_t ops = 0;
+  for (size_t i = 0; i < h_.committer().held(); ++i) {
+    const store::WriteBatch& batch = h_.committer().held_batch(i);
+    for (const std::string* record : {&batch.log.record(), &batch.log.commit_record()}) {
+      store::LogReader reader(*record);
+      store::LogOp op;
+      while (reader.Next(&op)) {
+        ++ops;
+        partitions.insert(op.partition);
+        switch (op.type) {
+          case store::LogOpType::kCreateQueue:
+            EXPECT_EQ(store::IdPrefix(op.queue_id), kPrefix);
+            names[op.queue_id] = std::string(op.name);
+            EXPECT_EQ(op.partition, PartitionOf(op.name, kPartitions)) << op.name;
+            break;
+          case store::LogOpType::kPublish:
+          case store::LogOpType::kEntry:
+            EXPECT_EQ(store::IdPrefix(op.msg_id), kPrefix);
+            ASSERT_EQ(names.count(op.queue_id), 1u);
+            EXPECT_EQ(op.partition, PartitionOf(names[op.queue_id], kPartitions));
+            break;
+          case store::LogOpType::kGroupChange:
+            EXPECT_EQ(op.group, "team");
+            EXPECT_EQ(op.partition, PartitionOf("team", kPartitions));
+            if (op.group_kind == store::GroupChange::kCreate) {
+              EXPECT_EQ(store::IdPrefix(op.group_id), kPrefix);
+            }
+            break;
+          case store::LogOpType::kFanoutStart:
+          case store::LogOpType::kFanoutProgress:
+            EXPECT_EQ(op.partition, PartitionOf("team", kPartitions));
+            EXPECT_EQ(store::IdPrefix(op.job_id), kPrefix);
+            EXPECT_EQ(store::IdPrefix(op.msg_id), kPrefix);
+            break;
+          default:
+            break;
+        }
+      }
+      ASSERT_TRUE(reader.status().ok());
+    }
+  }
+  EXPECT_EQ(names.size(), queues.size());
+  EXPECT_GT(partitions.size(), 2u);  // six names over eight partitions
+  EXPECT_GT(ops, queues.size());
+
+  h_.committer().Release();
+  h_.Turn();
+  for (const testing::Confirm& confirm : h_.out().confirms[c]) {
+    EXPECT_TRUE(confirm.status.ok());
+    EXPECT_EQ(store::IdPrefix(confirm.msg_id), kPrefix);
+  }
+}
+
+TEST_F(CorePartitionTest, IdsOfAnotherPrefixNeverMoveThisNodesCounters) {
+  // A follower applies its leader's operations: their ids are not its own.
+  store::LogOp foreign;
+  foreign.type = store::LogOpType::kPublish;
+  foreign.queue_id = store::IdBase(9) + 7;
+  foreign.msg_id = store::IdBase(9) + 1000;
+  h_.broker().ApplyCommitted(foreign);
+  foreign.type = store::LogOpType::kCreateQueue;
+  h_.broker().ApplyCommitted(foreign);
+
+  ClientId c = h_.Connect();
+  h_.Publish(c, "q", "x");
+  h_.Turn();
+  ASSERT_EQ(h_.out().confirms[c].size(), 1u);
+  store::MsgId first = h_.out().confirms[c][0].msg_id;
+  EXPECT_EQ(store::IdPrefix(first), kPrefix);
+
+  // Its own ids survive a restart: the next one is above the last.
+  h_.Restart();
+  ClientId d = h_.Connect();
+  h_.Publish(d, "q", "y");
+  h_.Turn();
+  ASSERT_EQ(h_.out().confirms[d].size(), 1u);
+  EXPECT_EQ(store::IdPrefix(h_.out().confirms[d][0].msg_id), kPrefix);
+  EXPECT_GT(h_.out().confirms[d][0].msg_id, first);
+}
+
+TEST(PartitionPrefix, AStoreRefusesAPrefixOutOfRange) {
+  store::MemEnv env;
+  store::Store store(&env);
+  ASSERT_TRUE(store.Open().ok());
+  EXPECT_EQ(store.Recover(nullptr, store::kMaxIdPrefix + 1).status().code(),
+            ErrorCode::kInvalidArgument);
+  Result<store::Recovery> recovery = store.Recover(nullptr, 3);
+  ASSERT_TRUE(recovery.ok());
+  EXPECT_EQ(recovery->ids.next_msg_id, store::IdBase(3) + 1);
+  EXPECT_EQ(recovery->ids.next_queue_id, store::IdBase(3) + 1);
+  EXPECT_GE(recovery->msg_id_lease, recovery->ids.next_msg_id);
+}
+
+}  // namespace
+}  // namespace hermod::core
