@@ -24,7 +24,8 @@ Broker::Broker(Clock* clock, Scheduler* scheduler, store::Store* store, store::C
                 [this](BatchOutcome& batch) { OnBatchDone(batch); }),
       dedup_(store, config.dedup_window_ms, config.max_client_dedup_ids),
       queues_(store, config_.queue_defaults, config_.partitions),
-      groups_(store) {}
+      groups_(store),
+      replica_(store) {}
 
 Broker::~Broker() = default;
 
@@ -39,6 +40,21 @@ Status Broker::Recover(const store::Recovery& recovery) {
                  recovery.log_bytes);
   }
   return Status::OK();
+}
+
+Result<BatchNo> Broker::AppendReplicated(store::PartitionId partition, std::string_view record,
+                                         std::string_view commit_record) {
+  store::WriteBatch& batch = pipeline_.batch();
+  Status s = replica_.Append(partition, record, commit_record, &batch, &pipeline_.unapplied());
+  if (!s.ok()) return s;
+  // What lives only in memory (dedup ids) follows the leader's state too.
+  for (std::string_view r : {record, commit_record}) {
+    store::LogReader reader(r, partition);
+    store::LogOp op;
+    while (reader.Next(&op)) ApplyCommitted(op);
+  }
+  pipeline_.NotePublish(record.size() + commit_record.size());
+  return batch.batch_no;
 }
 
 void Broker::ApplyCommitted(const store::LogOp& op) {

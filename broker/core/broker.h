@@ -46,6 +46,7 @@
 #include "queue.h"
 #include "queue_table.h"
 #include "rate_meter.h"
+#include "replica_log.h"
 #include "service.h"
 #include "store.h"
 
@@ -91,6 +92,15 @@ class Broker {
   // replay of the log makes for each operation, in log order (Store::Recover
   // at startup; in a cluster, a follower for what its leader shipped).
   void ApplyCommitted(const store::LogOp& op);
+  // A follower's part in a cluster (replica_log.h): writes a leader's
+  // operations of one partition (its two records, without markers) into the
+  // batch being filled, and returns that batch's number: they are durable
+  // here once committed_through() reaches it. Corruption when a record does
+  // not read.
+  Result<BatchNo> AppendReplicated(store::PartitionId partition, std::string_view record,
+                                   std::string_view commit_record);
+  size_t replica_pending() const { return replica_.pending(); }
+
   // Takes over a recovered store's counters and fan-out jobs, after the
   // replay. Before Start().
   Status Recover(const store::Recovery& recovery);
@@ -248,6 +258,7 @@ class Broker {
   std::vector<ClientId> paused_;  // publishers waiting for room in the next batch
 
   GroupTable groups_;
+  ReplicaLog replica_;
   BatchNo fanout_batch_ = 0;  // the batch fanout_in_batch_ counts for
   uint64_t fanout_in_batch_ = 0;
 

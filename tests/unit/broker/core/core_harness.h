@@ -127,16 +127,22 @@ class InlineCommitter final : public store::Committer {
       std::unique_ptr<store::WriteBatch> batch = std::move(held_.front());
       held_.pop_front();
       batch->status = store_->Commit(*batch);
+      if (batch->status.ok() && on_commit_) on_commit_(*batch);
       store::BatchNo batch_no = batch->batch_no;
       done_.push_back(Report{Report::kDurable, batch_no, std::move(batch)});
     }
   }
   size_t held() const { return held_.size(); }
   const store::WriteBatch& held_batch(size_t i) const { return *held_[i]; }
+  // Called with every batch that commits (a leader's shipping, in tests).
+  void set_on_commit(std::function<void(const store::WriteBatch&)> fn) {
+    on_commit_ = std::move(fn);
+  }
 
  private:
   store::Store* store_;
   bool hold_ = false;
+  std::function<void(const store::WriteBatch&)> on_commit_;
   std::deque<std::unique_ptr<store::WriteBatch>> held_;
   std::vector<Report> done_;
 };
