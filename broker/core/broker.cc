@@ -411,7 +411,8 @@ void Broker::Close() {
 
 void Broker::MaybeFinishDrain() {
   if (!draining_ || !drained_) return;
-  if (!pipeline_.idle()) return;  // confirms of received publishes come first
+  if (!pipeline_.idle()) return;               // confirms of received publishes come first
+  if (!awaiting_replication_.empty()) return;  // and they wait for the replicas
   std::function<void()> drained = std::move(drained_);
   drained_ = nullptr;
   drained();

@@ -101,6 +101,18 @@ class Broker {
                                    std::string_view commit_record);
   size_t replica_pending() const { return replica_.pending(); }
 
+  // A cluster leader's part: every committed batch goes to `listener`
+  // (which ships its records to followers) before its replies are sent.
+  // With the replication gate on, a batch's replies (confirms, group and
+  // configure replies, their failures) wait for OnReplicated() to pass it:
+  // a publish is confirmed only once the in-sync replicas have it durable
+  // too (docs/cluster.md). The replicator reports every batch number,
+  // failed ones and ones with nothing to ship included.
+  using CommitListener = std::function<void(const store::WriteBatch&)>;
+  void set_commit_listener(CommitListener listener) { commit_listener_ = std::move(listener); }
+  void set_replication_gate(bool on) { replication_gate_ = on; }
+  void OnReplicated(BatchNo through);
+
   // Takes over a recovered store's counters and fan-out jobs, after the
   // replay. Before Start().
   Status Recover(const store::Recovery& recovery);
@@ -259,6 +271,15 @@ class Broker {
 
   GroupTable groups_;
   ReplicaLog replica_;
+  CommitListener commit_listener_;
+  bool replication_gate_ = false;
+  BatchNo replicated_through_ = 0;
+  // Batches done locally whose replies wait for replication: the clients.
+  struct AwaitingReplication {
+    BatchNo batch_no = 0;
+    std::vector<ClientId> clients;
+  };
+  Ring<AwaitingReplication> awaiting_replication_;
   BatchNo fanout_batch_ = 0;  // the batch fanout_in_batch_ counts for
   uint64_t fanout_in_batch_ = 0;
 

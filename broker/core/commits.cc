@@ -55,9 +55,14 @@ void Broker::OnBatchDone(BatchOutcome& batch) {
     failed = batch.batch_no;
     OnBatchFailed(batch);
   }
-  for (ClientId client_id : batch.clients) {
-    auto it = clients_.find(client_id);
-    if (it != clients_.end()) SendReplies(*it->second, batch.batch_no);
+  if (batch.status.ok() && commit_listener_) commit_listener_(*batch.batch);
+  if (replication_gate_ && batch.batch_no > replicated_through_) {
+    awaiting_replication_.push_back(AwaitingReplication{batch.batch_no, std::move(batch.clients)});
+  } else {
+    for (ClientId client_id : batch.clients) {
+      auto it = clients_.find(client_id);
+      if (it != clients_.end()) SendReplies(*it->second, batch.batch_no);
+    }
   }
   // Entries whose record is now in the index leave memory unless they are
   // being delivered: the index serves them from here on.
@@ -83,6 +88,20 @@ void Broker::OnBatchDone(BatchOutcome& batch) {
   if (!paused_.empty() && !pipeline_.full()) {
     for (ClientId client_id : paused_) out_->ResumeReading(client_id);
     paused_.clear();
+  }
+  MaybeFinishDrain();
+}
+
+void Broker::OnReplicated(BatchNo through) {
+  if (through <= replicated_through_) return;
+  replicated_through_ = through;
+  while (!awaiting_replication_.empty() && awaiting_replication_.front().batch_no <= through) {
+    AwaitingReplication& done = awaiting_replication_.front();
+    for (ClientId client_id : done.clients) {
+      auto it = clients_.find(client_id);
+      if (it != clients_.end()) SendReplies(*it->second, done.batch_no);
+    }
+    awaiting_replication_.pop_front();
   }
   MaybeFinishDrain();
 }

@@ -112,6 +112,7 @@ void Pipeline::OnStorageWake() {
     committed.status = batch->status;
     committed.commit_micros = batch->commit_micros;
     committed.headroom = batch->headroom;
+    committed.batch = batch.get();
     if (batch->status.ok()) {
       committed_through_ = batch->batch_no;
       full_retry_ms_ = 0;

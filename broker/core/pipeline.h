@@ -48,6 +48,9 @@ struct BatchOutcome {
   std::vector<store::PurgeRange> purges;  // with the counts storage removed
   uint64_t messages = 0;                  // publishes it carried
   uint64_t headroom = UINT64_MAX;         // what the store can still take
+  // The batch itself, committed or failed (valid during the callback only):
+  // a cluster leader ships a committed one's records.
+  const store::WriteBatch* batch = nullptr;
   // A failed batch, for the owner to take apart: the batch itself and the
   // queues its log record named. Valid during the callback only.
   store::WriteBatch* failed = nullptr;

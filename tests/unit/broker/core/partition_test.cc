@@ -124,6 +124,49 @@ TEST_F(CorePartitionTest, IdsOfAnotherPrefixNeverMoveThisNodesCounters) {
   EXPECT_GT(h_.out().confirms[d][0].msg_id, first);
 }
 
+// A cluster leader confirms only what its in-sync replicas have durable:
+// the replies of a committed batch wait for OnReplicated(); the listener
+// sees the batch (its records, to ship) when it commits.
+TEST_F(CorePartitionTest, ConfirmsWaitForReplication) {
+  std::vector<BatchNo> committed;
+  std::string shipped;
+  h_.broker().set_commit_listener([&](const store::WriteBatch& batch) {
+    committed.push_back(batch.batch_no);
+    shipped += batch.log.record();
+  });
+  h_.broker().set_replication_gate(true);
+  ClientId c = h_.Connect();
+  ClientId consumer = h_.Connect();
+  h_.Subscribe(consumer, 1, "q", 10);
+  h_.Publish(c, "q", "first");
+  h_.Turn();
+  ASSERT_EQ(committed.size(), 1u);
+  EXPECT_NE(shipped.find("first"), std::string::npos);
+  EXPECT_TRUE(h_.out().confirms[c].empty());            // durable here, not yet on the replicas
+  EXPECT_EQ(h_.out().deliveries[consumer].size(), 1u);  // delivery does not wait
+
+  h_.Publish(c, "q", "second");
+  h_.Turn();
+  ASSERT_EQ(committed.size(), 2u);
+  h_.broker().OnReplicated(committed[0]);
+  ASSERT_EQ(h_.out().confirms[c].size(), 1u);  // the first batch's only
+  h_.broker().OnReplicated(committed[0]);      // again: nothing more
+  EXPECT_EQ(h_.out().confirms[c].size(), 1u);
+  h_.broker().OnReplicated(committed[1]);
+  ASSERT_EQ(h_.out().confirms[c].size(), 2u);
+  EXPECT_TRUE(h_.out().confirms[c][1].status.ok());
+
+  // A drain waits for the replicas too.
+  h_.Publish(c, "q", "third");
+  bool drained = false;
+  h_.broker().Drain([&] { drained = true; });
+  h_.Turn();
+  EXPECT_FALSE(drained);
+  h_.broker().OnReplicated(committed.back());
+  EXPECT_TRUE(drained);
+  EXPECT_EQ(h_.out().confirms[c].size(), 3u);
+}
+
 TEST(PartitionPrefix, AStoreRefusesAPrefixOutOfRange) {
   store::MemEnv env;
   store::Store store(&env);
