@@ -101,8 +101,9 @@ class Broker {
                                    std::string_view commit_record);
   size_t replica_pending() const { return replica_.pending(); }
 
-  // A cluster leader's part: every committed batch goes to `listener`
-  // (which ships its records to followers) before its replies are sent.
+  // A cluster leader's part: every batch storage is done with goes to
+  // `listener` before its replies are sent (a committed one's records are
+  // shipped to followers; batch.status says which).
   // With the replication gate on, a batch's replies (confirms, group and
   // configure replies, their failures) wait for OnReplicated() to pass it:
   // a publish is confirmed only once the in-sync replicas have it durable
@@ -112,6 +113,11 @@ class Broker {
   void set_commit_listener(CommitListener listener) { commit_listener_ = std::move(listener); }
   void set_replication_gate(bool on) { replication_gate_ = on; }
   void OnReplicated(BatchNo through);
+  // A batch waiting for replication never will be (this node lost a
+  // partition it carries): its replies fail with `why`, when
+  // OnReplicated() passes it. At-least-once holds: an unconfirmed publish is
+  // resent (docs/semantics.md).
+  void FailReplication(BatchNo batch_no, const Status& why);
 
   // Takes over a recovered store's counters and fan-out jobs, after the
   // replay. Before Start().

@@ -55,7 +55,7 @@ void Broker::OnBatchDone(BatchOutcome& batch) {
     failed = batch.batch_no;
     OnBatchFailed(batch);
   }
-  if (batch.status.ok() && commit_listener_) commit_listener_(*batch.batch);
+  if (commit_listener_) commit_listener_(*batch.batch);
   if (replication_gate_ && batch.batch_no > replicated_through_) {
     awaiting_replication_.push_back(AwaitingReplication{batch.batch_no, std::move(batch.clients)});
   } else {
@@ -104,6 +104,23 @@ void Broker::OnReplicated(BatchNo through) {
     awaiting_replication_.pop_front();
   }
   MaybeFinishDrain();
+}
+
+void Broker::FailReplication(BatchNo batch_no, const Status& why) {
+  for (size_t i = 0; i < awaiting_replication_.size(); ++i) {
+    AwaitingReplication& waiting = awaiting_replication_[i];
+    if (waiting.batch_no != batch_no) continue;
+    for (ClientId client_id : waiting.clients) {
+      auto it = clients_.find(client_id);
+      if (it == clients_.end()) continue;
+      Ring<PendingReply>& replies = it->second->replies();
+      for (size_t j = 0; j < replies.size(); ++j) {
+        if (replies[j].batch_no == batch_no) replies[j].failed = true;
+      }
+    }
+    batch_failure_ = why;
+    return;
+  }
 }
 
 void Broker::NoteHeadroom(uint64_t headroom, bool batch_failed) {

@@ -131,6 +131,7 @@ TEST_F(CorePartitionTest, ConfirmsWaitForReplication) {
   std::vector<BatchNo> committed;
   std::string shipped;
   h_.broker().set_commit_listener([&](const store::WriteBatch& batch) {
+    if (!batch.status.ok()) return;
     committed.push_back(batch.batch_no);
     shipped += batch.log.record();
   });
@@ -165,6 +166,24 @@ TEST_F(CorePartitionTest, ConfirmsWaitForReplication) {
   h_.broker().OnReplicated(committed.back());
   EXPECT_TRUE(drained);
   EXPECT_EQ(h_.out().confirms[c].size(), 3u);
+}
+
+// A batch that can no longer be replicated (leadership moved) fails its
+// publishes: never a false confirm.
+TEST_F(CorePartitionTest, ABatchThatCannotBeReplicatedFailsItsPublishes) {
+  std::vector<BatchNo> committed;
+  h_.broker().set_commit_listener(
+      [&](const store::WriteBatch& batch) { committed.push_back(batch.batch_no); });
+  h_.broker().set_replication_gate(true);
+  ClientId c = h_.Connect();
+  h_.Publish(c, "q", "doomed");
+  h_.Turn();
+  ASSERT_EQ(committed.size(), 1u);
+  h_.broker().FailReplication(committed[0], Status(ErrorCode::kUnavailable, "not the leader"));
+  EXPECT_TRUE(h_.out().confirms[c].empty());
+  h_.broker().OnReplicated(committed[0]);
+  ASSERT_EQ(h_.out().confirms[c].size(), 1u);
+  EXPECT_EQ(h_.out().confirms[c][0].status.code(), ErrorCode::kUnavailable);
 }
 
 TEST(PartitionPrefix, AStoreRefusesAPrefixOutOfRange) {

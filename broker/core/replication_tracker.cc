@@ -1,0 +1,126 @@
+#include "replication_tracker.h"
+
+#include <algorithm>
+
+namespace hermod::core {
+
+void ReplicationTracker::Lead(PartitionId partition, uint64_t epoch, std::vector<NodeId> followers,
+                              std::vector<NodeId> in_sync, uint32_t min_insync,
+                              uint64_t end_offset) {
+  Partition& p = partitions_[partition];
+  if (epoch != p.epoch) {
+    p.acked.clear();  // acks count for the epoch they were made under
+    p.epoch = epoch;
+  }
+  p.followers = std::move(followers);
+  p.in_sync = std::move(in_sync);
+  p.min_insync = std::max<uint32_t>(min_insync, 1);
+  p.end_offset = std::max(p.end_offset, end_offset);
+  Recompute(partition, p);
+  Advance();
+}
+
+void ReplicationTracker::StopLeading(PartitionId partition) {
+  partitions_.erase(partition);
+  Advance();
+}
+
+Result<std::vector<ShippedPart>> ReplicationTracker::OnBatch(const store::WriteBatch& batch) {
+  std::vector<ShippedPart> out;
+  Waiting waiting;
+  waiting.batch_no = batch.batch_no;
+  if (batch.status.ok()) {
+    for (bool commit : {false, true}) {
+      const std::string& record = commit ? batch.log.commit_record() : batch.log.record();
+      if (record.empty()) continue;
+      Result<std::vector<store::PartitionRecord>> split = store::SplitByPartition(record);
+      if (!split.ok()) return split.status();
+      for (store::PartitionRecord& part : *split) {
+        if (!leads(part.partition)) continue;  // node-local, or a followed partition's
+        auto it = std::find_if(out.begin(), out.end(),
+                               [&](const ShippedPart& s) { return s.partition == part.partition; });
+        if (it == out.end()) {
+          out.push_back(ShippedPart{});
+          it = out.end() - 1;
+          it->partition = part.partition;
+        }
+        (commit ? it->commit_record : it->record) = std::move(part.record);
+      }
+    }
+    std::sort(out.begin(), out.end(),
+              [](const ShippedPart& a, const ShippedPart& b) { return a.partition < b.partition; });
+    for (ShippedPart& s : out) {
+      Partition& p = partitions_[s.partition];
+      s.epoch = p.epoch;
+      s.prev_offset = p.end_offset;
+      s.offset = ++p.end_offset;
+      s.followers = p.followers;
+      waiting.parts.emplace_back(s.partition, s.offset);
+      // A partition with no follower to wait for is replicated at once.
+      Recompute(s.partition, p);
+    }
+  }
+  waiting_.push_back(std::move(waiting));
+  Advance();
+  return out;
+}
+
+bool ReplicationTracker::OnAck(const NodeId& follower, PartitionId partition, uint64_t epoch,
+                               uint64_t offset) {
+  auto it = partitions_.find(partition);
+  if (it == partitions_.end()) return false;
+  Partition& p = it->second;
+  if (epoch != p.epoch) return false;
+  if (std::find(p.followers.begin(), p.followers.end(), follower) == p.followers.end()) {
+    return false;
+  }
+  uint64_t& acked = p.acked[follower];
+  acked = std::max(acked, std::min(offset, p.end_offset));
+  Recompute(partition, p);
+  Advance();
+  return true;
+}
+
+void ReplicationTracker::Recompute(PartitionId, Partition& p) {
+  // The leader is in sync with itself; too few in sync: nothing more is
+  // replicated until the set grows back.
+  if (p.in_sync.size() + 1 < p.min_insync) return;
+  uint64_t mark = p.end_offset;
+  for (const NodeId& follower : p.in_sync) {
+    auto it = p.acked.find(follower);
+    mark = std::min(mark, it == p.acked.end() ? 0 : it->second);
+  }
+  p.high_watermark = std::max(p.high_watermark, mark);
+}
+
+void ReplicationTracker::Advance() {
+  while (!waiting_.empty()) {
+    const Waiting& w = waiting_.front();
+    bool lost = false;
+    bool done = true;
+    for (const auto& [partition, offset] : w.parts) {
+      auto it = partitions_.find(partition);
+      if (it == partitions_.end()) {
+        lost = true;
+      } else if (it->second.high_watermark < offset) {
+        done = false;
+      }
+    }
+    if (!done && !lost) return;
+    if (lost) failed_.push_back(w.batch_no);
+    replicated_through_ = w.batch_no;
+    waiting_.pop_front();
+  }
+}
+
+uint64_t ReplicationTracker::high_watermark(PartitionId partition) const {
+  auto it = partitions_.find(partition);
+  return it == partitions_.end() ? 0 : it->second.high_watermark;
+}
+
+uint64_t ReplicationTracker::end_offset(PartitionId partition) const {
+  auto it = partitions_.find(partition);
+  return it == partitions_.end() ? 0 : it->second.end_offset;
+}
+
+}  // namespace hermod::core
