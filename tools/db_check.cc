@@ -310,6 +310,10 @@ void Checker::CheckLogRecord(const LogRecord& record) {
       case LogOpType::kFanoutStart:
       case LogOpType::kFanoutProgress:
       case LogOpType::kPartition:  // read by LogReader itself
+      case LogOpType::kStage:      // applied at commit (never in the log)
+      case LogOpType::kUnstage:
+      case LogOpType::kTruncatePartition:
+      case LogOpType::kPartitionEnd:
         break;
     }
   }

@@ -120,6 +120,14 @@ const char* LogOpName(store::LogOpType type) {
       return "fanout_progress";
     case store::LogOpType::kPartition:
       return "partition";
+    case store::LogOpType::kStage:
+      return "stage";
+    case store::LogOpType::kUnstage:
+      return "unstage";
+    case store::LogOpType::kTruncatePartition:
+      return "truncate_partition";
+    case store::LogOpType::kPartitionEnd:
+      return "partition_end";
   }
   return "?";
 }

@@ -332,6 +332,14 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
         f.Num("job_id", op.job_id);
         f.Num("cursor", op.cursor);
         break;
+      case LogOpType::kStage:
+      case LogOpType::kUnstage:
+      case LogOpType::kTruncatePartition:
+      case LogOpType::kPartitionEnd:
+        f.Num("log_partition", op.log_partition);
+        f.Num("epoch", op.epoch);
+        f.Num("offset", op.offset);
+        break;
       case LogOpType::kDeleteQueue:
       case LogOpType::kPartition:  // read by LogReader itself
         break;
@@ -397,6 +405,14 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
     case LogOpType::kFanoutProgress:
       out += "  fan-out job " + std::to_string(op.job_id) + " at member " +
              std::to_string(op.cursor) + (op.done ? ", done" : "") + "\n";
+      break;
+    case LogOpType::kStage:
+    case LogOpType::kUnstage:
+    case LogOpType::kTruncatePartition:
+    case LogOpType::kPartitionEnd:
+      out += std::string("  ") + LogOpName(op.type) + " partition " +
+             std::to_string(op.log_partition) + " epoch " + std::to_string(op.epoch) + " offset " +
+             std::to_string(op.offset) + "\n";
       break;
     case LogOpType::kPartition:
       break;

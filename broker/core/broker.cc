@@ -99,6 +99,10 @@ void Broker::ApplyCommitted(const store::LogOp& op) {
     case store::LogOpType::kPurge:
     case store::LogOpType::kFanoutProgress:
     case store::LogOpType::kPartition:  // never returned by LogReader
+    case store::LogOpType::kStage:      // node-local bookkeeping
+    case store::LogOpType::kUnstage:
+    case store::LogOpType::kTruncatePartition:
+    case store::LogOpType::kPartitionEnd:
       break;
   }
 }

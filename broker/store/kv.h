@@ -42,8 +42,10 @@ enum class Table : uint8_t {
   kExpiry,         // expiry time · queue id · seq -> (empty): entries that expire
   kGroupInfo,      // group name -> group id, creation time, member count
   kMessageChunks,  // message id · chunk -> a slice of a large envelope
+  kPartitionLog,   // a cluster node's partition logs: ends, epochs (partition_log.h)
+  kStaged,         // partition · offset · slice -> a follower's staged part
 };
-inline constexpr int kTableCount = 14;
+inline constexpr int kTableCount = 16;
 const char* TableName(Table table);
 
 class KvCursor {

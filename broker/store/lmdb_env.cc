@@ -246,8 +246,10 @@ Status LmdbEnv::OpenTables() {
     rc = mdb_dbi_open(txn, name, options_.read_only ? 0 : MDB_CREATE, &dbi_[i]);
     // A store no newer build has written lacks the tables added since; read
     // (by tools), they are empty. Only the broker's writable open adds them.
+    Table table = static_cast<Table>(i);
     if (rc == MDB_NOTFOUND && options_.read_only &&
-        static_cast<Table>(i) == Table::kMessageChunks) {
+        (table == Table::kMessageChunks || table == Table::kPartitionLog ||
+         table == Table::kStaged)) {
       dbi_[i] = kAbsent;
       continue;
     }

@@ -92,6 +92,14 @@ void LogWriter::Copy(const LogOp& op) {
       return StartFanout(op.ToFanoutStart());
     case LogOpType::kFanoutProgress:
       return AdvanceFanout(op.ToFanoutProgress());
+    case LogOpType::kStage:
+      return Stage(op.log_partition, op.epoch, op.offset, op.part_record, op.part_commit_record);
+    case LogOpType::kUnstage:
+      return Unstage(op.log_partition, op.offset);
+    case LogOpType::kTruncatePartition:
+      return TruncatePartition(op.log_partition, op.offset);
+    case LogOpType::kPartitionEnd:
+      return PartitionEnd(op.log_partition, op.epoch, op.offset);
     case LogOpType::kPartition:  // never read as an operation: In() above is it
       return;
   }
@@ -129,6 +137,37 @@ void LogWriter::Prepend(const LogWriter& earlier) {
   if (record_was_empty) record_partition_ = earlier.record_partition_;
   if (commit_was_empty) commit_partition_ = earlier.commit_partition_;
   ops_ += earlier.ops_;
+}
+
+void LogWriter::Stage(PartitionId partition, uint64_t epoch, uint64_t offset,
+                      std::string_view record, std::string_view commit_record) {
+  std::string* out = Begin(LogOpType::kStage);
+  AppendFixed32(out, partition);
+  AppendFixed64(out, epoch);
+  AppendFixed64(out, offset);
+  AppendFixed32(out, static_cast<uint32_t>(record.size()));
+  out->append(record);
+  AppendFixed32(out, static_cast<uint32_t>(commit_record.size()));
+  out->append(commit_record);
+}
+
+void LogWriter::Unstage(PartitionId partition, uint64_t through) {
+  std::string* out = Begin(LogOpType::kUnstage);
+  AppendFixed32(out, partition);
+  AppendFixed64(out, through);
+}
+
+void LogWriter::TruncatePartition(PartitionId partition, uint64_t to) {
+  std::string* out = Begin(LogOpType::kTruncatePartition);
+  AppendFixed32(out, partition);
+  AppendFixed64(out, to);
+}
+
+void LogWriter::PartitionEnd(PartitionId partition, uint64_t epoch, uint64_t end_offset) {
+  std::string* out = Begin(LogOpType::kPartitionEnd);
+  AppendFixed32(out, partition);
+  AppendFixed64(out, epoch);
+  AppendFixed64(out, end_offset);
 }
 
 void LogWriter::Ack(QueueId queue_id, Seq seq) {
@@ -420,6 +459,34 @@ bool LogReader::Next(LogOp* op) {
       op->added = DecodeFixed32(p + 20);
       op->done = p[24] != 0;
       p += 25;
+      break;
+    case LogOpType::kStage: {
+      if (!need(24)) return Fail("short kStage");
+      op->log_partition = DecodeFixed32(p);
+      op->epoch = DecodeFixed64(p + 4);
+      op->offset = DecodeFixed64(p + 12);
+      uint32_t record_len = DecodeFixed32(p + 20);
+      if (!need(28ull + record_len)) return Fail("short staged record");
+      op->part_record = std::string_view(p + 24, record_len);
+      uint32_t commit_len = DecodeFixed32(p + 24 + record_len);
+      if (!need(28ull + record_len + commit_len)) return Fail("short staged commit record");
+      op->part_commit_record = std::string_view(p + 28 + record_len, commit_len);
+      p += 28 + record_len + commit_len;
+      break;
+    }
+    case LogOpType::kUnstage:
+    case LogOpType::kTruncatePartition:
+      if (!need(12)) return Fail("short partition log operation");
+      op->log_partition = DecodeFixed32(p);
+      op->offset = DecodeFixed64(p + 4);
+      p += 12;
+      break;
+    case LogOpType::kPartitionEnd:
+      if (!need(20)) return Fail("short kPartitionEnd");
+      op->log_partition = DecodeFixed32(p);
+      op->epoch = DecodeFixed64(p + 4);
+      op->offset = DecodeFixed64(p + 12);
+      p += 20;
       break;
     default:
       return Fail("unknown operation type " + std::to_string(static_cast<int>(op->type)));

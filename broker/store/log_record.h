@@ -25,6 +25,12 @@
 //   kFanoutStart  job_id u64, msg_id u64, group_id u64, created_ms u64,
 //                 envelope_len u32, envelope, count u32, count member queue ids u64
 //   kFanoutProgress job_id u64, msg_id u64, cursor u32, added u32, done u8
+//   kStage        partition u32, epoch u64, offset u64, record_len u32,
+//                 record, commit_len u32, commit record: a follower's
+//                 staged part (partition_log.h)
+//   kUnstage      partition u32, through u64
+//   kTruncatePartition partition u32, to u64
+//   kPartitionEnd partition u32, epoch u64, end offset u64 (a leader's)
 //   kPartition    partition u32: the operations after it, up to the next
 //                 kPartition, belong to that partition (docs/cluster.md); a
 //                 record starts in partition 0, so a single node, whose one
@@ -73,12 +79,19 @@ enum class LogOpType : uint8_t {
   kFanoutStart = 13,
   kFanoutProgress = 14,
   kPartition = 15,
+  // A node's own bookkeeping of its partition logs (partition_log.h),
+  // written In(kNodeLocalPartition) and applied at commit.
+  kStage = 16,
+  kUnstage = 17,
+  kTruncatePartition = 18,
+  kPartitionEnd = 19,
 };
 
 // Whether the commit that logs an operation of this type applies it to the
 // index (the others wait for the record's apply step).
 inline bool AppliedAtCommit(LogOpType type) {
-  return type >= LogOpType::kIndexAck && type <= LogOpType::kFanoutProgress;
+  return (type >= LogOpType::kIndexAck && type <= LogOpType::kFanoutProgress) ||
+         type >= LogOpType::kStage;
 }
 
 // A change to a group (kGroupChange).
@@ -174,6 +187,15 @@ class LogWriter {
   void StartFanout(const FanoutStart& start);
   // A fan-out job wrote member entries up to `cursor` (`added` of them).
   void AdvanceFanout(const FanoutProgress& progress);
+  // A cluster node's partition logs (partition_log.h): a follower stages a
+  // leader's part, moves staged parts up to `through` into its state, or
+  // cuts its log of the partition back to `to`; a leader records where its
+  // log of a partition ends.
+  void Stage(PartitionId partition, uint64_t epoch, uint64_t offset, std::string_view record,
+             std::string_view commit_record);
+  void Unstage(PartitionId partition, uint64_t through);
+  void TruncatePartition(PartitionId partition, uint64_t to);
+  void PartitionEnd(PartitionId partition, uint64_t epoch, uint64_t end_offset);
   // Copies one operation read from another record, into its partition.
   void Copy(const LogOp& op);
   // Puts the operations of `earlier` in front of this writer's.
@@ -219,6 +241,14 @@ struct LogOp {
   uint32_t cursor = 0;
   uint32_t added = 0;
   bool done = false;
+
+  // kStage, kUnstage, kTruncatePartition, kPartitionEnd (offset: the
+  // offset, `through`, `to` or end offset)
+  PartitionId log_partition = 0;
+  uint64_t epoch = 0;
+  uint64_t offset = 0;
+  std::string_view part_record;
+  std::string_view part_commit_record;
 
   GroupChange ToGroupChange() const;
   FanoutStart ToFanoutStart() const;

@@ -88,6 +88,10 @@ const char* TableName(Table table) {
       return "expiry";
     case Table::kGroupInfo:
       return "group_info";
+    case Table::kPartitionLog:
+      return "partition_log";
+    case Table::kStaged:
+      return "staged";
     case Table::kMessageChunks:
       return "message_chunks";
   }
@@ -368,6 +372,19 @@ Status Store::ApplyAtCommit(KvTxn& txn, std::string_view record, std::vector<Pur
       case LogOpType::kFanoutProgress:
         AdvanceFanout(txn, op.ToFanoutProgress());
         break;
+      case LogOpType::kStage:
+        ApplyStage(txn, op.log_partition, op.epoch, op.offset, op.part_record,
+                   op.part_commit_record);
+        break;
+      case LogOpType::kUnstage:
+        ApplyUnstage(txn, op.log_partition, op.offset);
+        break;
+      case LogOpType::kTruncatePartition:
+        ApplyTruncate(txn, op.log_partition, op.offset);
+        break;
+      case LogOpType::kPartitionEnd:
+        ApplyPartitionEnd(txn, op.log_partition, op.epoch, op.offset);
+        break;
       default:
         return Status::StorageError("log operation " + std::to_string(static_cast<int>(op.type)) +
                                     " in the record applied at commit");
@@ -452,6 +469,10 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
       case LogOpType::kFanoutStart:
       case LogOpType::kFanoutProgress:
       case LogOpType::kPartition:  // LogReader reads the markers itself
+      case LogOpType::kStage:
+      case LogOpType::kUnstage:
+      case LogOpType::kTruncatePartition:
+      case LogOpType::kPartitionEnd:
         // Applied by the commit that logged them (never in the log's
         // records; a corrupt record would be the only way here).
         return Status::StorageError("log record " + std::to_string(step.batch_no) +
@@ -658,6 +679,25 @@ Result<std::optional<QueueInfo>> Store::FindQueue(std::string_view name) {
   }
   if (Status s = ReadConfig(**txn, &info); !s.ok()) return s;
   return std::optional<QueueInfo>(std::move(info));
+}
+
+Result<PartitionLogState> Store::ReadPartitionLog(PartitionId partition) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  return store::ReadPartitionLog(**txn, partition);
+}
+
+Status Store::ReadStaged(PartitionId partition, uint64_t from, uint64_t to,
+                         std::vector<StagedPart>* out) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  return store::ReadStaged(**txn, partition, from, to, out);
+}
+
+Result<std::vector<PartitionId>> Store::ListPartitionLogs() {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  return store::ListPartitionLogs(**txn);
 }
 
 Result<std::optional<QueueInfo>> Store::FindQueueById(QueueId queue_id) {

@@ -27,6 +27,7 @@
 #include "keys.h"
 #include "kv.h"
 #include "message_table.h"
+#include "partition_log.h"
 #include "write_batch.h"
 
 namespace hermod::store {
@@ -113,6 +114,12 @@ class Store {
   // Reads (loop thread, tools).
   Result<std::optional<QueueInfo>> FindQueue(std::string_view name);
   Result<std::optional<QueueInfo>> FindQueueById(QueueId queue_id);
+
+  // A cluster node's partition logs (partition_log.h).
+  Result<PartitionLogState> ReadPartitionLog(PartitionId partition);
+  Status ReadStaged(PartitionId partition, uint64_t from, uint64_t to,
+                    std::vector<StagedPart>* out);
+  Result<std::vector<PartitionId>> ListPartitionLogs();
   // Appends to *out up to max_entries entries of a queue with
   // from <= seq < end, in seq order, each with its message's envelope copied.
   Status ReadEntries(QueueId queue_id, Seq from, Seq end, size_t max_entries,

@@ -217,8 +217,10 @@ TEST(DbTest, StatAndDumpJsonCountWhatWasPublished) {
   EXPECT_EQ(Number(*lmdb->Find("readers"), "active"), 0);  // the broker is stopped
   const JsonValue* tables = s->Find("tables");
   ASSERT_NE(tables, nullptr);
-  EXPECT_EQ(tables->members.size(), 14u);
+  EXPECT_EQ(tables->members.size(), 16u);
   ASSERT_NE(tables->Find("message_chunks"), nullptr);
+  ASSERT_NE(tables->Find("partition_log"), nullptr);
+  ASSERT_NE(tables->Find("staged"), nullptr);
   ASSERT_NE(tables->Find("entries"), nullptr);
   EXPECT_EQ(Number(*tables->Find("entries"), "entries"), 6);
   EXPECT_GE(Number(*tables->Find("entries"), "depth"), 1);
