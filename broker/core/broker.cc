@@ -25,7 +25,8 @@ Broker::Broker(Clock* clock, Scheduler* scheduler, store::Store* store, store::C
       dedup_(store, config.dedup_window_ms, config.max_client_dedup_ids),
       queues_(store, config_.queue_defaults, config_.partitions),
       groups_(store),
-      replica_(store) {}
+      replica_(store, [this](const store::LogOp& op) { ApplyCommitted(op); }),
+      follower_(store) {}
 
 Broker::~Broker() = default;
 
@@ -34,6 +35,7 @@ Status Broker::Recover(const store::Recovery& recovery) {
   // through ApplyCommitted): everything is in the index now, and queues
   // load from it on first use.
   pipeline_.Start(recovery.ids, recovery.ids.next_batch_no - 1, recovery.msg_id_lease);
+  if (Status s = follower_.Load(); !s.ok()) return s;
   groups_.RecoverJobs(recovery.fanout_jobs);
   if (recovery.records_applied > 0) {
     spdlog::info("recovered {} log records ({} bytes) into the index", recovery.records_applied,
@@ -47,14 +49,27 @@ Result<BatchNo> Broker::AppendReplicated(store::PartitionId partition, std::stri
   store::WriteBatch& batch = pipeline_.batch();
   Status s = replica_.Append(partition, record, commit_record, &batch, &pipeline_.unapplied());
   if (!s.ok()) return s;
-  // What lives only in memory (dedup ids) follows the leader's state too.
-  for (std::string_view r : {record, commit_record}) {
-    store::LogReader reader(r, partition);
-    store::LogOp op;
-    while (reader.Next(&op)) ApplyCommitted(op);
-  }
   pipeline_.NotePublish(record.size() + commit_record.size());
   return batch.batch_no;
+}
+
+Result<ReplicateResult> Broker::TakeReplicated(const ReplicatePart& part) {
+  store::WriteBatch& batch = pipeline_.batch();
+  Result<ReplicateResult> taken = follower_.Take(part, &batch, &replica_, &pipeline_.unapplied());
+  if (taken.ok() && *taken == ReplicateResult::kStaged) {
+    pipeline_.NotePublish(part.record.size() + part.commit_record.size());
+  }
+  return taken;
+}
+
+Status Broker::LeaderCommitted(store::PartitionId partition, uint64_t epoch,
+                               uint64_t leader_commit) {
+  return follower_.Commit(partition, epoch, leader_commit, &pipeline_.batch(), &replica_,
+                          &pipeline_.unapplied());
+}
+
+Status Broker::TruncatePartition(store::PartitionId partition, uint64_t to) {
+  return follower_.Truncate(partition, to, &pipeline_.batch());
 }
 
 void Broker::ApplyCommitted(const store::LogOp& op) {

@@ -40,6 +40,7 @@
 #include "committer.h"
 #include "config.h"
 #include "dedup_index.h"
+#include "follower_log.h"
 #include "group.h"
 #include "group_table.h"
 #include "pipeline.h"
@@ -100,6 +101,14 @@ class Broker {
   Result<BatchNo> AppendReplicated(store::PartitionId partition, std::string_view record,
                                    std::string_view commit_record);
   size_t replica_pending() const { return replica_.pending(); }
+  // The follower's partition logs (follower_log.h): a shipped part, the
+  // leader's high watermark alone, truncation, fencing. A part taken is
+  // durable once committed_through() reaches the batch_no() it went into.
+  Result<ReplicateResult> TakeReplicated(const ReplicatePart& part);
+  Status LeaderCommitted(store::PartitionId partition, uint64_t epoch, uint64_t leader_commit);
+  Status TruncatePartition(store::PartitionId partition, uint64_t to);
+  FollowerLog& follower_log() { return follower_; }
+  BatchNo batch_no() const { return pipeline_.batch_no(); }
 
   // A cluster leader's part: every batch storage is done with goes to
   // `listener` before its replies are sent (a committed one's records are
@@ -277,6 +286,7 @@ class Broker {
 
   GroupTable groups_;
   ReplicaLog replica_;
+  FollowerLog follower_;
   CommitListener commit_listener_;
   bool replication_gate_ = false;
   BatchNo replicated_through_ = 0;

@@ -42,6 +42,7 @@ Status ReplicaLog::Append(store::PartitionId partition, std::string_view record,
   // an entry of an earlier batch, never one of this.
   store::LogReader reader(record, partition);
   while (reader.Next(&op)) {
+    if (on_op_) on_op_(op);
     switch (op.type) {
       case store::LogOpType::kPublish:
       case store::LogOpType::kEntry: {
@@ -73,6 +74,7 @@ Status ReplicaLog::Append(store::PartitionId partition, std::string_view record,
 
   store::LogReader commits(commit_record, partition);
   while (commits.Next(&op)) {
+    if (on_op_) on_op_(op);
     switch (op.type) {
       case store::LogOpType::kIndexAck: {
         Pending known{0, op.msg_id, op.bytes, op.expires_ms};

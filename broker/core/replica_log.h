@@ -21,6 +21,7 @@
 #define HERMOD_BROKER_CORE_REPLICA_LOG_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string_view>
 #include <utility>
@@ -35,7 +36,10 @@ namespace hermod::core {
 
 class ReplicaLog {
  public:
-  explicit ReplicaLog(store::Store* store) : store_(store) {}
+  // `on_op` sees every operation appended (the core keeps what lives only
+  // in memory, dedup ids, from it).
+  using OnOp = std::function<void(const store::LogOp&)>;
+  ReplicaLog(store::Store* store, OnOp on_op) : store_(store), on_op_(std::move(on_op)) {}
   ReplicaLog(const ReplicaLog&) = delete;
   ReplicaLog& operator=(const ReplicaLog&) = delete;
 
@@ -70,6 +74,7 @@ class ReplicaLog {
                 const Pending* known);
 
   store::Store* store_;
+  OnOp on_op_;
   std::map<Key, Pending> pending_;
   std::map<BatchNo, std::vector<Key>> by_batch_;
 };
