@@ -121,6 +121,10 @@ class Broker {
   using CommitListener = std::function<void(const store::WriteBatch&)>;
   void set_commit_listener(CommitListener listener) { commit_listener_ = std::move(listener); }
   void set_replication_gate(bool on) { replication_gate_ = on; }
+  // Sees every batch just before it goes to storage (may add operations).
+  void set_submit_listener(std::function<void(store::WriteBatch&)> listener) {
+    pipeline_.set_on_submit(std::move(listener));
+  }
   void OnReplicated(BatchNo through);
   // A batch waiting for replication never will be (this node lost a
   // partition it carries): its replies fail with `why`, when

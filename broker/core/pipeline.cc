@@ -79,6 +79,7 @@ void Pipeline::MaybeSubmit() {
   // holds its record twice (log and index) until it commits.
   batch_->apply = unapplied_.TakeDue(now, /*one=*/full_retry_ms_ != 0);
   if (batch_->empty()) return;
+  if (on_submit_) on_submit_(*batch_);
   batch_->now_ms = now;
   batch_->ids = ids_;
   if (ids_.next_msg_id + store::Store::kMsgIdLeaseBlock / 2 > msg_id_lease_) {

@@ -107,6 +107,9 @@ class Pipeline {
   // Runs just before a batch is handed to storage (the owner adds the
   // fan-out chunks that ride in every batch).
   void set_before_submit(std::function<void()> fn) { before_submit_ = std::move(fn); }
+  // Runs with every batch about to go to storage, once it is complete (a
+  // cluster leader numbers its partition parts into it).
+  void set_on_submit(std::function<void(store::WriteBatch&)> fn) { on_submit_ = std::move(fn); }
   // Takes the storage thread's completed batches. Loop thread.
   void OnStorageWake();
 
@@ -125,6 +128,7 @@ class Pipeline {
   store::Committer* storage_;
   OnDone on_done_;
   std::function<void()> before_submit_;
+  std::function<void(store::WriteBatch&)> on_submit_;
   uint32_t max_batch_messages_;
   uint64_t max_batch_bytes_;
   UnappliedLog unapplied_;

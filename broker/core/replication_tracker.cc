@@ -25,42 +25,75 @@ void ReplicationTracker::StopLeading(PartitionId partition) {
   Advance();
 }
 
-Result<std::vector<ShippedPart>> ReplicationTracker::OnBatch(const store::WriteBatch& batch) {
-  std::vector<ShippedPart> out;
+void ReplicationTracker::OnSubmit(store::WriteBatch& batch) {
   Waiting waiting;
   waiting.batch_no = batch.batch_no;
-  if (batch.status.ok()) {
-    for (bool commit : {false, true}) {
-      const std::string& record = commit ? batch.log.commit_record() : batch.log.record();
-      if (record.empty()) continue;
-      Result<std::vector<store::PartitionRecord>> split = store::SplitByPartition(record);
-      if (!split.ok()) return split.status();
-      for (store::PartitionRecord& part : *split) {
-        if (!leads(part.partition)) continue;  // node-local, or a followed partition's
-        auto it = std::find_if(out.begin(), out.end(),
-                               [&](const ShippedPart& s) { return s.partition == part.partition; });
-        if (it == out.end()) {
-          out.push_back(ShippedPart{});
-          it = out.end() - 1;
-          it->partition = part.partition;
-        }
-        (commit ? it->commit_record : it->record) = std::move(part.record);
-      }
-    }
-    std::sort(out.begin(), out.end(),
-              [](const ShippedPart& a, const ShippedPart& b) { return a.partition < b.partition; });
-    for (ShippedPart& s : out) {
-      Partition& p = partitions_[s.partition];
-      s.epoch = p.epoch;
-      s.prev_offset = p.end_offset;
-      s.offset = ++p.end_offset;
-      s.followers = p.followers;
-      waiting.parts.emplace_back(s.partition, s.offset);
-      // A partition with no follower to wait for is replicated at once.
-      Recompute(s.partition, p);
-    }
+  // Copied: writing the ends below adds the node-local partition.
+  std::vector<PartitionId> touched = batch.log.partitions();
+  std::sort(touched.begin(), touched.end());
+  for (PartitionId partition : touched) {
+    auto it = partitions_.find(partition);
+    if (it == partitions_.end()) continue;  // node-local, or a followed partition's
+    Partition& p = it->second;
+    uint64_t offset = ++p.end_offset;
+    batch.log.In(store::kNodeLocalPartition).PartitionEnd(partition, p.epoch, offset);
+    waiting.parts.emplace_back(partition, offset);
   }
   waiting_.push_back(std::move(waiting));
+}
+
+ReplicationTracker::Waiting* ReplicationTracker::FindWaiting(BatchNo batch_no) {
+  for (size_t i = 0; i < waiting_.size(); ++i) {
+    if (waiting_[i].batch_no == batch_no) return &waiting_[i];
+  }
+  return nullptr;
+}
+
+Result<std::vector<ShippedPart>> ReplicationTracker::OnBatch(const store::WriteBatch& batch) {
+  std::vector<ShippedPart> out;
+  Waiting* waiting = FindWaiting(batch.batch_no);
+  if (waiting == nullptr) {
+    // Never numbered (submitted before this node led anything): nothing
+    // of it is shipped, and it waits for nothing.
+    Waiting w;
+    w.batch_no = batch.batch_no;
+    waiting_.push_back(std::move(w));
+    waiting = &waiting_[waiting_.size() - 1];
+  }
+  waiting->done = true;
+  if (!batch.status.ok()) {
+    for (const auto& [partition, offset] : waiting->parts) StopLeading(partition);
+    Advance();
+    return out;
+  }
+  for (const auto& [partition, offset] : waiting->parts) {
+    ShippedPart s;
+    s.partition = partition;
+    s.offset = offset;
+    s.prev_offset = offset - 1;
+    auto it = partitions_.find(partition);
+    if (it != partitions_.end()) {
+      s.epoch = it->second.epoch;
+      s.followers = it->second.followers;
+    }
+    out.push_back(std::move(s));
+  }
+  for (bool commit : {false, true}) {
+    const std::string& record = commit ? batch.log.commit_record() : batch.log.record();
+    if (record.empty()) continue;
+    Result<std::vector<store::PartitionRecord>> split = store::SplitByPartition(record);
+    if (!split.ok()) return split.status();
+    for (store::PartitionRecord& part : *split) {
+      auto it = std::find_if(out.begin(), out.end(),
+                             [&](const ShippedPart& s) { return s.partition == part.partition; });
+      if (it == out.end()) continue;  // not numbered: node-local, or not led
+      (commit ? it->commit_record : it->record) = std::move(part.record);
+    }
+  }
+  for (ShippedPart& s : out) {
+    auto it = partitions_.find(s.partition);
+    if (it != partitions_.end()) Recompute(s.partition, it->second);
+  }
   Advance();
   return out;
 }
@@ -96,6 +129,7 @@ void ReplicationTracker::Recompute(PartitionId, Partition& p) {
 void ReplicationTracker::Advance() {
   while (!waiting_.empty()) {
     const Waiting& w = waiting_.front();
+    if (!w.done) return;
     bool lost = false;
     bool done = true;
     for (const auto& [partition, offset] : w.parts) {

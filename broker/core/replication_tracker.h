@@ -4,8 +4,10 @@
 //
 // Each batch the leader commits carries operations of some of the
 // partitions it leads; each such partition's part gets the next offset of
-// that partition's log (offsets count shipped batches, 1 up) and goes to
-// the partition's followers, which ack the highest offset they hold
+// that partition's log (offsets count shipped batches, 1 up) when the batch
+// goes to storage, written into the batch itself (partition_end), so the
+// leader's recorded end is always what it committed; once committed, the
+// part goes to the partition's followers, which ack the highest offset they hold
 // durable, with the epoch they took it under. A partition's high watermark
 // is the highest offset every in-sync follower acked, provided the in-sync
 // set (the leader with its in-sync followers) has at least min_insync
@@ -65,9 +67,14 @@ class ReplicationTracker {
   void StopLeading(PartitionId partition);
   bool leads(PartitionId partition) const { return partitions_.count(partition) > 0; }
 
+  // A batch about to go to storage (Broker::set_submit_listener): numbers
+  // its parts of led partitions and writes their ends into it.
+  void OnSubmit(store::WriteBatch& batch);
   // A batch storage is done with, in batch order. A committed one's parts
-  // of led partitions get their offsets and are returned, to be shipped.
-  // Corruption when a record does not read.
+  // numbered at submit are returned, to be shipped. A failed one leaves its
+  // partitions' numbering in doubt: they are given up (StopLeading), so its
+  // batches fail and the control plane moves them. Corruption when a
+  // record does not read.
   Result<std::vector<ShippedPart>> OnBatch(const store::WriteBatch& batch);
   // A follower acks `offset` of `partition` durable under `epoch`. Acks of
   // another epoch, of unknown followers or partitions are ignored (returns
@@ -97,8 +104,10 @@ class ReplicationTracker {
   };
   struct Waiting {
     BatchNo batch_no = 0;
+    bool done = false;                                    // storage is done with it
     std::vector<std::pair<PartitionId, uint64_t>> parts;  // partition, offset
   };
+  Waiting* FindWaiting(BatchNo batch_no);
   void Recompute(PartitionId partition, Partition& p);
   void Advance();
 

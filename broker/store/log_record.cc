@@ -18,6 +18,12 @@ std::string* LogWriter::Begin(LogOpType type) {
   }
   out->push_back(static_cast<char>(type));
   ++ops_;
+  if (partition_ != noted_partition_) {
+    noted_partition_ = partition_;
+    if (std::find(partitions_.begin(), partitions_.end(), partition_) == partitions_.end()) {
+      partitions_.push_back(partition_);
+    }
+  }
   return out;
 }
 
@@ -137,6 +143,12 @@ void LogWriter::Prepend(const LogWriter& earlier) {
   if (record_was_empty) record_partition_ = earlier.record_partition_;
   if (commit_was_empty) commit_partition_ = earlier.commit_partition_;
   ops_ += earlier.ops_;
+  for (PartitionId p : earlier.partitions_) {
+    if (std::find(partitions_.begin(), partitions_.end(), p) == partitions_.end()) {
+      partitions_.push_back(p);
+    }
+  }
+  noted_partition_ = kNoPartition;
 }
 
 void LogWriter::Stage(PartitionId partition, uint64_t epoch, uint64_t offset,

@@ -143,11 +143,15 @@ class LogWriter {
   // The AppliedAtCommit operations, in the same format.
   const std::string& commit_record() const { return commit_record_; }
   bool has_commit_ops() const { return !commit_record_.empty(); }
+  // Every partition an operation was written in, in first-use order.
+  const std::vector<PartitionId>& partitions() const { return partitions_; }
   void Clear() {
     record_.clear();
     commit_record_.clear();
     ops_ = 0;
     partition_ = record_partition_ = commit_partition_ = 0;
+    partitions_.clear();
+    noted_partition_ = kNoPartition;
   }
 
   // The operations written next belong to partition p (until the next
@@ -212,6 +216,9 @@ class LogWriter {
   PartitionId partition_ = 0;         // of the next operation
   PartitionId record_partition_ = 0;  // where each record stands
   PartitionId commit_partition_ = 0;
+  static constexpr PartitionId kNoPartition = UINT32_MAX - 1;
+  std::vector<PartitionId> partitions_;
+  PartitionId noted_partition_ = kNoPartition;  // the last one pushed to partitions_
 };
 
 struct LogOp {

@@ -21,12 +21,27 @@ store::WriteBatch Batch(BatchNo batch_no, const std::vector<PartitionId>& partit
   return batch;
 }
 
+// Submits the batch (numbering its parts) and reports it done.
+Result<std::vector<ShippedPart>> Commit(ReplicationTracker& t, store::WriteBatch batch) {
+  t.OnSubmit(batch);
+  return t.OnBatch(batch);
+}
+
 TEST(ReplicationTracker, ShipsEachLedPartitionsPartWithTheNextOffset) {
   ReplicationTracker t;
   t.Lead(1, 7, {"b", "c"}, {"b", "c"}, 2, 0);
   t.Lead(2, 3, {"b"}, {"b"}, 2, 40);
   store::WriteBatch batch = Batch(5, {1, 2, 9});  // 9: not led here
   batch.log.In(1).IndexAck(101, 1, 2, 3, 0);
+  t.OnSubmit(batch);
+  // The batch itself records where the leader's logs of 1 and 2 end.
+  std::vector<std::pair<PartitionId, uint64_t>> ends;
+  store::LogReader reader(batch.log.commit_record());
+  store::LogOp op;
+  while (reader.Next(&op)) {
+    if (op.type == store::LogOpType::kPartitionEnd) ends.emplace_back(op.log_partition, op.offset);
+  }
+  EXPECT_EQ(ends, (std::vector<std::pair<PartitionId, uint64_t>>{{1, 1}, {2, 41}}));
   Result<std::vector<ShippedPart>> parts = t.OnBatch(batch);
   ASSERT_TRUE(parts.ok());
   ASSERT_EQ(parts->size(), 2u);
@@ -39,11 +54,14 @@ TEST(ReplicationTracker, ShipsEachLedPartitionsPartWithTheNextOffset) {
   EXPECT_FALSE(one.record.empty());
   EXPECT_FALSE(one.commit_record.empty());
   // The part reads back as that partition's operations only.
-  store::LogReader reader(one.record, 1);
-  store::LogOp op;
-  ASSERT_TRUE(reader.Next(&op));
+  store::LogReader part(one.record, 1);
+  ASSERT_TRUE(part.Next(&op));
   EXPECT_EQ(op.queue_id, 101u);
-  EXPECT_FALSE(reader.Next(&op));
+  EXPECT_FALSE(part.Next(&op));
+  store::LogReader commits(one.commit_record, 1);
+  ASSERT_TRUE(commits.Next(&op));
+  EXPECT_EQ(op.type, store::LogOpType::kIndexAck);  // no partition_end: node-local
+  EXPECT_FALSE(commits.Next(&op));
   const ShippedPart& two = (*parts)[1];
   EXPECT_EQ(two.partition, 2u);
   EXPECT_EQ(two.prev_offset, 40u);
@@ -55,8 +73,8 @@ TEST(ReplicationTracker, ABatchIsReplicatedWhenTheWholeIsrHasEveryPart) {
   ReplicationTracker t;
   t.Lead(1, 1, {"b", "c"}, {"b", "c"}, 2, 0);
   t.Lead(2, 1, {"b", "c"}, {"b", "c"}, 2, 0);
-  ASSERT_TRUE(t.OnBatch(Batch(1, {1, 2})).ok());
-  ASSERT_TRUE(t.OnBatch(Batch(2, {1})).ok());
+  ASSERT_TRUE(Commit(t, Batch(1, {1, 2})).ok());
+  ASSERT_TRUE(Commit(t, Batch(2, {1})).ok());
   EXPECT_EQ(t.replicated_through(), 0u);
   EXPECT_TRUE(t.OnAck("b", 1, 1, 2));
   EXPECT_TRUE(t.OnAck("b", 2, 1, 1));
@@ -68,31 +86,54 @@ TEST(ReplicationTracker, ABatchIsReplicatedWhenTheWholeIsrHasEveryPart) {
   EXPECT_EQ(t.replicated_through(), 2u);
   EXPECT_EQ(t.waiting(), 0u);
 
-  // Batches with nothing to ship, or failed ones, pass once those before do.
-  ASSERT_TRUE(t.OnBatch(Batch(3, {1})).ok());
-  ASSERT_TRUE(t.OnBatch(Batch(4, {})).ok());
-  store::WriteBatch failed = Batch(5, {1});
-  failed.status = Status::StorageError("disk");
-  Result<std::vector<ShippedPart>> none = t.OnBatch(failed);
-  ASSERT_TRUE(none.ok());
-  EXPECT_TRUE(none->empty());
+  // Batches with nothing to ship pass once those before do.
+  ASSERT_TRUE(Commit(t, Batch(3, {1})).ok());
+  ASSERT_TRUE(Commit(t, Batch(4, {})).ok());
   EXPECT_EQ(t.replicated_through(), 2u);
   t.OnAck("b", 1, 1, 3);
   t.OnAck("c", 1, 1, 3);
-  EXPECT_EQ(t.replicated_through(), 5u);
+  EXPECT_EQ(t.replicated_through(), 4u);
+
+  // A batch in storage holds back the ones after it, even empty ones.
+  store::WriteBatch slow = Batch(5, {2});
+  t.OnSubmit(slow);
+  ASSERT_TRUE(Commit(t, Batch(6, {})).ok());
+  EXPECT_EQ(t.replicated_through(), 4u);
+  ASSERT_TRUE(t.OnBatch(slow).ok());
+  t.OnAck("b", 2, 1, 2);
+  t.OnAck("c", 2, 1, 2);
+  EXPECT_EQ(t.replicated_through(), 6u);
+}
+
+// A failed commit leaves the numbering of its partitions in doubt: they
+// are given up, and what waits on them fails.
+TEST(ReplicationTracker, AFailedBatchGivesUpItsPartitions) {
+  ReplicationTracker t;
+  t.Lead(1, 1, {"b"}, {"b"}, 2, 0);
+  t.Lead(2, 1, {"b"}, {"b"}, 2, 0);
+  ASSERT_TRUE(Commit(t, Batch(1, {1})).ok());
+  store::WriteBatch failed = Batch(2, {1});
+  failed.status = Status::StorageError("disk");
+  Result<std::vector<ShippedPart>> none = Commit(t, failed);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  EXPECT_FALSE(t.leads(1));
+  EXPECT_TRUE(t.leads(2));
+  EXPECT_EQ(t.TakeFailed(), (std::vector<BatchNo>{1, 2}));
+  EXPECT_EQ(t.replicated_through(), 2u);
 }
 
 TEST(ReplicationTracker, TooFewInSyncConfirmsNothingUntilTheSetGrowsBack) {
   ReplicationTracker t;
   t.Lead(1, 1, {"b", "c"}, {"b", "c"}, 2, 0);
-  ASSERT_TRUE(t.OnBatch(Batch(1, {1})).ok());
+  ASSERT_TRUE(Commit(t, Batch(1, {1})).ok());
   // b leaves the ISR: c alone (with the leader) is still 2 in sync.
   t.Lead(1, 1, {"b", "c"}, {"c"}, 2, 0);
   t.OnAck("c", 1, 1, 1);
   EXPECT_EQ(t.replicated_through(), 1u);
   // c leaves too: the leader alone is under min_insync 2.
   t.Lead(1, 1, {"b", "c"}, {}, 2, 0);
-  ASSERT_TRUE(t.OnBatch(Batch(2, {1})).ok());
+  ASSERT_TRUE(Commit(t, Batch(2, {1})).ok());
   t.OnAck("b", 1, 1, 2);
   t.OnAck("c", 1, 1, 2);
   EXPECT_EQ(t.replicated_through(), 1u);
@@ -102,14 +143,14 @@ TEST(ReplicationTracker, TooFewInSyncConfirmsNothingUntilTheSetGrowsBack) {
   // With min_insync 1 a lone leader confirms by itself.
   ReplicationTracker alone;
   alone.Lead(4, 1, {"b"}, {}, 1, 0);
-  ASSERT_TRUE(alone.OnBatch(Batch(1, {4})).ok());
+  ASSERT_TRUE(Commit(alone, Batch(1, {4})).ok());
   EXPECT_EQ(alone.replicated_through(), 1u);
 }
 
 TEST(ReplicationTracker, AcksOfAnotherEpochOrStrangersCountForNothing) {
   ReplicationTracker t;
   t.Lead(1, 5, {"b"}, {"b"}, 2, 0);
-  ASSERT_TRUE(t.OnBatch(Batch(1, {1})).ok());
+  ASSERT_TRUE(Commit(t, Batch(1, {1})).ok());
   EXPECT_FALSE(t.OnAck("b", 1, 4, 1));  // stale epoch
   EXPECT_FALSE(t.OnAck("x", 1, 5, 1));  // not a replica
   EXPECT_FALSE(t.OnAck("b", 3, 5, 1));  // not led here
@@ -119,7 +160,7 @@ TEST(ReplicationTracker, AcksOfAnotherEpochOrStrangersCountForNothing) {
   EXPECT_EQ(t.replicated_through(), 1u);
   // A new epoch forgets the old one's acks.
   t.Lead(1, 6, {"b"}, {"b"}, 2, 0);
-  ASSERT_TRUE(t.OnBatch(Batch(2, {1})).ok());
+  ASSERT_TRUE(Commit(t, Batch(2, {1})).ok());
   EXPECT_EQ(t.replicated_through(), 1u);
   EXPECT_TRUE(t.OnAck("b", 1, 6, 2));
   EXPECT_EQ(t.replicated_through(), 2u);
@@ -129,8 +170,8 @@ TEST(ReplicationTracker, BatchesOfALostPartitionFailAndDoNotBlockTheRest) {
   ReplicationTracker t;
   t.Lead(1, 1, {"b"}, {"b"}, 2, 0);
   t.Lead(2, 1, {"b"}, {"b"}, 2, 0);
-  ASSERT_TRUE(t.OnBatch(Batch(1, {1})).ok());
-  ASSERT_TRUE(t.OnBatch(Batch(2, {2})).ok());
+  ASSERT_TRUE(Commit(t, Batch(1, {1})).ok());
+  ASSERT_TRUE(Commit(t, Batch(2, {2})).ok());
   t.OnAck("b", 2, 1, 1);
   EXPECT_EQ(t.replicated_through(), 0u);
   t.StopLeading(1);

@@ -1,0 +1,154 @@
+// Two cores replicating over a scripted link: the leader numbers and ships
+// its partition parts (ReplicationTracker), the follower stages them and
+// moves them into its state under the high watermark (FollowerLog), and
+// the leader confirms a publish only once the follower acked it durable.
+// At the end the follower's store holds what the leader's does.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core_harness.h"
+#include "follower_log.h"
+#include "replication_tracker.h"
+
+namespace hermod::core {
+namespace {
+
+using testing::CoreHarness;
+
+constexpr uint32_t kPartitions = 4;
+constexpr uint64_t kEpoch = 1;
+
+class ReplicationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    leader_.config().partitions = kPartitions;
+    leader_.config().id_prefix = 1;
+    follower_.config().partitions = kPartitions;
+    follower_.config().id_prefix = 2;
+    leader_.Start();
+    follower_.Start();
+    for (PartitionId p = 0; p < kPartitions; ++p) tracker_.Lead(p, kEpoch, {"f"}, {"f"}, 2, 0);
+    Broker& b = leader_.broker();
+    b.set_replication_gate(true);
+    b.set_submit_listener([this](store::WriteBatch& batch) { tracker_.OnSubmit(batch); });
+    b.set_commit_listener([this](const store::WriteBatch& batch) {
+      Result<std::vector<ShippedPart>> parts = tracker_.OnBatch(batch);
+      ASSERT_TRUE(parts.ok());
+      for (ShippedPart& part : *parts) outbox_.push_back(std::move(part));
+    });
+  }
+
+  // One round over the link: ship, take, ack, confirm, heartbeat.
+  void Pump() {
+    leader_.Turn();
+    std::vector<std::tuple<PartitionId, uint64_t, BatchNo>> taken;
+    for (const ShippedPart& s : outbox_) {
+      ReplicatePart part;
+      part.partition = s.partition;
+      part.epoch = s.epoch;
+      part.prev_offset = s.prev_offset;
+      part.offset = s.offset;
+      part.leader_commit = tracker_.high_watermark(s.partition);
+      part.record = s.record;
+      part.commit_record = s.commit_record;
+      BatchNo into = follower_.broker().batch_no();
+      Result<ReplicateResult> r = follower_.broker().TakeReplicated(part);
+      ASSERT_TRUE(r.ok());
+      ASSERT_EQ(*r, ReplicateResult::kStaged);
+      taken.emplace_back(s.partition, s.offset, into);
+    }
+    outbox_.clear();
+    follower_.Turn();
+    for (const auto& [p, offset, into] : taken) {
+      ASSERT_GE(follower_.broker().committed_through(), into);
+      EXPECT_TRUE(tracker_.OnAck("f", p, kEpoch, offset));
+    }
+    for (BatchNo failed : tracker_.TakeFailed()) {
+      leader_.broker().FailReplication(failed, Status::Unavailable("lost"));
+    }
+    leader_.broker().OnReplicated(tracker_.replicated_through());
+    for (PartitionId p = 0; p < kPartitions; ++p) {
+      ASSERT_TRUE(follower_.broker().LeaderCommitted(p, kEpoch, tracker_.high_watermark(p)).ok());
+    }
+    follower_.Turn();
+  }
+
+  struct Snapshot {
+    uint64_t depth = 0, last_seq = 0;
+    std::vector<std::pair<Seq, MsgId>> entries;
+    bool operator==(const Snapshot&) const = default;
+  };
+  static Snapshot Read(store::Store& store, std::string_view name) {
+    Snapshot snap;
+    Result<std::optional<store::QueueInfo>> info = store.FindQueue(name);
+    EXPECT_TRUE(info.ok());
+    if (!info.ok() || !info->has_value()) return snap;
+    snap.depth = (*info)->state.depth;
+    snap.last_seq = (*info)->state.last_seq;
+    std::vector<store::StoredEntry> entries;
+    EXPECT_TRUE(store.ReadEntries((*info)->queue_id, 1, snap.last_seq + 1, 1000, &entries).ok());
+    for (const store::StoredEntry& e : entries) snap.entries.emplace_back(e.seq, e.value.msg_id);
+    return snap;
+  }
+
+  CoreHarness leader_;
+  CoreHarness follower_;
+  ReplicationTracker tracker_;
+  std::vector<ShippedPart> outbox_;
+};
+
+TEST_F(ReplicationTest, ConfirmsWaitForTheFollowerAndItsStateEndsAsTheLeaders) {
+  ClientId pub = leader_.Connect();
+  ClientId con = leader_.Connect();
+  leader_.Subscribe(con, 1, "q0", 100);
+  const std::vector<std::string> queues = {"q0", "q1", "q2", "q3", "q4"};
+  for (int i = 0; i < 4; ++i) {
+    for (const std::string& q : queues) leader_.Publish(pub, q, "m" + std::to_string(i));
+  }
+  leader_.Turn();
+  EXPECT_TRUE(leader_.out().confirms[pub].empty());  // committed, not yet replicated
+  EXPECT_FALSE(outbox_.empty());
+  Pump();
+  ASSERT_EQ(leader_.out().confirms[pub].size(), queues.size() * 4);
+  for (const testing::Confirm& c : leader_.out().confirms[pub]) EXPECT_TRUE(c.status.ok());
+
+  // Acks replicate like publishes.
+  leader_.broker().Ack(con, 1, 1, 2);
+  Pump();
+  leader_.Advance(1500);  // the leader applies its log: later acks are index acks
+  Pump();
+  leader_.broker().Ack(con, 1, 3, 3);
+  Pump();
+  Pump();  // the last watermark reaches the follower
+  leader_.Advance(5000);
+  follower_.Advance(5000);
+  for (const std::string& q : queues) {
+    EXPECT_EQ(Read(follower_.store(), q), Read(leader_.store(), q)) << q;
+  }
+  EXPECT_EQ(Read(leader_.store(), "q0").depth, 1u);
+  EXPECT_EQ(Read(leader_.store(), "q1").depth, 4u);
+  EXPECT_EQ(tracker_.waiting(), 0u);
+}
+
+TEST_F(ReplicationTest, WithoutTheFollowerNothingIsConfirmed) {
+  ClientId pub = leader_.Connect();
+  leader_.Publish(pub, "q1", "x");
+  leader_.Turn();
+  leader_.Advance(10000);  // no link: time alone confirms nothing
+  EXPECT_TRUE(leader_.out().confirms[pub].empty());
+  // The follower leaves the ISR: the leader alone is under min_insync 2.
+  for (PartitionId p = 0; p < kPartitions; ++p) tracker_.Lead(p, kEpoch, {"f"}, {}, 2, 0);
+  leader_.broker().OnReplicated(tracker_.replicated_through());
+  EXPECT_TRUE(leader_.out().confirms[pub].empty());
+  // It comes back and catches up.
+  for (PartitionId p = 0; p < kPartitions; ++p) tracker_.Lead(p, kEpoch, {"f"}, {"f"}, 2, 0);
+  Pump();
+  ASSERT_EQ(leader_.out().confirms[pub].size(), 1u);
+  EXPECT_TRUE(leader_.out().confirms[pub][0].status.ok());
+}
+
+}  // namespace
+}  // namespace hermod::core
