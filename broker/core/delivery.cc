@@ -35,6 +35,7 @@ void Broker::Subscribe(ClientId client_id, const SubscribeRequest& subscribe) {
   auto fail = [&](const Status& s) { out_->Error(client_id, s, correlation_id, false); };
   if (draining_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
   if (Status s = ValidateQueueName(name); !s.ok()) return fail(s);
+  if (Status s = CheckServes(name); !s.ok()) return fail(s);
   if (client.FindConsumer(subscription_id) != nullptr) {
     return fail(Status::AlreadyExists("subscription " + std::to_string(subscription_id) +
                                       " exists on this connection"));
