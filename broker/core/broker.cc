@@ -170,6 +170,34 @@ Status Broker::Promote(store::PartitionId partition, uint64_t epoch) {
     return Status::InvalidArgument("no partition " + std::to_string(partition));
   }
   if (roles_[partition] != Role::kFollowing) return Status::OK();
+  // Queues kept in memory from an earlier leadership are stale now. Once
+  // their consumers are gone (Demote sent them away), what they hold in
+  // memory is in the store too (the log or the index): it is dropped, and
+  // they leave as soon as no batch or unapplied record names them, to load
+  // afresh from the index once the partition is taken over.
+  std::vector<Queue*> stale;
+  queues_.ForEach([&](Queue& q) {
+    if (q.partition == partition) stale.push_back(&q);
+  });
+  for (Queue* q : stale) {
+    if (!q->consumers.empty() || q->inflight > 0) continue;
+    if (!q->delayed.empty()) {
+      std::erase_if(delayed_queues_, [q](const auto& due) { return due.second == q; });
+    }
+    q->returned.clear();
+    q->delayed.clear();
+    q->removed.clear();
+    q->index_ahead.clear();
+    q->tail.clear();
+    MaybeEvict(q);
+  }
+  size_t left = 0;
+  queues_.ForEach([&](Queue& q) { left += q.partition == partition ? 1 : 0; });
+  if (left > 0) {
+    return Status::Unavailable("partition " + std::to_string(partition) + " still has " +
+                               std::to_string(left) +
+                               " queues in memory from when it was led here; retry");
+  }
   // Its staged parts are this node's log's end now: they enter the state,
   // and a new epoch starts after them.
   follower_.Fence(partition, epoch);
@@ -188,9 +216,23 @@ Status Broker::Promote(store::PartitionId partition, uint64_t epoch) {
 }
 
 void Broker::Demote(store::PartitionId partition) {
-  if (partition >= roles_.size()) return;
+  if (partition >= roles_.size() || roles_[partition] == Role::kFollowing) return;
   roles_[partition] = Role::kFollowing;
   promoting_.erase(partition);
+  // Its consumers are sent away: their clients reconnect to the new leader
+  // (their deliveries come back there, from its state).
+  std::vector<ClientId> away;
+  for (auto& [client_id, client] : clients_) {
+    for (const std::unique_ptr<Consumer>& c : client->consumers()) {
+      if (c->queue->partition == partition) {
+        away.push_back(client_id);
+        break;
+      }
+    }
+  }
+  Status why(ErrorCode::kNotLeader,
+             "partition " + std::to_string(partition) + " is led by another node now");
+  for (ClientId client_id : away) out_->Error(client_id, why, 0, /*fatal=*/true);
 }
 
 void Broker::FinishPromotions() {

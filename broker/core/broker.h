@@ -115,7 +115,10 @@ class Broker {
   // Promote() takes a followed partition over at `epoch`: its staged parts
   // enter the state, its log is applied to the index, and once that is
   // committed (serves() turns true) its queues load whole from the store.
-  // Demote() stops serving it. Both are the control plane's decisions.
+  // Promote() is refused (kUnavailable, retry) while queues of the
+  // partition from an earlier leadership are still in memory. Demote()
+  // stops serving it and disconnects (fatal kNotLeader) the clients
+  // subscribed to its queues. Both are the control plane's decisions.
   Status Promote(store::PartitionId partition, uint64_t epoch);
   void Demote(store::PartitionId partition);
   bool serves(store::PartitionId partition) const {

@@ -193,5 +193,43 @@ TEST_F(FollowerLogTest, APromotedFollowerServesWhatItStagedAndCarriesOn) {
   EXPECT_EQ(log->epoch, 2u);
 }
 
+// Losing the partition: its subscribers are sent away, nothing more is
+// served, and it can be taken over again once its stale queues are gone.
+TEST_F(FollowerLogTest, ADemotedLeaderSendsItsSubscribersAway) {
+  ASSERT_TRUE(h_.broker().Promote(kP, 1).ok());
+  h_.Turn();
+  for (int i = 0; i < 100 && !h_.broker().serves(kP); ++i) h_.Advance(10);
+  ASSERT_TRUE(h_.broker().serves(kP));
+  ClientId c = h_.Connect();
+  ClientId bystander = h_.Connect();
+  h_.Subscribe(c, 1, name_, 10);
+  h_.Publish(c, name_, "x");
+  h_.Turn();
+  ASSERT_EQ(h_.out().deliveries[c].size(), 1u);
+
+  h_.broker().Demote(kP);
+  EXPECT_FALSE(h_.broker().serves(kP));
+  ASSERT_FALSE(h_.out().replies[c].empty());
+  const testing::Reply& away = h_.out().replies[c].back();
+  EXPECT_EQ(away.kind, "error");
+  EXPECT_EQ(away.status.code(), ErrorCode::kNotLeader);
+  EXPECT_TRUE(h_.out().replies[bystander].empty());
+  h_.Publish(bystander, name_, "y");
+  h_.Turn();
+  ASSERT_EQ(h_.out().confirms[bystander].size(), 1u);
+  EXPECT_EQ(h_.out().confirms[bystander][0].status.code(), ErrorCode::kNotLeader);
+
+  // Its queue is still in memory (the client has not gone yet): no
+  // takeover on stale state.
+  EXPECT_EQ(h_.broker().Promote(kP, 3).code(), ErrorCode::kUnavailable);
+  h_.broker().Disconnect(c);  // the server closes the connection
+  h_.Advance(5000);
+  ASSERT_TRUE(h_.broker().Promote(kP, 3).ok());
+  h_.Turn();
+  for (int i = 0; i < 100 && !h_.broker().serves(kP); ++i) h_.Advance(10);
+  EXPECT_TRUE(h_.broker().serves(kP));
+  EXPECT_EQ(Alice(), (std::vector<std::string>{"x"}));  // unacked: still there
+}
+
 }  // namespace
 }  // namespace hermod::core
