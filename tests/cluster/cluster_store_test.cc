@@ -8,8 +8,11 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "etcd_process.h"
 #include "loop_harness.h"
+#include "run_command.h"
 #include "temp_dir.h"
 
 namespace hermod::cluster {
@@ -121,6 +124,44 @@ TEST_F(ClusterStoreTest, APartitionChangesOnlyFromTheRevisionItWasReadAt) {
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->partitions[2], **one ? by_one : by_other);
   EXPECT_GT(view->partitions[2].mod_revision, read.mod_revision);
+}
+
+// The CLI: `hermod cluster init` once, `status --json` shows it back.
+TEST_F(ClusterStoreTest, TheCliInitialisesAndShowsACluster) {
+  const std::string name = "cli";
+  auto cli = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {HERMOD_CLI_BIN, "cluster"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--etcd", etcd_->client_url(), "--cluster", name});
+    Result<test::CommandResult> r = test::RunCommand(argv);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : test::CommandResult{};
+  };
+  test::CommandResult bad = cli({"init", "--replicas", "2", "--min-insync", "3"});
+  EXPECT_NE(bad.exit.code, 0);
+  EXPECT_NE(bad.err.find("min-insync"), std::string::npos) << bad.err;
+  test::CommandResult none = cli({"status"});
+  EXPECT_NE(none.exit.code, 0);
+  EXPECT_NE(none.err.find("not initialised"), std::string::npos) << none.err;
+
+  test::CommandResult init = cli({"init", "--partitions", "16"});
+  ASSERT_EQ(init.exit.code, 0) << init.err;
+  test::CommandResult again = cli({"init"});
+  EXPECT_NE(again.exit.code, 0);
+  EXPECT_NE(again.err.find("initialised already"), std::string::npos) << again.err;
+
+  test::CommandResult status = cli({"status", "--json"});
+  ASSERT_EQ(status.exit.code, 0) << status.err;
+  nlohmann::json j = nlohmann::json::parse(status.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << status.out;
+  EXPECT_EQ(j["config"]["partitions"], 16);
+  EXPECT_EQ(j["config"]["replicas"], 3);
+  EXPECT_EQ(j["config"]["min_insync"], 2);
+  ASSERT_EQ(j["partitions"].size(), 16u);
+  EXPECT_EQ(j["partitions"][0]["assigned"], false);
+  test::CommandResult text = cli({"status"});
+  ASSERT_EQ(text.exit.code, 0) << text.err;
+  EXPECT_NE(text.out.find("16 partitions"), std::string::npos) << text.out;
 }
 
 }  // namespace
