@@ -18,24 +18,10 @@
 namespace hermod::cluster {
 namespace {
 
-using test::EtcdProcess;
-using test::TempDir;
-
-class ClusterStoreTest : public ::testing::Test {
+class ClusterStoreTest : public SharedEtcdTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    etcd_ = new EtcdProcess(dir_->path());
-    const Status s = etcd_->Start();
-    if (!s.ok()) ADD_FAILURE() << "etcd did not start: " << s.ToString();
-  }
-  static void TearDownTestSuite() {
-    etcd_->Stop();
-    delete etcd_;
-    delete dir_;
-  }
   void SetUp() override {
-    ASSERT_TRUE(etcd_->running());
+    SharedEtcdTest::SetUp();
     etcd_client_ = &h_.NewClient({etcd_->client_url()});
     // A cluster of this test's own name: tests sharing the etcd never meet.
     store_.emplace(etcd_client_, ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -60,15 +46,9 @@ class ClusterStoreTest : public ::testing::Test {
     return result ? *result : Result<bool>(Status::Internal("no answer"));
   }
 
-  static TempDir* dir_;
-  static EtcdProcess* etcd_;
-  LoopHarness h_;
   EtcdClient* etcd_client_ = nullptr;
   std::optional<ClusterStore> store_;
 };
-
-TempDir* ClusterStoreTest::dir_ = nullptr;
-EtcdProcess* ClusterStoreTest::etcd_ = nullptr;
 
 TEST_F(ClusterStoreTest, InitOnceThenReadItAllBack) {
   Result<ClusterView> before = Read();

@@ -46,34 +46,14 @@ struct WatchLog {
   }
 };
 
-class EtcdClientTest : public ::testing::Test {
+class EtcdClientTest : public SharedEtcdTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    etcd_ = new EtcdProcess(dir_->path());
-    const Status s = etcd_->Start();
-    if (!s.ok()) ADD_FAILURE() << "etcd did not start: " << s.ToString();
-  }
-  static void TearDownTestSuite() {
-    etcd_->Stop();
-    delete etcd_;
-    delete dir_;
-  }
-  void SetUp() override { ASSERT_TRUE(etcd_->running()); }
-
   // A key of this test's own, so that tests sharing the etcd never meet.
   static std::string Key(const std::string& name) {
     return "/t/" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
            "/" + name;
   }
-
-  static TempDir* dir_;
-  static EtcdProcess* etcd_;
-  LoopHarness h_;
 };
-
-TempDir* EtcdClientTest::dir_ = nullptr;
-EtcdProcess* EtcdClientTest::etcd_ = nullptr;
 
 TEST_F(EtcdClientTest, PutAndGetRoundTripBinaryKeysAndValues) {
   EtcdClient& etcd = h_.NewClient({etcd_->client_url()});

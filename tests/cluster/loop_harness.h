@@ -3,6 +3,7 @@
 #ifndef HERMOD_TESTS_CLUSTER_LOOP_HARNESS_H_
 #define HERMOD_TESTS_CLUSTER_LOOP_HARNESS_H_
 
+#include <gtest/gtest.h>
 #include <uv.h>
 
 #include <chrono>
@@ -15,8 +16,10 @@
 #include "check.h"
 #include "cluster/etcd_client.h"
 #include "cluster/lease_keeper.h"
+#include "etcd_process.h"
 #include "net/loop.h"
 #include "net/timer.h"
+#include "temp_dir.h"
 
 namespace hermod::cluster {
 
@@ -105,6 +108,28 @@ class LoopHarness {
   net::Loop loop_;
   std::vector<std::unique_ptr<EtcdClient>> clients_;
   std::vector<std::unique_ptr<LeaseKeeper>> keepers_;
+};
+
+// A test suite sharing one real etcd (starting it is most of the cost),
+// with a LoopHarness per test.
+class SharedEtcdTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    etcd_ = new test::EtcdProcess(dir_->path());
+    const Status s = etcd_->Start();
+    if (!s.ok()) ADD_FAILURE() << "etcd did not start: " << s.ToString();
+  }
+  static void TearDownTestSuite() {
+    etcd_->Stop();
+    delete etcd_;
+    delete dir_;
+  }
+  void SetUp() override { ASSERT_TRUE(etcd_->running()); }
+
+  static inline test::TempDir* dir_ = nullptr;
+  static inline test::EtcdProcess* etcd_ = nullptr;
+  LoopHarness h_;
 };
 
 }  // namespace hermod::cluster

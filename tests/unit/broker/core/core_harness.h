@@ -20,7 +20,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "broker.h"
@@ -239,6 +241,29 @@ class RecordingOutput final : public Output {
 
 // The core, its store and its fake world. Construct, adjust config() if
 // needed, then Start().
+// A queue as a store holds it: its counters and its entries (seq, message
+// id, delivery count), to compare two stores.
+struct StoredQueue {
+  uint64_t depth = 0, bytes = 0, last_seq = 0;
+  std::vector<std::tuple<store::Seq, store::MsgId, uint32_t>> entries;
+  bool operator==(const StoredQueue&) const = default;
+};
+inline StoredQueue ReadStoredQueue(store::Store& store, std::string_view name) {
+  StoredQueue q;
+  Result<std::optional<store::QueueInfo>> info = store.FindQueue(name);
+  EXPECT_TRUE(info.ok());
+  if (!info.ok() || !info->has_value()) return q;
+  q.depth = (*info)->state.depth;
+  q.bytes = (*info)->state.bytes;
+  q.last_seq = (*info)->state.last_seq;
+  std::vector<store::StoredEntry> entries;
+  EXPECT_TRUE(store.ReadEntries((*info)->queue_id, 1, q.last_seq + 1, 1000, &entries).ok());
+  for (const store::StoredEntry& e : entries) {
+    q.entries.emplace_back(e.seq, e.value.msg_id, e.value.delivery_count);
+  }
+  return q;
+}
+
 class CoreHarness {
  public:
   CoreHarness() : scheduler_(&clock_), store_(&env_), committer_(&store_) {
@@ -256,9 +281,8 @@ class CoreHarness {
       opened_ = true;
     }
     broker_ = std::make_unique<Broker>(&clock_, &scheduler_, &store_, &committer_, &out_, config_);
-    Result<store::Recovery> recovery =
-        store_.Recover([this](const store::LogOp& op) { broker_->ApplyCommitted(op); },
-                       config_.id_prefix);
+    Result<store::Recovery> recovery = store_.Recover(
+        [this](const store::LogOp& op) { broker_->ApplyCommitted(op); }, config_.id_prefix);
     ASSERT_TRUE(recovery.ok());
     ASSERT_TRUE(broker_->Recover(*recovery).ok());
     broker_->Start();
@@ -393,6 +417,19 @@ class CoreHarness {
   ClientId next_client_ = 1;
   uint64_t correlation_ = 0;
 };
+
+// A cluster's leader (id prefix 1, leading every partition) and a follower
+// (prefix 2), each a core on a store of its own.
+inline void StartLeaderAndFollower(CoreHarness& leader, CoreHarness& follower,
+                                   uint32_t partitions) {
+  leader.config().partitions = partitions;
+  leader.config().id_prefix = 1;
+  follower.config().partitions = partitions;
+  follower.config().id_prefix = 2;
+  leader.Start();
+  leader.LeadAll();
+  follower.Start();
+}
 
 }  // namespace hermod::core::testing
 

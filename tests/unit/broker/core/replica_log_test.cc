@@ -28,13 +28,7 @@ struct Shipped {
 class ReplicaLogTest : public ::testing::TestWithParam<uint64_t> {
  protected:
   void SetUp() override {
-    leader_.config().partitions = kPartitions;
-    leader_.config().id_prefix = 1;
-    follower_.config().partitions = kPartitions;
-    follower_.config().id_prefix = 2;
-    leader_.Start();
-    leader_.LeadAll();
-    follower_.Start();
+    testing::StartLeaderAndFollower(leader_, follower_, kPartitions);
     // Every committed batch of the leader, cut by partition (all of which
     // this follower follows).
     leader_.committer().set_on_commit([this](const store::WriteBatch& batch) {
@@ -64,29 +58,6 @@ class ReplicaLogTest : public ::testing::TestWithParam<uint64_t> {
     }
     shipped_.clear();
     follower_.Turn();
-  }
-
-  // The queue as the store holds it: its counters and its entries.
-  struct Snapshot {
-    uint64_t depth = 0, bytes = 0, last_seq = 0;
-    std::vector<std::tuple<Seq, MsgId, uint32_t>> entries;
-    bool operator==(const Snapshot&) const = default;
-  };
-  static Snapshot Read(store::Store& store, std::string_view name) {
-    Snapshot snap;
-    Result<std::optional<store::QueueInfo>> info = store.FindQueue(name);
-    EXPECT_TRUE(info.ok());
-    if (!info.ok() || !info->has_value()) return snap;
-    const store::QueueInfo& q = **info;
-    snap.depth = q.state.depth;
-    snap.bytes = q.state.bytes;
-    snap.last_seq = q.state.last_seq;
-    std::vector<store::StoredEntry> entries;
-    EXPECT_TRUE(store.ReadEntries(q.queue_id, 1, q.state.last_seq + 1, 1000, &entries).ok());
-    for (const store::StoredEntry& e : entries) {
-      snap.entries.emplace_back(e.seq, e.value.msg_id, e.value.delivery_count);
-    }
-    return snap;
   }
 
   CoreHarness leader_;
@@ -131,16 +102,16 @@ class ReplicaLogTest : public ::testing::TestWithParam<uint64_t> {
     follower_.Advance(5000);
 
     for (const char* q : {"alice", "bob", "carol"}) {
-      Snapshot want = Read(leader_.store(), q);
-      Snapshot got = Read(follower_.store(), q);
+      testing::StoredQueue want = testing::ReadStoredQueue(leader_.store(), q);
+      testing::StoredQueue got = testing::ReadStoredQueue(follower_.store(), q);
       EXPECT_EQ(got, want) << q << ": follower depth " << got.depth << " entries "
                            << got.entries.size() << ", leader depth " << want.depth << " entries "
                            << want.entries.size();
     }
-    Snapshot alice = Read(leader_.store(), "alice");
+    testing::StoredQueue alice = testing::ReadStoredQueue(leader_.store(), "alice");
     EXPECT_EQ(alice.depth, 3u);  // 7 (nacked, redelivered), 9, 10
-    EXPECT_EQ(Read(leader_.store(), "carol").depth, 0u);
-    EXPECT_EQ(Read(leader_.store(), "bob").depth, 13u);
+    EXPECT_EQ(testing::ReadStoredQueue(leader_.store(), "carol").depth, 0u);
+    EXPECT_EQ(testing::ReadStoredQueue(leader_.store(), "bob").depth, 13u);
     EXPECT_EQ(follower_.broker().replica_pending(), 0u);
   }
 };

@@ -24,13 +24,7 @@ constexpr uint64_t kEpoch = 1;
 class ReplicationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    leader_.config().partitions = kPartitions;
-    leader_.config().id_prefix = 1;
-    follower_.config().partitions = kPartitions;
-    follower_.config().id_prefix = 2;
-    leader_.Start();
-    leader_.LeadAll();
-    follower_.Start();
+    testing::StartLeaderAndFollower(leader_, follower_, kPartitions);
     for (PartitionId p = 0; p < kPartitions; ++p) tracker_.Lead(p, kEpoch, {"f"}, {"f"}, 2, 0);
     Broker& b = leader_.broker();
     b.set_replication_gate(true);
@@ -77,24 +71,6 @@ class ReplicationTest : public ::testing::Test {
     follower_.Turn();
   }
 
-  struct Snapshot {
-    uint64_t depth = 0, last_seq = 0;
-    std::vector<std::pair<Seq, MsgId>> entries;
-    bool operator==(const Snapshot&) const = default;
-  };
-  static Snapshot Read(store::Store& store, std::string_view name) {
-    Snapshot snap;
-    Result<std::optional<store::QueueInfo>> info = store.FindQueue(name);
-    EXPECT_TRUE(info.ok());
-    if (!info.ok() || !info->has_value()) return snap;
-    snap.depth = (*info)->state.depth;
-    snap.last_seq = (*info)->state.last_seq;
-    std::vector<store::StoredEntry> entries;
-    EXPECT_TRUE(store.ReadEntries((*info)->queue_id, 1, snap.last_seq + 1, 1000, &entries).ok());
-    for (const store::StoredEntry& e : entries) snap.entries.emplace_back(e.seq, e.value.msg_id);
-    return snap;
-  }
-
   CoreHarness leader_;
   CoreHarness follower_;
   ReplicationTracker tracker_;
@@ -127,10 +103,12 @@ TEST_F(ReplicationTest, ConfirmsWaitForTheFollowerAndItsStateEndsAsTheLeaders) {
   leader_.Advance(5000);
   follower_.Advance(5000);
   for (const std::string& q : queues) {
-    EXPECT_EQ(Read(follower_.store(), q), Read(leader_.store(), q)) << q;
+    EXPECT_EQ(testing::ReadStoredQueue(follower_.store(), q),
+              testing::ReadStoredQueue(leader_.store(), q))
+        << q;
   }
-  EXPECT_EQ(Read(leader_.store(), "q0").depth, 1u);
-  EXPECT_EQ(Read(leader_.store(), "q1").depth, 4u);
+  EXPECT_EQ(testing::ReadStoredQueue(leader_.store(), "q0").depth, 1u);
+  EXPECT_EQ(testing::ReadStoredQueue(leader_.store(), "q1").depth, 4u);
   EXPECT_EQ(tracker_.waiting(), 0u);
 }
 
