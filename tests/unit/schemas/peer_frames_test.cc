@@ -219,6 +219,11 @@ TEST(ReplicateChecksum, FollowsTheDocumentedLayout) {
   EXPECT_EQ(ReplicateChecksum(other), ReplicateChecksum(part));
 }
 
+TEST(ReplicateChecksum, KnownAnswersFromTheDocs) {
+  EXPECT_EQ(ReplicateChecksum(1, 2, 10, 11, "abc", "xy"), 0xc31fe265431467ceull);
+  EXPECT_EQ(ReplicateChecksum(0, 0, 0, 0, "", ""), 0x65b3a875a2520cd1ull);
+}
+
 // Flips one byte of the frame where `needle` occurs (exactly once).
 void FlipWhere(Bytes& frame, const Bytes& needle, size_t byte_in_needle) {
   auto it = std::search(frame.begin(), frame.end(), needle.begin(), needle.end());
