@@ -1,0 +1,217 @@
+// PeerLinks over 127.0.0.1, all on one loop: links come up with a handshake
+// both ways, frames flow both ways in order, a broken socket comes back by
+// itself, a wrong cluster is refused, and Send() honours the bound on
+// unwritten bytes. Every wait runs the loop until a condition holds or a
+// deadline passes; nothing sleeps.
+#include "peer_links.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace hermod::peer {
+namespace {
+
+constexpr uint64_t kDeadlineMs = 10000;
+
+// What one PeerLinks saw through its callbacks.
+struct Seen {
+  std::vector<std::string> up;  // node ids, in order
+  std::vector<uint64_t> up_incarnations;
+  std::vector<std::string> down;
+  std::vector<uint64_t> leader_commits;  // LeaderCommit.leader_commit, in order
+  int writable = 0;
+};
+
+class PeerLinksTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(loop_.Init().ok());
+    uv_timer_init(loop_.uv(), &wake_);
+  }
+
+  void TearDown() override {
+    for (auto& links : links_) links->Close();
+    EXPECT_TRUE(RunUntil([&] {
+      for (auto& links : links_) {
+        if (!links->closed()) return false;
+      }
+      return true;
+    }));
+    links_.clear();
+    uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+    loop_.Close();
+  }
+
+  PeerLinks& Make(const std::string& node_id, Seen& seen, const std::string& cluster = "c1",
+                  size_t max_unwritten_bytes = 8u << 20) {
+    PeerLinks::Options options;
+    options.cluster = cluster;
+    options.node_id = node_id;
+    options.incarnation = node_id.size() * 100 + static_cast<uint64_t>(node_id.back());
+    options.max_unwritten_bytes = max_unwritten_bytes;
+    options.reconnect_initial_ms = 10;
+    options.reconnect_max_ms = 100;
+    PeerLinks::Callbacks callbacks;
+    callbacks.on_up = [&seen](const std::string& id, const proto::PeerIdentity& peer) {
+      seen.up.push_back(id);
+      seen.up_incarnations.push_back(peer.incarnation);
+    };
+    callbacks.on_down = [&seen](const std::string& id, const Status&) { seen.down.push_back(id); };
+    callbacks.on_frame = [&seen](const std::string&, const wire::Frame& frame) {
+      auto commit = proto::DecodeLeaderCommit(frame);
+      if (commit.ok()) seen.leader_commits.push_back(commit->leader_commit);
+    };
+    callbacks.on_writable = [&seen](const std::string&) { ++seen.writable; };
+    links_.push_back(std::make_unique<PeerLinks>(loop_, options, callbacks));
+    EXPECT_TRUE(links_.back()->Start().ok());
+    return *links_.back();
+  }
+
+  // Runs the loop until pred() holds; false when the deadline passed first.
+  bool RunUntil(const std::function<bool()>& pred) {
+    uv_update_time(loop_.uv());
+    uint64_t deadline = loop_.now_ms() + kDeadlineMs;
+    // A repeating timer, so that a turn never waits beyond the deadline.
+    uv_timer_start(
+        &wake_, [](uv_timer_t*) noexcept {}, 5, 5);
+    bool ok = true;
+    while (!pred()) {
+      if (loop_.now_ms() > deadline) {
+        ok = false;
+        break;
+      }
+      uv_run(loop_.uv(), UV_RUN_ONCE);
+    }
+    uv_timer_stop(&wake_);
+    return ok;
+  }
+
+  // Sends LeaderCommit frames first..last from `from` to `to`.
+  void SendCommits(PeerLinks& from, const std::string& to, uint64_t first, uint64_t last) {
+    for (uint64_t i = first; i <= last; ++i) {
+      ASSERT_TRUE(from.Send(to, proto::EncodeLeaderCommit(encoder_, {1, 1, i}))) << i;
+    }
+  }
+
+  static std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
+    std::vector<uint64_t> out;
+    for (uint64_t i = first; i <= last; ++i) out.push_back(i);
+    return out;
+  }
+
+  net::Loop loop_;
+  uv_timer_t wake_;
+  proto::FrameEncoder encoder_;
+  std::vector<std::unique_ptr<PeerLinks>> links_;
+};
+
+TEST_F(PeerLinksTest, LinksComeUpWithTheHandshake) {
+  Seen sa, sb;
+  PeerLinks& a = Make("node-a", sa);
+  PeerLinks& b = Make("node-b", sb);
+  EXPECT_FALSE(a.Send("node-b", proto::EncodeLeaderCommit(encoder_, {1, 1, 1})));
+  std::map<std::string, std::string> peers{{"node-a", a.address()}, {"node-b", b.address()}};
+  a.SetPeers(peers);
+  b.SetPeers(peers);
+  ASSERT_TRUE(RunUntil([&] { return a.up("node-b") && b.up("node-a"); }));
+  EXPECT_EQ(sa.up, std::vector<std::string>{"node-b"});
+  EXPECT_EQ(sb.up, std::vector<std::string>{"node-a"});
+  // Each side learnt the other's incarnation from PeerHello / PeerWelcome.
+  EXPECT_EQ(sa.up_incarnations, std::vector<uint64_t>{600 + 'b'});
+  EXPECT_EQ(sb.up_incarnations, std::vector<uint64_t>{600 + 'a'});
+  EXPECT_EQ(a.handshakes_refused() + b.handshakes_refused(), 0u);
+}
+
+TEST_F(PeerLinksTest, FramesFlowBothWaysInOrder) {
+  Seen sa, sb;
+  PeerLinks& a = Make("node-a", sa);
+  PeerLinks& b = Make("node-b", sb);
+  std::map<std::string, std::string> peers{{"node-a", a.address()}, {"node-b", b.address()}};
+  a.SetPeers(peers);
+  b.SetPeers(peers);
+  ASSERT_TRUE(RunUntil([&] { return a.up("node-b") && b.up("node-a"); }));
+  SendCommits(a, "node-b", 1, 500);
+  SendCommits(b, "node-a", 1000, 1300);
+  ASSERT_TRUE(RunUntil([&] { return sb.leader_commits.size() == 500; }));
+  ASSERT_TRUE(RunUntil([&] { return sa.leader_commits.size() == 301; }));
+  EXPECT_EQ(sb.leader_commits, Range(1, 500));
+  EXPECT_EQ(sa.leader_commits, Range(1000, 1300));
+}
+
+TEST_F(PeerLinksTest, ABrokenLinkComesBackByItself) {
+  Seen sa, sb;
+  PeerLinks& a = Make("node-a", sa);
+  PeerLinks& b = Make("node-b", sb);
+  std::map<std::string, std::string> peers{{"node-a", a.address()}, {"node-b", b.address()}};
+  a.SetPeers(peers);
+  b.SetPeers(peers);
+  ASSERT_TRUE(RunUntil([&] { return a.up("node-b") && b.up("node-a"); }));
+
+  // Broken on the dialer's side, then on the acceptor's.
+  for (PeerLinks* breaker : {&a, &b}) {
+    size_t ups_a = sa.up.size(), ups_b = sb.up.size();
+    breaker->TEST_BreakLink(breaker == &a ? "node-b" : "node-a");
+    ASSERT_TRUE(RunUntil([&] { return sa.up.size() > ups_a && sb.up.size() > ups_b; }));
+    ASSERT_TRUE(RunUntil([&] { return a.up("node-b") && b.up("node-a"); }));
+  }
+  EXPECT_EQ(sa.down.size(), 2u);
+  EXPECT_EQ(sb.down.size(), 2u);
+  // And the link carries frames again.
+  SendCommits(a, "node-b", 7, 9);
+  ASSERT_TRUE(RunUntil([&] { return sb.leader_commits.size() == 3; }));
+  EXPECT_EQ(sb.leader_commits, Range(7, 9));
+}
+
+TEST_F(PeerLinksTest, ADialerStartedBeforeItsPeerKeepsTrying) {
+  Seen sa, sb;
+  PeerLinks& b = Make("node-b", sb);
+  std::string b_address = b.address();
+  PeerLinks& a = Make("node-a", sa);
+  // node-a dials an address nobody listens on first, then the right one.
+  a.SetPeers({{"node-b", "127.0.0.1:1"}});
+  ASSERT_TRUE(RunUntil([&] { return loop_.now_ms() > 0; }));
+  a.SetPeers({{"node-b", b_address}});
+  b.SetPeers({{"node-a", a.address()}});
+  ASSERT_TRUE(RunUntil([&] { return a.up("node-b") && b.up("node-a"); }));
+}
+
+TEST_F(PeerLinksTest, AWrongClusterIsRefused) {
+  Seen sa, sb;
+  PeerLinks& a = Make("node-a", sa, "cluster-x");
+  PeerLinks& b = Make("node-b", sb, "cluster-y");
+  std::map<std::string, std::string> peers{{"node-a", a.address()}, {"node-b", b.address()}};
+  a.SetPeers(peers);
+  b.SetPeers(peers);
+  // b refuses each attempt with an Error frame; a counts the refusals and
+  // keeps retrying with backoff.
+  ASSERT_TRUE(RunUntil([&] { return b.handshakes_refused() >= 2 && a.handshakes_refused() >= 2; }));
+  EXPECT_TRUE(sa.up.empty());
+  EXPECT_TRUE(sb.up.empty());
+  EXPECT_FALSE(a.up("node-b"));
+}
+
+TEST_F(PeerLinksTest, SendRefusesBeyondTheBoundThenSaysWritable) {
+  Seen sa, sb;
+  PeerLinks& a = Make("node-a", sa, "c1", /*max_unwritten_bytes=*/4096);
+  PeerLinks& b = Make("node-b", sb);
+  std::map<std::string, std::string> peers{{"node-a", a.address()}, {"node-b", b.address()}};
+  a.SetPeers(peers);
+  b.SetPeers(peers);
+  ASSERT_TRUE(RunUntil([&] { return a.up("node-b") && b.up("node-a"); }));
+  // Within one loop turn nothing is written, so the bound is reached.
+  uint64_t sent = 0;
+  while (a.Send("node-b", proto::EncodeLeaderCommit(encoder_, {1, 1, sent + 1}))) ++sent;
+  EXPECT_GT(sent, 0u);
+  EXPECT_LT(sent, 4096u);
+  ASSERT_TRUE(RunUntil([&] { return sa.writable == 1; }));
+  ASSERT_TRUE(a.Send("node-b", proto::EncodeLeaderCommit(encoder_, {1, 1, sent + 1})));
+  ASSERT_TRUE(RunUntil([&] { return sb.leader_commits.size() == sent + 1; }));
+  EXPECT_EQ(sb.leader_commits, Range(1, sent + 1));
+}
+
+}  // namespace
+}  // namespace hermod::peer
