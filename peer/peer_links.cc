@@ -116,6 +116,7 @@ void PeerLinks::SetPeers(const std::map<std::string, std::string>& peers) {
 
 void PeerLinks::Dial(Link& link) {
   link.next_dial_ms = 0;
+  ++dial_attempts_;
   Result<sockaddr_storage> addr = net::ParseHostPort(link.address);
   net::Connection* conn = addr.ok() ? net::Connection::Create(loop_, options_.connection) : nullptr;
   if (conn == nullptr) {

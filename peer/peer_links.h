@@ -90,6 +90,8 @@ class PeerLinks {
 
   // Handshakes refused, by either side, since Start().
   uint64_t handshakes_refused() const { return handshakes_refused_; }
+  // Connections dialed since Start(), successful or not.
+  uint64_t dial_attempts() const { return dial_attempts_; }
 
   // Test only: closes the link's socket as a broken network would.
   void TEST_BreakLink(const std::string& node_id);
@@ -128,6 +130,7 @@ class PeerLinks {
   bool started_ = false;
   bool closing_ = false;
   uint64_t handshakes_refused_ = 0;
+  uint64_t dial_attempts_ = 0;
 };
 
 }  // namespace hermod::peer

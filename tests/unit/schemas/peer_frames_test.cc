@@ -26,7 +26,7 @@ Bytes Copy(std::span<const uint8_t> s) { return Bytes(s.begin(), s.end()); }
 struct Held {
   explicit Held(const Bytes& b)
       : words(std::make_unique<uint64_t[]>((b.size() + 7) / 8)), size(b.size()) {
-    std::memcpy(words.get(), b.data(), b.size());
+    if (!b.empty()) std::memcpy(words.get(), b.data(), b.size());
   }
   const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(words.get()); }
   std::unique_ptr<uint64_t[]> words;
