@@ -44,6 +44,7 @@ class PeerLinks::Handler : public net::Connection::Handler {
   net::Connection* conn;
   bool outbound;
   bool handshaken = false;
+  uint64_t handshake_deadline_ms = 0;
 };
 
 PeerLinks::PeerLinks(net::Loop& loop, Options options, Callbacks callbacks)
@@ -125,10 +126,12 @@ void PeerLinks::Dial(Link& link) {
   }
   auto handler = std::make_unique<Handler>(this, &link, conn, /*outbound=*/true);
   Handler* h = handler.get();
+  h->handshake_deadline_ms = loop_.now_ms() + options_.handshake_timeout_ms;
   handlers_.emplace(h, std::move(handler));
   conn->set_handler(h);
   link.conn = conn;
   link.handler = h;
+  ArmTimer();
   conn->Connect(reinterpret_cast<const sockaddr*>(&*addr), [this, conn](const Status& s) {
     // On failure the connection closes itself, and OnClosed dials again.
     if (!s.ok() || conn->closing()) return;
@@ -149,6 +152,10 @@ void PeerLinks::ArmTimer() {
   for (const auto& [node_id, link] : links_) {
     if (link->next_dial_ms != 0 && (due == 0 || link->next_dial_ms < due)) due = link->next_dial_ms;
   }
+  for (const auto& [h, handler] : handlers_) {
+    if (handler->handshaken || handler->conn->closing()) continue;
+    if (due == 0 || handler->handshake_deadline_ms < due) due = handler->handshake_deadline_ms;
+  }
   if (due == 0) {
     uv_timer_stop(&timer_);
     return;
@@ -160,6 +167,7 @@ void PeerLinks::ArmTimer() {
 void PeerLinks::OnTimer(uv_timer_t* timer) noexcept {
   auto* self = static_cast<PeerLinks*>(timer->data);
   uint64_t now = self->loop_.now_ms();
+  self->ExpireHandshakes(now);
   for (auto& [node_id, link] : self->links_) {
     if (link->next_dial_ms != 0 && link->next_dial_ms <= now && link->conn == nullptr) {
       self->Dial(*link);
@@ -168,11 +176,25 @@ void PeerLinks::OnTimer(uv_timer_t* timer) noexcept {
   self->ArmTimer();
 }
 
+void PeerLinks::ExpireHandshakes(uint64_t now_ms) {
+  // Closing frees no handler here (that waits for the close callback).
+  for (auto& [h, handler] : handlers_) {
+    if (handler->handshaken || handler->conn->closing()) continue;
+    if (handler->handshake_deadline_ms > now_ms) continue;
+    Status why(ErrorCode::kTimeout,
+               "no peer handshake within " + std::to_string(options_.handshake_timeout_ms) + " ms");
+    if (!handler->outbound) SendError(*handler->conn, why);
+    handler->conn->Close(why);
+  }
+}
+
 net::Connection::Handler* PeerLinks::OnAccept(net::Connection& conn) {
   if (closing_) return nullptr;
   auto handler = std::make_unique<Handler>(this, nullptr, &conn, /*outbound=*/false);
   Handler* h = handler.get();
+  h->handshake_deadline_ms = loop_.now_ms() + options_.handshake_timeout_ms;
   handlers_.emplace(h, std::move(handler));
+  ArmTimer();
   return h;
 }
 

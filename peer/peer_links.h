@@ -4,7 +4,8 @@
 // One connection per node pair: the node whose id is smaller (byte-wise)
 // dials, the other accepts. The dialer sends PeerHello, the acceptor checks
 // the cluster and answers PeerWelcome; a wrong cluster, version or node is
-// refused with a fatal Error frame. A link that goes down is dialed again
+// refused with a fatal Error frame, and so is a handshake that does not
+// finish within handshake_timeout_ms. A link that goes down is dialed again
 // with a doubling backoff by its dialer. Each link bounds the bytes it has
 // not written yet: Send() past the bound returns false, and on_writable
 // tells when the link has drained.
@@ -45,6 +46,9 @@ class PeerLinks {
     size_t max_unwritten_bytes = 8u << 20;
     uint64_t reconnect_initial_ms = 50;  // doubled per failure, up to max
     uint64_t reconnect_max_ms = 2000;
+    // A connection whose handshake is not done by then is closed (the
+    // acceptor sends a fatal Error{kTimeout} first); the dialer dials again.
+    uint64_t handshake_timeout_ms = 5000;
     net::Connection::Options connection;
   };
 
@@ -106,6 +110,8 @@ class PeerLinks {
   void ScheduleDial(Link& link);
   void ArmTimer();
   static void OnTimer(uv_timer_t* timer) noexcept;
+  // Closes connections whose handshake is overdue.
+  void ExpireHandshakes(uint64_t now_ms);
   net::Connection::Handler* OnAccept(net::Connection& conn);
   // Handler events.
   bool OnFrame(Handler& h, net::Connection& conn, const wire::Frame& frame);

@@ -1,7 +1,7 @@
 // PeerLinks over 127.0.0.1, all on one loop: links come up with a handshake
 // both ways, frames flow both ways in order, a broken socket comes back by
-// itself, a wrong cluster is refused, and Send() honours the bound on
-// unwritten bytes. Every wait runs the loop until a condition holds or a
+// itself, a wrong cluster or a silent connection is refused, and Send()
+// honours the bound on unwritten bytes. Every wait runs the loop until a condition holds or a
 // deadline passes; nothing sleeps.
 #include "peer_links.h"
 
@@ -11,6 +11,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "net/address.h"
 
 namespace hermod::peer {
 namespace {
@@ -47,7 +49,7 @@ class PeerLinksTest : public ::testing::Test {
   }
 
   PeerLinks& Make(const std::string& node_id, Seen& seen, const std::string& cluster = "c1",
-                  size_t max_unwritten_bytes = 8u << 20) {
+                  size_t max_unwritten_bytes = 8u << 20, uint64_t handshake_timeout_ms = 5000) {
     PeerLinks::Options options;
     options.cluster = cluster;
     options.node_id = node_id;
@@ -55,6 +57,7 @@ class PeerLinksTest : public ::testing::Test {
     options.max_unwritten_bytes = max_unwritten_bytes;
     options.reconnect_initial_ms = 10;
     options.reconnect_max_ms = 100;
+    options.handshake_timeout_ms = handshake_timeout_ms;
     PeerLinks::Callbacks callbacks;
     callbacks.on_up = [&seen](const std::string& id, const proto::PeerIdentity& peer) {
       seen.up.push_back(id);
@@ -212,6 +215,36 @@ TEST_F(PeerLinksTest, SendRefusesBeyondTheBoundThenSaysWritable) {
   ASSERT_TRUE(a.Send("node-b", proto::EncodeLeaderCommit(encoder_, {1, 1, sent + 1})));
   ASSERT_TRUE(RunUntil([&] { return sb.leader_commits.size() == sent + 1; }));
   EXPECT_EQ(sb.leader_commits, Range(1, sent + 1));
+}
+
+// A plain framed connection that records what it receives.
+struct SilentClient : net::Connection::Handler {
+  bool OnFrame(net::Connection&, const wire::Frame& frame) override {
+    if (frame.body_type() == wire::Body::Error) {
+      error_code = static_cast<ErrorCode>(frame.body_as_Error()->code());
+    }
+    return true;
+  }
+  void OnBadInput(net::Connection& conn, const Status& why) override { conn.Close(why); }
+  void OnClosed(net::Connection&, const Status&) override { closed = true; }
+  ErrorCode error_code = ErrorCode::kOk;
+  bool closed = false;
+};
+
+TEST_F(PeerLinksTest, ASilentConnectionIsClosedAfterTheHandshakeTimeout) {
+  Seen sb;
+  PeerLinks& b = Make("node-b", sb, "c1", 8u << 20, /*handshake_timeout_ms=*/50);
+  b.SetPeers({{"node-a", "127.0.0.1:1"}});
+  SilentClient client;
+  net::Connection* conn = net::Connection::Create(loop_, {});
+  ASSERT_NE(conn, nullptr);
+  conn->set_handler(&client);
+  auto addr = net::ParseHostPort(b.address());
+  ASSERT_TRUE(addr.ok());
+  conn->Connect(reinterpret_cast<const sockaddr*>(&*addr), [](const Status&) {});
+  ASSERT_TRUE(RunUntil([&] { return client.closed; }));  // says nothing: is closed by b
+  EXPECT_EQ(client.error_code, ErrorCode::kTimeout);
+  EXPECT_TRUE(sb.up.empty());
 }
 
 }  // namespace
