@@ -217,6 +217,25 @@ TEST_F(PeerLinksTest, SendRefusesBeyondTheBoundThenSaysWritable) {
   EXPECT_EQ(sb.leader_commits, Range(1, sent + 1));
 }
 
+TEST_F(PeerLinksTest, APeerRemovedIsClosedAndAddedAgainComesBack) {
+  Seen sa, sb;
+  PeerLinks& a = Make("node-a", sa);
+  PeerLinks& b = Make("node-b", sb);
+  std::map<std::string, std::string> peers{{"node-a", a.address()}, {"node-b", b.address()}};
+  a.SetPeers(peers);
+  b.SetPeers(peers);
+  ASSERT_TRUE(RunUntil([&] { return a.up("node-b") && b.up("node-a"); }));
+  a.SetPeers({{"node-a", a.address()}});  // node-b leaves a's map
+  EXPECT_FALSE(a.up("node-b"));
+  EXPECT_FALSE(a.Send("node-b", proto::EncodeLeaderCommit(encoder_, {1, 1, 1})));
+  ASSERT_TRUE(RunUntil([&] { return sb.down.size() == 1; }));
+  EXPECT_TRUE(sa.down.empty());  // removed by its owner: no on_down
+  a.SetPeers(peers);
+  ASSERT_TRUE(RunUntil([&] { return a.up("node-b") && b.up("node-a"); }));
+  EXPECT_EQ(sa.up.size(), 2u);
+  EXPECT_EQ(sb.up.size(), 2u);
+}
+
 // A plain framed connection that records what it receives.
 struct SilentClient : net::Connection::Handler {
   bool OnFrame(net::Connection&, const wire::Frame& frame) override {
