@@ -48,6 +48,8 @@ const char* ErrorCodeName(ErrorCode code) {
       return "IoError";
     case ErrorCode::kUnauthenticated:
       return "Unauthenticated";
+    case ErrorCode::kNotLeader:
+      return "NotLeader";
   }
   return "Unknown";
 }

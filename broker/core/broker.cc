@@ -26,7 +26,10 @@ Broker::Broker(Clock* clock, Scheduler* scheduler, store::Store* store, store::C
       queues_(store, config_.queue_defaults, config_.partitions),
       groups_(store),
       replica_(store, [this](const store::LogOp& op) { ApplyCommitted(op); }),
-      follower_(store) {}
+      follower_(store),
+      // A single node serves its one partition; a cluster node, none yet.
+      roles_(std::max<uint32_t>(config.partitions, 1),
+             config.partitions <= 1 ? Role::kServing : Role::kFollowing) {}
 
 Broker::~Broker() = default;
 
@@ -155,6 +158,95 @@ store::PartitionId Broker::PartitionOfName(std::string_view name) const {
   return config_.partitions > 1 ? PartitionOf(name, config_.partitions) : 0;
 }
 
+Status Broker::CheckServes(std::string_view name) const {
+  store::PartitionId partition = PartitionOfName(name);
+  if (serves(partition)) return Status::OK();
+  return Status(ErrorCode::kNotLeader, "partition " + std::to_string(partition) + " of " +
+                                           std::string(name) + " is not led by this node");
+}
+
+Status Broker::Promote(store::PartitionId partition, uint64_t epoch) {
+  if (partition >= roles_.size()) {
+    return Status::InvalidArgument("no partition " + std::to_string(partition));
+  }
+  if (roles_[partition] != Role::kFollowing) return Status::OK();
+  // Queues kept in memory from an earlier leadership are stale now. Once
+  // their consumers are gone (Demote sent them away), what they hold in
+  // memory is in the store too (the log or the index): it is dropped, and
+  // they leave as soon as no batch or unapplied record names them, to load
+  // afresh from the index once the partition is taken over.
+  std::vector<Queue*> stale;
+  queues_.ForEach([&](Queue& q) {
+    if (q.partition == partition) stale.push_back(&q);
+  });
+  for (Queue* q : stale) {
+    if (!q->consumers.empty() || q->inflight > 0) continue;
+    if (!q->delayed.empty()) {
+      std::erase_if(delayed_queues_, [q](const auto& due) { return due.second == q; });
+    }
+    q->returned.clear();
+    q->delayed.clear();
+    q->removed.clear();
+    q->index_ahead.clear();
+    q->tail.clear();
+    MaybeEvict(q);
+  }
+  size_t left = 0;
+  queues_.ForEach([&](Queue& q) { left += q.partition == partition ? 1 : 0; });
+  if (left > 0) {
+    return Status::Unavailable("partition " + std::to_string(partition) + " still has " +
+                               std::to_string(left) +
+                               " queues in memory from when it was led here; retry");
+  }
+  // Its staged parts are this node's log's end now: they enter the state,
+  // and a new epoch starts after them.
+  follower_.Fence(partition, epoch);
+  uint64_t end = follower_.state(partition).end_offset;
+  Status s = follower_.Commit(partition, epoch, end, &pipeline_.batch(), &replica_,
+                              &pipeline_.unapplied());
+  if (!s.ok()) return s;
+  pipeline_.batch().log.In(store::kNodeLocalPartition).PartitionEnd(partition, epoch, end);
+  // Its entries still only in the log are applied to the index before any
+  // of its queues loads (a queue loads from the index alone).
+  BatchNo through = pipeline_.batch_no();
+  pipeline_.unapplied().ApplyThrough(through);
+  roles_[partition] = Role::kPromoting;
+  promoting_[partition] = through;
+  return Status::OK();
+}
+
+void Broker::Demote(store::PartitionId partition) {
+  if (partition >= roles_.size() || roles_[partition] == Role::kFollowing) return;
+  roles_[partition] = Role::kFollowing;
+  promoting_.erase(partition);
+  // Its consumers are sent away: their clients reconnect to the new leader
+  // (their deliveries come back there, from its state).
+  std::vector<ClientId> away;
+  for (auto& [client_id, client] : clients_) {
+    for (const std::unique_ptr<Consumer>& c : client->consumers()) {
+      if (c->queue->partition == partition) {
+        away.push_back(client_id);
+        break;
+      }
+    }
+  }
+  Status why(ErrorCode::kNotLeader,
+             "partition " + std::to_string(partition) + " is led by another node now");
+  for (ClientId client_id : away) out_->Error(client_id, why, 0, /*fatal=*/true);
+}
+
+void Broker::FinishPromotions() {
+  BatchNo applied = pipeline_.unapplied().applied_through();
+  for (auto it = promoting_.begin(); it != promoting_.end();) {
+    if (it->second <= applied && it->second <= pipeline_.committed_through()) {
+      roles_[it->first] = Role::kServing;
+      it = promoting_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void Broker::EnsureCreated(Queue* q) {
   if (q->queue_id() != 0) return;
   q->set_queue_id(pipeline_.ids().next_queue_id++);
@@ -264,6 +356,7 @@ void Broker::Publish(ClientId client_id, const PublishRequest& publish) {
   }
   std::string_view name = publish.queue;
   if (Status s = ValidateQueueName(name); !s.ok()) return refuse(s);
+  if (Status s = CheckServes(name); !s.ok()) return refuse(s);
   if (Status s = CheckStoreRoom(); !s.ok()) return refuse(s);
 
   Result<Queue*> found = queues_.Load(name);
@@ -360,6 +453,7 @@ void Broker::ConfigureQueue(ClientId client_id, const ConfigureRequest& configur
   if (draining_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
   std::string_view name = configure.queue;
   if (Status s = ValidateQueueName(name); !s.ok()) return fail(s);
+  if (Status s = CheckServes(name); !s.ok()) return fail(s);
   if (configure.changes.dead_letter_queue.has_value()) {
     std::string_view dlq = *configure.changes.dead_letter_queue;
     if (!dlq.empty()) {

@@ -108,6 +108,22 @@ class Broker {
   Status LeaderCommitted(store::PartitionId partition, uint64_t epoch, uint64_t leader_commit);
   Status TruncatePartition(store::PartitionId partition, uint64_t to);
   FollowerLog& follower_log() { return follower_; }
+
+  // Which partitions this node serves (a single node: its one, always). A
+  // cluster node serves none until the control plane makes it a leader;
+  // requests for the others are refused with kNotLeader and change nothing.
+  // Promote() takes a followed partition over at `epoch`: its staged parts
+  // enter the state, its log is applied to the index, and once that is
+  // committed (serves() turns true) its queues load whole from the store.
+  // Promote() is refused (kUnavailable, retry) while queues of the
+  // partition from an earlier leadership are still in memory. Demote()
+  // stops serving it and disconnects (fatal kNotLeader) the clients
+  // subscribed to its queues. Both are the control plane's decisions.
+  Status Promote(store::PartitionId partition, uint64_t epoch);
+  void Demote(store::PartitionId partition);
+  bool serves(store::PartitionId partition) const {
+    return partition < roles_.size() && roles_[partition] == Role::kServing;
+  }
   BatchNo batch_no() const { return pipeline_.batch_no(); }
 
   // A cluster leader's part: every batch storage is done with goes to
@@ -208,6 +224,10 @@ class Broker {
 
   // The partition of a queue or group name (0 on a single node).
   store::PartitionId PartitionOfName(std::string_view name) const;
+  // kNotLeader unless this node serves the name's partition.
+  Status CheckServes(std::string_view name) const;
+  // Promoting partitions whose log is applied through their batch serve.
+  void FinishPromotions();
 
   // Queues (broker.cc).
   void EnsureCreated(Queue* q);
@@ -291,6 +311,9 @@ class Broker {
   GroupTable groups_;
   ReplicaLog replica_;
   FollowerLog follower_;
+  enum class Role : uint8_t { kFollowing, kPromoting, kServing };
+  std::vector<Role> roles_;                          // by partition
+  std::map<store::PartitionId, BatchNo> promoting_;  // serves once applied through
   CommitListener commit_listener_;
   bool replication_gate_ = false;
   BatchNo replicated_through_ = 0;

@@ -68,6 +68,7 @@ void Broker::OnBatchDone(BatchOutcome& batch) {
   // being delivered: the index serves them from here on.
   BatchNo applied_through = pipeline_.unapplied().applied_through();
   replica_.Trim(applied_through);
+  if (!promoting_.empty()) FinishPromotions();
   for (Queue* q : batch.applied_queues) {
     while (!q->tail.empty() && q->tail[0].batch_no <= applied_through) {
       q->index_end = q->tail[0].seq + 1;

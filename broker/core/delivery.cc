@@ -35,6 +35,7 @@ void Broker::Subscribe(ClientId client_id, const SubscribeRequest& subscribe) {
   auto fail = [&](const Status& s) { out_->Error(client_id, s, correlation_id, false); };
   if (draining_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
   if (Status s = ValidateQueueName(name); !s.ok()) return fail(s);
+  if (Status s = CheckServes(name); !s.ok()) return fail(s);
   if (client.FindConsumer(subscription_id) != nullptr) {
     return fail(Status::AlreadyExists("subscription " + std::to_string(subscription_id) +
                                       " exists on this connection"));
@@ -143,7 +144,10 @@ bool Broker::TakeNextEntry(Queue* q, Entry* entry, bool include_uncommitted) {
     q->returned.erase(it);
     return true;
   }
-  if (q->index_ahead.empty() && q->index_cursor < q->index_end) {
+  // Every read moves the cursor on; one may find nothing to deliver (all
+  // expired by the sweep), so read until something is found or the range
+  // is used up: the tail comes only after the whole index range.
+  while (q->index_ahead.empty() && q->index_cursor < q->index_end) {
     if (Status s = ReadAhead(q); !s.ok()) {
       spdlog::error("queue {}: reading entries from the store failed: {}", q->name(), s.ToString());
       return false;
@@ -161,6 +165,12 @@ bool Broker::TakeNextEntry(Queue* q, Entry* entry, bool include_uncommitted) {
       (include_uncommitted || q->tail[0].batch_no <= pipeline_.committed_through())) {
     *entry = std::move(q->tail.front());
     q->tail.pop_front();
+    // The index range is used up (cursor == end) and ends before the
+    // tail. Once this entry's record is applied, the range grows over the
+    // tail's entries (OnBatchDone); it must start after this one, or the
+    // entry, delivered and not yet acked, would be read from the index
+    // and delivered a second time.
+    q->index_cursor = q->index_end = entry->seq + 1;
     return true;
   }
   return false;

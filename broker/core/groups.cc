@@ -30,6 +30,7 @@ void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) 
   std::string_view name = request.group;
   GroupOp op = request.op;
   if (Status s = ValidateGroupName(name); !s.ok()) return fail(s);
+  if (Status s = CheckServes(name); !s.ok()) return fail(s);
   if (!storage_failure_.ok()) return fail(storage_failure_);
   if (draining_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
 
@@ -154,6 +155,7 @@ void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
   if (Status s = ValidateGroupName(name); !s.ok()) {
     return RefusePublish(client, correlation_id, s);
   }
+  if (Status s = CheckServes(name); !s.ok()) return RefusePublish(client, correlation_id, s);
   if (Status s = CheckStoreRoom(); !s.ok()) return RefusePublish(client, correlation_id, s);
   Result<Group*> found = groups_.Load(name);
   if (!found.ok()) return RefusePublish(client, correlation_id, found.status());

@@ -327,6 +327,7 @@ void Broker::PurgeQueue(ClientId client_id, uint64_t correlation_id, std::string
                         bool forget) {
   auto fail = [&](const Status& s) { out_->Error(client_id, s, correlation_id, false); };
   if (Status s = ValidateQueueName(name); !s.ok()) return fail(s);
+  if (Status s = CheckServes(name); !s.ok()) return fail(s);
   if (!storage_failure_.ok()) return fail(storage_failure_);
   if (draining_) return fail(Status(ErrorCode::kShuttingDown, "broker is stopping"));
   Result<Queue*> found = queues_.Load(name);

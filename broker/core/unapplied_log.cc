@@ -56,7 +56,8 @@ std::vector<store::ApplyStep> UnappliedLog::TakeDue(uint64_t now_ms, bool one) {
     Record& record = records_[next_];
     bool old = record.committed_ms + policy_.lag_ms <= now_ms;
     bool pressed = unapplied_bytes_ > policy_.max_unapplied_bytes;
-    if (!old && !pressed) break;
+    bool forced = record.batch_no <= force_through_;
+    if (!old && !pressed && !forced) break;
     store::ApplyStep step;
     step.batch_no = record.batch_no;
     std::sort(record.canceled.begin(), record.canceled.end());

@@ -9,6 +9,7 @@
 #ifndef HERMOD_BROKER_CORE_UNAPPLIED_LOG_H_
 #define HERMOD_BROKER_CORE_UNAPPLIED_LOG_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -47,6 +48,9 @@ class UnappliedLog {
   // Steps for the records due now, oldest first, up to the policy's bytes
   // per transaction (with `one`, a single record). Marks them submitted.
   std::vector<store::ApplyStep> TakeDue(uint64_t now_ms, bool one = false);
+  // Records up to `batch_no` are due at once, whatever their age (a
+  // cluster node taking over a partition wants its whole log in the index).
+  void ApplyThrough(BatchNo batch_no) { force_through_ = std::max(force_through_, batch_no); }
   // Whether any record is waiting (for the apply timer).
   bool has_pending() const { return next_ < records_.size(); }
 
@@ -84,6 +88,7 @@ class UnappliedLog {
   BatchNo submitted_through_ = 0;
   BatchNo applied_through_ = 0;
   uint64_t unapplied_bytes_ = 0;  // of records not yet submitted
+  BatchNo force_through_ = 0;
 };
 
 }  // namespace hermod::core

@@ -45,6 +45,7 @@ enum class ErrorCode : uint16_t {
   kNotSupported = 19,       // a feature this broker does not have
   kIoError = 20,            // a local file or socket operation failed
   kUnauthenticated = 21,    // the broker wants an auth token this client did not give
+  kNotLeader = 22,          // (cluster) another node leads the queue's or group's partition
 };
 
 // Returns the name of a code ("NotFound"), or "Unknown" for codes this

@@ -291,6 +291,21 @@ class CoreHarness {
     }
     FAIL() << "the core did not settle";
   }
+  // Makes this core the leader of every partition (a cluster's core serves
+  // none until then), and waits until it serves them.
+  void LeadAll(uint64_t epoch = 1) {
+    for (store::PartitionId p = 0; p < config_.partitions; ++p) {
+      ASSERT_TRUE(broker_->Promote(p, epoch).ok());
+    }
+    Turn();
+    for (int i = 0; i < 100; ++i) {
+      bool all = true;
+      for (store::PartitionId p = 0; p < config_.partitions; ++p) all = all && broker_->serves(p);
+      if (all) return;
+      Advance(10);
+    }
+    FAIL() << "the core did not take its partitions over";
+  }
   // Moves time on (firing timers, each followed by a turn).
   void Advance(uint64_t ms) {
     scheduler_.Advance(ms, [this] { Turn(); });

@@ -168,5 +168,27 @@ TEST_F(DeliveryBeforeCommitTest, WithDeliverAfterCommitNothingGoesOutBeforeItIsD
   ASSERT_EQ(deliveries(sub).size(), 1u);
 }
 
+// Part of a batch goes out from the log tail, the rest waits for credit;
+// then the batch's record is applied and the queue's index range grows
+// over it. Entries delivered from the tail must not be read from the index
+// again: they were delivered once, not acked yet, and are not redeliveries.
+TEST_F(DeliveryBeforeCommitTest, EntriesDeliveredFromTheTailAreNotReadAgainFromTheIndex) {
+  h.Start();
+  ClientId pub = h.Connect();
+  ClientId sub = h.Connect();
+  h.Subscribe(sub, 1, "q", 2);
+  for (const char* m : {"a", "b", "c"}) h.Publish(pub, "q", m);
+  h.Turn();
+  ASSERT_EQ(deliveries(sub).size(), 2u);
+  h.Advance(5000);  // the record is applied: c is in the index now
+  h.broker().SetCredit(sub, 1, 10);
+  h.Turn();
+  std::vector<Seq> seqs;
+  for (const Delivered& d : deliveries(sub)) seqs.push_back(d.seq);
+  EXPECT_EQ(seqs, (std::vector<Seq>{1, 2, 3}));
+  EXPECT_EQ(h.Stat("delivered_total"), 3);
+  EXPECT_EQ(h.Stat("redelivered_total"), 0);
+}
+
 }  // namespace
 }  // namespace hermod::core::testing

@@ -10,6 +10,7 @@
 
 #include "core_harness.h"
 #include "envelope.h"
+#include "hermod/partition.h"
 #include "log_record.h"
 
 namespace hermod::core {
@@ -32,14 +33,17 @@ class FollowerLogTest : public ::testing::Test {
     h_.config().partitions = 4;
     h_.config().id_prefix = 2;
     h_.Start();
+    // A queue of partition kP, so that taking kP over serves it.
+    for (int i = 0; PartitionOf(name_, 4) != kP; ++i) name_ = "q" + std::to_string(i);
   }
+  std::string name_ = "alice";
 
   // A leader's part: queue `queue` (id 1 of prefix 1) created at offset 1,
   // one publish of `payload` with seq = offset.
   std::string Record(uint64_t offset, std::string_view payload) {
     store::LogWriter w;
     store::QueueId queue_id = store::IdBase(1) + 1;
-    if (offset == 1) w.CreateQueue(queue_id, 5, "alice");
+    if (offset == 1) w.CreateQueue(queue_id, 5, name_);
     w.PublishEncoded(queue_id, offset, store::IdBase(1) + 100 + offset, Envelope(payload));
     return w.record();
   }
@@ -59,7 +63,7 @@ class FollowerLogTest : public ::testing::Test {
   // The payloads alice holds in the store, in seq order.
   std::vector<std::string> Alice() {
     std::vector<std::string> out;
-    Result<std::optional<store::QueueInfo>> info = h_.store().FindQueue("alice");
+    Result<std::optional<store::QueueInfo>> info = h_.store().FindQueue(name_);
     EXPECT_TRUE(info.ok());
     if (!info.ok() || !info->has_value()) return out;
     std::vector<store::StoredEntry> entries;
@@ -150,6 +154,81 @@ TEST_F(FollowerLogTest, TruncationTakesBackOnlyStagedParts) {
   EXPECT_EQ(state.end_offset, 2u);
   EXPECT_EQ(state.epochs, (std::vector<std::pair<uint64_t, uint64_t>>{{1, 1}, {2, 2}}));
   EXPECT_EQ(state.EndOfEpoch(1), 1u);
+}
+
+// Failover: a follower taken over by the control plane serves what it
+// staged (its log's end) and carries the queues on where they were.
+TEST_F(FollowerLogTest, APromotedFollowerServesWhatItStagedAndCarriesOn) {
+  ASSERT_EQ(*Take(1, 0, 1, 1, Record(1, "one")), ReplicateResult::kStaged);
+  ASSERT_EQ(*Take(1, 1, 2, 1, Record(2, "two")), ReplicateResult::kStaged);
+  ClientId c = h_.Connect();
+  h_.Publish(c, name_, "too early");
+  h_.Turn();
+  ASSERT_EQ(h_.out().confirms[c].size(), 1u);
+  EXPECT_EQ(h_.out().confirms[c][0].status.code(), ErrorCode::kNotLeader);
+
+  ASSERT_TRUE(h_.broker().Promote(kP, 2).ok());
+  EXPECT_FALSE(h_.broker().serves(kP));  // not before its log is in the index
+  h_.Turn();
+  for (int i = 0; i < 100 && !h_.broker().serves(kP); ++i) h_.Advance(10);
+  ASSERT_TRUE(h_.broker().serves(kP));
+  EXPECT_FALSE(h_.broker().serves(kP + 1));
+  EXPECT_EQ(Alice(), (std::vector<std::string>{"one", "two"}));
+
+  h_.Subscribe(c, 1, name_, 10);
+  h_.Publish(c, name_, "three");
+  h_.Turn();
+  ASSERT_EQ(h_.out().deliveries[c].size(), 3u);
+  EXPECT_EQ(h_.out().deliveries[c][0].payload, "one");
+  EXPECT_EQ(h_.out().deliveries[c][2].payload, "three");
+  EXPECT_EQ(h_.out().deliveries[c][2].seq, 3u);  // the seqs carry on
+  ASSERT_EQ(h_.out().confirms[c].size(), 2u);
+  EXPECT_TRUE(h_.out().confirms[c][1].status.ok());
+  EXPECT_EQ(store::IdPrefix(h_.out().confirms[c][1].msg_id), 2u);  // its own ids
+
+  // Its log records where epoch 1 ended, for the followers it will have.
+  Result<store::PartitionLogState> log = h_.store().ReadPartitionLog(kP);
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ(log->EndOfEpoch(1), 2u);
+  EXPECT_EQ(log->epoch, 2u);
+}
+
+// Losing the partition: its subscribers are sent away, nothing more is
+// served, and it can be taken over again once its stale queues are gone.
+TEST_F(FollowerLogTest, ADemotedLeaderSendsItsSubscribersAway) {
+  ASSERT_TRUE(h_.broker().Promote(kP, 1).ok());
+  h_.Turn();
+  for (int i = 0; i < 100 && !h_.broker().serves(kP); ++i) h_.Advance(10);
+  ASSERT_TRUE(h_.broker().serves(kP));
+  ClientId c = h_.Connect();
+  ClientId bystander = h_.Connect();
+  h_.Subscribe(c, 1, name_, 10);
+  h_.Publish(c, name_, "x");
+  h_.Turn();
+  ASSERT_EQ(h_.out().deliveries[c].size(), 1u);
+
+  h_.broker().Demote(kP);
+  EXPECT_FALSE(h_.broker().serves(kP));
+  ASSERT_FALSE(h_.out().replies[c].empty());
+  const testing::Reply& away = h_.out().replies[c].back();
+  EXPECT_EQ(away.kind, "error");
+  EXPECT_EQ(away.status.code(), ErrorCode::kNotLeader);
+  EXPECT_TRUE(h_.out().replies[bystander].empty());
+  h_.Publish(bystander, name_, "y");
+  h_.Turn();
+  ASSERT_EQ(h_.out().confirms[bystander].size(), 1u);
+  EXPECT_EQ(h_.out().confirms[bystander][0].status.code(), ErrorCode::kNotLeader);
+
+  // Its queue is still in memory (the client has not gone yet): no
+  // takeover on stale state.
+  EXPECT_EQ(h_.broker().Promote(kP, 3).code(), ErrorCode::kUnavailable);
+  h_.broker().Disconnect(c);  // the server closes the connection
+  h_.Advance(5000);
+  ASSERT_TRUE(h_.broker().Promote(kP, 3).ok());
+  h_.Turn();
+  for (int i = 0; i < 100 && !h_.broker().serves(kP); ++i) h_.Advance(10);
+  EXPECT_TRUE(h_.broker().serves(kP));
+  EXPECT_EQ(Alice(), (std::vector<std::string>{"x"}));  // unacked: still there
 }
 
 }  // namespace

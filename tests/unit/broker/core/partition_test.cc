@@ -27,6 +27,7 @@ class CorePartitionTest : public ::testing::Test {
     h_.config().partitions = kPartitions;
     h_.config().id_prefix = kPrefix;
     h_.Start();
+    h_.LeadAll();
   }
   CoreHarness h_;
 };
@@ -116,6 +117,7 @@ TEST_F(CorePartitionTest, IdsOfAnotherPrefixNeverMoveThisNodesCounters) {
 
   // Its own ids survive a restart: the next one is above the last.
   h_.Restart();
+  h_.LeadAll();
   ClientId d = h_.Connect();
   h_.Publish(d, "q", "y");
   h_.Turn();

@@ -33,6 +33,7 @@ class ReplicaLogTest : public ::testing::TestWithParam<uint64_t> {
     follower_.config().partitions = kPartitions;
     follower_.config().id_prefix = 2;
     leader_.Start();
+    leader_.LeadAll();
     follower_.Start();
     // Every committed batch of the leader, cut by partition (all of which
     // this follower follows).

@@ -29,6 +29,7 @@ class ReplicationTest : public ::testing::Test {
     follower_.config().partitions = kPartitions;
     follower_.config().id_prefix = 2;
     leader_.Start();
+    leader_.LeadAll();
     follower_.Start();
     for (PartitionId p = 0; p < kPartitions; ++p) tracker_.Lead(p, kEpoch, {"f"}, {"f"}, 2, 0);
     Broker& b = leader_.broker();
