@@ -157,7 +157,7 @@ Result<ReplicateFrame> DecodeReplicate(const wire::Frame& frame) {
   part.commit_record = View(r.commit_record());
   uint64_t expected = ReplicateChecksum(part);
   if (expected != r.checksum()) {
-    return Status(ErrorCode::kMalformedFrame,
+    return Status(ErrorCode::kCorruption,
                   std::string(kChecksumMismatch) + " in partition " +
                       std::to_string(part.partition) + " at offset " + std::to_string(part.offset) +
                       ": frame says " + std::to_string(r.checksum()) + ", content hashes to " +
@@ -167,7 +167,7 @@ Result<ReplicateFrame> DecodeReplicate(const wire::Frame& frame) {
 }
 
 bool IsChecksumMismatch(const Status& s) {
-  return s.code() == ErrorCode::kMalformedFrame && s.message().starts_with(kChecksumMismatch);
+  return s.code() == ErrorCode::kCorruption;
 }
 
 Result<ReplicaAckFrame> DecodeReplicaAck(const wire::Frame& frame) {

@@ -102,8 +102,8 @@ std::span<const uint8_t> EncodeEpochEndReply(FrameEncoder& encoder,
 // Every Decode* returns kProtocolViolation when the frame is of another type.
 Result<PeerIdentity> DecodePeerHello(const wire::Frame& frame);
 Result<PeerIdentity> DecodePeerWelcome(const wire::Frame& frame);
-// Verifies the checksum: kMalformedFrame, with a message starting
-// "Replicate checksum mismatch", when it differs (the follower then answers
+// Verifies the checksum: kCorruption when it differs, and then no view of
+// the payload is handed out (the follower answers
 // ReplicaAckResult::kChecksumMismatch; IsChecksumMismatch tells it apart).
 Result<ReplicateFrame> DecodeReplicate(const wire::Frame& frame);
 // kMalformedFrame when result is above kMaxReplicaAckResult.
