@@ -45,14 +45,29 @@ class PeerLinks::Handler : public net::Connection::Handler {
   bool outbound;
   bool handshaken = false;
   uint64_t handshake_deadline_ms = 0;
+  uint64_t last_read_ms = 0;  // after the handshake: when a frame last arrived
+  uint64_t last_ping_ms = 0;  // after the handshake: when a Ping last left
 };
 
 PeerLinks::PeerLinks(net::Loop& loop, Options options, Callbacks callbacks)
     : loop_(loop),
-      options_(std::move(options)),
+      options_(WithConnectionLimits(std::move(options))),
       callbacks_(std::move(callbacks)),
       listener_(loop, options_.connection,
-                [this](net::Connection& conn) { return OnAccept(conn); }) {}
+                [this](net::Connection& conn) { return OnAccept(conn); }),
+      // Seeded per node and per start, so that nodes that lost their links
+      // together do not redial in step.
+      rng_(static_cast<uint32_t>(std::hash<std::string>{}(options_.node_id) ^ uv_hrtime())) {}
+
+PeerLinks::Options PeerLinks::WithConnectionLimits(Options options) {
+  options.connection.max_frame_bytes = options.max_frame_bytes;
+  // Send() keeps the unwritten bytes within max_unwritten_bytes, or one
+  // frame on an empty link; the connection's own cap (which closes a slow
+  // reader) sits above both, and above the Pings and Pongs that may follow.
+  options.connection.max_pending_output =
+      options.max_unwritten_bytes + options.max_frame_bytes + (1u << 20);
+  return options;
+}
 
 PeerLinks::~PeerLinks() { HERMOD_CHECK(closed()); }
 
@@ -142,7 +157,10 @@ void PeerLinks::Dial(Link& link) {
 void PeerLinks::ScheduleDial(Link& link) {
   link.backoff_ms = link.backoff_ms == 0 ? options_.reconnect_initial_ms
                                          : std::min(link.backoff_ms * 2, options_.reconnect_max_ms);
-  link.next_dial_ms = loop_.now_ms() + link.backoff_ms;
+  // Jitter: wait between half the backoff and all of it.
+  uint64_t half = link.backoff_ms / 2;
+  uint64_t delay = link.backoff_ms - (half == 0 ? 0 : rng_() % (half + 1));
+  link.next_dial_ms = loop_.now_ms() + std::max<uint64_t>(delay, 1);
   ArmTimer();
 }
 
@@ -153,8 +171,13 @@ void PeerLinks::ArmTimer() {
     if (link->next_dial_ms != 0 && (due == 0 || link->next_dial_ms < due)) due = link->next_dial_ms;
   }
   for (const auto& [h, handler] : handlers_) {
-    if (handler->handshaken || handler->conn->closing()) continue;
-    if (due == 0 || handler->handshake_deadline_ms < due) due = handler->handshake_deadline_ms;
+    if (handler->conn->closing()) continue;
+    uint64_t next = handler->handshake_deadline_ms;
+    if (handler->handshaken) {
+      next = std::min(handler->last_ping_ms + options_.ping_interval_ms,
+                      handler->last_read_ms + options_.dead_after_ms);
+    }
+    if (due == 0 || next < due) due = next;
   }
   if (due == 0) {
     uv_timer_stop(&timer_);
@@ -168,6 +191,7 @@ void PeerLinks::OnTimer(uv_timer_t* timer) noexcept {
   auto* self = static_cast<PeerLinks*>(timer->data);
   uint64_t now = self->loop_.now_ms();
   self->ExpireHandshakes(now);
+  self->CheckHeartbeats(now);
   for (auto& [node_id, link] : self->links_) {
     if (link->next_dial_ms != 0 && link->next_dial_ms <= now && link->conn == nullptr) {
       self->Dial(*link);
@@ -188,6 +212,26 @@ void PeerLinks::ExpireHandshakes(uint64_t now_ms) {
   }
 }
 
+void PeerLinks::CheckHeartbeats(uint64_t now_ms) {
+  for (auto& [h, handler] : handlers_) {
+    if (!handler->handshaken || handler->conn->closing()) continue;
+    if (now_ms >= handler->last_read_ms + options_.dead_after_ms) {
+      // TCP keepalive would take minutes; a stalled or partitioned peer must
+      // leave the ISR in seconds, so silence itself closes the link.
+      ++links_timed_out_;
+      handler->conn->Close(
+          Status(ErrorCode::kTimeout,
+                 "peer silent for " + std::to_string(now_ms - handler->last_read_ms) + " ms"));
+      continue;
+    }
+    if (now_ms >= handler->last_ping_ms + options_.ping_interval_ms) {
+      handler->last_ping_ms = now_ms;
+      auto& fbb = encoder_.Start();
+      handler->conn->Send(encoder_.Finish(wire::CreatePing(fbb, ++ping_nonce_)));
+    }
+  }
+}
+
 net::Connection::Handler* PeerLinks::OnAccept(net::Connection& conn) {
   if (closing_) return nullptr;
   auto handler = std::make_unique<Handler>(this, nullptr, &conn, /*outbound=*/false);
@@ -201,7 +245,8 @@ net::Connection::Handler* PeerLinks::OnAccept(net::Connection& conn) {
 bool PeerLinks::Send(const std::string& node_id, std::span<const uint8_t> frame) {
   Link* link = FindLink(node_id);
   if (link == nullptr || !link->up || link->conn == nullptr || link->conn->closing()) return false;
-  if (link->conn->pending_output() + frame.size() > options_.max_unwritten_bytes) {
+  size_t pending = link->conn->pending_output();
+  if (pending > 0 && pending + frame.size() > options_.max_unwritten_bytes) {
     link->blocked = true;
     return false;
   }
@@ -211,14 +256,104 @@ bool PeerLinks::Send(const std::string& node_id, std::span<const uint8_t> frame)
 
 bool PeerLinks::OnFrame(Handler& h, net::Connection& conn, const wire::Frame& frame) {
   if (!h.handshaken) return OnHandshakeFrame(h, conn, frame);
-  if (frame.body_type() == wire::Body::Error) {
-    const wire::Error* error = frame.body_as_Error();
-    conn.Close(Status(static_cast<ErrorCode>(error->code()), proto::View(error->message())));
-    return false;
+  h.last_read_ms = loop_.now_ms();
+  switch (frame.body_type()) {
+    case wire::Body::Error: {
+      const wire::Error* error = frame.body_as_Error();
+      conn.Close(Status(static_cast<ErrorCode>(error->code()), proto::View(error->message())));
+      return false;
+    }
+    case wire::Body::Ping: {
+      auto& fbb = encoder_.Start();
+      conn.Send(encoder_.Finish(wire::CreatePong(fbb, frame.body_as_Ping()->nonce())));
+      return true;
+    }
+    case wire::Body::Pong:
+      return true;  // its arrival (last_read_ms) is all that counts
+    default:
+      break;
   }
   if (h.link == nullptr || closing_) return !conn.closing();
-  std::string node_id = h.link->node_id;  // the callback may remove the link
-  if (callbacks_.on_frame) callbacks_.on_frame(node_id, frame);
+  return Dispatch(h, conn, frame);
+}
+
+bool PeerLinks::Violation(net::Connection& conn, const Status& why) {
+  SendError(conn, why);
+  conn.Close(why);
+  return false;
+}
+
+namespace {
+
+// Decodes a frame with `decode` and hands it to `typed`, or to `fallback`
+// when `typed` is not set. Returns the decode error, if any.
+template <typename Decode, typename Typed, typename Fallback>
+Status DecodeAndCall(const std::string& node_id, const wire::Frame& frame, Decode decode,
+                     const Typed& typed, const Fallback& fallback) {
+  if (!typed) {
+    if (fallback) fallback(node_id, frame);
+    return Status::OK();
+  }
+  auto decoded = decode(frame);
+  if (!decoded.ok()) return decoded.status();
+  typed(node_id, *decoded);
+  return Status::OK();
+}
+
+}  // namespace
+
+bool PeerLinks::Dispatch(Handler& h, net::Connection& conn, const wire::Frame& frame) {
+  const std::string node_id = h.link->node_id;  // a callback may remove the link
+  const Callbacks& cb = callbacks_;
+  Status s;
+  switch (frame.body_type()) {
+    case wire::Body::Replicate: {
+      Result<proto::ReplicateFrame> part = proto::DecodeReplicate(frame);
+      if (part.ok()) {
+        if (cb.on_replicate) {
+          cb.on_replicate(node_id, *part);
+        } else if (cb.on_frame) {
+          cb.on_frame(node_id, frame);
+        }
+      } else if (proto::IsChecksumMismatch(part.status())) {
+        // Corruption is the replica's to report (ReplicaAck, leave the
+        // ISR), not a reason to drop a link that carries other partitions.
+        ++corrupt_replicates_;
+        const wire::Replicate* r = frame.body_as_Replicate();
+        if (cb.on_corrupt_replicate) {
+          cb.on_corrupt_replicate(node_id, r->partition(), r->epoch(), part.status());
+        }
+      } else {
+        s = part.status();
+      }
+      break;
+    }
+    case wire::Body::ReplicaAck:
+      s = DecodeAndCall(node_id, frame, proto::DecodeReplicaAck, cb.on_replica_ack, cb.on_frame);
+      break;
+    case wire::Body::LeaderCommit:
+      s = DecodeAndCall(node_id, frame, proto::DecodeLeaderCommit, cb.on_leader_commit,
+                        cb.on_frame);
+      break;
+    case wire::Body::EpochEndRequest:
+      s = DecodeAndCall(node_id, frame, proto::DecodeEpochEndRequest, cb.on_epoch_end_request,
+                        cb.on_frame);
+      break;
+    case wire::Body::EpochEndReply:
+      s = DecodeAndCall(node_id, frame, proto::DecodeEpochEndReply, cb.on_epoch_end_reply,
+                        cb.on_frame);
+      break;
+    default:
+      if (!cb.on_frame) {
+        s = Status(ErrorCode::kUnknownFrame, std::string("frame type ") +
+                                                 wire::EnumNameBody(frame.body_type()) +
+                                                 " is not part of the peer protocol");
+      } else {
+        cb.on_frame(node_id, frame);
+      }
+      break;
+  }
+  if (!s.ok()) return Violation(conn, s);
   return !conn.closing();
 }
 
@@ -285,6 +420,8 @@ bool PeerLinks::OnHandshakeFrame(Handler& h, net::Connection& conn, const wire::
 void PeerLinks::LinkUp(Link& link, Handler& h, const proto::PeerIdentity& peer) {
   h.link = &link;
   h.handshaken = true;
+  h.last_read_ms = loop_.now_ms();
+  h.last_ping_ms = loop_.now_ms();
   link.conn = h.conn;
   link.handler = &h;
   link.up = true;

@@ -5,8 +5,10 @@
 // dials, the other accepts. The dialer sends PeerHello, the acceptor checks
 // the cluster and answers PeerWelcome; a wrong cluster, version or node is
 // refused with a fatal Error frame, and so is a handshake that does not
-// finish within handshake_timeout_ms. A link that goes down is dialed again
-// with a doubling backoff by its dialer. Each link bounds the bytes it has
+// finish within handshake_timeout_ms. An up link pings every
+// ping_interval_ms and is closed when it has read nothing for dead_after_ms.
+// A link that goes down is dialed again with a doubling, jittered backoff
+// by its dialer. Each link bounds the bytes it has
 // not written yet: Send() past the bound returns false, and on_writable
 // tells when the link has drained.
 //
@@ -24,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <span>
 #include <string>
 
@@ -49,6 +52,15 @@ class PeerLinks {
     // A connection whose handshake is not done by then is closed (the
     // acceptor sends a fatal Error{kTimeout} first); the dialer dials again.
     uint64_t handshake_timeout_ms = 5000;
+    // An up link sends Ping this often; the other side answers Pong.
+    uint64_t ping_interval_ms = 500;
+    // An up link that has read nothing (not even a Pong) for this long is
+    // closed with kTimeout, and redialed by its dialer.
+    uint64_t dead_after_ms = 3000;
+    // The largest frame either way; a larger one closes the link with
+    // kFrameTooLarge. It overrides connection.max_frame_bytes.
+    uint32_t max_frame_bytes = proto::kDefaultPeerMaxFrameBytes;
+    // max_frame_bytes and max_pending_output are set from the fields above.
     net::Connection::Options connection;
   };
 
@@ -58,7 +70,28 @@ class PeerLinks {
     std::function<void(const std::string& node_id, const proto::PeerIdentity& peer)> on_up;
     // The link to node_id, which was up, is down.
     std::function<void(const std::string& node_id, const Status& why)> on_down;
-    // A frame after the handshake; valid only during the call.
+    // Peer frames after the handshake, decoded; their views point into the
+    // read buffer and are valid only during the call. A frame whose
+    // callback is not set goes to on_frame instead.
+    std::function<void(const std::string& node_id, const proto::ReplicateFrame& part)> on_replicate;
+    // A Replicate whose checksum did not match (kCorruption): only its
+    // partition and epoch, never its payload, so that the follower can
+    // answer ReplicaAck{kChecksumMismatch}. The link stays up.
+    std::function<void(const std::string& node_id, uint32_t partition, uint64_t epoch,
+                       const Status& why)>
+        on_corrupt_replicate;
+    std::function<void(const std::string& node_id, const proto::ReplicaAckFrame& ack)>
+        on_replica_ack;
+    std::function<void(const std::string& node_id, const proto::LeaderCommitFrame& commit)>
+        on_leader_commit;
+    std::function<void(const std::string& node_id, const proto::EpochEndRequestFrame& request)>
+        on_epoch_end_request;
+    std::function<void(const std::string& node_id, const proto::EpochEndReplyFrame& reply)>
+        on_epoch_end_reply;
+    // Any other frame after the handshake (Ping and Pong excepted), or a
+    // peer frame without its own callback; valid only during the call.
+    // Unset: a frame of another type is refused with kUnknownFrame and the
+    // link closes.
     std::function<void(const std::string& node_id, const wire::Frame& frame)> on_frame;
     // A Send() to node_id was refused for the bound, and the link has
     // drained since.
@@ -83,7 +116,9 @@ class PeerLinks {
 
   // Queues a frame (from a FrameEncoder) on the link to node_id. Returns
   // false when the link is not up, or when its unwritten bytes would exceed
-  // max_unwritten_bytes (on_writable follows once it drains).
+  // max_unwritten_bytes (on_writable follows once it drains). A link with
+  // nothing unwritten takes any frame up to max_frame_bytes, so a frame
+  // larger than the bound is slow, never stuck.
   bool Send(const std::string& node_id, std::span<const uint8_t> frame);
   bool up(const std::string& node_id) const;
 
@@ -96,6 +131,10 @@ class PeerLinks {
   uint64_t handshakes_refused() const { return handshakes_refused_; }
   // Connections dialed since Start(), successful or not.
   uint64_t dial_attempts() const { return dial_attempts_; }
+  // Up links closed because they were silent for dead_after_ms.
+  uint64_t links_timed_out() const { return links_timed_out_; }
+  // Replicate frames refused for their checksum.
+  uint64_t corrupt_replicates() const { return corrupt_replicates_; }
 
   // Test only: closes the link's socket as a broken network would.
   void TEST_BreakLink(const std::string& node_id);
@@ -112,6 +151,14 @@ class PeerLinks {
   static void OnTimer(uv_timer_t* timer) noexcept;
   // Closes connections whose handshake is overdue.
   void ExpireHandshakes(uint64_t now_ms);
+  // Pings up links that are due, and closes those silent for dead_after_ms.
+  void CheckHeartbeats(uint64_t now_ms);
+  static Options WithConnectionLimits(Options options);
+  // Decodes a peer frame after the handshake and calls its callback.
+  // Returns false when the connection is closing.
+  bool Dispatch(Handler& h, net::Connection& conn, const wire::Frame& frame);
+  // Closes the link for a frame it may not send: fatal Error, then close.
+  bool Violation(net::Connection& conn, const Status& why);
   net::Connection::Handler* OnAccept(net::Connection& conn);
   // Handler events.
   bool OnFrame(Handler& h, net::Connection& conn, const wire::Frame& frame);
@@ -137,6 +184,10 @@ class PeerLinks {
   bool closing_ = false;
   uint64_t handshakes_refused_ = 0;
   uint64_t dial_attempts_ = 0;
+  uint64_t links_timed_out_ = 0;
+  uint64_t corrupt_replicates_ = 0;
+  uint64_t ping_nonce_ = 0;
+  std::minstd_rand rng_;  // backoff jitter
 };
 
 }  // namespace hermod::peer

@@ -157,18 +157,16 @@ Result<ReplicateFrame> DecodeReplicate(const wire::Frame& frame) {
   part.commit_record = View(r.commit_record());
   uint64_t expected = ReplicateChecksum(part);
   if (expected != r.checksum()) {
-    return Status(ErrorCode::kCorruption,
-                  std::string(kChecksumMismatch) + " in partition " +
-                      std::to_string(part.partition) + " at offset " + std::to_string(part.offset) +
-                      ": frame says " + std::to_string(r.checksum()) + ", content hashes to " +
-                      std::to_string(expected));
+    return Status(ErrorCode::kCorruption, std::string(kChecksumMismatch) + " in partition " +
+                                              std::to_string(part.partition) + " at offset " +
+                                              std::to_string(part.offset) + ": frame says " +
+                                              std::to_string(r.checksum()) +
+                                              ", content hashes to " + std::to_string(expected));
   }
   return part;
 }
 
-bool IsChecksumMismatch(const Status& s) {
-  return s.code() == ErrorCode::kCorruption;
-}
+bool IsChecksumMismatch(const Status& s) { return s.code() == ErrorCode::kCorruption; }
 
 Result<ReplicaAckFrame> DecodeReplicaAck(const wire::Frame& frame) {
   Result<const wire::ReplicaAck*> body = BodyAs<wire::ReplicaAck>(frame);

@@ -23,6 +23,10 @@ namespace hermod::proto {
 // PeerWelcome.
 inline constexpr uint32_t kPeerProtocolVersion = 1;
 
+// The default bound on one peer frame: a Replicate carries a whole storage
+// batch, larger than any client frame (kDefaultMaxFrameBytes).
+inline constexpr uint32_t kDefaultPeerMaxFrameBytes = 64u << 20;
+
 // PeerHello (dialer) and PeerWelcome (acceptor) carry the same fields.
 struct PeerIdentity {
   std::string_view cluster;
