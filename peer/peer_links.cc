@@ -422,6 +422,7 @@ void PeerLinks::LinkUp(Link& link, Handler& h, const proto::PeerIdentity& peer) 
   h.handshaken = true;
   h.last_read_ms = loop_.now_ms();
   h.last_ping_ms = loop_.now_ms();
+  ArmTimer();  // the heartbeat is due before any handshake deadline
   link.conn = h.conn;
   link.handler = &h;
   link.up = true;
