@@ -509,5 +509,43 @@ TEST_F(PeerLinksTest, AnEmptyLinkTakesAFrameAboveTheUnwrittenBound) {
   EXPECT_EQ(sb.records[0].size(), big.size());
 }
 
+TEST_F(PeerLinksTest, AnUnknownPeerProtocolVersionIsRefused) {
+  Seen sb;
+  PeerLinks& b = Make("node-b", sb);
+  b.SetPeers({{"node-a", "127.0.0.1:1"}});
+  HandClient hand;
+  ASSERT_NE(DialHand(loop_, hand, b.address(),
+                     [&](net::Connection* conn) {
+                       conn->Send(proto::EncodePeerHello(encoder_, {"c1", "node-a", 1, 99}));
+                     }),
+            nullptr);
+  ASSERT_TRUE(RunUntil([&] { return hand.closed; }));
+  EXPECT_FALSE(hand.welcomed);
+  EXPECT_EQ(hand.error_code, ErrorCode::kUnsupportedVersion);
+  EXPECT_EQ(b.handshakes_refused(), 1u);
+  EXPECT_TRUE(sb.up.empty());
+}
+
+TEST_F(PeerLinksTest, ANodeThatShouldNotDialIsRefused) {
+  Seen sb;
+  PeerLinks& b = Make("node-b", sb);
+  b.SetPeers({{"node-a", "127.0.0.1:1"}, {"node-c", "127.0.0.1:1"}});
+  // node-c's id is larger than b's: b dials it, so c may not dial b. And
+  // node-x is not a member at all.
+  for (const char* who : {"node-c", "node-x"}) {
+    HandClient hand;
+    ASSERT_NE(DialHand(loop_, hand, b.address(),
+                       [&, who](net::Connection* conn) {
+                         conn->Send(proto::EncodePeerHello(
+                             encoder_, {"c1", who, 1, proto::kPeerProtocolVersion}));
+                       }),
+              nullptr);
+    ASSERT_TRUE(RunUntil([&] { return hand.closed; })) << who;
+    EXPECT_FALSE(hand.welcomed) << who;
+    EXPECT_EQ(hand.error_code, ErrorCode::kInvalidArgument) << who;
+  }
+  EXPECT_TRUE(sb.up.empty());
+}
+
 }  // namespace
 }  // namespace hermod::peer
