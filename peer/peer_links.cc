@@ -60,6 +60,10 @@ PeerLinks::PeerLinks(net::Loop& loop, Options options, Callbacks callbacks)
       rng_(static_cast<uint32_t>(std::hash<std::string>{}(options_.node_id) ^ uv_hrtime())) {}
 
 PeerLinks::Options PeerLinks::WithConnectionLimits(Options options) {
+  // A dead_after_ms within one ping interval would close healthy links.
+  HERMOD_CHECK(options.ping_interval_ms > 0);
+  HERMOD_CHECK(options.dead_after_ms > options.ping_interval_ms);
+  HERMOD_CHECK(options.reconnect_initial_ms > 0);
   options.connection.max_frame_bytes = options.max_frame_bytes;
   // Send() keeps the unwritten bytes within max_unwritten_bytes, or one
   // frame on an empty link; the connection's own cap (which closes a slow

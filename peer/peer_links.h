@@ -56,6 +56,7 @@ class PeerLinks {
     uint64_t ping_interval_ms = 500;
     // An up link that has read nothing (not even a Pong) for this long is
     // closed with kTimeout, and redialed by its dialer.
+    // REQUIRES: dead_after_ms > ping_interval_ms > 0.
     uint64_t dead_after_ms = 3000;
     // The largest frame either way; a larger one closes the link with
     // kFrameTooLarge. It overrides connection.max_frame_bytes.
