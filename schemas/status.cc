@@ -50,6 +50,8 @@ const char* ErrorCodeName(ErrorCode code) {
       return "Unauthenticated";
     case ErrorCode::kNotLeader:
       return "NotLeader";
+    case ErrorCode::kCorruption:
+      return "Corruption";
   }
   return "Unknown";
 }

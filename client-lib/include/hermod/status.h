@@ -46,6 +46,7 @@ enum class ErrorCode : uint16_t {
   kIoError = 20,            // a local file or socket operation failed
   kUnauthenticated = 21,    // the broker wants an auth token this client did not give
   kNotLeader = 22,          // (cluster) another node leads the queue's or group's partition
+  kCorruption = 23,         // (cluster) a replicated part's checksum did not match its bytes
 };
 
 // Returns the name of a code ("NotFound"), or "Unknown" for codes this

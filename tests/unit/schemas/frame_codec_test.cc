@@ -3,6 +3,7 @@
 // unknown types are refused with their codes. Inputs are copied into exact
 // heap buffers so sanitizers catch over-reads.
 #include "frame_codec.h"
+#include "peer_frames.h"
 
 #include <gtest/gtest.h>
 
@@ -139,6 +140,14 @@ std::vector<Bytes> EveryFrame() {
         wire::CreateStatDirect(b, "version", 0, "0.1.0")};
     frames.push_back(Copy(enc.Finish(wire::CreateStatsReplyDirect(b, 14, &stats))));
   }
+  // Peer frames (peer_frames.h; their own tests are in peer_frames_test.cc).
+  frames.push_back(Copy(EncodePeerHello(enc, {"cluster", "node-1", 3, kPeerProtocolVersion})));
+  frames.push_back(Copy(EncodePeerWelcome(enc, {"cluster", "node-2", 4, kPeerProtocolVersion})));
+  frames.push_back(Copy(EncodeReplicate(enc, {1, 2, 10, 11, 9, "record", "commit"})));
+  frames.push_back(Copy(EncodeReplicaAck(enc, {1, 2, 10, 11, ReplicaAckResult::kDuplicate})));
+  frames.push_back(Copy(EncodeLeaderCommit(enc, {1, 2, 11})));
+  frames.push_back(Copy(EncodeEpochEndRequest(enc, {1, 2})));
+  frames.push_back(Copy(EncodeEpochEndReply(enc, {1, 2, 11})));
   return frames;
 }
 
