@@ -46,6 +46,8 @@ void ClusterMember::Start() {
 void ClusterMember::Close() {
   if (closed_ || !started_) return;
   closed_ = true;
+  registered_ = false;  // a closed member holds no role
+  controller_lease_ = 0;
   retry_timer_.Close();
 }
 

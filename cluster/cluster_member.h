@@ -76,6 +76,7 @@ class ClusterMember {
 
   const ClusterView& view() const { return view_; }
   bool registered() const { return registered_; }
+  LeaseId lease() const { return lease_; }
   bool is_controller() const;
   const MemberOptions& options() const { return options_; }
   // nullopt until the cluster is initialised or when p is out of range.
