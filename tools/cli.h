@@ -43,10 +43,11 @@ struct GlobalOptions {
 void AddPubCommand(CLI::App& app, GlobalOptions& global);
 void AddSubCommand(CLI::App& app, GlobalOptions& global);
 void AddQueueCommand(CLI::App& app, GlobalOptions& global);
-void AddGroupCommand(CLI::App& app, GlobalOptions& global);  // group.cc
-void AddStatsCommand(CLI::App& app, GlobalOptions& global);  // stats.cc
-void AddBenchCommand(CLI::App& app, GlobalOptions& global);  // bench/ (bench_main.cc)
-void AddDbCommand(CLI::App& app, GlobalOptions& global);     // db.cc
+void AddGroupCommand(CLI::App& app, GlobalOptions& global);    // group.cc
+void AddStatsCommand(CLI::App& app, GlobalOptions& global);    // stats.cc
+void AddBenchCommand(CLI::App& app, GlobalOptions& global);    // bench/ (bench_main.cc)
+void AddDbCommand(CLI::App& app, GlobalOptions& global);       // db.cc
+void AddClusterCommand(CLI::App& app, GlobalOptions& global);  // cluster.cc
 
 // Formats CLI11's parse errors as every other error: one line, "hermod: ...".
 std::string FormatParseError(const CLI::App* app, const CLI::Error& error);

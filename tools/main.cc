@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   hermod::cli::AddStatsCommand(app, global);
   hermod::cli::AddBenchCommand(app, global);
   hermod::cli::AddDbCommand(app, global);
+  hermod::cli::AddClusterCommand(app, global);
 
   CLI11_PARSE(app, argc, argv);
   return global.run ? global.run() : hermod::cli::kExitError;
