@@ -164,6 +164,34 @@ int main(int argc, char** argv) {
   app.add_option("--test-commit-delay-ms", options.test_commit_delay_ms,
                  "Tests only: every storage commit waits this long first")
       ->group("");  // hidden: not for operators
+  hermod::cluster::ClusterOptions& cluster = options.cluster;
+  app.add_option("--cluster-etcd", cluster.etcd,
+                 "Join a cluster: etcd client URLs, comma-separated (http://HOST:PORT,...); "
+                 "empty: single node")
+      ->capture_default_str();
+  app.add_option("--cluster-name", cluster.name,
+                 "The cluster to join (its state is under /hermod/NAME/ in etcd)")
+      ->capture_default_str();
+  app.add_option("--node-id", cluster.node_id,
+                 "This node's id in the cluster (A-Z a-z 0-9 _ . -); required with "
+                 "--cluster-etcd")
+      ->capture_default_str();
+  app.add_option("--advertise", cluster.advertise,
+                 "Client address other nodes and clients reach, HOST:PORT (default: the "
+                 "bound --listen address)")
+      ->capture_default_str();
+  app.add_option("--peer-listen", cluster.peer_listen,
+                 "Address for replication from other nodes, HOST:PORT; required with "
+                 "--cluster-etcd")
+      ->capture_default_str();
+  app.add_option("--cluster-lease-ttl-s", cluster.lease_ttl_s,
+                 "TTL of the node's etcd lease: a dead node is noticed after about this long")
+      ->capture_default_str();
+  app.add_option("--cluster-etcd-timeout-ms", cluster.etcd_timeout_ms, "One etcd request at most")
+      ->capture_default_str();
+  app.add_option("--cluster-retry-ms", cluster.retry_ms,
+                 "Pause before retrying after an etcd call failed")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
@@ -174,6 +202,10 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
+  if (hermod::Status s = cluster.Validate(); !s.ok()) {
+    std::fprintf(stderr, "hermodd: %s\n", s.message().c_str());
+    return 1;
+  }
   if (!auth_token_file.empty()) {
     hermod::Result<std::vector<std::string>> tokens = hermod::ReadTokenFile(auth_token_file);
     if (!tokens.ok()) {

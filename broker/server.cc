@@ -121,9 +121,8 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
     core::Broker broker(&clock, &scheduler, &store, &storage, &sessions, config);
     sessions.set_broker(&broker);
     memory.set_broker(&broker);
-    Result<store::Recovery> recovery =
-        store.Recover([&broker](const store::LogOp& op) { broker.ApplyCommitted(op); },
-                      config.id_prefix);
+    Result<store::Recovery> recovery = store.Recover(
+        [&broker](const store::LogOp& op) { broker.ApplyCommitted(op); }, config.id_prefix);
     result = recovery.ok() ? broker.Recover(*recovery) : recovery.status();
     // What recovery read and built is not needed any more: give it back to
     // the system, so a restart on a large store does not start fat.
@@ -193,9 +192,18 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           spdlog::info("received SIGHUP: {} auth tokens read from {}; {} connections closed", count,
                        options_.auth_token_file, closed);
         });
+        // Cluster mode: join once the listen address is known (it is the
+        // advertised client address unless --advertise says otherwise).
+        std::unique_ptr<cluster::ClusterNode> cluster_node;
+        if (options_.cluster.enabled()) {
+          cluster_node = std::make_unique<cluster::ClusterNode>(loop);
+          result = cluster_node->Start(options_.cluster, listener.address(), options_.data_dir);
+          cluster_member_ = cluster_node->member();
+        }
         net::Signals signals;
         signals.Init(loop, {SIGINT, SIGTERM}, [&](int signum) {
           spdlog::info("received signal {}: stopping", signum);
+          if (cluster_node) cluster_node->Close();
           listener.Close();
           metrics.Close();
           signals.Close();
@@ -208,12 +216,24 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
                          ? std::string("no auth")
                          : "auth by token, " +
                                std::to_string(options_.sessions.auth_tokens.size()) + " accepted");
-        on_listening(listener.address());
+        if (!result.ok()) {
+          // Could not join: stop as a stop signal would.
+          if (cluster_node) cluster_node->Close();
+          listener.Close();
+          metrics.Close();
+          signals.Close();
+          reload.Close();
+          sessions.Shutdown([] {});
+        } else {
+          on_listening(listener.address());
+        }
         // Runs until the listener, the connections and the broker's timers
         // are all closed: that is, until a stop signal's shutdown completes.
         loop.Run();
         signals.Close();
         reload.Close();
+        if (cluster_node) cluster_node->Close();
+        cluster_member_ = nullptr;
       } else {
         sessions.Close();
       }

@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 
+#include "cluster/cluster_node.h"
 #include "config.h"
 #include "hermod/status.h"
 #include "sessions.h"
@@ -39,6 +40,9 @@ struct ServerOptions {
   uint32_t memory_return_interval_ms = 5000;
   // Tests only: every storage commit waits this long first.
   uint32_t test_commit_delay_ms = 0;
+  // Cluster mode when cluster.etcd is set (docs/operations.md, "Running a
+  // cluster"); single node otherwise.
+  cluster::ClusterOptions cluster;
 };
 
 class Server {
@@ -53,8 +57,13 @@ class Server {
   Status Run(const std::function<void(const std::string&)>& on_listening,
              const std::function<void(const std::string&)>& on_metrics = nullptr);
 
+  // The cluster member (partition map, this node's roles) while Run() runs
+  // in cluster mode; null otherwise. Loop thread only.
+  cluster::ClusterMember* cluster_member() const { return cluster_member_; }
+
  private:
   ServerOptions options_;
+  cluster::ClusterMember* cluster_member_ = nullptr;
 };
 
 }  // namespace hermod

@@ -60,6 +60,8 @@ void ClusterStore::Read(std::function<void(Result<ClusterView>)> done) {
         Result<NodeInfo> node = NodeInfo::FromJson(kv.value);
         if (!node.ok()) return done(node.status());
         view.nodes[node->id] = *node;
+      } else if (name.starts_with("incarnations/")) {
+        view.incarnations[std::string(name.substr(13))] = kv.value;
       } else if (name.starts_with("parts/")) {
         std::string_view digits = name.substr(6);
         uint32_t p = 0;

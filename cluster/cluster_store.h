@@ -5,6 +5,9 @@
 //   nodes/<id>    NodeInfo, on the node's lease
 //   controller    the controller's node id, on its lease
 //   parts/<p>     PartitionState; absent until the controller assigns it
+//   incarnations/<id>  the data-dir incarnation the controller last saw the
+//                 node with (no lease): how a new controller still knows that
+//                 a node came back with a wiped disk
 //
 // Reads return every key with its mod revision; a partition changes only
 // through CasPartition, a transaction that holds only if the key is still
@@ -33,8 +36,9 @@ struct ClusterView {
   int64_t revision = 0;
   std::optional<ClusterConfig> config;  // absent: not initialised
   std::map<NodeId, NodeInfo> nodes;
-  NodeId controller;                       // empty: none
-  std::vector<PartitionState> partitions;  // config->partitions of them; unassigned ones empty
+  NodeId controller;                           // empty: none
+  std::map<NodeId, std::string> incarnations;  // as the controller recorded them
+  std::vector<PartitionState> partitions;      // config->partitions of them; unassigned ones empty
 };
 
 class ClusterStore {

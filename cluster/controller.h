@@ -8,9 +8,13 @@
 #define HERMOD_CLUSTER_CONTROLLER_H_
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <set>
 
+#include "cluster/cluster_store.h"
+#include "cluster/control_plane.h"
 #include "cluster/partition_map.h"
 #include "hermod/status.h"
 
@@ -38,6 +42,56 @@ Result<PartitionState> ExpandIsr(const PartitionState& state, const NodeId& node
 // it back; if it led, the partition fails over. nullopt: nothing to change.
 std::optional<PartitionState> DropIncarnation(const PartitionState& state, const NodeId& node,
                                               const std::set<NodeId>& live);
+
+// What the controller decides from one view of the cluster: the partitions
+// to write (each with the mod_revision it was read at, so the write is a
+// compare-and-set), the incarnations to record first (nodes seen for the
+// first time) and after the writes (nodes that came back wiped: recorded
+// only once they have left every ISR, so that a controller that dies in
+// between leaves the mismatch for the next one to see).
+struct ControllerPlan {
+  std::map<uint32_t, PartitionState> writes;
+  std::map<NodeId, std::string> record_before;
+  std::map<NodeId, std::string> record_after;
+
+  bool empty() const { return writes.empty() && record_before.empty() && record_after.empty(); }
+};
+
+// The controller's decisions (docs/design.md, "Controller"):
+// - a node with a recorded incarnation other than the one it registered
+//   with leaves every ISR (DropIncarnation) and counts as not live for
+//   leadership until a leader puts it back in an ISR;
+// - unassigned partitions get replicas (Assign) once at least R eligible
+//   nodes are registered;
+// - a partition whose leader is not live fails over within its ISR.
+// Pure; any thread.
+ControllerPlan PlanChanges(const ClusterView& view);
+
+// Controller: applies PlanChanges through a ControlPlane. Run by the node
+// holding `controller`; a node that lost it simply stops calling it (its
+// writes would fail anyway: they are conditioned on what it read). Loop
+// thread only; `plane` outlives it.
+class Controller {
+ public:
+  explicit Controller(ControlPlane* plane) : plane_(plane) {}
+
+  // Writes what `view` calls for. done(true): every write landed;
+  // done(false): one lost to a newer state (re-read and call again);
+  // an error status: etcd did not answer.
+  void Reconcile(const ClusterView& view, std::function<void(Result<bool>)> done);
+
+ private:
+  ControlPlane* plane_;
+};
+
+// The data path's ISR change: the leader of `partition` at `epoch` takes
+// `node` out of the ISR (expand = false) or puts it back (expand = true).
+// Reads the partition, applies ShrinkIsr/ExpandIsr and writes it on the
+// mod_revision it read, re-reading on a conflict (up to a few times) as long
+// as the epoch is still `epoch`. kInvalidArgument for a stale epoch or a
+// node that is not a replica. Loop thread only.
+void ChangeIsr(ControlPlane* plane, uint32_t partition, const NodeId& node, uint64_t epoch,
+               bool expand, std::function<void(Result<PartitionState>)> done);
 
 }  // namespace hermod::cluster
 
