@@ -327,7 +327,8 @@ TEST(PeerFrames, CorruptionIsRefusedOrHarmless) {
       if (!s.ok() || !decoded) continue;
       if (!decoded->ok()) {
         ErrorCode code = decoded->status().code();
-        EXPECT_TRUE(code == ErrorCode::kMalformedFrame || code == ErrorCode::kCorruption || code == ErrorCode::kProtocolViolation)
+        EXPECT_TRUE(code == ErrorCode::kMalformedFrame || code == ErrorCode::kCorruption ||
+                    code == ErrorCode::kProtocolViolation)
             << decoded->status().ToString();
       }
     }
