@@ -29,7 +29,7 @@ Broker::Broker(Clock* clock, Scheduler* scheduler, store::Store* store, store::C
       follower_(store),
       // A single node serves its one partition; a cluster node, none yet.
       roles_(std::max<uint32_t>(config.partitions, 1),
-             config.partitions <= 1 ? Role::kServing : Role::kFollowing) {}
+             config.cluster ? Role::kFollowing : Role::kServing) {}
 
 Broker::~Broker() = default;
 

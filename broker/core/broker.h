@@ -285,6 +285,7 @@ class Broker {
   // Commits (commits.cc).
   void OnBatchDone(BatchOutcome& batch);
   void SendReplies(Client& client, BatchNo through);
+  void FailRepliesOf(const std::vector<ClientId>& clients, BatchNo batch_no, const Status& why);
   // Storage room: publishes are refused while it is under the reserve, and
   // after a batch failed for room until one commits.
   void NoteHeadroom(uint64_t headroom, bool batch_failed);
@@ -323,6 +324,8 @@ class Broker {
     std::vector<ClientId> clients;
   };
   Ring<AwaitingReplication> awaiting_replication_;
+  // Batches whose replication failed before storage was done with them.
+  std::map<BatchNo, Status> replication_failed_;
   BatchNo fanout_batch_ = 0;  // the batch fanout_in_batch_ counts for
   uint64_t fanout_in_batch_ = 0;
 

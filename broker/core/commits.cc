@@ -56,6 +56,13 @@ void Broker::OnBatchDone(BatchOutcome& batch) {
     OnBatchFailed(batch);
   }
   if (commit_listener_) commit_listener_(*batch.batch);
+  if (!replication_failed_.empty()) {
+    auto failed_replication = replication_failed_.find(batch.batch_no);
+    if (failed_replication != replication_failed_.end()) {
+      FailRepliesOf(batch.clients, batch.batch_no, failed_replication->second);
+      replication_failed_.erase(failed_replication);
+    }
+  }
   if (replication_gate_ && batch.batch_no > replicated_through_) {
     awaiting_replication_.push_back(AwaitingReplication{batch.batch_no, std::move(batch.clients)});
   } else {
@@ -107,20 +114,27 @@ void Broker::OnReplicated(BatchNo through) {
   MaybeFinishDrain();
 }
 
+void Broker::FailRepliesOf(const std::vector<ClientId>& clients, BatchNo batch_no,
+                           const Status& why) {
+  for (ClientId client_id : clients) {
+    auto it = clients_.find(client_id);
+    if (it == clients_.end()) continue;
+    Ring<PendingReply>& replies = it->second->replies();
+    for (size_t j = 0; j < replies.size(); ++j) {
+      if (replies[j].batch_no == batch_no) replies[j].failed = true;
+    }
+  }
+  batch_failure_ = why;
+}
+
 void Broker::FailReplication(BatchNo batch_no, const Status& why) {
   for (size_t i = 0; i < awaiting_replication_.size(); ++i) {
     AwaitingReplication& waiting = awaiting_replication_[i];
-    if (waiting.batch_no != batch_no) continue;
-    for (ClientId client_id : waiting.clients) {
-      auto it = clients_.find(client_id);
-      if (it == clients_.end()) continue;
-      Ring<PendingReply>& replies = it->second->replies();
-      for (size_t j = 0; j < replies.size(); ++j) {
-        if (replies[j].batch_no == batch_no) replies[j].failed = true;
-      }
-    }
-    batch_failure_ = why;
-    return;
+    if (waiting.batch_no == batch_no) return FailRepliesOf(waiting.clients, batch_no, why);
+  }
+  // Not back from storage yet: its replies fail when it is (OnBatchDone).
+  if (batch_no > pipeline_.committed_through()) {
+    replication_failed_.emplace(batch_no, why);
   }
 }
 

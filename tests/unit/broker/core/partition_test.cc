@@ -24,6 +24,7 @@ constexpr uint32_t kPrefix = 5;
 class CorePartitionTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    h_.config().cluster = true;
     h_.config().partitions = kPartitions;
     h_.config().id_prefix = kPrefix;
     h_.Start();
