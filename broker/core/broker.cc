@@ -239,8 +239,12 @@ void Broker::FinishPromotions() {
   BatchNo applied = pipeline_.unapplied().applied_through();
   for (auto it = promoting_.begin(); it != promoting_.end();) {
     if (it->second <= applied && it->second <= pipeline_.committed_through()) {
-      roles_[it->first] = Role::kServing;
+      const store::PartitionId partition = it->first;
+      roles_[partition] = Role::kServing;
       it = promoting_.erase(it);
+      // Before any request of the partition is taken: its leader's
+      // replication starts numbering from the next batch on.
+      if (serve_listener_) serve_listener_(partition);
     } else {
       ++it;
     }

@@ -121,6 +121,11 @@ class Broker {
   // subscribed to its queues. Both are the control plane's decisions.
   Status Promote(store::PartitionId partition, uint64_t epoch);
   void Demote(store::PartitionId partition);
+  // Called when a promoted partition starts being served, before any
+  // request of it is taken.
+  void set_serve_listener(std::function<void(store::PartitionId)> listener) {
+    serve_listener_ = std::move(listener);
+  }
   bool serves(store::PartitionId partition) const {
     return partition < roles_.size() && roles_[partition] == Role::kServing;
   }
@@ -316,6 +321,7 @@ class Broker {
   std::vector<Role> roles_;                          // by partition
   std::map<store::PartitionId, BatchNo> promoting_;  // serves once applied through
   CommitListener commit_listener_;
+  std::function<void(store::PartitionId)> serve_listener_;
   bool replication_gate_ = false;
   BatchNo replicated_through_ = 0;
   // Batches done locally whose replies wait for replication: the clients.
@@ -324,8 +330,10 @@ class Broker {
     std::vector<ClientId> clients;
   };
   Ring<AwaitingReplication> awaiting_replication_;
-  // Batches whose replication failed before storage was done with them.
+  // Batches whose replication failed before OnBatchDone sent or held
+  // their replies, and the newest batch it did that for.
   std::map<BatchNo, Status> replication_failed_;
+  BatchNo replies_decided_through_ = 0;
   BatchNo fanout_batch_ = 0;  // the batch fanout_in_batch_ counts for
   uint64_t fanout_in_batch_ = 0;
 

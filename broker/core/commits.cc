@@ -71,6 +71,7 @@ void Broker::OnBatchDone(BatchOutcome& batch) {
       if (it != clients_.end()) SendReplies(*it->second, batch.batch_no);
     }
   }
+  replies_decided_through_ = batch.batch_no;
   // Entries whose record is now in the index leave memory unless they are
   // being delivered: the index serves them from here on.
   BatchNo applied_through = pipeline_.unapplied().applied_through();
@@ -132,10 +133,9 @@ void Broker::FailReplication(BatchNo batch_no, const Status& why) {
     AwaitingReplication& waiting = awaiting_replication_[i];
     if (waiting.batch_no == batch_no) return FailRepliesOf(waiting.clients, batch_no, why);
   }
-  // Not back from storage yet: its replies fail when it is (OnBatchDone).
-  if (batch_no > pipeline_.committed_through()) {
-    replication_failed_.emplace(batch_no, why);
-  }
+  // Not through OnBatchDone yet (at storage, or in its commit listener):
+  // its replies fail when it gets there.
+  if (batch_no > replies_decided_through_) replication_failed_.emplace(batch_no, why);
 }
 
 void Broker::NoteHeadroom(uint64_t headroom, bool batch_failed) {

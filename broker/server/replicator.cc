@@ -84,6 +84,12 @@ Status Replicator::Start() {
   broker_->set_replication_gate(true);
   broker_->set_submit_listener([this](store::WriteBatch& batch) { OnSubmit(batch); });
   broker_->set_commit_listener([this](const store::WriteBatch& batch) { OnCommitted(batch); });
+  broker_->set_serve_listener([this](PartitionId p) {
+    auto it = led_.find(p);
+    if (it != led_.end() && it->second.promoted && !it->second.leading) {
+      StartLeading(p, it->second);
+    }
+  });
   tick_.Init(loop_, [this] { Tick(); });
   tick_.Start(options_.tick_ms, options_.tick_ms);
   spdlog::info("cluster: peer links on {}", links_->address());
@@ -96,6 +102,7 @@ void Replicator::Close() {
   if (started_) {
     broker_->set_submit_listener(nullptr);
     broker_->set_commit_listener(nullptr);
+    broker_->set_serve_listener(nullptr);
     tick_.Close();
   }
   links_->Close();
@@ -154,7 +161,10 @@ void Replicator::BecomeLeader(PartitionId p, const cluster::PartitionState& stat
   tracker_.Lead(p, led.epoch, led.followers, led.in_sync, led.min_insync, tracker_.end_offset(p));
   if (new_epoch) {
     led.since_ms = loop_.now_ms();
-    for (const NodeId& f : led.followers) SendCommit(p, led, f, /*always=*/true);
+    for (const NodeId& f : led.followers) {
+      led.progress[f].silent_since_ms = led.since_ms;
+      SendCommit(p, led, f, /*always=*/true);
+    }
   }
   Settle();
 }
@@ -169,7 +179,9 @@ void Replicator::TryPromote(PartitionId p, Led& led) {
     }
     led.promoted = true;
   }
-  if (broker_->serves(p)) StartLeading(p, led);
+  // Served already (it led here before): lead at once; else the serve
+  // listener starts it, before the core takes a request of it.
+  if (broker_->serves(p) && !led.leading) StartLeading(p, led);
 }
 
 void Replicator::StartLeading(PartitionId p, Led& led) {
@@ -178,9 +190,11 @@ void Replicator::StartLeading(PartitionId p, Led& led) {
   uint64_t end = broker_->follower_log().state(p).end_offset;
   tracker_.Lead(p, led.epoch, led.followers, led.in_sync, led.min_insync, end);
   spdlog::info("cluster: partition {}: leading at epoch {} from offset {}", p, led.epoch, end);
-  // Asks each follower where its log ends (it reports with kGap).
-  for (const NodeId& f : led.followers) SendCommit(p, led, f, /*always=*/true);
-  Settle();
+  // Asks each follower where its log ends.
+  for (const NodeId& f : led.followers) {
+    led.progress[f].silent_since_ms = led.since_ms;
+    SendCommit(p, led, f, /*always=*/true);
+  }
 }
 
 void Replicator::StopLeading(PartitionId p, const char* why) {
@@ -256,6 +270,7 @@ void Replicator::Tick() {
   for (auto& [p, f] : followed_) {
     if (!f.ready && !f.diverged && (!f.asked || now - f.asked_ms > 500)) AskEpochEnd(p, f);
   }
+  Settle();
 }
 
 // ---------------------------------------------------------------------------
@@ -397,14 +412,13 @@ void Replicator::CheckIsr(PartitionId p, Led& led) {
     if (progress.isr_change_pending) continue;
     const bool in_sync = Contains(led.in_sync, node);
     // Its lag: how long ago the oldest part it has not acked was committed.
-    uint64_t lag_ms = 0;
+    // A follower not heard from since the link or the leadership began
+    // lags by that long at least.
+    uint64_t lag_ms = progress.known ? 0 : now - std::min(now, progress.silent_since_ms);
     if (progress.acked < end) {
       const WindowPart* oldest = FindInWindow(p, progress.acked + 1);
-      lag_ms = oldest == nullptr ? UINT64_MAX : now - std::min(now, oldest->at_ms);
-      if (!progress.known) lag_ms = std::max(lag_ms, now - std::min(now, led.since_ms));
-    } else if (!progress.known && in_sync) {
-      // Silent since this node took over, with nothing to ship.
-      lag_ms = now - std::min(now, led.since_ms);
+      lag_ms =
+          std::max(lag_ms, oldest == nullptr ? UINT64_MAX : now - std::min(now, oldest->at_ms));
     }
     bool expand = false;
     if (in_sync && lag_ms > options_.lag_max_ms) {
@@ -576,7 +590,9 @@ void Replicator::OnLinkUp(const NodeId& node) {
   spdlog::info("cluster: link to {} up", node);
   for (auto& [p, led] : led_) {
     if (!led.leading || !Contains(led.followers, node)) continue;
-    led.progress[node].known = false;
+    FollowerProgress& progress = led.progress[node];
+    if (progress.known) progress.silent_since_ms = loop_.now_ms();
+    progress.known = false;
     SendCommit(p, led, node, /*always=*/true);  // it answers where its log ends
   }
   for (auto& [p, f] : followed_) {
@@ -593,7 +609,10 @@ void Replicator::OnLinkDown(const NodeId& node) {
   spdlog::info("cluster: link to {} down", node);
   for (auto& [p, led] : led_) {
     auto progress = led.progress.find(node);
-    if (progress != led.progress.end()) progress->second.known = false;
+    if (progress != led.progress.end() && progress->second.known) {
+      progress->second.known = false;
+      progress->second.silent_since_ms = loop_.now_ms();
+    }
   }
   for (auto& [p, f] : followed_) {
     if (f.leader == node) f.asked = false;

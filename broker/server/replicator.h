@@ -109,8 +109,9 @@ class Replicator {
     uint64_t sent = 0;   // shipped through here
     uint64_t acked = 0;  // durable there, this epoch
     uint64_t commit_sent = 0;
-    uint64_t asked_ms = 0;       // when it was last asked where its log ends
-    bool behind_window = false;  // needs a part the window no longer holds
+    uint64_t asked_ms = 0;         // when it was last asked where its log ends
+    uint64_t silent_since_ms = 0;  // !known: since when
+    bool behind_window = false;    // needs a part the window no longer holds
     bool isr_change_pending = false;
     bool in_sync_asked = false;  // what the pending change asked for
   };

@@ -129,5 +129,37 @@ TEST_F(ReplicationTest, WithoutTheFollowerNothingIsConfirmed) {
   EXPECT_TRUE(leader_.out().confirms[pub][0].status.ok());
 }
 
+// The replicator's order of calls: a batch's replies are decided after its
+// commit listener ran, and the listener may learn there that the batch
+// will never be replicated (its partition was given up while it was at
+// storage). Such a batch must be refused, never confirmed.
+TEST(ReplicationGateTest, ABatchGivenUpWhileAtStorageIsRefusedNotConfirmed) {
+  CoreHarness leader;
+  CoreHarness follower;
+  testing::StartLeaderAndFollower(leader, follower, kPartitions);
+  ReplicationTracker tracker;
+  for (PartitionId p = 0; p < kPartitions; ++p) tracker.Lead(p, kEpoch, {"f"}, {"f"}, 2, 0);
+  Broker& b = leader.broker();
+  b.set_replication_gate(true);
+  b.set_submit_listener([&](store::WriteBatch& batch) { tracker.OnSubmit(batch); });
+  b.set_commit_listener([&](const store::WriteBatch& batch) {
+    ASSERT_TRUE(tracker.OnBatch(batch).ok());
+    for (BatchNo failed : tracker.TakeFailed()) {
+      b.FailReplication(failed, Status::Unavailable("gave the partition up"));
+    }
+    b.OnReplicated(tracker.replicated_through());
+  });
+  ClientId pub = leader.Connect();
+  leader.committer().Hold();
+  leader.Publish(pub, "q1", "x");
+  leader.Turn();  // at storage, held
+  for (PartitionId p = 0; p < kPartitions; ++p) tracker.StopLeading(p);
+  EXPECT_TRUE(tracker.TakeFailed().empty());  // not done yet: decided when it is
+  leader.committer().Release();
+  leader.Turn();
+  ASSERT_EQ(leader.out().confirms[pub].size(), 1u);
+  EXPECT_FALSE(leader.out().confirms[pub][0].status.ok());
+}
+
 }  // namespace
 }  // namespace hermod::core
