@@ -76,7 +76,13 @@ Replicator::Replicator(net::Loop& loop, core::Broker* broker, store::Store* stor
   links_ = std::make_unique<peer::PeerLinks>(loop_, link_options, std::move(callbacks));
 }
 
-Replicator::~Replicator() = default;
+Replicator::~Replicator() {
+  if (started_) {
+    broker_->set_submit_listener(nullptr);
+    broker_->set_commit_listener(nullptr);
+    broker_->set_serve_listener(nullptr);
+  }
+}
 
 Status Replicator::Start() {
   if (Status s = links_->Start(); !s.ok()) return s;
@@ -98,13 +104,15 @@ Status Replicator::Start() {
 
 void Replicator::Close() {
   if (closed_) return;
+  // Leadership ends here: batches waiting for replicas fail now (their
+  // publishers resend to the next leader), and those still at storage
+  // when they come back (the listeners stay until destruction), so the
+  // broker's drain can finish.
+  std::vector<PartitionId> led;
+  for (const auto& [p, l] : led_) led.push_back(p);
+  for (PartitionId p : led) StopLeading(p, "stopping");
   closed_ = true;
-  if (started_) {
-    broker_->set_submit_listener(nullptr);
-    broker_->set_commit_listener(nullptr);
-    broker_->set_serve_listener(nullptr);
-    tick_.Close();
-  }
+  if (started_) tick_.Close();
   links_->Close();
 }
 
@@ -188,6 +196,7 @@ void Replicator::StartLeading(PartitionId p, Led& led) {
   led.leading = true;
   led.since_ms = loop_.now_ms();
   uint64_t end = broker_->follower_log().state(p).end_offset;
+  led.committed_end = end;
   tracker_.Lead(p, led.epoch, led.followers, led.in_sync, led.min_insync, end);
   spdlog::info("cluster: partition {}: leading at epoch {} from offset {}", p, led.epoch, end);
   // Asks each follower where its log ends.
@@ -289,6 +298,7 @@ void Replicator::OnCommitted(const store::WriteBatch& batch) {
       Keep(part.partition, part.offset, now, std::move(part.record), std::move(part.commit_record));
       auto led = led_.find(part.partition);
       if (led == led_.end()) continue;
+      led->second.committed_end = std::max(led->second.committed_end, part.offset);
       for (const NodeId& f : led->second.followers) Ship(part.partition, led->second, f);
     }
   }
@@ -327,8 +337,7 @@ void Replicator::Settle() {
 void Replicator::Ship(PartitionId p, Led& led, const NodeId& follower) {
   FollowerProgress& progress = led.progress[follower];
   if (!led.leading || !progress.known) return;
-  const uint64_t end = tracker_.end_offset(p);
-  while (progress.sent < end) {
+  while (progress.sent < led.committed_end) {
     const WindowPart* part = FindInWindow(p, progress.sent + 1);
     if (part == nullptr) {
       if (!progress.behind_window) {
@@ -405,7 +414,7 @@ void Replicator::OnReplicaAck(const NodeId& from, const proto::ReplicaAckFrame& 
 
 void Replicator::CheckIsr(PartitionId p, Led& led) {
   const uint64_t now = loop_.now_ms();
-  const uint64_t end = tracker_.end_offset(p);
+  const uint64_t end = led.committed_end;
   const uint64_t hw = tracker_.high_watermark(p);
   for (const NodeId& node : led.followers) {
     FollowerProgress& progress = led.progress[node];

@@ -83,7 +83,9 @@ class Replicator {
   Status Start();
   // A new view of the cluster (ClusterMember's callback).
   void OnView(const cluster::ClusterView& view);
-  // Closes the links and the timer. Idempotent.
+  // Gives every led partition up (batches waiting for replicas fail:
+  // their publishers resend to the next leader), closes the links and the
+  // timer. Idempotent. The core's listeners stay until destruction.
   void Close();
 
   const std::string& peer_address() const { return links_->address(); }
@@ -118,9 +120,10 @@ class Replicator {
   // A partition this node leads or is taking over.
   struct Led {
     uint64_t epoch = 0;
-    bool promoted = false;  // Broker::Promote accepted it
-    bool leading = false;   // the core serves it and the tracker numbers it
-    uint64_t since_ms = 0;  // when it started leading
+    bool promoted = false;       // Broker::Promote accepted it
+    bool leading = false;        // the core serves it and the tracker numbers it
+    uint64_t since_ms = 0;       // when it started leading
+    uint64_t committed_end = 0;  // the newest part committed here (shippable)
     std::vector<NodeId> followers;
     std::vector<NodeId> in_sync;
     uint32_t min_insync = 1;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <future>
@@ -274,6 +275,119 @@ TEST_F(FailoverTest, ConfirmedMessagesSurviveKilledLeaders) {
               failover_s.size(), failover_s.front(), failover_s.back());
   std::printf("confirmed %zu, delivered %zu, lost %zu, duplicates %zu\n", total, delivered, lost,
               duplicates);
+  EXPECT_EQ(lost, 0u);
+}
+
+// Publishers with confirms run on every partition throughout; the leader
+// of partition 0 is SIGKILLed in the middle. Every confirmed message is
+// delivered afterwards. (One kill: a leader killed under load comes back
+// out of its busy partitions' ISR until partition rebuild exists, see
+// docs/design.md, so a second kill could leave a partition under
+// min_insync.)
+TEST_F(FailoverTest, ConfirmedMessagesSurviveAKillUnderLoad) {
+  std::mutex mu;
+  std::map<uint32_t, std::string> leaders;  // partition -> client address
+  std::map<std::string, std::set<std::string>> confirmed;
+  size_t refused = 0;
+  auto refresh = [&] {
+    json j = Status();
+    if (!j.is_object()) return;
+    std::map<std::string, std::string> address;
+    for (const json& n : j["nodes"]) address[n["id"]] = n["client_address"];
+    std::lock_guard<std::mutex> lock(mu);
+    for (uint32_t p = 0; p < kPartitions; ++p) {
+      leaders[p] = address[j["partitions"][p]["leader"].get<std::string>()];
+    }
+  };
+  refresh();
+  std::atomic<bool> stop{false};
+  const auto deadline = Clock::now() + 60s;  // a bound on the whole load
+  std::vector<std::thread> publishers;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    publishers.emplace_back([&, p] {
+      const std::string queue = QueueIn(p, 3);
+      std::unique_ptr<Client> client;
+      std::string connected_to;
+      uint64_t n = 0;
+      while (!stop && Clock::now() < deadline) {
+        std::string address;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          address = leaders[p];
+        }
+        if (!client || address != connected_to) {
+          client = address.empty() ? nullptr : ConnectTo(address);
+          connected_to = address;
+          if (!client) {
+            std::this_thread::sleep_for(50ms);  // the map moves on meanwhile
+            continue;
+          }
+        }
+        std::vector<std::pair<std::string, std::future<PublishResult>>> window;
+        for (int i = 0; i < 20; ++i) {
+          std::string payload = queue + "/" + std::to_string(n++);
+          window.emplace_back(payload, client->Publish(queue, payload));
+        }
+        bool failed = false;
+        for (auto& [payload, f] : window) {
+          if (f.wait_for(5s) != std::future_status::ready) {
+            failed = true;
+            continue;
+          }
+          PublishResult r = f.get();
+          std::lock_guard<std::mutex> lock(mu);
+          if (r.status.ok()) {
+            confirmed[queue].insert(payload);
+          } else {
+            ++refused;
+            failed = true;
+          }
+        }
+        if (failed) client.reset();
+      }
+    });
+  }
+  auto run_for = [&](std::chrono::milliseconds how_long) {
+    const auto until = Clock::now() + how_long;
+    while (Clock::now() < until) {
+      refresh();
+      std::this_thread::sleep_for(50ms);
+    }
+  };
+  run_for(2000ms);
+  std::string victim = Status()["partitions"][0]["leader"];
+  size_t before_kill;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    before_kill = 0;
+    for (auto& [q, set] : confirmed) before_kill += set.size();
+  }
+  nodes_[victim]->Kill(SIGKILL);
+  run_for(4000ms);
+  stop = true;
+  for (std::thread& t : publishers) t.join();
+  nodes_[victim]->Stop();
+  ASSERT_TRUE(nodes_[victim]->Restart().ok());
+
+  size_t total = 0, lost = 0, duplicates = 0;
+  for (auto& [queue, want] : confirmed) {
+    std::multiset<std::string> got = Drain(queue, want, 20s);
+    for (const std::string& payload : want) {
+      ++total;
+      size_t n = got.count(payload);
+      if (n == 0) {
+        if (++lost <= 5) ADD_FAILURE() << "confirmed " << payload << " was not delivered";
+      } else {
+        duplicates += n - 1;
+      }
+    }
+  }
+  std::printf(
+      "under load: %zu confirmed (%zu before the kill of %s), %zu refused, %zu lost, %zu "
+      "duplicates\n",
+      total, before_kill, victim.c_str(), refused, lost, duplicates);
+  EXPECT_GT(before_kill, 0u);
+  EXPECT_GT(total, before_kill);  // publishing went on after the kill
   EXPECT_EQ(lost, 0u);
 }
 
