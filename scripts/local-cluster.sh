@@ -6,6 +6,7 @@
 #   scripts/local-cluster.sh up DIR [--nodes N] [--partitions P] [--replicas R]
 #                                   [--min-insync M] [-- HERMODD ARGS...]
 #   scripts/local-cluster.sh status DIR [--json]
+#   scripts/local-cluster.sh restart DIR NODE_ID   (a stopped or killed node)
 #   scripts/local-cluster.sh down DIR
 #
 # `up` starts everything, runs `hermod cluster init`, waits until every
@@ -65,6 +66,32 @@ stop_pid() {
     sleep 0.1
   done
   kill -KILL "$pid" 2>/dev/null || true
+}
+
+# start_node DIR ID: starts hermodd ID with its saved arguments and puts
+# its PID into DIR/cluster.txt.
+start_node() {
+  local dir=$1 id=$2 args pid addr
+  eval "args=($(cat "$dir/$id/args"))"
+  "$bin/hermodd" "${args[@]}" >>"$dir/$id/log" 2>&1 &
+  pid=$!
+  addr=${args[1]}
+  if grep -q "^node $id " "$dir/cluster.txt"; then
+    sed -i "s|^node $id .*|node $id $addr $pid|" "$dir/cluster.txt"
+  else
+    echo "node $id $addr $pid" >>"$dir/cluster.txt"
+  fi
+}
+
+# restart DIR ID: starts a stopped (or killed) node again on its address
+# and data directory.
+cmd_restart() {
+  local dir=$1 id=${2:?usage: local-cluster.sh restart DIR NODE_ID} pid
+  pid=$(awk -v id="$id" '$1 == "node" && $2 == id {print $4}' "$dir/cluster.txt")
+  [ -n "$pid" ] || { echo "local-cluster: no node $id in $dir" >&2; exit 1; }
+  if kill -0 "$pid" 2>/dev/null; then stop_pid "$pid"; fi
+  start_node "$dir" "$id"
+  grep "^node $id " "$dir/cluster.txt"
 }
 
 cmd_down() {
@@ -134,7 +161,7 @@ cmd_up() {
       --initial-advertise-peer-urls "http://127.0.0.1:${peer_ports[i]}" \
       --initial-cluster "$initial" --initial-cluster-state new \
       --initial-cluster-token "$token" \
-      --heartbeat-interval 100 --election-timeout 1000 \
+      --heartbeat-interval 50 --election-timeout 500 \
       >"$dir/etcd-$i/log" 2>&1 &
     echo "etcd etcd-$i http://127.0.0.1:${client_ports[i]} $!" >>"$dir/cluster.txt"
   done
@@ -152,10 +179,15 @@ cmd_up() {
     port=$(free_port)
     peer=$(free_port)
     mkdir -p "$dir/node-$i"
-    "$bin/hermodd" --listen "127.0.0.1:$port" --data-dir "$dir/node-$i/data" \
+    # Kept for `restart`.
+    # A 1 s lease (etcd runs with a 500 ms election timeout, so it allows
+    # one) makes failover take under 2 s; arguments after -- may set another.
+    local ttl=(--cluster-lease-ttl-s 1)
+    case " ${extra[*]-} " in *" --cluster-lease-ttl-s "*) ttl=() ;; esac
+    printf '%q ' --listen "127.0.0.1:$port" --data-dir "$dir/node-$i/data" \
       --cluster-etcd "$urls" --node-id "node-$i" --peer-listen "127.0.0.1:$peer" \
-      ${extra[@]+"${extra[@]}"} >"$dir/node-$i/log" 2>&1 &
-    echo "node node-$i 127.0.0.1:$port $!" >>"$dir/cluster.txt"
+      ${ttl[@]+"${ttl[@]}"} ${extra[@]+"${extra[@]}"} >"$dir/node-$i/args"
+    start_node "$dir" "node-$i"
   done
   # Every partition led, with an ISR of R.
   wait_for "'$bin/hermod' cluster status --etcd '$urls' --json | jq -e '
@@ -174,5 +206,6 @@ case "$command" in
   up) cmd_up "$dir" "$@" ;;
   down) cmd_down "$dir" ;;
   status) cmd_status "$dir" "$@" ;;
+  restart) cmd_restart "$dir" "$@" ;;
   *) usage ;;
 esac
