@@ -227,6 +227,11 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           if (result.ok()) result = cluster_node->Start(listener.address());
           if (result.ok()) {
             cluster_member_ = cluster_node->member();
+            broker.set_leader_hint([member = cluster_member_](store::PartitionId p) {
+              std::optional<cluster::PartitionRoute> route = member->Route(p);
+              if (!route || route->leader.empty()) return std::string();
+              return route->leader + " at " + route->leader_address;
+            });
             cluster_member_->SetOnChange([&replicator](const cluster::ClusterView& view,
                                                        const std::vector<cluster::RoleChange>&) {
               replicator->OnView(view);
@@ -234,6 +239,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           }
         }
         auto close_cluster = [&] {
+          broker.set_leader_hint(nullptr);
           if (cluster_node) cluster_node->Close();
           if (replicator) replicator->Close();
         };

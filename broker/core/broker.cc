@@ -161,8 +161,11 @@ store::PartitionId Broker::PartitionOfName(std::string_view name) const {
 Status Broker::CheckServes(std::string_view name) const {
   store::PartitionId partition = PartitionOfName(name);
   if (serves(partition)) return Status::OK();
-  return Status(ErrorCode::kNotLeader, "partition " + std::to_string(partition) + " of " +
-                                           std::string(name) + " is not led by this node");
+  std::string why = "partition " + std::to_string(partition) + " of " + std::string(name) +
+                    " is not led by this node";
+  std::string hint = leader_hint_ ? leader_hint_(partition) : std::string();
+  if (!hint.empty()) why += "; its leader is " + hint;
+  return Status(ErrorCode::kNotLeader, why);
 }
 
 Status Broker::Promote(store::PartitionId partition, uint64_t epoch) {

@@ -126,6 +126,11 @@ class Broker {
   void set_serve_listener(std::function<void(store::PartitionId)> listener) {
     serve_listener_ = std::move(listener);
   }
+  // Who leads a partition, as the map says ("node-2 at HOST:PORT"; empty:
+  // unknown), named in kNotLeader errors so that a client can go there.
+  void set_leader_hint(std::function<std::string(store::PartitionId)> hint) {
+    leader_hint_ = std::move(hint);
+  }
   bool serves(store::PartitionId partition) const {
     return partition < roles_.size() && roles_[partition] == Role::kServing;
   }
@@ -322,6 +327,7 @@ class Broker {
   std::map<store::PartitionId, BatchNo> promoting_;  // serves once applied through
   CommitListener commit_listener_;
   std::function<void(store::PartitionId)> serve_listener_;
+  std::function<std::string(store::PartitionId)> leader_hint_;
   bool replication_gate_ = false;
   BatchNo replicated_through_ = 0;
   // Batches done locally whose replies wait for replication: the clients.

@@ -28,16 +28,22 @@ status=$(timeout 30 "$repo/scripts/local-cluster.sh" status "$dir" --json)
 [ "$(echo "$status" | jq '[.partitions[] | select(.leader != "" and (.isr | length) == 3)] | length')" = 4 ] ||
   fail "not every partition has a leader and an ISR of 3: $status"
 
-# Publish where the queue's partition is led (the others answer NotLeader),
-# then consume it back there.
+# Publish through every node: a node that does not lead the queue's
+# partition refuses with NotLeader and names the leader's address; the
+# message is then published there.
 published=""
 for addr in $(echo "$out" | awk '$1 == "node" {print $3}'); do
-  if timeout 20 "$bin/hermod" --server "$addr" pub hello-cluster "hi from the cluster" >/dev/null 2>&1; then
+  if reply=$(timeout 20 "$bin/hermod" --server "$addr" pub hello-cluster "hi from the cluster" 2>&1); then
     published=$addr
-    break
+    continue
   fi
+  echo "$reply" | grep -q "NotLeader: .*its leader is node-[0-9] at 127.0.0.1:[0-9]*" ||
+    fail "a refusal that does not name the leader: $reply"
+  hinted=$(echo "$reply" | sed -n 's/.*its leader is node-[0-9] at \(127\.0\.0\.1:[0-9]*\).*/\1/p')
+  [ -n "$hinted" ] || fail "no address in: $reply"
 done
 [ -n "$published" ] || fail "no node accepted the publish"
+[ "$hinted" = "$published" ] || fail "the refusals named $hinted, the leader is $published"
 got=$(timeout 20 "$bin/hermod" --server "$published" sub hello-cluster --count 1 --raw)
 [ "$got" = "hi from the cluster" ] || fail "consumed '$got'"
 
