@@ -295,6 +295,8 @@ class Broker {
   // Commits (commits.cc).
   void OnBatchDone(BatchOutcome& batch);
   void SendReplies(Client& client, BatchNo through);
+  Status CheckMemberServed(std::string_view member) const;
+  Status CheckMembersServed(const Group& group) const;
   void FailRepliesOf(const std::vector<ClientId>& clients, BatchNo batch_no, const Status& why);
   // Storage room: publishes are refused while it is under the reserve, and
   // after a batch failed for room until one commits.
