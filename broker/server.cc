@@ -224,6 +224,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           replicator = std::make_unique<server::Replicator>(loop, &broker, &store,
                                                             cluster_node->plane(), replication);
           result = replicator->Start();
+          sessions.set_extra_stats([&replicator] { return replicator->Stats(); });
           if (result.ok()) result = cluster_node->Start(listener.address());
           if (result.ok()) {
             cluster_member_ = cluster_node->member();
@@ -240,6 +241,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
         }
         auto close_cluster = [&] {
           broker.set_leader_hint(nullptr);
+          sessions.set_extra_stats(nullptr);
           if (cluster_node) cluster_node->Close();
           if (replicator) replicator->Close();
         };

@@ -628,6 +628,75 @@ void Replicator::OnLinkDown(const NodeId& node) {
   }
 }
 
+std::vector<core::StatValue> Replicator::Stats() const {
+  auto n = [](uint64_t v) { return static_cast<double>(v); };
+  uint64_t leading = 0, lag = 0, diverged = 0;
+  for (const auto& [p, led] : led_) {
+    if (!led.leading) continue;
+    ++leading;
+    for (const NodeId& f : led.followers) {
+      auto it = led.progress.find(f);
+      uint64_t acked = it == led.progress.end() ? 0 : it->second.acked;
+      lag = std::max(lag, led.committed_end - std::min(led.committed_end, acked));
+    }
+  }
+  for (const auto& [p, f] : followed_) diverged += f.diverged ? 1 : 0;
+  return {
+      {"cluster_partitions_led", "gauge", "Partitions this node leads and serves.", n(leading), {}},
+      {"cluster_partitions_followed",
+       "gauge",
+       "Partitions this node follows.",
+       n(followed_.size()),
+       {}},
+      {"cluster_partitions_diverged",
+       "gauge",
+       "Followed partitions whose copy here holds parts the leader does not (they wait for a "
+       "rebuild and stay out of the ISR).",
+       n(diverged),
+       {}},
+      {"cluster_replica_lag_parts",
+       "gauge",
+       "The most parts any follower of a partition led here has not acked yet.",
+       n(lag),
+       {}},
+      {"cluster_window_bytes",
+       "gauge",
+       "Recent partition-log parts kept for followers.",
+       n(window_bytes_),
+       {}},
+      {"cluster_parts_shipped_total",
+       "counter",
+       "Partition-log parts sent to followers.",
+       n(stats_.parts_shipped),
+       {}},
+      {"cluster_parts_taken_total",
+       "counter",
+       "Partition-log parts staged from leaders.",
+       n(stats_.parts_taken),
+       {}},
+      {"cluster_isr_shrinks_total",
+       "counter",
+       "Followers this node took out of an ISR.",
+       n(stats_.isr_shrinks),
+       {}},
+      {"cluster_isr_expands_total",
+       "counter",
+       "Followers this node put back into an ISR.",
+       n(stats_.isr_expands),
+       {}},
+      {"cluster_truncations_total",
+       "counter",
+       "Followed logs cut back to a new leader's end of epoch.",
+       n(stats_.truncations),
+       {}},
+      {"cluster_stale_epoch_total",
+       "counter",
+       "Frames refused or ignored for an older epoch (fencing).",
+       n(stats_.stale_epoch_refusals),
+       {}},
+  };
+}
+
 // ---------------------------------------------------------------------------
 // The window of recent parts
 

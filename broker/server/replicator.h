@@ -90,6 +90,8 @@ class Replicator {
 
   const std::string& peer_address() const { return links_->address(); }
   const ReplicatorStats& stats() const { return stats_; }
+  // For `hermod stats` and /metrics (names start with cluster_).
+  std::vector<core::StatValue> Stats() const;
 
  private:
   using NodeId = cluster::NodeId;

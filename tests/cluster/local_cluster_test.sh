@@ -47,6 +47,11 @@ done
 got=$(timeout 20 "$bin/hermod" --server "$published" sub hello-cluster --count 1 --raw)
 [ "$got" = "hi from the cluster" ] || fail "consumed '$got'"
 
+# Each node reports its part in replication in its statistics.
+stats=$(timeout 20 "$bin/hermod" --server "$published" stats --json)
+[ "$(echo "$stats" | jq '.cluster_partitions_led >= 1 and .cluster_partitions_followed >= 1 and
+    .cluster_parts_shipped_total >= 1')" = true ] || fail "no replication statistics: $stats"
+
 timeout 60 "$repo/scripts/local-cluster.sh" down "$dir" >/dev/null || fail "down failed"
 for pid in $pids; do
   if kill -0 "$pid" 2>/dev/null; then fail "process $pid still runs after down"; fi
