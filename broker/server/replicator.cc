@@ -277,7 +277,7 @@ void Replicator::Tick() {
     CheckIsr(p, led);
   }
   for (auto& [p, f] : followed_) {
-    if (!f.ready && !f.diverged && (!f.asked || now - f.asked_ms > 500)) AskEpochEnd(p, f);
+    if (!f.ready && !f.diverged && (!f.asked || now - f.asked_ms > 200)) AskEpochEnd(p, f);
   }
   Settle();
 }
@@ -545,7 +545,10 @@ void Replicator::OnReplicate(const NodeId& from, const proto::ReplicateFrame& fr
 
 void Replicator::OnLeaderCommit(const NodeId& from, const proto::LeaderCommitFrame& commit) {
   Followed* f = FollowedFrom(from, commit.partition, commit.epoch);
-  if (f == nullptr || !f->ready) return;
+  if (f == nullptr) return;
+  // The leader leads now (it may not have answered a question asked while
+  // it was taking over): ask where its epoch ends again.
+  if (!f->ready) return AskEpochEnd(commit.partition, *f);
   if (Status s = broker_->LeaderCommitted(commit.partition, commit.epoch, commit.leader_commit);
       !s.ok()) {
     spdlog::error("cluster: partition {}: {}", commit.partition, s.ToString());
