@@ -57,9 +57,12 @@ wait_for() {
   done
 }
 
+# stop_pid PID DIR: stops PID if it is still one of DIR's processes (its
+# command line names DIR), so a reused PID is never signalled.
 stop_pid() {
-  local pid=$1
+  local pid=$1 dir=$2
   kill -0 "$pid" 2>/dev/null || return 0
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir" || return 0
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do
     kill -0 "$pid" 2>/dev/null || return 0
@@ -89,7 +92,7 @@ cmd_restart() {
   local dir=$1 id=${2:?usage: local-cluster.sh restart DIR NODE_ID} pid
   pid=$(awk -v id="$id" '$1 == "node" && $2 == id {print $4}' "$dir/cluster.txt")
   [ -n "$pid" ] || { echo "local-cluster: no node $id in $dir" >&2; exit 1; }
-  if kill -0 "$pid" 2>/dev/null; then stop_pid "$pid"; fi
+  stop_pid "$pid" "$dir"
   start_node "$dir" "$id"
   grep "^node $id " "$dir/cluster.txt"
 }
@@ -99,7 +102,7 @@ cmd_down() {
   [ -f "$dir/cluster.txt" ] || { echo "local-cluster: no $dir/cluster.txt" >&2; exit 1; }
   for want in node etcd; do
     while read -r kind id addr pid; do
-      [ "$kind" = "$want" ] && stop_pid "$pid"
+      [ "$kind" = "$want" ] && stop_pid "$pid" "$dir"
     done <"$dir/cluster.txt"
   done
   echo "stopped the cluster in $dir"
@@ -200,7 +203,7 @@ cmd_up() {
 
 [ $# -ge 2 ] || usage
 command=$1
-dir=$2
+dir=$(realpath -m "$2")  # one spelling, so down finds what up started
 shift 2
 case "$command" in
   up) cmd_up "$dir" "$@" ;;

@@ -25,6 +25,8 @@ for pid in $pids; do kill -0 "$pid" || fail "process $pid is not running"; done
 
 status=$(timeout 30 "$repo/scripts/local-cluster.sh" status "$dir" --json)
 [ "$(echo "$status" | jq '.nodes | length')" = 3 ] || fail "status lists no 3 nodes: $status"
+[ "$(echo "$status" | jq '[.nodes[] | select(.replica_lag_parts | type == "number")] | length')" = 3 ] ||
+  fail "status shows no replication lag for every node: $status"
 [ "$(echo "$status" | jq '[.partitions[] | select(.leader != "" and (.isr | length) == 3)] | length')" = 4 ] ||
   fail "not every partition has a leader and an ISR of 3: $status"
 
