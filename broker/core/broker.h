@@ -295,6 +295,8 @@ class Broker {
   // Commits (commits.cc).
   void OnBatchDone(BatchOutcome& batch);
   void SendReplies(Client& client, BatchNo through);
+  // A partition just promoted resumes its unfinished fan-out jobs.
+  Status TakeOverFanouts(store::PartitionId partition);
   Status CheckMemberServed(std::string_view member) const;
   Status CheckMembersServed(const Group& group) const;
   void FailRepliesOf(const std::vector<ClientId>& clients, BatchNo batch_no, const Status& why);
