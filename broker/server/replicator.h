@@ -15,11 +15,13 @@
 //   the batch it went into committed (ReplicaAck), so an ack always means
 //   durable here.
 //
-// A follower that reconnects or was refused for a gap reports where its
-// log ends (a ReplicaAck with result kGap); the leader ships again from
-// there out of a window of recent parts kept in memory (window_bytes for
-// the whole node; a follower that falls behind the window stays out of
-// the in-sync set: catching up from the state itself is not built yet).
+// Where a follower's log ends travels in every ReplicaAck: the follower
+// answers each LeaderCommit with one, so a new leader, or one whose link
+// broke, learns where to ship from (kGap after a refused part or a
+// truncation says the same). The leader ships again from there out of a
+// window of recent parts kept in memory (window_bytes for the whole node;
+// a follower that falls behind the window stays out of the in-sync set:
+// catching up from the state itself is not built yet).
 // A node keeps the parts it followed in the window too, so that once it
 // leads, the other followers catch up from it.
 //
