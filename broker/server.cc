@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "broker.h"
+#include "hermod/partition.h"
 #include "http_server.h"
 #include "lmdb_env.h"
 #include "loop_services.h"
@@ -117,6 +118,10 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
     config.cluster = true;
     config.partitions = joined->config.partitions;
     config.id_prefix = joined->id_prefix;
+    // A rebuild empties a partition's rows by their names' partition.
+    store.set_partition_of([partitions = config.partitions](std::string_view name) {
+      return PartitionOf(name, partitions);
+    });
   }
   store::StorageThread storage(&store, options_.sync, options_.sync_interval_ms);
   if (options_.max_store_bytes != 0) {

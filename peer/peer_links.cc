@@ -347,6 +347,14 @@ bool PeerLinks::Dispatch(Handler& h, net::Connection& conn, const wire::Frame& f
       s = DecodeAndCall(node_id, frame, proto::DecodeEpochEndReply, cb.on_epoch_end_reply,
                         cb.on_frame);
       break;
+    case wire::Body::SnapshotRequest:
+      s = DecodeAndCall(node_id, frame, proto::DecodeSnapshotRequest, cb.on_snapshot_request,
+                        cb.on_frame);
+      break;
+    case wire::Body::SnapshotChunk:
+      s = DecodeAndCall(node_id, frame, proto::DecodeSnapshotChunk, cb.on_snapshot_chunk,
+                        cb.on_frame);
+      break;
     default:
       if (!cb.on_frame) {
         s = Status(ErrorCode::kUnknownFrame, std::string("frame type ") +

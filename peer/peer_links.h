@@ -89,6 +89,12 @@ class PeerLinks {
         on_epoch_end_request;
     std::function<void(const std::string& node_id, const proto::EpochEndReplyFrame& reply)>
         on_epoch_end_reply;
+    std::function<void(const std::string& node_id, const proto::SnapshotRequestFrame& request)>
+        on_snapshot_request;
+    // A chunk whose checksum did not match never arrives here: the link is
+    // closed (the follower's rebuild starts again).
+    std::function<void(const std::string& node_id, const proto::SnapshotChunkFrame& chunk)>
+        on_snapshot_chunk;
     // Any other frame after the handshake (Ping and Pong excepted), or a
     // peer frame without its own callback; valid only during the call.
     // Unset: a frame of another type is refused with kUnknownFrame and the

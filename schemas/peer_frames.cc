@@ -83,6 +83,23 @@ uint64_t ReplicateChecksum(uint32_t partition, uint64_t epoch, uint64_t prev_off
   return XXH64_digest(&state);
 }
 
+uint64_t SnapshotChunkChecksum(const SnapshotChunkFrame& chunk) {
+  HERMOD_CHECK(chunk.data.size() <= UINT32_MAX);
+  XXH64_state_t state;
+  XXH64_reset(&state, 0);
+  uint8_t header[4 + 8 + 8 + 8 + 1 + 8 + 4];
+  PutLittleEndian32(header, chunk.partition);
+  PutLittleEndian64(header + 4, chunk.epoch);
+  PutLittleEndian64(header + 12, chunk.snapshot_id);
+  PutLittleEndian64(header + 20, chunk.seq);
+  header[28] = static_cast<uint8_t>(chunk.kind);
+  PutLittleEndian64(header + 29, chunk.end_offset);
+  PutLittleEndian32(header + 37, static_cast<uint32_t>(chunk.data.size()));
+  XXH64_update(&state, header, sizeof(header));
+  XXH64_update(&state, chunk.data.data(), chunk.data.size());
+  return XXH64_digest(&state);
+}
+
 std::span<const uint8_t> EncodePeerHello(FrameEncoder& encoder, const PeerIdentity& hello) {
   auto& fbb = encoder.Start();
   auto cluster = fbb.CreateString(hello.cluster);
@@ -189,6 +206,51 @@ Result<LeaderCommitFrame> DecodeLeaderCommit(const wire::Frame& frame) {
   Result<const wire::LeaderCommit*> body = BodyAs<wire::LeaderCommit>(frame);
   if (!body.ok()) return body.status();
   return LeaderCommitFrame{(*body)->partition(), (*body)->epoch(), (*body)->leader_commit()};
+}
+
+std::span<const uint8_t> EncodeSnapshotRequest(FrameEncoder& encoder,
+                                               const SnapshotRequestFrame& request) {
+  auto& fbb = encoder.Start();
+  return encoder.Finish(
+      wire::CreateSnapshotRequest(fbb, request.partition, request.epoch, request.snapshot_id));
+}
+
+std::span<const uint8_t> EncodeSnapshotChunk(FrameEncoder& encoder,
+                                             const SnapshotChunkFrame& chunk) {
+  const uint64_t checksum = SnapshotChunkChecksum(chunk);
+  auto& fbb = encoder.Start();
+  auto data = Bytes(fbb, chunk.data);
+  return encoder.Finish(wire::CreateSnapshotChunk(
+      fbb, chunk.partition, chunk.epoch, chunk.snapshot_id, chunk.seq,
+      static_cast<uint8_t>(chunk.kind), chunk.end_offset, checksum, data));
+}
+
+Result<SnapshotRequestFrame> DecodeSnapshotRequest(const wire::Frame& frame) {
+  Result<const wire::SnapshotRequest*> body = BodyAs<wire::SnapshotRequest>(frame);
+  if (!body.ok()) return body.status();
+  return SnapshotRequestFrame{(*body)->partition(), (*body)->epoch(), (*body)->snapshot_id()};
+}
+
+Result<SnapshotChunkFrame> DecodeSnapshotChunk(const wire::Frame& frame) {
+  Result<const wire::SnapshotChunk*> body = BodyAs<wire::SnapshotChunk>(frame);
+  if (!body.ok()) return body.status();
+  const wire::SnapshotChunk* c = *body;
+  if (c->kind() > kMaxSnapshotChunkKind) {
+    return Status(ErrorCode::kMalformedFrame,
+                  "SnapshotChunk kind " + std::to_string(c->kind()) + " is unknown");
+  }
+  SnapshotChunkFrame chunk;
+  chunk.partition = c->partition();
+  chunk.epoch = c->epoch();
+  chunk.snapshot_id = c->snapshot_id();
+  chunk.seq = c->seq();
+  chunk.kind = static_cast<SnapshotChunkKind>(c->kind());
+  chunk.end_offset = c->end_offset();
+  chunk.data = View(c->data());
+  if (SnapshotChunkChecksum(chunk) != c->checksum()) {
+    return Status(ErrorCode::kCorruption, "SnapshotChunk checksum mismatch");
+  }
+  return chunk;
 }
 
 Result<EpochEndRequestFrame> DecodeEpochEndRequest(const wire::Frame& frame) {

@@ -1,6 +1,6 @@
 // Peer frames: what brokers of a cluster send each other (PeerHello,
 // PeerWelcome, Replicate, ReplicaAck, LeaderCommit, EpochEndRequest,
-// EpochEndReply), encoded and decoded with the one frame codec
+// EpochEndReply, SnapshotRequest, SnapshotChunk), encoded and decoded with the one frame codec
 // (frame_codec.h). See docs/protocol.md, "Peer protocol".
 //
 // Encode* build one frame with a FrameEncoder and return its bytes, valid
@@ -81,6 +81,34 @@ struct EpochEndReplyFrame {
   uint64_t end_offset = 0;
 };
 
+struct SnapshotRequestFrame {
+  uint32_t partition = 0;
+  uint64_t epoch = 0;
+  uint64_t snapshot_id = 0;
+};
+
+enum class SnapshotChunkKind : uint8_t {
+  kRows = 0,       // store rows of the partition
+  kLogRecord = 1,  // a record of its log not yet applied at the leader
+  kEnd = 2,        // end_offset; data: the epochs
+  kNeeded = 3,     // the follower must ask for a snapshot
+};
+inline constexpr uint8_t kMaxSnapshotChunkKind = 3;
+
+struct SnapshotChunkFrame {
+  uint32_t partition = 0;
+  uint64_t epoch = 0;
+  uint64_t snapshot_id = 0;
+  uint64_t seq = 0;
+  SnapshotChunkKind kind = SnapshotChunkKind::kRows;
+  uint64_t end_offset = 0;
+  std::string_view data;
+};
+
+// XXH64, seed 0, over: partition (u32 LE), epoch, snapshot_id, seq (u64 LE
+// each), kind (u8), end_offset (u64 LE), data length (u32 LE), data.
+uint64_t SnapshotChunkChecksum(const SnapshotChunkFrame& chunk);
+
 // XXH64, seed 0, over: partition (u32 LE), epoch, prev_offset, offset (u64
 // LE each), record length (u32 LE), record, commit_record length (u32 LE),
 // commit_record. REQUIRES: record and commit_record are below 4 GiB.
@@ -102,6 +130,11 @@ std::span<const uint8_t> EncodeEpochEndRequest(FrameEncoder& encoder,
                                                const EpochEndRequestFrame& request);
 std::span<const uint8_t> EncodeEpochEndReply(FrameEncoder& encoder,
                                              const EpochEndReplyFrame& reply);
+std::span<const uint8_t> EncodeSnapshotRequest(FrameEncoder& encoder,
+                                               const SnapshotRequestFrame& request);
+// Computes the checksum and puts it in the frame.
+std::span<const uint8_t> EncodeSnapshotChunk(FrameEncoder& encoder,
+                                             const SnapshotChunkFrame& chunk);
 
 // Every Decode* returns kProtocolViolation when the frame is of another type.
 Result<PeerIdentity> DecodePeerHello(const wire::Frame& frame);
@@ -115,6 +148,10 @@ Result<ReplicaAckFrame> DecodeReplicaAck(const wire::Frame& frame);
 Result<LeaderCommitFrame> DecodeLeaderCommit(const wire::Frame& frame);
 Result<EpochEndRequestFrame> DecodeEpochEndRequest(const wire::Frame& frame);
 Result<EpochEndReplyFrame> DecodeEpochEndReply(const wire::Frame& frame);
+Result<SnapshotRequestFrame> DecodeSnapshotRequest(const wire::Frame& frame);
+// kCorruption when the checksum differs (no view of the data is handed
+// out); kMalformedFrame when kind is above kMaxSnapshotChunkKind.
+Result<SnapshotChunkFrame> DecodeSnapshotChunk(const wire::Frame& frame);
 
 // True when `s` is DecodeReplicate's checksum mismatch.
 bool IsChecksumMismatch(const Status& s);

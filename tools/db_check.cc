@@ -314,6 +314,9 @@ void Checker::CheckLogRecord(const LogRecord& record) {
       case LogOpType::kUnstage:
       case LogOpType::kTruncatePartition:
       case LogOpType::kPartitionEnd:
+      case LogOpType::kDropPartition:
+      case LogOpType::kPutRows:
+      case LogOpType::kRebuiltPartition:
         break;
     }
   }

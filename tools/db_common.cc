@@ -128,6 +128,12 @@ const char* LogOpName(store::LogOpType type) {
       return "truncate_partition";
     case store::LogOpType::kPartitionEnd:
       return "partition_end";
+    case store::LogOpType::kDropPartition:
+      return "drop_partition";
+    case store::LogOpType::kPutRows:
+      return "put_rows";
+    case store::LogOpType::kRebuiltPartition:
+      return "rebuilt_partition";
   }
   return "?";
 }

@@ -336,6 +336,9 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
       case LogOpType::kUnstage:
       case LogOpType::kTruncatePartition:
       case LogOpType::kPartitionEnd:
+      case LogOpType::kDropPartition:
+      case LogOpType::kPutRows:
+      case LogOpType::kRebuiltPartition:
         f.Num("log_partition", op.log_partition);
         f.Num("epoch", op.epoch);
         f.Num("offset", op.offset);
@@ -410,6 +413,9 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
     case LogOpType::kUnstage:
     case LogOpType::kTruncatePartition:
     case LogOpType::kPartitionEnd:
+    case LogOpType::kDropPartition:
+    case LogOpType::kPutRows:
+    case LogOpType::kRebuiltPartition:
       out += std::string("  ") + LogOpName(op.type) + " partition " +
              std::to_string(op.log_partition) + " epoch " + std::to_string(op.epoch) + " offset " +
              std::to_string(op.offset) + "\n";

@@ -125,6 +125,9 @@ void Broker::ApplyCommitted(const store::LogOp& op) {
     case store::LogOpType::kUnstage:
     case store::LogOpType::kTruncatePartition:
     case store::LogOpType::kPartitionEnd:
+    case store::LogOpType::kDropPartition:
+    case store::LogOpType::kPutRows:
+    case store::LogOpType::kRebuiltPartition:
       break;
   }
 }
@@ -242,6 +245,69 @@ void Broker::Demote(store::PartitionId partition) {
   Status why(ErrorCode::kNotLeader,
              "partition " + std::to_string(partition) + " is led by another node now");
   for (ClientId client_id : away) out_->Error(client_id, why, 0, /*fatal=*/true);
+}
+
+store::NameFilter Broker::PartitionFilter(store::PartitionId partition) const {
+  return [this, partition](std::string_view name) { return PartitionOfName(name) == partition; };
+}
+
+Result<BatchNo> Broker::PrepareRebuild(store::PartitionId partition, BatchNo* mark) {
+  if (partition >= roles_.size() || roles_[partition] != Role::kFollowing) {
+    return Status(ErrorCode::kInvalidArgument, "partition " + std::to_string(partition) +
+                                                   " is served here: it cannot be rebuilt");
+  }
+  if (*mark == 0) {
+    *mark = pipeline_.batch_no();
+    pipeline_.unapplied().ApplyThrough(*mark);
+    return BatchNo{0};
+  }
+  // Every batch up to the mark that may hold the partition's operations has
+  // committed and had its record applied. The batch being filled is the
+  // mark itself when nothing was submitted since: then it must hold no
+  // record (the drop goes into it, after its apply steps).
+  const BatchNo filling = pipeline_.batch_no();
+  if (filling == *mark && pipeline_.batch().log.needs_apply()) return BatchNo{0};
+  if (pipeline_.committed_through() < std::min(*mark, filling - 1) ||
+      pipeline_.unapplied().oldest_unapplied() <= *mark) {
+    return BatchNo{0};
+  }
+  // What the queues and groups of the partition had in memory goes with
+  // their rows: dedup ids kept only in memory would answer a publish with
+  // a message the snapshot may not hold.
+  std::unordered_set<QueueId> targets;
+  {
+    Result<std::unique_ptr<store::KvTxn>> txn = store_->env()->BeginRead();
+    if (!txn.ok()) return txn.status();
+    if (Status s = store::CollectPartitionTargets(**txn, PartitionFilter(partition), &targets);
+        !s.ok()) {
+      return s;
+    }
+  }
+  dedup_.ForgetTargets(targets);
+  follower_.Drop(partition, &pipeline_.batch());
+  return pipeline_.batch_no();
+}
+
+Result<BatchNo> Broker::TakeSnapshotRows(store::PartitionId partition, std::string_view rows) {
+  Status s = store::ForEachRow(rows, [](store::Table, std::string_view, std::string_view) {});
+  if (!s.ok()) return s;
+  pipeline_.batch().log.In(store::kNodeLocalPartition).PutRows(partition, rows);
+  return pipeline_.batch_no();
+}
+
+Result<BatchNo> Broker::FinishRebuild(store::PartitionId partition, uint64_t epoch,
+                                      uint64_t end_offset,
+                                      const std::vector<std::pair<uint64_t, uint64_t>>& epochs,
+                                      const std::vector<std::string>& records) {
+  for (const std::string& record : records) {
+    if (Status s =
+            replica_.Append(partition, record, {}, &pipeline_.batch(), &pipeline_.unapplied());
+        !s.ok()) {
+      return s;
+    }
+  }
+  follower_.Rebuilt(partition, epoch, end_offset, epochs, &pipeline_.batch());
+  return pipeline_.batch_no();
 }
 
 Status Broker::TakeOverFanouts(store::PartitionId partition) {

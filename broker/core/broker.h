@@ -43,6 +43,7 @@
 #include "follower_log.h"
 #include "group.h"
 #include "group_table.h"
+#include "partition_rows.h"
 #include "pipeline.h"
 #include "queue.h"
 #include "queue_table.h"
@@ -121,6 +122,27 @@ class Broker {
   // subscribed to its queues. Both are the control plane's decisions.
   Status Promote(store::PartitionId partition, uint64_t epoch);
   void Demote(store::PartitionId partition);
+  // A rebuild of a followed partition from its leader's snapshot
+  // (store/partition_rows.h). PrepareRebuild() first has this node's whole
+  // log applied to the index (records mix partitions, so the partition's
+  // operations could not be left out of a later apply): with *mark 0 it
+  // sets *mark to the batch everything up to which must be applied, and
+  // returns 0, as it does until that has committed; call it again with the
+  // same mark. Then it empties the partition in the batch being filled and
+  // returns that batch: the copy is gone once committed_through() reaches
+  // it. TakeSnapshotRows() writes a slice of
+  // the leader's rows (kCorruption when they do not read: nothing is
+  // written), FinishRebuild() the leader's not yet applied records of the
+  // partition and the partition log's new state; each returns its batch.
+  // REQUIRES: the partition is followed here (not served or promoting).
+  Result<BatchNo> PrepareRebuild(store::PartitionId partition, BatchNo* mark);
+  Result<BatchNo> TakeSnapshotRows(store::PartitionId partition, std::string_view rows);
+  Result<BatchNo> FinishRebuild(store::PartitionId partition, uint64_t epoch, uint64_t end_offset,
+                                const std::vector<std::pair<uint64_t, uint64_t>>& epochs,
+                                const std::vector<std::string>& records);
+  // Which names belong to a partition, for a snapshot of it.
+  store::NameFilter PartitionFilter(store::PartitionId partition) const;
+
   // Called when a promoted partition starts being served, before any
   // request of it is taken.
   void set_serve_listener(std::function<void(store::PartitionId)> listener) {

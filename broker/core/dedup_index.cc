@@ -1,5 +1,7 @@
 #include "dedup_index.h"
 
+#include <cstring>
+
 #include <charconv>
 
 #include "keys.h"
@@ -165,6 +167,29 @@ void DedupIndex::Trim(uint64_t now_ms, BatchNo applied_through) {
     }
     order_.pop_front();
   }
+}
+
+void DedupIndex::ForgetTargets(const std::unordered_set<QueueId>& targets) {
+  if (targets.empty()) return;
+  for (auto it = clients_.begin(); it != clients_.end();) {
+    Ring<ClientRecord> kept;
+    for (size_t i = 0; i < it->second.size(); ++i) {
+      if (targets.contains(it->second[i].target)) {
+        --client_records_;
+      } else {
+        kept.push_back(it->second[i]);
+      }
+    }
+    it->second = std::move(kept);
+    it = it->second.empty() ? clients_.erase(it) : std::next(it);
+  }
+  // order_ keeps the keys of erased ids until Trim passes them; it skips a
+  // key no longer in the map.
+  std::erase_if(map_, [&](const auto& e) {
+    QueueId target = 0;
+    std::memcpy(&target, e.first.data(), sizeof(target));  // MemoryKey's first bytes
+    return targets.contains(target);
+  });
 }
 
 size_t DedupIndex::size() const { return client_records_ + map_.size(); }

@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "hermod/status.h"
 #include "queue.h"
@@ -61,6 +62,10 @@ class DedupIndex {
   // Forgets what the store now holds or what is past the window or bound.
   // applied_through: the newest batch whose log record is applied.
   void Trim(uint64_t now_ms, BatchNo applied_through);
+
+  // Forgets every id published to one of these targets (a partition
+  // rebuilt from its leader's snapshot).
+  void ForgetTargets(const std::unordered_set<QueueId>& targets);
 
   size_t size() const;
   uint64_t window_ms() const { return window_ms_; }

@@ -496,8 +496,11 @@ void Broker::SweepExpired(uint64_t now_ms) {
   for (const store::ExpiredEntry& e : expired) {
     Result<Queue*> q = queues_.LoadById(e.queue_id);
     if (!q.ok()) continue;
-    ExpireIndexed(*q, e.seq);
     loaded.push_back(*q);
+    // A partition led elsewhere expires its entries at its leader, which
+    // ships the removals.
+    if (!serves((*q)->partition)) continue;
+    ExpireIndexed(*q, e.seq);
   }
   std::sort(loaded.begin(), loaded.end());
   loaded.erase(std::unique(loaded.begin(), loaded.end()), loaded.end());

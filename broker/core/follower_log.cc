@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "partition_rows.h"
+
 namespace hermod::core {
 
 Status FollowerLog::Load() {
@@ -50,6 +52,7 @@ Result<ReplicateResult> FollowerLog::Take(const ReplicatePart& part, store::Writ
   // Fencing: a leader older than one seen here confirms nothing through us.
   if (part.epoch < p.fence_epoch) return ReplicateResult::kStaleEpoch;
   p.fence_epoch = part.epoch;
+  if (p.log.rebuilding) return ReplicateResult::kGap;  // only a snapshot fills it
   if (part.offset <= p.log.end_offset && part.epoch == p.log.epoch) {
     return ReplicateResult::kDuplicate;
   }
@@ -80,6 +83,7 @@ Status FollowerLog::Commit(store::PartitionId partition, uint64_t epoch, uint64_
                            store::WriteBatch* batch, ReplicaLog* replica, UnappliedLog* unapplied) {
   Partition& p = Get(partition);
   if (epoch < p.fence_epoch) return Status::OK();  // a stale leader's word counts for nothing
+  if (p.log.rebuilding) return Status::OK();
   return MoveIntoState(partition, p, leader_commit, batch, replica, unapplied);
 }
 
@@ -117,6 +121,30 @@ Status FollowerLog::Truncate(store::PartitionId partition, uint64_t to, store::W
   p.log.epoch = p.log.epochs.empty() ? 0 : p.log.epochs.back().first;
   p.log.end_offset = to;
   return Status::OK();
+}
+
+void FollowerLog::Drop(store::PartitionId partition, store::WriteBatch* batch) {
+  Partition& p = Get(partition);
+  batch->log.In(store::kNodeLocalPartition).DropPartition(partition);
+  p.log = store::PartitionLogState();
+  p.log.rebuilding = true;
+  p.staged.clear();
+}
+
+void FollowerLog::Rebuilt(store::PartitionId partition, uint64_t epoch, uint64_t end_offset,
+                          const std::vector<std::pair<uint64_t, uint64_t>>& epochs,
+                          store::WriteBatch* batch) {
+  Partition& p = Get(partition);
+  batch->log.In(store::kNodeLocalPartition)
+      .RebuiltPartition(partition, epoch, end_offset, store::EncodeEpochs(epochs));
+  p.log = store::PartitionLogState();
+  p.log.epochs = epochs;
+  for (const auto& e : epochs) p.log.epoch = std::max(p.log.epoch, e.first);
+  p.log.epoch = std::max(p.log.epoch, epoch);
+  p.log.end_offset = end_offset;
+  p.log.unstaged_through = end_offset;
+  p.fence_epoch = std::max(p.fence_epoch, p.log.epoch);
+  p.staged.clear();
 }
 
 }  // namespace hermod::core

@@ -14,6 +14,8 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "hermod/status.h"
 #include "keys.h"
@@ -67,6 +69,14 @@ class FollowerLog {
   // last epoch both share). Staged parts only: what entered the state is
   // under a high watermark, which no leader change takes back.
   Status Truncate(store::PartitionId partition, uint64_t to, store::WriteBatch* batch);
+
+  // A rebuild (docs/design.md, "Replication"): Drop() empties this node's
+  // copy of the partition (rows, log, staged parts) in `batch` and marks it
+  // rebuilding, which refuses every part until Rebuilt() sets the log to
+  // the leader's snapshot: its epochs and end offset, all in the state.
+  void Drop(store::PartitionId partition, store::WriteBatch* batch);
+  void Rebuilt(store::PartitionId partition, uint64_t epoch, uint64_t end_offset,
+               const std::vector<std::pair<uint64_t, uint64_t>>& epochs, store::WriteBatch* batch);
 
   // The control plane says `epoch` leads the partition now: older leaders
   // are refused from here on.

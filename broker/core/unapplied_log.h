@@ -51,6 +51,8 @@ class UnappliedLog {
   // Records up to `batch_no` are due at once, whatever their age (a
   // cluster node taking over a partition wants its whole log in the index).
   void ApplyThrough(BatchNo batch_no) { force_through_ = std::max(force_through_, batch_no); }
+  // The oldest batch whose record is not applied yet (UINT64_MAX: none).
+  BatchNo oldest_unapplied() const { return records_.empty() ? UINT64_MAX : records_[0].batch_no; }
   // Whether any record is waiting (for the apply timer).
   bool has_pending() const { return next_ < records_.size(); }
 

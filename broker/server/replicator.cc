@@ -73,7 +73,20 @@ Replicator::Replicator(net::Loop& loop, core::Broker* broker, store::Store* stor
                                         const proto::EpochEndReplyFrame& reply) {
     OnEpochEndReply(node, reply);
   };
+  callbacks.on_snapshot_request = [this](const std::string& node,
+                                         const proto::SnapshotRequestFrame& request) {
+    OnSnapshotRequest(node, request);
+  };
+  callbacks.on_snapshot_chunk = [this](const std::string& node,
+                                       const proto::SnapshotChunkFrame& chunk) {
+    OnSnapshotChunk(node, chunk);
+  };
   callbacks.on_writable = [this](const std::string& node) {
+    std::vector<PartitionId> streaming;
+    for (const auto& [key, job] : snapshots_) {
+      if (key.second == node) streaming.push_back(key.first);
+    }
+    for (PartitionId p : streaming) PumpSnapshot(p, node);
     for (auto& [p, led] : led_) {
       if (led.leading && Contains(led.followers, node)) Ship(p, led, node);
     }
@@ -101,6 +114,9 @@ Status Replicator::Start() {
       StartLeading(p, it->second);
     }
   });
+  // Snapshot ids only tell a rebuild's attempts apart; starting from the
+  // clock keeps a restarted node from reusing a recent one.
+  next_snapshot_id_ = loop_.now_ms() << 16;
   tick_.Init(loop_, [this] { Tick(); });
   tick_.Start(options_.tick_ms, options_.tick_ms);
   spdlog::info("cluster: peer links on {}", links_->address());
@@ -137,10 +153,22 @@ void Replicator::OnView(const cluster::ClusterView& view) {
   }
   peer_addresses_ = peers;
   links_->SetPeers(peers);
+  // Until the controller has recorded this data directory's incarnation,
+  // the map's word about this node is about an earlier disk: a wiped node
+  // restarted before its lease ran out must not lead what its old disk led
+  // (its followers would cut their logs back to its empty one). The
+  // controller takes it out of every ISR first, and it catches up from
+  // there like any follower.
+  auto recorded = view.incarnations.find(options_.node_id);
+  const bool current =
+      recorded != view.incarnations.end() && recorded->second == options_.incarnation;
   for (PartitionId p = 0; p < view.partitions.size(); ++p) {
     const cluster::PartitionState& state = view.partitions[p];
     if (!state.assigned()) continue;
-    if (state.leader == options_.node_id) {
+    if (state.leader == options_.node_id && !current) {
+      StopLeading(p, "this node's incarnation is not recorded yet");
+      followed_.erase(p);
+    } else if (state.leader == options_.node_id) {
       BecomeLeader(p, state, view.config->min_insync);
     } else if (Contains(state.replicas, options_.node_id)) {
       BecomeFollower(p, state);
@@ -183,6 +211,11 @@ void Replicator::BecomeLeader(PartitionId p, const cluster::PartitionState& stat
 }
 
 void Replicator::TryPromote(PartitionId p, Led& led) {
+  if (broker_->follower_log().state(p).rebuilding) {
+    // A half-written copy never serves. The controller elects only in-sync
+    // replicas, which this one is not; the map will move on.
+    return;
+  }
   if (!led.promoted) {
     Status s = broker_->Promote(p, led.epoch);
     if (s.code() == ErrorCode::kUnavailable) return;  // again at the next tick
@@ -217,6 +250,7 @@ void Replicator::StopLeading(PartitionId p, const char* why) {
   const bool promoted = it->second.promoted;
   if (tracker_.leads(p)) tracker_.StopLeading(p);
   led_.erase(it);
+  std::erase_if(snapshots_, [p](const auto& e) { return e.first.first == p; });
   if (promoted) {
     spdlog::info("cluster: partition {}: no longer leading ({})", p, why);
     broker_->Demote(p);
@@ -241,7 +275,7 @@ void Replicator::BecomeFollower(PartitionId p, const cluster::PartitionState& st
 }
 
 void Replicator::AskEpochEnd(PartitionId p, Followed& f) {
-  if (f.ready || f.diverged || f.leader.empty()) return;
+  if (f.ready || f.rebuild != Rebuild::kNone || f.leader.empty()) return;
   auto reload = reload_after_.find(p);
   if (reload != reload_after_.end()) {
     if (broker_->committed_through() < reload->second) return;  // at a later tick
@@ -253,6 +287,7 @@ void Replicator::AskEpochEnd(PartitionId p, Followed& f) {
     durable_end_.erase(p);
   }
   const store::PartitionLogState& log = broker_->follower_log().state(p);
+  if (log.rebuilding) return StartRebuild(p, f, "an earlier rebuild did not finish");
   if (durable_end_.count(p) == 0) durable_end_[p] = log.end_offset;
   if (log.end_offset == 0) {
     // Nothing held: nothing to cut back.
@@ -282,7 +317,11 @@ void Replicator::Tick() {
     CheckIsr(p, led);
   }
   for (auto& [p, f] : followed_) {
-    if (!f.ready && !f.diverged && (!f.asked || now - f.asked_ms > 200)) AskEpochEnd(p, f);
+    if (f.rebuild != Rebuild::kNone) {
+      AdvanceRebuild(p, f);
+    } else if (!f.ready && (!f.asked || now - f.asked_ms > 200)) {
+      AskEpochEnd(p, f);
+    }
   }
   Settle();
 }
@@ -325,6 +364,9 @@ void Replicator::OnCommitted(const store::WriteBatch& batch) {
       Report(p, f->second, proto::ReplicaAckResult::kStaged);
     }
   }
+  for (auto& [p, f] : followed_) {
+    if (f.rebuild != Rebuild::kNone) AdvanceRebuild(p, f);
+  }
   Settle();
 }
 
@@ -348,10 +390,15 @@ void Replicator::Ship(PartitionId p, Led& led, const NodeId& follower) {
     if (part == nullptr) {
       if (!progress.behind_window) {
         spdlog::warn(
-            "cluster: partition {}: follower {} needs offset {}, no longer held here; it "
-            "stays out of the in-sync set",
+            "cluster: partition {}: follower {} needs offset {}, no longer held here; it is "
+            "told to rebuild its copy",
             p, follower, progress.sent + 1);
-        progress.behind_window = true;
+        proto::SnapshotChunkFrame needed;
+        needed.partition = p;
+        needed.epoch = led.epoch;
+        needed.kind = proto::SnapshotChunkKind::kNeeded;
+        progress.behind_window =
+            links_->Send(follower, proto::EncodeSnapshotChunk(encoder_, needed));
       }
       return;
     }
@@ -396,10 +443,13 @@ void Replicator::OnReplicaAck(const NodeId& from, const proto::ReplicaAckFrame& 
       return;
     case proto::ReplicaAckResult::kGap:
     case proto::ReplicaAckResult::kChecksumMismatch:
-      // Where its log ends: ship from there.
+      // Where its log ends: ship from there. What it holds durably is what
+      // it says now, even if less than before (a wiped or rebuilt copy): a
+      // follower is never taken back into the ISR on an older word.
       progress.known = true;
       progress.behind_window = false;
       progress.sent = std::min(ack.end_offset, tracker_.end_offset(ack.partition));
+      progress.acked = ack.durable_offset;
       break;
     case proto::ReplicaAckResult::kStaged:
     case proto::ReplicaAckResult::kDuplicate:
@@ -409,6 +459,7 @@ void Replicator::OnReplicaAck(const NodeId& from, const proto::ReplicaAckFrame& 
         progress.known = true;
         progress.behind_window = false;
         progress.sent = std::min(ack.end_offset, tracker_.end_offset(ack.partition));
+        progress.acked = ack.durable_offset;
       }
       break;
   }
@@ -568,19 +619,18 @@ void Replicator::OnEpochEndReply(const NodeId& from, const proto::EpochEndReplyF
   auto it = followed_.find(reply.partition);
   if (it == followed_.end() || it->second.leader != from) return;
   Followed& f = it->second;
-  if (f.ready || f.diverged) return;
+  if (f.ready || f.rebuild != Rebuild::kNone) return;
   const PartitionId p = reply.partition;
   const store::PartitionLogState& log = broker_->follower_log().state(p);
   if (reply.epoch != log.epoch) return;  // an answer to an older question
   if (reply.end_offset < log.end_offset) {
     const uint64_t before = log.end_offset;
     if (Status s = broker_->TruncatePartition(p, reply.end_offset); !s.ok()) {
-      f.diverged = true;
-      spdlog::error(
+      spdlog::warn(
           "cluster: partition {}: this node holds offsets {}..{} that leader {} does not, in its "
-          "state already ({}); it cannot follow until the partition is rebuilt here",
+          "state already ({})",
           p, reply.end_offset + 1, before, from, s.ToString());
-      return;
+      return StartRebuild(p, f, "its copy diverged from the leader's");
     }
     ++stats_.truncations;
     spdlog::info("cluster: partition {}: log cut back from {} to {} (leader {}'s end of epoch {})",
@@ -591,6 +641,228 @@ void Replicator::OnEpochEndReply(const NodeId& from, const proto::EpochEndReplyF
   }
   f.ready = true;
   Report(p, f, proto::ReplicaAckResult::kGap);
+}
+
+// ---------------------------------------------------------------------------
+// Rebuild: leader side
+
+void Replicator::OnSnapshotRequest(const NodeId& from, const proto::SnapshotRequestFrame& request) {
+  const PartitionId p = request.partition;
+  auto it = led_.find(p);
+  if (it == led_.end() || !it->second.leading || it->second.epoch != request.epoch) return;
+  if (!Contains(it->second.followers, from)) return;
+  Result<std::unique_ptr<store::PartitionSnapshot>> snapshot =
+      store::PartitionSnapshot::Begin(store_->env(), p, broker_->PartitionFilter(p));
+  if (!snapshot.ok()) {
+    spdlog::error("cluster: partition {}: cannot take a snapshot for {}: {}", p, from,
+                  snapshot.status().ToString());
+    return;  // the follower asks again after its silence bound
+  }
+  SnapshotJob job;
+  job.id = request.snapshot_id;
+  job.epoch = request.epoch;
+  job.snapshot = std::move(*snapshot);
+  spdlog::info("cluster: partition {}: sending {} a snapshot at offset {}", p, from,
+               job.snapshot->log().end_offset);
+  snapshots_[{p, from}] = std::move(job);
+  ++stats_.snapshots_sent;
+  PumpSnapshot(p, from);
+}
+
+void Replicator::PumpSnapshot(PartitionId p, const NodeId& follower) {
+  auto it = snapshots_.find({p, follower});
+  if (it == snapshots_.end()) return;
+  SnapshotJob& job = it->second;
+  auto led = led_.find(p);
+  if (led == led_.end() || led->second.epoch != job.epoch) {
+    snapshots_.erase(it);
+    return;
+  }
+  for (;;) {
+    if (!job.has_pending) {
+      if (job.ended) {
+        spdlog::info("cluster: partition {}: snapshot for {} sent ({} rows, {} log records)", p,
+                     follower, job.snapshot->rows(), job.records.size());
+        snapshots_.erase(it);
+        return;
+      }
+      job.pending.clear();
+      if (!job.rows_done) {
+        Status s =
+            job.snapshot->NextRows(options_.snapshot_chunk_bytes, &job.pending, &job.rows_done);
+        if (s.ok() && job.rows_done) job.records = job.snapshot->TakeLogTail();
+        if (!s.ok()) {
+          spdlog::error("cluster: partition {}: snapshot for {} failed: {}", p, follower,
+                        s.ToString());
+          snapshots_.erase(it);
+          return;  // the follower starts over after its silence bound
+        }
+        if (job.pending.empty()) continue;
+        job.pending_kind = proto::SnapshotChunkKind::kRows;
+      } else if (job.next_record < job.records.size()) {
+        job.pending = std::move(job.records[job.next_record++]);
+        job.pending_kind = proto::SnapshotChunkKind::kLogRecord;
+      } else {
+        job.pending = store::EncodeEpochs(job.snapshot->log().epochs);
+        job.pending_kind = proto::SnapshotChunkKind::kEnd;
+      }
+      job.has_pending = true;
+    }
+    proto::SnapshotChunkFrame chunk;
+    chunk.partition = p;
+    chunk.epoch = job.epoch;
+    chunk.snapshot_id = job.id;
+    chunk.seq = job.seq + 1;
+    chunk.kind = job.pending_kind;
+    chunk.end_offset = job.snapshot->log().end_offset;
+    chunk.data = job.pending;
+    if (!links_->Send(follower, proto::EncodeSnapshotChunk(encoder_, chunk))) return;
+    ++job.seq;
+    stats_.snapshot_bytes_sent += job.pending.size();
+    job.has_pending = false;
+    if (job.pending_kind == proto::SnapshotChunkKind::kEnd) job.ended = true;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Rebuild: follower side
+
+void Replicator::StartRebuild(PartitionId p, Followed& f, const char* why) {
+  if (f.rebuild != Rebuild::kNone) return;
+  spdlog::warn("cluster: partition {}: rebuilding this node's copy from leader {} ({})", p,
+               f.leader, why);
+  f.ready = false;
+  f.rebuild = Rebuild::kEmptying;
+  f.rebuild_batch = 0;
+  ++stats_.rebuilds_started;
+  AdvanceRebuild(p, f);
+}
+
+void Replicator::RestartRebuild(Followed& f) {
+  f.rebuild = Rebuild::kEmptying;
+  f.rebuild_batch = 0;  // the copy is emptied again: what came so far is partial
+  f.snapshot_records.clear();
+}
+
+void Replicator::AdvanceRebuild(PartitionId p, Followed& f) {
+  const uint64_t now = loop_.now_ms();
+  switch (f.rebuild) {
+    case Rebuild::kNone:
+      return;
+    case Rebuild::kEmptying: {
+      Result<core::BatchNo> emptied = broker_->PrepareRebuild(p, &f.rebuild_batch);
+      if (!emptied.ok()) {
+        spdlog::error("cluster: partition {}: cannot empty it for a rebuild: {}", p,
+                      emptied.status().ToString());
+        return;
+      }
+      if (*emptied == 0) return;  // its log is still being applied
+      // Whatever this node kept of the partition is not the leader's.
+      window_.DropAfter(p, 0);
+      pending_acks_.erase(std::remove_if(pending_acks_.begin(), pending_acks_.end(),
+                                         [p](const PendingAck& a) { return a.partition == p; }),
+                          pending_acks_.end());
+      durable_end_[p] = 0;
+      f.rebuild_batch = *emptied;
+      f.rebuild = Rebuild::kEmptied;
+      [[fallthrough]];
+    }
+    case Rebuild::kEmptied: {
+      if (broker_->committed_through() < f.rebuild_batch) return;
+      f.snapshot_id = ++next_snapshot_id_;
+      f.next_seq = 1;
+      f.snapshot_records.clear();
+      f.rebuild_batch = 0;
+      proto::SnapshotRequestFrame request{p, f.epoch, f.snapshot_id};
+      if (!links_->Send(f.leader, proto::EncodeSnapshotRequest(encoder_, request))) return;
+      f.heard_ms = now;
+      f.rebuild = Rebuild::kReceiving;
+      return;
+    }
+    case Rebuild::kReceiving:
+      if (now - f.heard_ms > options_.rebuild_silence_ms) {
+        spdlog::warn("cluster: partition {}: no snapshot from {} for {} ms; starting over", p,
+                     f.leader, now - f.heard_ms);
+        RestartRebuild(f);
+      }
+      return;
+    case Rebuild::kFinishing: {
+      if (broker_->committed_through() < f.rebuild_batch) return;
+      Result<core::BatchNo> finished =
+          broker_->FinishRebuild(p, f.epoch, f.snapshot_end, f.snapshot_epochs, f.snapshot_records);
+      f.snapshot_records.clear();
+      if (!finished.ok()) {
+        spdlog::error(
+            "cluster: partition {}: the snapshot's log records do not read ({}); "
+            "starting over",
+            p, finished.status().ToString());
+        RestartRebuild(f);
+        return;
+      }
+      f.rebuild_batch = *finished;
+      f.rebuild = Rebuild::kCommitting;
+      return;
+    }
+    case Rebuild::kCommitting:
+      if (broker_->committed_through() < f.rebuild_batch) return;
+      durable_end_[p] = f.snapshot_end;
+      f.rebuild = Rebuild::kNone;
+      f.ready = true;
+      ++stats_.rebuilds_finished;
+      spdlog::info("cluster: partition {}: rebuilt from {}'s snapshot at offset {}", p, f.leader,
+                   f.snapshot_end);
+      // Where its log ends now: the leader ships from there.
+      return Report(p, f, proto::ReplicaAckResult::kGap);
+  }
+}
+
+void Replicator::OnSnapshotChunk(const NodeId& from, const proto::SnapshotChunkFrame& chunk) {
+  const PartitionId p = chunk.partition;
+  Followed* f = FollowedFrom(from, p, chunk.epoch);
+  if (f == nullptr) return;
+  if (chunk.kind == proto::SnapshotChunkKind::kNeeded) {
+    return StartRebuild(p, *f, "it is behind what the leader keeps of its log");
+  }
+  if (f->rebuild != Rebuild::kReceiving || chunk.snapshot_id != f->snapshot_id) return;
+  if (chunk.seq != f->next_seq) {
+    spdlog::warn("cluster: partition {}: snapshot chunk {} came where {} was due; starting over", p,
+                 chunk.seq, f->next_seq);
+    RestartRebuild(*f);
+    return;
+  }
+  ++f->next_seq;
+  f->heard_ms = loop_.now_ms();
+  switch (chunk.kind) {
+    case proto::SnapshotChunkKind::kRows: {
+      Result<core::BatchNo> into = broker_->TakeSnapshotRows(p, chunk.data);
+      if (!into.ok()) {
+        spdlog::error(
+            "cluster: partition {}: snapshot rows from {} do not read ({}); starting "
+            "over",
+            p, from, into.status().ToString());
+        RestartRebuild(*f);
+        return;
+      }
+      f->rebuild_batch = *into;
+      return;
+    }
+    case proto::SnapshotChunkKind::kLogRecord:
+      f->snapshot_records.emplace_back(chunk.data);
+      return;
+    case proto::SnapshotChunkKind::kEnd: {
+      Result<std::vector<std::pair<uint64_t, uint64_t>>> epochs = store::DecodeEpochs(chunk.data);
+      if (!epochs.ok()) {
+        RestartRebuild(*f);
+        return;
+      }
+      f->snapshot_end = chunk.end_offset;
+      f->snapshot_epochs = std::move(*epochs);
+      f->rebuild = Rebuild::kFinishing;
+      return AdvanceRebuild(p, *f);
+    }
+    case proto::SnapshotChunkKind::kNeeded:
+      return;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -625,13 +897,17 @@ void Replicator::OnLinkDown(const NodeId& node) {
     }
   }
   for (auto& [p, f] : followed_) {
-    if (f.leader == node) f.asked = false;
+    if (f.leader != node) continue;
+    f.asked = false;
+    // Chunks may have been lost with the link: that rebuild starts over.
+    if (f.rebuild == Rebuild::kReceiving) RestartRebuild(f);
   }
+  std::erase_if(snapshots_, [&node](const auto& e) { return e.first.second == node; });
 }
 
 std::vector<core::StatValue> Replicator::Stats() const {
   auto n = [](uint64_t v) { return static_cast<double>(v); };
-  uint64_t leading = 0, lag = 0, diverged = 0;
+  uint64_t leading = 0, lag = 0, rebuilding = 0;
   for (const auto& [p, led] : led_) {
     if (!led.leading) continue;
     ++leading;
@@ -641,7 +917,7 @@ std::vector<core::StatValue> Replicator::Stats() const {
       lag = std::max(lag, led.committed_end - std::min(led.committed_end, acked));
     }
   }
-  for (const auto& [p, f] : followed_) diverged += f.diverged ? 1 : 0;
+  for (const auto& [p, f] : followed_) rebuilding += f.rebuild != Rebuild::kNone ? 1 : 0;
   return {
       {"cluster_partitions_led", "gauge", "Partitions this node leads and serves.", n(leading), {}},
       {"cluster_partitions_followed",
@@ -649,11 +925,31 @@ std::vector<core::StatValue> Replicator::Stats() const {
        "Partitions this node follows.",
        n(followed_.size()),
        {}},
-      {"cluster_partitions_diverged",
+      {"cluster_partitions_rebuilding",
        "gauge",
-       "Followed partitions whose copy here holds parts the leader does not (they wait for a "
-       "rebuild and stay out of the ISR).",
-       n(diverged),
+       "Followed partitions being rebuilt here from their leader's snapshot (a copy that "
+       "diverged, or fell behind the leader's window).",
+       n(rebuilding),
+       {}},
+      {"cluster_rebuilds_started_total",
+       "counter",
+       "Followed partitions emptied here for a rebuild.",
+       n(stats_.rebuilds_started),
+       {}},
+      {"cluster_rebuilds_finished_total",
+       "counter",
+       "Followed partitions rebuilt here from a snapshot.",
+       n(stats_.rebuilds_finished),
+       {}},
+      {"cluster_snapshots_sent_total",
+       "counter",
+       "Led partitions streamed whole to a follower.",
+       n(stats_.snapshots_sent),
+       {}},
+      {"cluster_snapshot_bytes_sent_total",
+       "counter",
+       "Bytes of rows and log records in those snapshots.",
+       n(stats_.snapshot_bytes_sent),
        {}},
       {"cluster_replica_lag_parts",
        "gauge",

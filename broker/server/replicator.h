@@ -36,6 +36,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "broker.h"
@@ -43,6 +44,7 @@
 #include "cluster/control_plane.h"
 #include "net/loop.h"
 #include "net/timer.h"
+#include "partition_rows.h"
 #include "peer_links.h"
 #include "replica_window.h"
 #include "replication_tracker.h"
@@ -61,6 +63,11 @@ struct ReplicatorOptions {
   uint64_t window_bytes = 256ull << 20;
   // How often promotions, lag and the high watermark are looked at.
   uint64_t tick_ms = 20;
+  // A rebuild that has heard nothing from its leader for this long starts
+  // over.
+  uint64_t rebuild_silence_ms = 10000;
+  // The rows one SnapshotChunk carries, at most (about).
+  size_t snapshot_chunk_bytes = 1u << 20;
 };
 
 struct ReplicatorStats {
@@ -70,6 +77,10 @@ struct ReplicatorStats {
   uint64_t isr_expands = 0;
   uint64_t truncations = 0;
   uint64_t stale_epoch_refusals = 0;
+  uint64_t rebuilds_started = 0;  // followed partitions emptied for a rebuild
+  uint64_t rebuilds_finished = 0;
+  uint64_t snapshots_sent = 0;  // led partitions streamed whole to a follower
+  uint64_t snapshot_bytes_sent = 0;
 };
 
 class Replicator {
@@ -123,14 +134,45 @@ class Replicator {
     uint32_t min_insync = 1;
     std::map<NodeId, FollowerProgress> progress;
   };
+  // Where a follower's rebuild of a partition stands.
+  enum class Rebuild : uint8_t {
+    kNone,
+    kEmptying,    // Broker::PrepareRebuild has not emptied the copy yet
+    kEmptied,     // waits for that batch, then asks (SnapshotRequest)
+    kReceiving,   // rows and log records arrive, in seq order
+    kFinishing,   // the end arrived: waits for the rows' batch
+    kCommitting,  // waits for FinishRebuild's batch, then reports
+  };
   // A partition this node follows.
   struct Followed {
     NodeId leader;
     uint64_t epoch = 0;
     bool asked = false;  // EpochEndRequest sent
     uint64_t asked_ms = 0;
-    bool ready = false;     // truncated: takes parts
-    bool diverged = false;  // holds parts the leader does not: cannot follow
+    bool ready = false;  // truncated: takes parts
+    Rebuild rebuild = Rebuild::kNone;
+    core::BatchNo rebuild_batch = 0;  // the batch kEmptied / kFinishing / kCommitting wait for
+    uint64_t snapshot_id = 0;
+    uint64_t next_seq = 0;
+    uint64_t heard_ms = 0;  // the last chunk (or the request)
+    uint64_t snapshot_end = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> snapshot_epochs;
+    std::vector<std::string> snapshot_records;
+  };
+  // A led partition being streamed whole to a follower.
+  struct SnapshotJob {
+    uint64_t id = 0;
+    uint64_t epoch = 0;
+    std::unique_ptr<store::PartitionSnapshot> snapshot;
+    uint64_t seq = 0;  // of the last chunk sent
+    bool rows_done = false;
+    std::vector<std::string> records;  // the log tail, once the rows are sent
+    size_t next_record = 0;
+    bool ended = false;
+    // The chunk that did not fit the link yet.
+    bool has_pending = false;
+    proto::SnapshotChunkKind pending_kind = proto::SnapshotChunkKind::kRows;
+    std::string pending;
   };
   struct PendingAck {
     core::BatchNo into = 0;
@@ -158,6 +200,9 @@ class Replicator {
   void CheckIsr(PartitionId p, Led& led);
   void OnReplicaAck(const NodeId& from, const proto::ReplicaAckFrame& ack);
   void OnEpochEndRequest(const NodeId& from, const proto::EpochEndRequestFrame& request);
+  void OnSnapshotRequest(const NodeId& from, const proto::SnapshotRequestFrame& request);
+  // Sends what the link takes of a snapshot; drops the job once it ended.
+  void PumpSnapshot(PartitionId p, const NodeId& follower);
 
   // Follower side.
   void OnReplicate(const NodeId& from, const proto::ReplicateFrame& part);
@@ -165,6 +210,10 @@ class Replicator {
   void OnEpochEndReply(const NodeId& from, const proto::EpochEndReplyFrame& reply);
   void Report(PartitionId p, Followed& f, proto::ReplicaAckResult result);
   Followed* FollowedFrom(const NodeId& from, PartitionId p, uint64_t epoch);
+  void OnSnapshotChunk(const NodeId& from, const proto::SnapshotChunkFrame& chunk);
+  void StartRebuild(PartitionId p, Followed& f, const char* why);
+  void AdvanceRebuild(PartitionId p, Followed& f);
+  void RestartRebuild(Followed& f);
 
   // Links.
   void OnLinkUp(const NodeId& node);
@@ -187,6 +236,8 @@ class Replicator {
   // Partitions led here until batch N: their log is read again once N is back.
   std::map<PartitionId, core::BatchNo> reload_after_;
   std::map<std::string, std::string> peer_addresses_;  // node -> peer HOST:PORT
+  std::map<std::pair<PartitionId, NodeId>, SnapshotJob> snapshots_;
+  uint64_t next_snapshot_id_ = 0;
   ReplicatorStats stats_;
   bool started_ = false;
   bool closed_ = false;

@@ -106,6 +106,12 @@ void LogWriter::Copy(const LogOp& op) {
       return TruncatePartition(op.log_partition, op.offset);
     case LogOpType::kPartitionEnd:
       return PartitionEnd(op.log_partition, op.epoch, op.offset);
+    case LogOpType::kDropPartition:
+      return DropPartition(op.log_partition);
+    case LogOpType::kPutRows:
+      return PutRows(op.log_partition, op.part_record);
+    case LogOpType::kRebuiltPartition:
+      return RebuiltPartition(op.log_partition, op.epoch, op.offset, op.part_record);
     case LogOpType::kPartition:  // never read as an operation: In() above is it
       return;
   }
@@ -153,7 +159,27 @@ void LogWriter::Prepend(const LogWriter& earlier) {
 
 void LogWriter::Stage(PartitionId partition, uint64_t epoch, uint64_t offset,
                       std::string_view record, std::string_view commit_record) {
-  std::string* out = Begin(LogOpType::kStage);
+  AppendStaged(Begin(LogOpType::kStage), partition, epoch, offset, record, commit_record);
+}
+
+void LogWriter::DropPartition(PartitionId partition) {
+  std::string* out = Begin(LogOpType::kDropPartition);
+  AppendFixed32(out, partition);
+  AppendFixed64(out, 0);
+}
+
+void LogWriter::PutRows(PartitionId partition, std::string_view rows) {
+  AppendStaged(Begin(LogOpType::kPutRows), partition, 0, 0, rows, {});
+}
+
+void LogWriter::RebuiltPartition(PartitionId partition, uint64_t epoch, uint64_t end_offset,
+                                 std::string_view epochs) {
+  AppendStaged(Begin(LogOpType::kRebuiltPartition), partition, epoch, end_offset, epochs, {});
+}
+
+void LogWriter::AppendStaged(std::string* out, PartitionId partition, uint64_t epoch,
+                             uint64_t offset, std::string_view record,
+                             std::string_view commit_record) {
   AppendFixed32(out, partition);
   AppendFixed64(out, epoch);
   AppendFixed64(out, offset);
@@ -472,7 +498,9 @@ bool LogReader::Next(LogOp* op) {
       op->done = p[24] != 0;
       p += 25;
       break;
-    case LogOpType::kStage: {
+    case LogOpType::kStage:
+    case LogOpType::kPutRows:
+    case LogOpType::kRebuiltPartition: {
       if (!need(24)) return Fail("short kStage");
       op->log_partition = DecodeFixed32(p);
       op->epoch = DecodeFixed64(p + 4);
@@ -488,6 +516,7 @@ bool LogReader::Next(LogOp* op) {
     }
     case LogOpType::kUnstage:
     case LogOpType::kTruncatePartition:
+    case LogOpType::kDropPartition:
       if (!need(12)) return Fail("short partition log operation");
       op->log_partition = DecodeFixed32(p);
       op->offset = DecodeFixed64(p + 4);

@@ -31,6 +31,12 @@
 //   kUnstage      partition u32, through u64
 //   kTruncatePartition partition u32, to u64
 //   kPartitionEnd partition u32, epoch u64, end offset u64 (a leader's)
+//   kDropPartition partition u32, 0 u64: a follower empties its copy of a
+//                 partition before a rebuild (partition_rows.h)
+//   kPutRows      as kStage, with the rows of a partition's snapshot as its
+//                 record and no commit record (partition_rows.h)
+//   kRebuiltPartition as kStage: epoch and end offset of the snapshot, its
+//                 epochs ((epoch u64, first offset u64)...) as the record
 //   kPartition    partition u32: the operations after it, up to the next
 //                 kPartition, belong to that partition (docs/cluster.md); a
 //                 record starts in partition 0, so a single node, whose one
@@ -85,6 +91,11 @@ enum class LogOpType : uint8_t {
   kUnstage = 17,
   kTruncatePartition = 18,
   kPartitionEnd = 19,
+  // A follower's rebuild of a partition from its leader's snapshot
+  // (partition_rows.h), node-local and applied at commit as well.
+  kDropPartition = 20,
+  kPutRows = 21,
+  kRebuiltPartition = 22,
 };
 
 // Whether the commit that logs an operation of this type applies it to the
@@ -200,6 +211,14 @@ class LogWriter {
   void Unstage(PartitionId partition, uint64_t through);
   void TruncatePartition(PartitionId partition, uint64_t to);
   void PartitionEnd(PartitionId partition, uint64_t epoch, uint64_t end_offset);
+  // A rebuild (partition_rows.h): empty this node's copy of the partition
+  // (its rows, its log, its staged parts; it is marked rebuilding), write a
+  // slice of the leader's snapshot rows, and end the rebuild with the
+  // snapshot's epoch, end offset and epochs (EncodeEpochs).
+  void DropPartition(PartitionId partition);
+  void PutRows(PartitionId partition, std::string_view rows);
+  void RebuiltPartition(PartitionId partition, uint64_t epoch, uint64_t end_offset,
+                        std::string_view epochs);
   // Copies one operation read from another record, into its partition.
   void Copy(const LogOp& op);
   // Puts the operations of `earlier` in front of this writer's.
@@ -209,6 +228,9 @@ class LogWriter {
   // Starts an operation in the record its type belongs to; returns it.
   std::string* Begin(LogOpType type);
   std::string* BeginPublish(QueueId queue_id, Seq seq, MsgId msg_id, size_t envelope_bytes);
+  // kStage's layout, which kPutRows and kRebuiltPartition share.
+  static void AppendStaged(std::string* out, PartitionId partition, uint64_t epoch, uint64_t offset,
+                           std::string_view record, std::string_view commit_record);
 
   std::string record_;
   std::string commit_record_;
@@ -249,8 +271,9 @@ struct LogOp {
   uint32_t added = 0;
   bool done = false;
 
-  // kStage, kUnstage, kTruncatePartition, kPartitionEnd (offset: the
-  // offset, `through`, `to` or end offset)
+  // kStage, kUnstage, kTruncatePartition, kPartitionEnd, kDropPartition,
+  // kPutRows, kRebuiltPartition (offset: the offset, `through`, `to` or end
+  // offset; part_record: kPutRows' rows, kRebuiltPartition's epochs)
   PartitionId log_partition = 0;
   uint64_t epoch = 0;
   uint64_t offset = 0;

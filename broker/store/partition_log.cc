@@ -21,6 +21,13 @@ std::string EpochKey(PartitionId partition, uint64_t epoch) {
   return key;
 }
 
+std::string RebuildKey(PartitionId partition) {
+  std::string key(5, '\0');
+  key[0] = 'R';
+  PutBig32(key.data() + 1, partition);
+  return key;
+}
+
 std::string StagedKey(PartitionId partition, uint64_t offset, uint32_t slice) {
   std::string key(16, '\0');
   PutBig32(key.data(), partition);
@@ -138,9 +145,37 @@ void ApplyPartitionEnd(KvTxn& txn, PartitionId partition, uint64_t epoch, uint64
   WriteState(txn, partition, state);
 }
 
+void ApplyDropPartitionLog(KvTxn& txn, PartitionId partition) {
+  Result<PartitionLogState> read = ReadPartitionLog(txn, partition);
+  if (!read.ok()) return;  // the commit reports the transaction's error
+  for (const auto& [e, first] : read->epochs) txn.Del(Table::kPartitionLog, EpochKey(partition, e));
+  DeleteStaged(txn, partition, 0, UINT64_MAX);
+  WriteState(txn, partition, PartitionLogState());
+  txn.Put(Table::kPartitionLog, RebuildKey(partition), {});
+}
+
+void ApplyRebuiltPartitionLog(KvTxn& txn, PartitionId partition, uint64_t epoch,
+                              uint64_t end_offset,
+                              const std::vector<std::pair<uint64_t, uint64_t>>& epochs) {
+  PartitionLogState state;
+  for (const auto& [e, first] : epochs) {
+    std::string v;
+    AppendFixed64(&v, first);
+    txn.Put(Table::kPartitionLog, EpochKey(partition, e), v);
+    state.epoch = std::max(state.epoch, e);
+  }
+  state.epoch = std::max(state.epoch, epoch);
+  state.end_offset = end_offset;
+  state.unstaged_through = end_offset;
+  WriteState(txn, partition, state);
+  txn.Del(Table::kPartitionLog, RebuildKey(partition));
+}
+
 Result<PartitionLogState> ReadPartitionLog(KvTxn& txn, PartitionId partition) {
   PartitionLogState state;
   ReadState(txn, partition, &state);
+  std::string_view marker;
+  state.rebuilding = txn.Get(Table::kPartitionLog, RebuildKey(partition), &marker);
   std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kPartitionLog);
   if (!cursor) return txn.status();
   std::string prefix = EpochKey(partition, 0).substr(0, 5);

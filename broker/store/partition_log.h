@@ -4,7 +4,8 @@
 // above the high watermark before they enter the node's state.
 //
 // `partition_log` holds, per partition, a state row ('S' · partition ->
-// epoch, end offset, unstaged-through offset) and one row per epoch it has
+// epoch, end offset, unstaged-through offset), a rebuild marker ('R' ·
+// partition -> (empty)) while a rebuild runs, and one row per epoch it has
 // seen ('E' · partition · epoch -> the first offset of that epoch), which is
 // what a new leader answers an EpochEndRequest from (Kafka's KIP-101).
 // `staged` holds the staged parts in slices of at most kStagedSliceBytes
@@ -39,6 +40,9 @@ struct PartitionLogState {
   uint64_t unstaged_through = 0;  // staged parts up to here entered the state
   // (epoch, its first offset), oldest first.
   std::vector<std::pair<uint64_t, uint64_t>> epochs;
+  // Emptied for a rebuild that has not ended: the partition's rows here are
+  // partial, and only a new rebuild makes them whole.
+  bool rebuilding = false;
 
   // The end offset of `epoch` here: the offset before the next newer
   // epoch's first, or end_offset when there is none (KIP-101).
@@ -58,6 +62,13 @@ void ApplyStage(KvTxn& txn, PartitionId partition, uint64_t epoch, uint64_t offs
 void ApplyUnstage(KvTxn& txn, PartitionId partition, uint64_t through);
 void ApplyTruncate(KvTxn& txn, PartitionId partition, uint64_t to);
 void ApplyPartitionEnd(KvTxn& txn, PartitionId partition, uint64_t epoch, uint64_t end_offset);
+// A rebuild (partition_rows.h): the log is emptied and marked rebuilding;
+// at its end it holds the snapshot's epochs and ends at its end offset,
+// all of it in the state (nothing staged).
+void ApplyDropPartitionLog(KvTxn& txn, PartitionId partition);
+void ApplyRebuiltPartitionLog(KvTxn& txn, PartitionId partition, uint64_t epoch,
+                              uint64_t end_offset,
+                              const std::vector<std::pair<uint64_t, uint64_t>>& epochs);
 
 // Reads. A partition never written reads as an empty state.
 Result<PartitionLogState> ReadPartitionLog(KvTxn& txn, PartitionId partition);

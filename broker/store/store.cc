@@ -1,5 +1,7 @@
 #include "store.h"
 
+#include "partition_rows.h"
+
 #include <algorithm>
 #include <chrono>
 
@@ -385,6 +387,25 @@ Status Store::ApplyAtCommit(KvTxn& txn, std::string_view record, std::vector<Pur
       case LogOpType::kPartitionEnd:
         ApplyPartitionEnd(txn, op.log_partition, op.epoch, op.offset);
         break;
+      case LogOpType::kDropPartition: {
+        if (!partition_of_)
+          return Status::StorageError("a partition dropped in a store without partitions");
+        const PartitionId p = op.log_partition;
+        Result<uint64_t> dropped =
+            DropPartitionRows(txn, [&](std::string_view name) { return partition_of_(name) == p; });
+        if (!dropped.ok()) return dropped.status();
+        ApplyDropPartitionLog(txn, p);
+        break;
+      }
+      case LogOpType::kPutRows:
+        if (Status s = PutPartitionRows(txn, op.part_record); !s.ok()) return s;
+        break;
+      case LogOpType::kRebuiltPartition: {
+        Result<std::vector<std::pair<uint64_t, uint64_t>>> epochs = DecodeEpochs(op.part_record);
+        if (!epochs.ok()) return epochs.status();
+        ApplyRebuiltPartitionLog(txn, op.log_partition, op.epoch, op.offset, *epochs);
+        break;
+      }
       default:
         return Status::StorageError("log operation " + std::to_string(static_cast<int>(op.type)) +
                                     " in the record applied at commit");
@@ -473,6 +494,9 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
       case LogOpType::kUnstage:
       case LogOpType::kTruncatePartition:
       case LogOpType::kPartitionEnd:
+      case LogOpType::kDropPartition:
+      case LogOpType::kPutRows:
+      case LogOpType::kRebuiltPartition:
         // Applied by the commit that logged them (never in the log's
         // records; a corrupt record would be the only way here).
         return Status::StorageError("log record " + std::to_string(step.batch_no) +

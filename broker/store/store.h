@@ -106,6 +106,13 @@ class Store {
   using ReplayFn = std::function<void(const LogOp&)>;
   Result<Recovery> Recover(const ReplayFn& replay = nullptr, uint32_t id_prefix = 0);
 
+  // How a cluster node tells the partition of a queue or group name, for
+  // the rebuild of a partition (kDropPartition). Before the storage thread
+  // starts.
+  void set_partition_of(std::function<PartitionId(std::string_view)> partition_of) {
+    partition_of_ = std::move(partition_of);
+  }
+
   // Commits the batch as one write transaction. Storage thread only.
   // Purge counts are written back into the batch.
   Status Commit(WriteBatch& batch);
@@ -206,6 +213,7 @@ class Store {
   Status IndexGroupMembership(KvTxn& txn);
 
   KvEnv* env_;
+  std::function<PartitionId(std::string_view)> partition_of_;
   // Per-commit scratch, storage thread only: counter changes per queue, and
   // the record being applied.
   std::unordered_map<QueueId, QueueDelta> deltas_;

@@ -148,6 +148,9 @@ std::vector<Bytes> EveryFrame() {
   frames.push_back(Copy(EncodeLeaderCommit(enc, {1, 2, 11})));
   frames.push_back(Copy(EncodeEpochEndRequest(enc, {1, 2})));
   frames.push_back(Copy(EncodeEpochEndReply(enc, {1, 2, 11})));
+  frames.push_back(Copy(EncodeSnapshotRequest(enc, {1, 2, 7})));
+  frames.push_back(
+      Copy(EncodeSnapshotChunk(enc, {1, 2, 7, 1, SnapshotChunkKind::kRows, 0, "rows"})));
   return frames;
 }
 
