@@ -199,6 +199,19 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           cluster_node = std::make_unique<cluster::ClusterNode>(loop);
           result = cluster_node->Start(options_.cluster, listener.address(), options_.data_dir);
           cluster_member_ = cluster_node->member();
+          sessions.set_cluster_map([this]() -> Result<server::ClusterMapInfo> {
+            const cluster::ClusterMember* member = cluster_member_;
+            if (member == nullptr || !member->view().config) {
+              return Status::Unavailable("this node has not read the partition map yet");
+            }
+            server::ClusterMapInfo map;
+            map.partitions = member->view().config->partitions;
+            for (uint32_t p = 0; p < map.partitions; ++p) {
+              std::optional<cluster::PartitionRoute> route = member->Route(p);
+              map.routes.push_back({route ? route->leader_address : "", route ? route->epoch : 0});
+            }
+            return map;
+          });
         }
         net::Signals signals;
         signals.Init(loop, {SIGINT, SIGTERM}, [&](int signum) {
