@@ -440,11 +440,14 @@ Result<ClusterMap> Client::Router::FetchAnyMap() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_) return ClosedStatus();
+    // The seed first: the node the application named, and whose connection
+    // is the Client's own.
+    if (seed_->connected()) connected.push_back(seed_);
     for (const auto& [address, impl] : nodes_) {
       if (impl->finished()) {
         fresh.push_back(address);
       } else if (impl->connected()) {
-        connected.push_back(impl.get());
+        if (impl.get() != seed_) connected.push_back(impl.get());
       } else {
         reconnecting.push_back(impl.get());
       }

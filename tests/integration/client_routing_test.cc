@@ -5,7 +5,8 @@
 // publish goes to its partition's leader; a PublishError kNotLeader makes
 // the client fetch the map again and resend to the new leader with the
 // same dedup id; a subscription moves to the new leader after a fatal
-// kNotLeader, keeping its SubscriptionId.
+// kNotLeader, keeping its SubscriptionId; a group publish and a blocking
+// request on a name follow their partition's leader.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -291,6 +292,49 @@ TEST_F(ClientRoutingTest, SubscriptionMovesToTheNewLeaderAfterFatalNotLeader) {
   ASSERT_EQ(ack.type(), wire::Body::Ack) << proto::BodyName(ack.type());
   EXPECT_EQ(ack.frame->body_as_Ack()->subscription_id(), on_b);
   EXPECT_EQ(ack.frame->body_as_Ack()->first_seq(), 5u);
+}
+
+TEST_F(ClientRoutingTest, RequestsOnANameFollowTheLeader) {
+  std::unique_ptr<Client> client = Connect();
+  ASSERT_NE(client, nullptr);
+  const std::string name = NameIn(3);  // led by B, then by A
+
+  // A group publish goes to the leader of the group's partition.
+  std::future<PublishResult> to_group = client->PublishToGroup(name, "g");
+  ASSERT_NO_FATAL_FAILURE(AcceptB());
+  OwnedFrame publish = node_b_->Read();
+  ASSERT_EQ(publish.type(), wire::Body::Publish) << proto::BodyName(publish.type());
+  EXPECT_EQ(proto::View(publish.frame->body_as_Publish()->group()), name);
+  node_b_->Send(wire::CreatePublishOk(
+      node_b_->Start(), publish.frame->body_as_Publish()->correlation_id(), 1, 0, false));
+  ASSERT_EQ(to_group.wait_for(kWait), std::future_status::ready);
+  EXPECT_TRUE(to_group.get().status.ok());
+
+  // ConfigureQueue refused with kNotLeader waits for a fresher map and goes
+  // to the leader it names.
+  QueueSettings settings;
+  settings.max_messages = 5;
+  auto configuring =
+      std::async(std::launch::async, [&] { return client->ConfigureQueue(name, settings); });
+  OwnedFrame refused = node_b_->Read();
+  ASSERT_EQ(refused.type(), wire::Body::ConfigureQueue) << proto::BodyName(refused.type());
+  {
+    auto& fbb = node_b_->Start();
+    auto message = fbb.CreateString("not the leader");
+    node_b_->Send(wire::CreateError(fbb, static_cast<uint16_t>(ErrorCode::kNotLeader), message,
+                                    refused.frame->body_as_ConfigureQueue()->correlation_id(),
+                                    false));
+  }
+  map_[3] = a_->address();
+  ASSERT_NO_FATAL_FAILURE(node_a_->AnswerMap(kPartitions, map_));
+  OwnedFrame again = node_a_->Read();
+  ASSERT_EQ(again.type(), wire::Body::ConfigureQueue) << proto::BodyName(again.type());
+  EXPECT_EQ(proto::View(again.frame->body_as_ConfigureQueue()->queue()), name);
+  node_a_->Send(wire::CreateConfigureQueueOk(
+      node_a_->Start(), again.frame->body_as_ConfigureQueue()->correlation_id()));
+  ASSERT_EQ(configuring.wait_for(kWait), std::future_status::ready);
+  Status configured = configuring.get();
+  EXPECT_TRUE(configured.ok()) << configured.ToString();
 }
 
 }  // namespace
