@@ -262,8 +262,11 @@ using DeliveryHandler = std::function<void(const Delivery&)>;
 
 class HERMOD_EXPORT Client {
  public:
-  // Connects to options.server and completes the handshake, or fails with
-  // kUnavailable, kTimeout or kInvalidArgument (a bad address).
+  // Connects to options.server and completes the handshake (and gets the
+  // partition map), or fails with kUnavailable, kTimeout or
+  // kInvalidArgument (a bad address). With several seeds it tries them in
+  // order, moving on only from kUnavailable and kTimeout, and returns the
+  // last seed's error when none answered.
   static Result<std::unique_ptr<Client>> Connect(const ClientOptions& options);
 
   // Closes the connection (see Close) and joins the client thread.
