@@ -173,6 +173,7 @@ bool Client::Router::PlaceLocked(uint64_t id, const std::shared_ptr<RoutedPublis
   if (leader.empty()) return false;
   publish->node = leader;
   publish->unplaced = false;
+  publish->held = false;
   sends->push_back(PendingSend{NodeLocked(leader), id, publish, ++publish->send});
   return true;
 }
@@ -527,12 +528,14 @@ bool Client::Router::Reconcile() {
         ++it;
         continue;
       }
-      // The map still names the node that just refused: it has not caught
-      // up with the failover yet; wait for a later map.
+      // The map still names the node that just refused: the map lags the
+      // failover, or the node is still taking the partition over. Either
+      // way it is sent again only after a backoff delay (one round held).
       const bool stale = publish->unplaced && leader == publish->node &&
-                         publish->last_error.code() == ErrorCode::kNotLeader;
+                         publish->last_error.code() == ErrorCode::kNotLeader && !publish->held;
       if (leader.empty() || stale) {
         publish->unplaced = true;
+        publish->held = stale;
         if (++publish->rounds >= max_rounds) {
           PublishResult result;
           result.status = publish->last_error.ok()

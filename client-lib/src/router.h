@@ -103,6 +103,7 @@ class [[gnu::visibility("hidden")]] Client::Router final {
     uint64_t send = 0;      // numbers the sends: an older send's answer is ignored
     bool unplaced = false;  // refused or never sent: waits for a leader
     uint32_t rounds = 0;    // map rounds it waited through unplaced
+    bool held = false;      // waited one round for the node that refused it
     Status last_error;
   };
 

@@ -229,6 +229,31 @@ TEST_F(ClientRoutingTest, NotLeaderRefetchesTheMapAndResendsWithTheSameDedupId) 
   EXPECT_TRUE(r.duplicate);
 }
 
+TEST_F(ClientRoutingTest, NotLeaderFromTheMapsLeaderIsResentThereAfterABackoff) {
+  std::unique_ptr<Client> client = Connect();
+  ASSERT_NE(client, nullptr);
+  const std::string name = NameIn(1);  // led by A throughout
+
+  std::future<PublishResult> result = client->Publish(name, "m");
+  SentPublish first = ReadPublish(*node_a_);
+  auto& fbb = node_a_->Start();
+  auto message = fbb.CreateString("still taking partition 1 over");
+  node_a_->Send(wire::CreatePublishError(fbb, first.correlation_id,
+                                         static_cast<uint16_t>(ErrorCode::kNotLeader), message));
+  // The map still names A: the client holds the publish for one round,
+  // asks again, and then sends it to A again.
+  ASSERT_NO_FATAL_FAILURE(node_a_->AnswerMap(kPartitions, map_));
+  ASSERT_NO_FATAL_FAILURE(node_a_->AnswerMap(kPartitions, map_));
+  SentPublish again = ReadPublish(*node_a_);
+  EXPECT_EQ(again.queue, name);
+  EXPECT_EQ(again.dedup_id, first.dedup_id);
+  node_a_->Send(wire::CreatePublishOk(node_a_->Start(), again.correlation_id, 9, 2, false));
+  ASSERT_EQ(result.wait_for(kWait), std::future_status::ready);
+  PublishResult r = result.get();
+  EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.msg_id, 9u);
+}
+
 TEST_F(ClientRoutingTest, SubscriptionMovesToTheNewLeaderAfterFatalNotLeader) {
   std::unique_ptr<Client> client = Connect();
   ASSERT_NE(client, nullptr);
