@@ -88,7 +88,14 @@ Client::Impl* Client::Router::FindLocked(const std::string& address) const {
 Client::Impl* Client::Router::NodeLocked(const std::string& address) {
   auto it = nodes_.find(address);
   if (it != nodes_.end() && !it->second->finished()) return it->second.get();
+  const auto now = std::chrono::steady_clock::now();
   if (it != nodes_.end()) {
+    // Failed moments ago: requests to it fail fast (kUnavailable) and are
+    // retried on a fresher map, instead of a new connection per request.
+    auto replaced = replaced_at_.find(address);
+    if (replaced != replaced_at_.end() && now - replaced->second < options_.reconnect_initial_delay) {
+      return it->second.get();
+    }
     // It gave up (max_reconnect_attempts): kept alive, since callbacks and
     // pointers may still name it, and replaced by a fresh one.
     retired_.push_back(std::move(it->second));
@@ -112,6 +119,7 @@ Client::Impl* Client::Router::NodeLocked(const std::string& address) {
   if (!started.ok()) impl->CloseSoon();
   Impl* raw = impl.get();
   nodes_[address] = std::move(impl);
+  replaced_at_[address] = now;
   return raw;
 }
 

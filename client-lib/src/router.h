@@ -170,6 +170,10 @@ class [[gnu::visibility("hidden")]] Client::Router final {
   client_internal::ClusterMap map_;
   std::map<std::string, std::unique_ptr<Impl>> nodes_;
   std::vector<std::unique_ptr<Impl>> retired_;  // gave up; destroyed with the Router
+  // When each address's node connection was last replaced: a node that
+  // keeps failing (dead, while the map still names it) is dialed again at
+  // most once per reconnect_initial_delay, not once per request.
+  std::map<std::string, std::chrono::steady_clock::time_point> replaced_at_;
   std::map<uint64_t, std::shared_ptr<RoutedPublish>> publishes_;
   uint64_t next_publish_ = 1;
   std::map<SubscriptionId, RoutedSubscription> subscriptions_;
