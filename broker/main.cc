@@ -192,6 +192,14 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-retry-ms", cluster.retry_ms,
                  "Pause before retrying after an etcd call failed")
       ->capture_default_str();
+  app.add_option("--cluster-replica-lag-ms", cluster.replica_lag_ms,
+                 "A follower whose oldest unacked part is older than this leaves the in-sync "
+                 "set (confirms stop waiting for it)")
+      ->capture_default_str();
+  app.add_option("--cluster-replica-window-mib", cluster.replica_window_mib,
+                 "Recent partition-log parts kept in memory for followers catching up, MiB per "
+                 "node")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();

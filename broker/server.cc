@@ -25,6 +25,7 @@
 #include "net/listener.h"
 #include "net/loop.h"
 #include "net/signals.h"
+#include "replicator.h"
 #include "sessions.h"
 #include "storage_thread.h"
 #include "store.h"
@@ -99,8 +100,25 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
   // Loop, storage thread, core.
   net::Loop loop;
   if (Status s = loop.Init(); !s.ok()) return s;
-  store::StorageThread storage(&store, options_.sync, options_.sync_interval_ms);
+  // Cluster mode: the cluster's partitions and this data directory's id
+  // prefix come from etcd before the store recovers.
+  std::unique_ptr<cluster::ClusterNode> cluster_node;
   core::BrokerConfig config = options_.broker;
+  if (options_.cluster.enabled()) {
+    cluster_node = std::make_unique<cluster::ClusterNode>(loop);
+    Status s = cluster_node->Open(options_.cluster, options_.data_dir);
+    Result<cluster::JoinInfo> joined = s.ok() ? cluster_node->Join() : Result<cluster::JoinInfo>(s);
+    if (!joined.ok()) {
+      cluster_node->Close();
+      uv_run(loop.uv(), UV_RUN_NOWAIT);
+      loop.Close();
+      return joined.status();
+    }
+    config.cluster = true;
+    config.partitions = joined->config.partitions;
+    config.id_prefix = joined->id_prefix;
+  }
+  store::StorageThread storage(&store, options_.sync, options_.sync_interval_ms);
   if (options_.max_store_bytes != 0) {
     config.store_reserve_bytes = std::min(config.store_reserve_bytes, options_.max_store_bytes / 4);
   }
@@ -194,29 +212,57 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
         });
         // Cluster mode: join once the listen address is known (it is the
         // advertised client address unless --advertise says otherwise).
-        std::unique_ptr<cluster::ClusterNode> cluster_node;
-        if (options_.cluster.enabled()) {
-          cluster_node = std::make_unique<cluster::ClusterNode>(loop);
-          result = cluster_node->Start(options_.cluster, listener.address(), options_.data_dir);
-          cluster_member_ = cluster_node->member();
-          sessions.set_cluster_map([this]() -> Result<server::ClusterMapInfo> {
-            const cluster::ClusterMember* member = cluster_member_;
-            if (member == nullptr || !member->view().config) {
-              return Status::Unavailable("this node has not read the partition map yet");
-            }
-            server::ClusterMapInfo map;
-            map.partitions = member->view().config->partitions;
-            for (uint32_t p = 0; p < map.partitions; ++p) {
+        std::unique_ptr<server::Replicator> replicator;
+        if (cluster_node) {
+          server::ReplicatorOptions replication;
+          replication.cluster = options_.cluster.name;
+          replication.node_id = options_.cluster.node_id;
+          replication.incarnation = cluster_node->incarnation();
+          replication.peer_listen = options_.cluster.peer_listen;
+          replication.lag_max_ms = options_.cluster.replica_lag_ms;
+          replication.window_bytes = options_.cluster.replica_window_mib << 20;
+          replicator = std::make_unique<server::Replicator>(loop, &broker, &store,
+                                                            cluster_node->plane(), replication);
+          result = replicator->Start();
+          sessions.set_extra_stats([&replicator] { return replicator->Stats(); });
+          if (result.ok()) result = cluster_node->Start(listener.address());
+          if (result.ok()) {
+            cluster_member_ = cluster_node->member();
+            broker.set_leader_hint([member = cluster_member_](store::PartitionId p) {
               std::optional<cluster::PartitionRoute> route = member->Route(p);
-              map.routes.push_back({route ? route->leader_address : "", route ? route->epoch : 0});
-            }
-            return map;
-          });
+              if (!route || route->leader.empty()) return std::string();
+              return route->leader + " at " + route->leader_address;
+            });
+            cluster_member_->SetOnChange([&replicator](const cluster::ClusterView& view,
+                                                       const std::vector<cluster::RoleChange>&) {
+              replicator->OnView(view);
+            });
+            sessions.set_cluster_map([this]() -> Result<server::ClusterMapInfo> {
+              const cluster::ClusterMember* member = cluster_member_;
+              if (member == nullptr || !member->view().config) {
+                return Status::Unavailable("this node has not read the partition map yet");
+              }
+              server::ClusterMapInfo map;
+              map.partitions = member->view().config->partitions;
+              for (uint32_t p = 0; p < map.partitions; ++p) {
+                std::optional<cluster::PartitionRoute> route = member->Route(p);
+                map.routes.push_back(
+                    {route ? route->leader_address : "", route ? route->epoch : 0});
+              }
+              return map;
+            });
+          }
         }
+        auto close_cluster = [&] {
+          broker.set_leader_hint(nullptr);
+          sessions.set_extra_stats(nullptr);
+          if (cluster_node) cluster_node->Close();
+          if (replicator) replicator->Close();
+        };
         net::Signals signals;
         signals.Init(loop, {SIGINT, SIGTERM}, [&](int signum) {
           spdlog::info("received signal {}: stopping", signum);
-          if (cluster_node) cluster_node->Close();
+          close_cluster();
           listener.Close();
           metrics.Close();
           signals.Close();
@@ -231,7 +277,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
                                std::to_string(options_.sessions.auth_tokens.size()) + " accepted");
         if (!result.ok()) {
           // Could not join: stop as a stop signal would.
-          if (cluster_node) cluster_node->Close();
+          close_cluster();
           listener.Close();
           metrics.Close();
           signals.Close();
@@ -245,7 +291,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
         loop.Run();
         signals.Close();
         reload.Close();
-        if (cluster_node) cluster_node->Close();
+        close_cluster();
         cluster_member_ = nullptr;
       } else {
         sessions.Close();
@@ -257,6 +303,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
     } else {
       broker.Close();
     }
+    if (cluster_node) cluster_node->Close();
     // Run the loop once more so that close callbacks (listener, timers) run
     // while their owners are still alive.
     uv_run(loop.uv(), UV_RUN_NOWAIT);

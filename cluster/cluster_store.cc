@@ -1,6 +1,7 @@
 #include "cluster/cluster_store.h"
 
 #include <charconv>
+#include <set>
 
 namespace hermod::cluster {
 
@@ -98,6 +99,39 @@ void ClusterStore::CasPartition(uint32_t partition, const PartitionState& next,
                if (!r.ok()) return done(r.status());
                done(r->succeeded);
              });
+}
+
+void ClusterStore::AllocateIdPrefix(const std::string& incarnation,
+                                    std::function<void(Result<uint32_t>)> done) {
+  constexpr uint32_t kMaxIdPrefix = (1u << 15) - 1;  // store/keys.h
+  const std::string dir = prefix_ + "idprefixes/";
+  etcd_->GetPrefix(
+      dir, [this, dir, incarnation, done = std::move(done)](Result<RangeResult> r) mutable {
+        if (!r.ok()) return done(r.status());
+        std::set<uint32_t> taken;
+        for (const KeyValue& kv : r->kvs) {
+          std::string_view digits = std::string_view(kv.key).substr(dir.size());
+          uint32_t n = 0;
+          auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+          if (ec != std::errc() || end != digits.data() + digits.size()) continue;
+          if (kv.value == incarnation) return done(n);
+          taken.insert(n);
+        }
+        uint32_t n = 1;
+        while (taken.count(n) > 0) ++n;
+        if (n > kMaxIdPrefix) {
+          return done(Status(ErrorCode::kLimitExceeded, "every message-id prefix is taken"));
+        }
+        std::string key = dir + std::to_string(n);
+        etcd_->Txn({Compare::CreateRevision(key, Compare::Result::kEqual, 0)},
+                   {TxnOp::Put(key, incarnation)}, {},
+                   [this, n, incarnation, done = std::move(done)](Result<TxnResult> t) mutable {
+                     if (!t.ok()) return done(t.status());
+                     if (t->succeeded) return done(n);
+                     // Another node claimed it first: look again.
+                     AllocateIdPrefix(incarnation, std::move(done));
+                   });
+      });
 }
 
 }  // namespace hermod::cluster

@@ -8,6 +8,8 @@
 //   incarnations/<id>  the data-dir incarnation the controller last saw the
 //                 node with (no lease): how a new controller still knows that
 //                 a node came back with a wiped disk
+//   idprefixes/<n> the incarnation that owns message-id prefix n (1..32767,
+//                 no lease): every data directory's ids are its own
 //
 // Reads return every key with its mod revision; a partition changes only
 // through CasPartition, a transaction that holds only if the key is still
@@ -53,6 +55,11 @@ class ClusterStore {
   // next.mod_revision (0: the key must not exist). true: written.
   void CasPartition(uint32_t partition, const PartitionState& next,
                     std::function<void(Result<bool>)> done);
+  // The message-id prefix of the data directory `incarnation`: the one
+  // recorded for it, or the smallest free one, claimed by a transaction
+  // (two nodes claiming at once: one wins, the other takes the next).
+  // kLimitExceeded when all 32767 are taken.
+  void AllocateIdPrefix(const std::string& incarnation, std::function<void(Result<uint32_t>)> done);
 
   const std::string& prefix() const { return prefix_; }
   std::string PartitionKey(uint32_t partition) const;

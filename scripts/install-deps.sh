@@ -14,6 +14,8 @@ packages=(
   # The cluster's control plane (cluster/): etcd 3.4 for its tests, libcurl
   # for the client, OpenSSL for base64.
   etcd-server libcurl4-openssl-dev libssl-dev
+  # scripts/local-cluster.sh and bench scripts: JSON, HTTP, free ports.
+  jq curl iproute2
 )
 
 missing=()

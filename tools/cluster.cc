@@ -3,6 +3,7 @@
 // cluster's fixed configuration once, `status` reads the nodes, the
 // controller and every partition's leader, epoch, replicas and ISR. Main
 // thread only (a net::Loop of its own for the calls).
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "hermod/client.h"
 #include "cluster/cluster_store.h"
 #include "cluster/etcd_client.h"
 #include "json.h"
@@ -74,6 +76,25 @@ std::string Join(const std::vector<std::string>& v) {
   return out;
 }
 
+// What a node says of its replication (`hermod stats`): the most parts any
+// follower of a partition it leads has not acked. nullopt: unreachable.
+std::optional<double> ReplicaLag(const std::string& client_address) {
+  ClientOptions client_options;
+  client_options.server = client_address;
+  client_options.connect_timeout = std::chrono::milliseconds(1000);
+  client_options.reconnect = false;
+  client_options.client_name = "hermod cluster status";
+  Result<std::unique_ptr<Client>> client = Client::Connect(client_options);
+  if (!client.ok()) return std::nullopt;
+  Result<std::vector<ServerStat>> stats = (*client)->Stats();
+  (*client)->Close();
+  if (!stats.ok()) return std::nullopt;
+  for (const ServerStat& stat : *stats) {
+    if (stat.name == "cluster_replica_lag_parts") return stat.value;
+  }
+  return std::nullopt;
+}
+
 int ShowStatus(const ClusterOptions& options) {
   std::optional<Result<cluster::ClusterView>> result;
   Status s = WithClusterStore(
@@ -96,6 +117,8 @@ int ShowStatus(const ClusterOptions& options) {
   for (const cluster::PartitionState& p : view.partitions) {
     if (!p.leader.empty()) ++leads[p.leader];
   }
+  std::map<std::string, std::optional<double>> lag;
+  for (const auto& [id, n] : view.nodes) lag[id] = ReplicaLag(n.client_address);
   std::string out;
   if (options.json) {
     Json j = Json::object();
@@ -111,7 +134,8 @@ int ShowStatus(const ClusterOptions& options) {
                        {"client_address", n.client_address},
                        {"peer_address", n.peer_address},
                        {"incarnation", n.incarnation},
-                       {"leads", leads[id]}});
+                       {"leads", leads[id]},
+                       {"replica_lag_parts", lag[id] ? Json(*lag[id]) : Json(nullptr)}});
     }
     j["nodes"] = nodes;
     Json parts = Json::array();
@@ -131,9 +155,12 @@ int ShowStatus(const ClusterOptions& options) {
            " partitions, " + std::to_string(view.config->replicas) + " replicas, min in-sync " +
            std::to_string(view.config->min_insync) + "; controller " +
            (view.controller.empty() ? std::string("(none)") : view.controller) + "\n\n";
-    Table nodes({"NODE", "CLIENT", "PEER", "LEADS"}, {false, false, false, true});
+    // LAG: the most parts a follower of the node's partitions has not
+    // acked yet ("-": the node did not answer).
+    Table nodes({"NODE", "CLIENT", "PEER", "LEADS", "LAG"}, {false, false, false, true, true});
     for (const auto& [id, n] : view.nodes) {
-      nodes.AddRow({id, n.client_address, n.peer_address, std::to_string(leads[id])});
+      nodes.AddRow({id, n.client_address, n.peer_address, std::to_string(leads[id]),
+                    lag[id] ? std::to_string(static_cast<uint64_t>(*lag[id])) : "-"});
     }
     out += nodes.Format() + "\n";
     Table parts({"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR"},

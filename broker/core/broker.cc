@@ -29,7 +29,7 @@ Broker::Broker(Clock* clock, Scheduler* scheduler, store::Store* store, store::C
       follower_(store),
       // A single node serves its one partition; a cluster node, none yet.
       roles_(std::max<uint32_t>(config.partitions, 1),
-             config.partitions <= 1 ? Role::kServing : Role::kFollowing) {}
+             config.cluster ? Role::kFollowing : Role::kServing) {}
 
 Broker::~Broker() = default;
 
@@ -39,7 +39,11 @@ Status Broker::Recover(const store::Recovery& recovery) {
   // load from it on first use.
   pipeline_.Start(recovery.ids, recovery.ids.next_batch_no - 1, recovery.msg_id_lease);
   if (Status s = follower_.Load(); !s.ok()) return s;
-  groups_.RecoverJobs(recovery.fanout_jobs);
+  // A cluster node resumes a partition's jobs only once it leads it
+  // (TakeOverFanouts); a single node all of them, now.
+  if (!config_.cluster) {
+    groups_.RecoverJobs(recovery.fanout_jobs, [](uint64_t) { return store::PartitionId{0}; });
+  }
   if (recovery.records_applied > 0) {
     spdlog::info("recovered {} log records ({} bytes) into the index", recovery.records_applied,
                  recovery.log_bytes);
@@ -161,8 +165,11 @@ store::PartitionId Broker::PartitionOfName(std::string_view name) const {
 Status Broker::CheckServes(std::string_view name) const {
   store::PartitionId partition = PartitionOfName(name);
   if (serves(partition)) return Status::OK();
-  return Status(ErrorCode::kNotLeader, "partition " + std::to_string(partition) + " of " +
-                                           std::string(name) + " is not led by this node");
+  std::string why = "partition " + std::to_string(partition) + " of " + std::string(name) +
+                    " is not led by this node";
+  std::string hint = leader_hint_ ? leader_hint_(partition) : std::string();
+  if (!hint.empty()) why += "; its leader is " + hint;
+  return Status(ErrorCode::kNotLeader, why);
 }
 
 Status Broker::Promote(store::PartitionId partition, uint64_t epoch) {
@@ -219,6 +226,8 @@ void Broker::Demote(store::PartitionId partition) {
   if (partition >= roles_.size() || roles_[partition] == Role::kFollowing) return;
   roles_[partition] = Role::kFollowing;
   promoting_.erase(partition);
+  // Its unfinished fan-outs are the next leader's to finish, from the store.
+  groups_.DropPartitionJobs(partition);
   // Its consumers are sent away: their clients reconnect to the new leader
   // (their deliveries come back there, from its state).
   std::vector<ClientId> away;
@@ -235,12 +244,46 @@ void Broker::Demote(store::PartitionId partition) {
   for (ClientId client_id : away) out_->Error(client_id, why, 0, /*fatal=*/true);
 }
 
+Status Broker::TakeOverFanouts(store::PartitionId partition) {
+  std::vector<store::RecoveredFanout> jobs;
+  if (Status s = store_->ReadFanoutJobs(&jobs); !s.ok()) return s;
+  std::erase_if(jobs, [&](const store::RecoveredFanout& j) {
+    return groups_.has_job(j.header.group_id, j.job_id);
+  });
+  if (jobs.empty()) return Status::OK();
+  // A job names its group by id; its partition is its group name's.
+  std::unordered_map<uint64_t, store::PartitionId> partition_of;
+  std::vector<store::GroupSummary> page;
+  std::string after;
+  do {
+    page.clear();
+    if (Status s = store_->ListGroups("", after, 1000, &page); !s.ok()) return s;
+    for (const store::GroupSummary& g : page) {
+      partition_of[g.info.group_id] = PartitionOfName(g.name);
+    }
+    if (!page.empty()) after = page.back().name;
+  } while (page.size() == 1000);
+  std::erase_if(jobs, [&](const store::RecoveredFanout& j) {
+    auto it = partition_of.find(j.header.group_id);
+    return it == partition_of.end() || it->second != partition;
+  });
+  groups_.RecoverJobs(jobs, [partition](uint64_t) { return partition; });
+  return Status::OK();
+}
+
 void Broker::FinishPromotions() {
   BatchNo applied = pipeline_.unapplied().applied_through();
   for (auto it = promoting_.begin(); it != promoting_.end();) {
     if (it->second <= applied && it->second <= pipeline_.committed_through()) {
-      roles_[it->first] = Role::kServing;
+      const store::PartitionId partition = it->first;
+      roles_[partition] = Role::kServing;
       it = promoting_.erase(it);
+      if (Status s = TakeOverFanouts(partition); !s.ok()) {
+        spdlog::error("partition {}: cannot resume its fan-out jobs: {}", partition, s.ToString());
+      }
+      // Before any request of the partition is taken: its leader's
+      // replication starts numbering from the next batch on.
+      if (serve_listener_) serve_listener_(partition);
     } else {
       ++it;
     }

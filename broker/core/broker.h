@@ -121,6 +121,16 @@ class Broker {
   // subscribed to its queues. Both are the control plane's decisions.
   Status Promote(store::PartitionId partition, uint64_t epoch);
   void Demote(store::PartitionId partition);
+  // Called when a promoted partition starts being served, before any
+  // request of it is taken.
+  void set_serve_listener(std::function<void(store::PartitionId)> listener) {
+    serve_listener_ = std::move(listener);
+  }
+  // Who leads a partition, as the map says ("node-2 at HOST:PORT"; empty:
+  // unknown), named in kNotLeader errors so that a client can go there.
+  void set_leader_hint(std::function<std::string(store::PartitionId)> hint) {
+    leader_hint_ = std::move(hint);
+  }
   bool serves(store::PartitionId partition) const {
     return partition < roles_.size() && roles_[partition] == Role::kServing;
   }
@@ -285,6 +295,11 @@ class Broker {
   // Commits (commits.cc).
   void OnBatchDone(BatchOutcome& batch);
   void SendReplies(Client& client, BatchNo through);
+  // A partition just promoted resumes its unfinished fan-out jobs.
+  Status TakeOverFanouts(store::PartitionId partition);
+  Status CheckMemberServed(std::string_view member) const;
+  Status CheckMembersServed(const Group& group) const;
+  void FailRepliesOf(const std::vector<ClientId>& clients, BatchNo batch_no, const Status& why);
   // Storage room: publishes are refused while it is under the reserve, and
   // after a batch failed for room until one commits.
   void NoteHeadroom(uint64_t headroom, bool batch_failed);
@@ -315,6 +330,8 @@ class Broker {
   std::vector<Role> roles_;                          // by partition
   std::map<store::PartitionId, BatchNo> promoting_;  // serves once applied through
   CommitListener commit_listener_;
+  std::function<void(store::PartitionId)> serve_listener_;
+  std::function<std::string(store::PartitionId)> leader_hint_;
   bool replication_gate_ = false;
   BatchNo replicated_through_ = 0;
   // Batches done locally whose replies wait for replication: the clients.
@@ -323,6 +340,10 @@ class Broker {
     std::vector<ClientId> clients;
   };
   Ring<AwaitingReplication> awaiting_replication_;
+  // Batches whose replication failed before OnBatchDone sent or held
+  // their replies, and the newest batch it did that for.
+  std::map<BatchNo, Status> replication_failed_;
+  BatchNo replies_decided_through_ = 0;
   BatchNo fanout_batch_ = 0;  // the batch fanout_in_batch_ counts for
   uint64_t fanout_in_batch_ = 0;
 

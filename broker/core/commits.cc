@@ -56,6 +56,13 @@ void Broker::OnBatchDone(BatchOutcome& batch) {
     OnBatchFailed(batch);
   }
   if (commit_listener_) commit_listener_(*batch.batch);
+  if (!replication_failed_.empty()) {
+    auto failed_replication = replication_failed_.find(batch.batch_no);
+    if (failed_replication != replication_failed_.end()) {
+      FailRepliesOf(batch.clients, batch.batch_no, failed_replication->second);
+      replication_failed_.erase(failed_replication);
+    }
+  }
   if (replication_gate_ && batch.batch_no > replicated_through_) {
     awaiting_replication_.push_back(AwaitingReplication{batch.batch_no, std::move(batch.clients)});
   } else {
@@ -64,6 +71,7 @@ void Broker::OnBatchDone(BatchOutcome& batch) {
       if (it != clients_.end()) SendReplies(*it->second, batch.batch_no);
     }
   }
+  replies_decided_through_ = batch.batch_no;
   // Entries whose record is now in the index leave memory unless they are
   // being delivered: the index serves them from here on.
   BatchNo applied_through = pipeline_.unapplied().applied_through();
@@ -107,21 +115,27 @@ void Broker::OnReplicated(BatchNo through) {
   MaybeFinishDrain();
 }
 
+void Broker::FailRepliesOf(const std::vector<ClientId>& clients, BatchNo batch_no,
+                           const Status& why) {
+  for (ClientId client_id : clients) {
+    auto it = clients_.find(client_id);
+    if (it == clients_.end()) continue;
+    Ring<PendingReply>& replies = it->second->replies();
+    for (size_t j = 0; j < replies.size(); ++j) {
+      if (replies[j].batch_no == batch_no) replies[j].failed = true;
+    }
+  }
+  batch_failure_ = why;
+}
+
 void Broker::FailReplication(BatchNo batch_no, const Status& why) {
   for (size_t i = 0; i < awaiting_replication_.size(); ++i) {
     AwaitingReplication& waiting = awaiting_replication_[i];
-    if (waiting.batch_no != batch_no) continue;
-    for (ClientId client_id : waiting.clients) {
-      auto it = clients_.find(client_id);
-      if (it == clients_.end()) continue;
-      Ring<PendingReply>& replies = it->second->replies();
-      for (size_t j = 0; j < replies.size(); ++j) {
-        if (replies[j].batch_no == batch_no) replies[j].failed = true;
-      }
-    }
-    batch_failure_ = why;
-    return;
+    if (waiting.batch_no == batch_no) return FailRepliesOf(waiting.clients, batch_no, why);
   }
+  // Not through OnBatchDone yet (at storage, or in its commit listener):
+  // its replies fail when it gets there.
+  if (batch_no > replies_decided_through_) replication_failed_.emplace(batch_no, why);
 }
 
 void Broker::NoteHeadroom(uint64_t headroom, bool batch_failed) {

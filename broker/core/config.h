@@ -64,6 +64,8 @@ struct BrokerConfig {
   // the partitions of the queue space, whose number every operation in the
   // log is tagged with (store/log_record.h), and this data directory's id
   // prefix (store/keys.h). A single node: one partition, prefix 0.
+  // A cluster node serves no partition until it is made its leader.
+  bool cluster = false;
   uint32_t partitions = 1;
   uint32_t id_prefix = 0;
 };

@@ -10,18 +10,24 @@ Status FollowerLog::Load() {
   Result<std::vector<store::PartitionId>> listed = store_->ListPartitionLogs();
   if (!listed.ok()) return listed.status();
   for (store::PartitionId partition : *listed) {
-    Result<store::PartitionLogState> log = store_->ReadPartitionLog(partition);
-    if (!log.ok()) return log.status();
-    Partition& p = partitions_[partition];
-    p.log = std::move(*log);
-    p.fence_epoch = p.log.epoch;
-    std::vector<store::StagedPart> staged;
-    if (Status s = store_->ReadStaged(partition, p.log.unstaged_through + 1, UINT64_MAX, &staged);
-        !s.ok()) {
-      return s;
-    }
-    for (store::StagedPart& part : staged) p.staged.emplace(part.offset, std::move(part));
+    if (Status s = Reload(partition); !s.ok()) return s;
   }
+  return Status::OK();
+}
+
+Status FollowerLog::Reload(store::PartitionId partition) {
+  Result<store::PartitionLogState> log = store_->ReadPartitionLog(partition);
+  if (!log.ok()) return log.status();
+  Partition& p = partitions_[partition];
+  p.log = std::move(*log);
+  p.fence_epoch = std::max(p.fence_epoch, p.log.epoch);
+  p.staged.clear();
+  std::vector<store::StagedPart> staged;
+  if (Status s = store_->ReadStaged(partition, p.log.unstaged_through + 1, UINT64_MAX, &staged);
+      !s.ok()) {
+    return s;
+  }
+  for (store::StagedPart& part : staged) p.staged.emplace(part.offset, std::move(part));
   return Status::OK();
 }
 

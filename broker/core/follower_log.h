@@ -51,6 +51,10 @@ class FollowerLog {
 
   // Reads every partition log the store holds (at startup).
   Status Load();
+  // Reads one partition's log again from the store: after this node led
+  // it, once every batch of its leadership has committed (a leader's log
+  // is written by its commits, not through here).
+  Status Reload(store::PartitionId partition);
 
   // Takes a part into `batch`; a leader_commit past staged parts moves
   // them into the node's state through `replica` (same batch).

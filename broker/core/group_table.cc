@@ -53,9 +53,12 @@ void GroupTable::AddJob(FanoutJob job) {
   jobs_[group_id].push_back(std::move(job));
 }
 
-void GroupTable::RecoverJobs(const std::vector<store::RecoveredFanout>& jobs) {
+void GroupTable::RecoverJobs(
+    const std::vector<store::RecoveredFanout>& jobs,
+    const std::function<store::PartitionId(uint64_t group_id)>& partition_of) {
   for (const store::RecoveredFanout& recovered : jobs) {
     FanoutJob job;
+    job.partition = partition_of(recovered.header.group_id);
     job.job_id = recovered.job_id;
     job.group_id = recovered.header.group_id;
     job.msg_id = recovered.header.msg_id;
@@ -67,6 +70,25 @@ void GroupTable::RecoverJobs(const std::vector<store::RecoveredFanout>& jobs) {
     AddJob(std::move(job));
   }
   if (!jobs.empty()) spdlog::info("resuming {} fan-out jobs", jobs.size());
+}
+
+void GroupTable::DropPartitionJobs(store::PartitionId partition) {
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    Ring<FanoutJob>& jobs = it->second;
+    for (size_t i = jobs.size(); i-- > 0;) {
+      if (jobs[i].partition == partition) jobs.erase_at(i);
+    }
+    it = jobs.empty() ? jobs_.erase(it) : std::next(it);
+  }
+}
+
+bool GroupTable::has_job(uint64_t group_id, uint64_t job_id) const {
+  auto it = jobs_.find(group_id);
+  if (it == jobs_.end()) return false;
+  for (size_t i = 0; i < it->second.size(); ++i) {
+    if (it->second[i].job_id == job_id) return true;
+  }
+  return false;
 }
 
 void GroupTable::DropJob(uint64_t group_id, uint64_t job_id) {

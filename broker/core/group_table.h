@@ -12,6 +12,7 @@
 #define HERMOD_BROKER_CORE_GROUP_TABLE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,7 +45,14 @@ class GroupTable {
   // Fan-out jobs.
   void AddJob(FanoutJob job);
   // The jobs found unfinished at startup.
-  void RecoverJobs(const std::vector<store::RecoveredFanout>& jobs);
+  // Resumes jobs read from the store; `partition_of` names each one's
+  // partition (its group's), from the group id.
+  void RecoverJobs(const std::vector<store::RecoveredFanout>& jobs,
+                   const std::function<store::PartitionId(uint64_t group_id)>& partition_of);
+  // Forgets the jobs of a partition this node stops leading (its next
+  // leader finishes them from the store).
+  void DropPartitionJobs(store::PartitionId partition);
+  bool has_job(uint64_t group_id, uint64_t job_id) const;
   // A job whose group publish was never stored (its batch failed).
   void DropJob(uint64_t group_id, uint64_t job_id);
   bool has_jobs() const { return !jobs_.empty(); }

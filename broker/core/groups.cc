@@ -84,6 +84,7 @@ void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) 
         change.member.assign(member);
         if (op == GroupOp::kAdd) {
           if (group->members.count(change.member) > 0) continue;
+          if (Status s = CheckMemberServed(member); !s.ok()) return fail(s);
           // A member queue need not exist yet: adding it creates it, so the
           // group can hold its id.
           Result<Queue*> q = queues_.Load(member);
@@ -148,6 +149,27 @@ Result<GroupMembers> Broker::ShowGroup(std::string_view name, const PageRequest&
   return result;
 }
 
+// A cluster node writes only partitions it leads: anything else would
+// never reach that partition's replicas. Until fan-out forwards a group's
+// publish to other partitions' leaders (docs/cluster.md), a group's
+// members must live in partitions this node leads.
+Status Broker::CheckMemberServed(std::string_view member) const {
+  if (!config_.cluster || serves(PartitionOfName(member))) return Status::OK();
+  return Status(ErrorCode::kNotSupported,
+                "member " + std::string(member) + " is in partition " +
+                    std::to_string(PartitionOfName(member)) +
+                    ", led by another node: groups across partitions are not supported in a "
+                    "cluster yet");
+}
+
+Status Broker::CheckMembersServed(const Group& group) const {
+  if (!config_.cluster) return Status::OK();
+  for (const auto& [member, queue_id] : group.members) {
+    if (Status s = CheckMemberServed(member); !s.ok()) return s;
+  }
+  return Status::OK();
+}
+
 void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
                             const store::NewEnvelope& envelope, size_t envelope_bytes) {
   uint64_t correlation_id = publish.correlation_id;
@@ -160,6 +182,9 @@ void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
   Result<Group*> found = groups_.Load(name);
   if (!found.ok()) return RefusePublish(client, correlation_id, found.status());
   Group* group = *found;
+  if (Status s = CheckMembersServed(*group); !s.ok()) {
+    return RefusePublish(client, correlation_id, s);
+  }
   uint64_t now = envelope.publish_ms;
   BatchNo batch_no = pipeline_.batch_no();
   QueueId dedup_target = store::kGroupDedupBit | group->group_id;

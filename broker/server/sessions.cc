@@ -285,6 +285,11 @@ std::vector<core::StatValue> Sessions::Stats() {
                       {}});
   std::vector<core::StatValue> core = broker_->Stats();
   out.insert(out.end(), std::make_move_iterator(core.begin()), std::make_move_iterator(core.end()));
+  if (extra_stats_) {
+    std::vector<core::StatValue> extra = extra_stats_();
+    out.insert(out.end(), std::make_move_iterator(extra.begin()),
+               std::make_move_iterator(extra.end()));
+  }
   return out;
 }
 

@@ -110,6 +110,10 @@ class Sessions final : public core::Output {
   // Every statistic, the connection layer's then the core's: `hermod stats`
   // and /metrics show this one list.
   std::vector<core::StatValue> Stats();
+  // More statistics, appended to Stats() (the cluster's replicator).
+  void set_extra_stats(std::function<std::vector<core::StatValue>()> extra) {
+    extra_stats_ = std::move(extra);
+  }
 
   core::Broker& broker() { return *broker_; }
   proto::FrameEncoder& encoder() { return encoder_; }
@@ -170,6 +174,7 @@ class Sessions final : public core::Output {
   bool closing_sessions_ = false;
   std::function<void()> shutdown_done_;
   net::Timer shutdown_timer_;
+  std::function<std::vector<core::StatValue>()> extra_stats_;
 };
 
 }  // namespace hermod::server

@@ -153,6 +153,10 @@ class Store {
   Status ListGroups(std::string_view prefix, std::string_view after, size_t limit,
                     std::vector<GroupSummary>* out);
 
+  // Every unfinished fan-out job, as recovery reads them (a cluster's new
+  // leader takes over those of its partition).
+  Status ReadFanoutJobs(std::vector<RecoveredFanout>* out);
+
   // The expiry time in an encoded envelope (0: none).
   static uint64_t EnvelopeExpiry(std::string_view envelope);
 
@@ -200,7 +204,6 @@ class Store {
   void LeaveGroups(KvTxn& txn, QueueId queue_id, std::string_view name);
   // Schema 1 to 2: writes the member-of rows of every group member.
   Status IndexGroupMembership(KvTxn& txn);
-  Status ReadFanoutJobs(std::vector<RecoveredFanout>* out);
 
   KvEnv* env_;
   // Per-commit scratch, storage thread only: counter changes per queue, and

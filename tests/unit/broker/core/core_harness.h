@@ -422,8 +422,10 @@ class CoreHarness {
 // (prefix 2), each a core on a store of its own.
 inline void StartLeaderAndFollower(CoreHarness& leader, CoreHarness& follower,
                                    uint32_t partitions) {
+  leader.config().cluster = true;
   leader.config().partitions = partitions;
   leader.config().id_prefix = 1;
+  follower.config().cluster = true;
   follower.config().partitions = partitions;
   follower.config().id_prefix = 2;
   leader.Start();

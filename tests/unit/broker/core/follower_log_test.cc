@@ -30,6 +30,7 @@ std::string Envelope(std::string_view payload) {
 class FollowerLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    h_.config().cluster = true;
     h_.config().partitions = 4;
     h_.config().id_prefix = 2;
     h_.Start();

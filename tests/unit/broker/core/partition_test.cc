@@ -24,6 +24,7 @@ constexpr uint32_t kPrefix = 5;
 class CorePartitionTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    h_.config().cluster = true;
     h_.config().partitions = kPartitions;
     h_.config().id_prefix = kPrefix;
     h_.Start();
@@ -186,6 +187,62 @@ TEST_F(CorePartitionTest, ABatchThatCannotBeReplicatedFailsItsPublishes) {
   h_.broker().OnReplicated(committed[0]);
   ASSERT_EQ(h_.out().confirms[c].size(), 1u);
   EXPECT_EQ(h_.out().confirms[c][0].status.code(), ErrorCode::kUnavailable);
+}
+
+// A cluster node writes only partitions it leads: a group member in a
+// partition another node leads is refused (not supported yet) rather than
+// written where its replicas never see it, and so is a publish to a group
+// one of whose members' partitions moved away.
+TEST(CoreGroupPartitions, MembersInPartitionsLedElsewhereAreRefused) {
+  CoreHarness h;
+  h.config().cluster = true;
+  h.config().partitions = kPartitions;
+  h.Start();
+  h.LeadAll();
+  const std::string group = "team";
+  const store::PartitionId group_p = PartitionOf(group, kPartitions);
+  std::string local, remote;
+  for (int i = 0; local.empty() || remote.empty(); ++i) {
+    std::string name = "m" + std::to_string(i);
+    store::PartitionId p = PartitionOf(name, kPartitions);
+    if (p == group_p && local.empty()) local = name;
+    if (p != group_p && remote.empty()) remote = name;
+  }
+  std::string other;  // a second member of another partition
+  for (int i = 1000; other.empty(); ++i) {
+    std::string name = "m" + std::to_string(i);
+    if (PartitionOf(name, kPartitions) != group_p) other = name;
+  }
+  ClientId c = h.Connect();
+  h.CreateGroup(c, group, {local, remote});  // every partition is led here
+  h.PublishToGroup(c, group, "first");
+  h.Turn();
+  ASSERT_EQ(h.out().confirms[c].size(), 1u);
+  EXPECT_TRUE(h.out().confirms[c][0].status.ok());
+
+  // Every partition but the group's is led elsewhere now.
+  for (store::PartitionId p = 0; p < kPartitions; ++p) {
+    if (p != group_p) h.broker().Demote(p);
+  }
+  h.PublishToGroup(c, group, "second");
+  h.Turn();
+  ASSERT_EQ(h.out().confirms[c].size(), 2u);
+  EXPECT_EQ(h.out().confirms[c][1].status.code(), ErrorCode::kNotSupported)
+      << h.out().confirms[c][1].status.ToString();
+  GroupChangeRequest add;
+  add.group = group;
+  add.op = GroupOp::kAdd;
+  std::vector<std::string_view> members = {other};
+  add.members = members;
+  add.correlation_id = 77;
+  h.broker().ChangeGroup(c, add);
+  h.Turn();
+  ASSERT_FALSE(h.out().replies[c].empty());
+  EXPECT_EQ(h.out().replies[c].back().status.code(), ErrorCode::kNotSupported)
+      << h.out().replies[c].back().status.ToString();
+  h.Advance(5000);  // the log is applied to the index
+  EXPECT_EQ(testing::ReadStoredQueue(h.store(), other).last_seq, 0u);  // never created
+  EXPECT_EQ(testing::ReadStoredQueue(h.store(), remote).depth, 1u);    // "first" only
 }
 
 TEST(PartitionPrefix, AStoreRefusesAPrefixOutOfRange) {

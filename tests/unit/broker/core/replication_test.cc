@@ -39,6 +39,10 @@ class ReplicationTest : public ::testing::Test {
   // One round over the link: ship, take, ack, confirm, heartbeat.
   void Pump() {
     leader_.Turn();
+    Deliver();
+  }
+  // The link's half of a round: what the leader committed so far.
+  void Deliver() {
     std::vector<std::tuple<PartitionId, uint64_t, BatchNo>> taken;
     for (const ShippedPart& s : outbox_) {
       ReplicatePart part;
@@ -127,6 +131,79 @@ TEST_F(ReplicationTest, WithoutTheFollowerNothingIsConfirmed) {
   Pump();
   ASSERT_EQ(leader_.out().confirms[pub].size(), 1u);
   EXPECT_TRUE(leader_.out().confirms[pub][0].status.ok());
+}
+
+// A group publish whose fan-out is still running when its leader is lost:
+// the follower that takes the partition over finishes the job from its
+// store, so every member gets the confirmed message once.
+class ReplicationFanoutTest : public ReplicationTest {
+ protected:
+  void SetUp() override {
+    leader_.config().fanout_chunk = 1;
+    follower_.config().fanout_chunk = 1;
+    ReplicationTest::SetUp();
+  }
+};
+
+TEST_F(ReplicationFanoutTest, ANewLeaderFinishesAnUnfinishedFanout) {
+  ClientId pub = leader_.Connect();
+  std::vector<std::string> members;
+  for (int i = 0; i < 12; ++i) members.push_back("member" + std::to_string(i));
+  leader_.CreateGroup(pub, "team", members);
+  Pump();
+  leader_.PublishToGroup(pub, "team", "hello");
+  // One batch only: the job's start and its first member, then the leader
+  // is lost.
+  leader_.broker().EndOfTurn();
+  leader_.broker().OnStorageWake();
+  Deliver();
+  ASSERT_EQ(leader_.out().confirms[pub].size(), 1u);
+  EXPECT_TRUE(leader_.out().confirms[pub][0].status.ok());
+  follower_.Advance(5000);  // what the follower holds reaches its index
+  size_t before = 0;
+  for (const std::string& m : members) {
+    before += testing::ReadStoredQueue(follower_.store(), m).depth;
+  }
+  ASSERT_LT(before, members.size()) << "the job finished before the failover";
+  // The leader is gone; the follower takes every partition over.
+  follower_.LeadAll(2);
+  for (int i = 0; i < 40; ++i) follower_.Advance(10);
+  follower_.Advance(5000);
+  for (const std::string& m : members) {
+    EXPECT_EQ(testing::ReadStoredQueue(follower_.store(), m).depth, 1u) << m;
+  }
+}
+
+// The replicator's order of calls: a batch's replies are decided after its
+// commit listener ran, and the listener may learn there that the batch
+// will never be replicated (its partition was given up while it was at
+// storage). Such a batch must be refused, never confirmed.
+TEST(ReplicationGateTest, ABatchGivenUpWhileAtStorageIsRefusedNotConfirmed) {
+  CoreHarness leader;
+  CoreHarness follower;
+  testing::StartLeaderAndFollower(leader, follower, kPartitions);
+  ReplicationTracker tracker;
+  for (PartitionId p = 0; p < kPartitions; ++p) tracker.Lead(p, kEpoch, {"f"}, {"f"}, 2, 0);
+  Broker& b = leader.broker();
+  b.set_replication_gate(true);
+  b.set_submit_listener([&](store::WriteBatch& batch) { tracker.OnSubmit(batch); });
+  b.set_commit_listener([&](const store::WriteBatch& batch) {
+    ASSERT_TRUE(tracker.OnBatch(batch).ok());
+    for (BatchNo failed : tracker.TakeFailed()) {
+      b.FailReplication(failed, Status::Unavailable("gave the partition up"));
+    }
+    b.OnReplicated(tracker.replicated_through());
+  });
+  ClientId pub = leader.Connect();
+  leader.committer().Hold();
+  leader.Publish(pub, "q1", "x");
+  leader.Turn();  // at storage, held
+  for (PartitionId p = 0; p < kPartitions; ++p) tracker.StopLeading(p);
+  EXPECT_TRUE(tracker.TakeFailed().empty());  // not done yet: decided when it is
+  leader.committer().Release();
+  leader.Turn();
+  ASSERT_EQ(leader.out().confirms[pub].size(), 1u);
+  EXPECT_FALSE(leader.out().confirms[pub][0].status.ok());
 }
 
 }  // namespace

@@ -1,0 +1,213 @@
+// Replicator: a cluster node's data path (docs/design.md, "Replication").
+// It turns the control plane's map into roles of the core and carries the
+// core's partition logs between nodes over the peer links:
+//
+// - Leader of p: promotes the partition in the core (Broker::Promote), and
+//   once it serves, numbers each batch's part of p (ReplicationTracker),
+//   ships committed parts to p's followers (Replicate), takes their acks,
+//   and lets the core confirm a batch once every in-sync replica holds it
+//   durable (Broker::OnReplicated). It takes a follower that lags more than
+//   lag_max_ms out of the in-sync set, and puts a caught-up one back
+//   (cluster::ChangeIsr, an etcd transaction fenced by the epoch).
+// - Follower of p: first asks the leader where the log of its own last
+//   epoch ends and truncates to it (EpochEndRequest, KIP-101), then stages
+//   what the leader ships (Broker::TakeReplicated) and acks each part once
+//   the batch it went into committed (ReplicaAck), so an ack always means
+//   durable here.
+//
+// Where a follower's log ends travels in every ReplicaAck: the follower
+// answers each LeaderCommit with one, so a new leader, or one whose link
+// broke, learns where to ship from (kGap after a refused part or a
+// truncation says the same). The leader ships again from there out of a
+// window of recent parts kept in memory (window_bytes for the whole node;
+// a follower that falls behind the window stays out of the in-sync set:
+// catching up from the state itself is not built yet).
+// A node keeps the parts it followed in the window too, so that once it
+// leads, the other followers catch up from it.
+//
+// Loop thread only. Owned by the Server in cluster mode; Close() before
+// the loop closes.
+#ifndef HERMOD_BROKER_SERVER_REPLICATOR_H_
+#define HERMOD_BROKER_SERVER_REPLICATOR_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "broker.h"
+#include "cluster/cluster_member.h"
+#include "cluster/control_plane.h"
+#include "net/loop.h"
+#include "net/timer.h"
+#include "peer_links.h"
+#include "replication_tracker.h"
+
+namespace hermod::server {
+
+struct ReplicatorOptions {
+  std::string cluster;      // the cluster's name (checked in the peer handshake)
+  std::string node_id;      // this node
+  std::string incarnation;  // this data directory's (hex)
+  std::string peer_listen;  // HOST:PORT for the peer links
+  // A follower whose oldest unacked part is older than this leaves the ISR.
+  uint64_t lag_max_ms = 1000;
+  // Shipped and followed parts kept in memory for followers catching up,
+  // for the whole node.
+  uint64_t window_bytes = 256ull << 20;
+  // How often promotions, lag and the high watermark are looked at.
+  uint64_t tick_ms = 20;
+};
+
+struct ReplicatorStats {
+  uint64_t parts_shipped = 0;
+  uint64_t parts_taken = 0;
+  uint64_t isr_shrinks = 0;
+  uint64_t isr_expands = 0;
+  uint64_t truncations = 0;
+  uint64_t stale_epoch_refusals = 0;
+};
+
+class Replicator {
+ public:
+  // `store` is the broker's (read for EpochEndRequest answers).
+  Replicator(net::Loop& loop, core::Broker* broker, store::Store* store,
+             cluster::ControlPlane* plane, ReplicatorOptions options);
+  ~Replicator();
+  Replicator(const Replicator&) = delete;
+  Replicator& operator=(const Replicator&) = delete;
+
+  // Listens for peers and hooks into the core (gate, submit and commit
+  // listeners).
+  Status Start();
+  // A new view of the cluster (ClusterMember's callback).
+  void OnView(const cluster::ClusterView& view);
+  // Gives every led partition up (batches waiting for replicas fail:
+  // their publishers resend to the next leader), closes the links and the
+  // timer. Idempotent. The core's listeners stay until destruction.
+  void Close();
+
+  const std::string& peer_address() const { return links_->address(); }
+  const ReplicatorStats& stats() const { return stats_; }
+  // For `hermod stats` and /metrics (names start with cluster_).
+  std::vector<core::StatValue> Stats() const;
+
+ private:
+  using NodeId = cluster::NodeId;
+  using PartitionId = store::PartitionId;
+
+  // A part kept for followers: (prev_offset, offset] of one partition.
+  struct WindowPart {
+    uint64_t offset = 0;
+    uint64_t at_ms = 0;  // when it was committed (leader) or taken (follower)
+    std::string record;
+    std::string commit_record;
+  };
+  struct Window {
+    std::deque<WindowPart> parts;  // consecutive offsets, oldest first
+    uint64_t bytes = 0;
+  };
+  struct FollowerProgress {
+    bool known = false;  // `sent` is what the follower said it holds
+    uint64_t sent = 0;   // shipped through here
+    uint64_t acked = 0;  // durable there, this epoch
+    uint64_t commit_sent = 0;
+    uint64_t asked_ms = 0;         // when it was last asked where its log ends
+    uint64_t silent_since_ms = 0;  // !known: since when
+    bool behind_window = false;    // needs a part the window no longer holds
+    bool isr_change_pending = false;
+    bool in_sync_asked = false;  // what the pending change asked for
+  };
+  // A partition this node leads or is taking over.
+  struct Led {
+    uint64_t epoch = 0;
+    bool promoted = false;       // Broker::Promote accepted it
+    bool leading = false;        // the core serves it and the tracker numbers it
+    uint64_t since_ms = 0;       // when it started leading
+    uint64_t committed_end = 0;  // the newest part committed here (shippable)
+    std::vector<NodeId> followers;
+    std::vector<NodeId> in_sync;
+    uint32_t min_insync = 1;
+    std::map<NodeId, FollowerProgress> progress;
+  };
+  // A partition this node follows.
+  struct Followed {
+    NodeId leader;
+    uint64_t epoch = 0;
+    bool asked = false;  // EpochEndRequest sent
+    uint64_t asked_ms = 0;
+    bool ready = false;     // truncated: takes parts
+    bool diverged = false;  // holds parts the leader does not: cannot follow
+  };
+  struct PendingAck {
+    core::BatchNo into = 0;
+    PartitionId partition = 0;
+    uint64_t offset = 0;
+  };
+
+  // Core listeners.
+  void OnSubmit(store::WriteBatch& batch);
+  void OnCommitted(const store::WriteBatch& batch);
+  void Settle();
+
+  // Roles.
+  void BecomeLeader(PartitionId p, const cluster::PartitionState& state, uint32_t min_insync);
+  void BecomeFollower(PartitionId p, const cluster::PartitionState& state);
+  void StopLeading(PartitionId p, const char* why);
+  void Tick();
+  void TryPromote(PartitionId p, Led& led);
+  void StartLeading(PartitionId p, Led& led);
+  void AskEpochEnd(PartitionId p, Followed& f);
+
+  // Leader side.
+  void Ship(PartitionId p, Led& led, const NodeId& follower);
+  void SendCommit(PartitionId p, Led& led, const NodeId& follower, bool always);
+  void CheckIsr(PartitionId p, Led& led);
+  void OnReplicaAck(const NodeId& from, const proto::ReplicaAckFrame& ack);
+  void OnEpochEndRequest(const NodeId& from, const proto::EpochEndRequestFrame& request);
+
+  // Follower side.
+  void OnReplicate(const NodeId& from, const proto::ReplicateFrame& part);
+  void OnLeaderCommit(const NodeId& from, const proto::LeaderCommitFrame& commit);
+  void OnEpochEndReply(const NodeId& from, const proto::EpochEndReplyFrame& reply);
+  void Report(PartitionId p, Followed& f, proto::ReplicaAckResult result);
+  Followed* FollowedFrom(const NodeId& from, PartitionId p, uint64_t epoch);
+
+  // Links.
+  void OnLinkUp(const NodeId& node);
+  void OnLinkDown(const NodeId& node);
+
+  void Keep(PartitionId p, uint64_t offset, uint64_t at_ms, std::string record,
+            std::string commit_record);
+  const WindowPart* FindInWindow(PartitionId p, uint64_t offset) const;
+  void TrimWindows();
+
+  net::Loop& loop_;
+  core::Broker* broker_;
+  store::Store* store_;
+  cluster::ControlPlane* plane_;
+  ReplicatorOptions options_;
+  std::unique_ptr<peer::PeerLinks> links_;
+  proto::FrameEncoder encoder_;
+  net::Timer tick_;
+  core::ReplicationTracker tracker_;
+  std::map<PartitionId, Led> led_;
+  std::map<PartitionId, Followed> followed_;
+  std::map<PartitionId, Window> windows_;
+  uint64_t window_bytes_ = 0;
+  std::deque<PendingAck> pending_acks_;
+  std::map<PartitionId, uint64_t> durable_end_;  // followed partitions: durable here
+  // Partitions led here until batch N: their log is read again once N is back.
+  std::map<PartitionId, core::BatchNo> reload_after_;
+  std::map<std::string, std::string> peer_addresses_;  // node -> peer HOST:PORT
+  ReplicatorStats stats_;
+  bool started_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace hermod::server
+
+#endif  // HERMOD_BROKER_SERVER_REPLICATOR_H_
