@@ -130,7 +130,7 @@ class FailoverTest : public ::testing::Test {
   std::unique_ptr<Client> ConnectTo(const std::string& address) {
     ClientOptions options;
     options.server = address;
-    options.reconnect = false;
+
     Result<std::unique_ptr<Client>> c = Client::Connect(options);
     if (!c.ok()) return nullptr;
     return std::move(*c);
