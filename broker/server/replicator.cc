@@ -36,7 +36,12 @@ uint64_t IncarnationNumber(const std::string& incarnation) {
 
 Replicator::Replicator(net::Loop& loop, core::Broker* broker, store::Store* store,
                        cluster::ControlPlane* plane, ReplicatorOptions options)
-    : loop_(loop), broker_(broker), store_(store), plane_(plane), options_(std::move(options)) {
+    : loop_(loop),
+      broker_(broker),
+      store_(store),
+      plane_(plane),
+      options_(std::move(options)),
+      window_(options_.window_bytes) {
   peer::PeerLinks::Options link_options;
   link_options.cluster = options_.cluster;
   link_options.node_id = options_.node_id;
@@ -295,7 +300,8 @@ void Replicator::OnCommitted(const store::WriteBatch& batch) {
                   parts.status().ToString());
   } else {
     for (core::ShippedPart& part : *parts) {
-      Keep(part.partition, part.offset, now, std::move(part.record), std::move(part.commit_record));
+      window_.Keep(part.partition,
+                   {part.offset, now, std::move(part.record), std::move(part.commit_record)});
       auto led = led_.find(part.partition);
       if (led == led_.end()) continue;
       led->second.committed_end = std::max(led->second.committed_end, part.offset);
@@ -338,7 +344,7 @@ void Replicator::Ship(PartitionId p, Led& led, const NodeId& follower) {
   FollowerProgress& progress = led.progress[follower];
   if (!led.leading || !progress.known) return;
   while (progress.sent < led.committed_end) {
-    const WindowPart* part = FindInWindow(p, progress.sent + 1);
+    const ReplicaWindow::Part* part = window_.Find(p, progress.sent + 1);
     if (part == nullptr) {
       if (!progress.behind_window) {
         spdlog::warn(
@@ -425,7 +431,7 @@ void Replicator::CheckIsr(PartitionId p, Led& led) {
     // lags by that long at least.
     uint64_t lag_ms = progress.known ? 0 : now - std::min(now, progress.silent_since_ms);
     if (progress.acked < end) {
-      const WindowPart* oldest = FindInWindow(p, progress.acked + 1);
+      const ReplicaWindow::Part* oldest = window_.Find(p, progress.acked + 1);
       lag_ms =
           std::max(lag_ms, oldest == nullptr ? UINT64_MAX : now - std::min(now, oldest->at_ms));
     }
@@ -530,8 +536,8 @@ void Replicator::OnReplicate(const NodeId& from, const proto::ReplicateFrame& fr
   switch (*taken) {
     case core::ReplicateResult::kStaged:
       ++stats_.parts_taken;
-      Keep(frame.partition, frame.offset, loop_.now_ms(), std::string(frame.record),
-           std::string(frame.commit_record));
+      window_.Keep(frame.partition, {frame.offset, loop_.now_ms(), std::string(frame.record),
+                                     std::string(frame.commit_record)});
       pending_acks_.push_back(PendingAck{into, frame.partition, frame.offset});
       return;
     case core::ReplicateResult::kDuplicate:
@@ -579,15 +585,7 @@ void Replicator::OnEpochEndReply(const NodeId& from, const proto::EpochEndReplyF
     ++stats_.truncations;
     spdlog::info("cluster: partition {}: log cut back from {} to {} (leader {}'s end of epoch {})",
                  p, before, reply.end_offset, from, reply.epoch);
-    auto window = windows_.find(p);
-    if (window != windows_.end()) {
-      auto& parts = window->second.parts;
-      while (!parts.empty() && parts.back().offset > reply.end_offset) {
-        window->second.bytes -= parts.back().record.size() + parts.back().commit_record.size();
-        window_bytes_ -= parts.back().record.size() + parts.back().commit_record.size();
-        parts.pop_back();
-      }
-    }
+    window_.DropAfter(p, reply.end_offset);
     uint64_t& durable = durable_end_[p];
     durable = std::min(durable, reply.end_offset);
   }
@@ -665,7 +663,7 @@ std::vector<core::StatValue> Replicator::Stats() const {
       {"cluster_window_bytes",
        "gauge",
        "Recent partition-log parts kept for followers.",
-       n(window_bytes_),
+       n(window_.bytes()),
        {}},
       {"cluster_parts_shipped_total",
        "counter",
@@ -698,49 +696,6 @@ std::vector<core::StatValue> Replicator::Stats() const {
        n(stats_.stale_epoch_refusals),
        {}},
   };
-}
-
-// ---------------------------------------------------------------------------
-// The window of recent parts
-
-void Replicator::Keep(PartitionId p, uint64_t offset, uint64_t at_ms, std::string record,
-                      std::string commit_record) {
-  Window& window = windows_[p];
-  if (!window.parts.empty() && window.parts.back().offset + 1 != offset) {
-    window_bytes_ -= window.bytes;
-    window.bytes = 0;
-    window.parts.clear();
-  }
-  const uint64_t bytes = record.size() + commit_record.size();
-  window.parts.push_back(WindowPart{offset, at_ms, std::move(record), std::move(commit_record)});
-  window.bytes += bytes;
-  window_bytes_ += bytes;
-  TrimWindows();
-}
-
-const Replicator::WindowPart* Replicator::FindInWindow(PartitionId p, uint64_t offset) const {
-  auto it = windows_.find(p);
-  if (it == windows_.end() || it->second.parts.empty()) return nullptr;
-  const std::deque<WindowPart>& parts = it->second.parts;
-  if (offset < parts.front().offset || offset > parts.back().offset) return nullptr;
-  return &parts[offset - parts.front().offset];
-}
-
-void Replicator::TrimWindows() {
-  while (window_bytes_ > options_.window_bytes) {
-    // From the partition holding most: a busy partition does not push a
-    // quiet one's few parts out.
-    Window* largest = nullptr;
-    for (auto& [p, window] : windows_) {
-      if (largest == nullptr || window.bytes > largest->bytes) largest = &window;
-    }
-    if (largest == nullptr || largest->parts.empty()) return;
-    const WindowPart& oldest = largest->parts.front();
-    const uint64_t bytes = oldest.record.size() + oldest.commit_record.size();
-    largest->bytes -= bytes;
-    window_bytes_ -= bytes;
-    largest->parts.pop_front();
-  }
 }
 
 }  // namespace hermod::server

@@ -44,6 +44,7 @@
 #include "net/loop.h"
 #include "net/timer.h"
 #include "peer_links.h"
+#include "replica_window.h"
 #include "replication_tracker.h"
 
 namespace hermod::server {
@@ -99,17 +100,6 @@ class Replicator {
   using NodeId = cluster::NodeId;
   using PartitionId = store::PartitionId;
 
-  // A part kept for followers: (prev_offset, offset] of one partition.
-  struct WindowPart {
-    uint64_t offset = 0;
-    uint64_t at_ms = 0;  // when it was committed (leader) or taken (follower)
-    std::string record;
-    std::string commit_record;
-  };
-  struct Window {
-    std::deque<WindowPart> parts;  // consecutive offsets, oldest first
-    uint64_t bytes = 0;
-  };
   struct FollowerProgress {
     bool known = false;  // `sent` is what the follower said it holds
     uint64_t sent = 0;   // shipped through here
@@ -180,11 +170,6 @@ class Replicator {
   void OnLinkUp(const NodeId& node);
   void OnLinkDown(const NodeId& node);
 
-  void Keep(PartitionId p, uint64_t offset, uint64_t at_ms, std::string record,
-            std::string commit_record);
-  const WindowPart* FindInWindow(PartitionId p, uint64_t offset) const;
-  void TrimWindows();
-
   net::Loop& loop_;
   core::Broker* broker_;
   store::Store* store_;
@@ -196,8 +181,7 @@ class Replicator {
   core::ReplicationTracker tracker_;
   std::map<PartitionId, Led> led_;
   std::map<PartitionId, Followed> followed_;
-  std::map<PartitionId, Window> windows_;
-  uint64_t window_bytes_ = 0;
+  ReplicaWindow window_;
   std::deque<PendingAck> pending_acks_;
   std::map<PartitionId, uint64_t> durable_end_;  // followed partitions: durable here
   // Partitions led here until batch N: their log is read again once N is back.

@@ -188,6 +188,29 @@ class FailoverTest : public ::testing::Test {
     return got;
   }
 
+  // Drains every queue of `confirmed` and counts what came back: each
+  // confirmed payload missing is a test failure (the first five named).
+  struct Tally {
+    size_t confirmed = 0, lost = 0, duplicates = 0;
+  };
+  Tally CheckDelivered(const std::map<std::string, std::set<std::string>>& confirmed,
+                       std::chrono::milliseconds timeout) {
+    Tally t;
+    for (const auto& [queue, want] : confirmed) {
+      std::multiset<std::string> got = Drain(queue, want, timeout);
+      for (const std::string& payload : want) {
+        ++t.confirmed;
+        size_t n = got.count(payload);
+        if (n == 0) {
+          if (++t.lost <= 5) ADD_FAILURE() << "confirmed " << payload << " was not delivered";
+        } else {
+          t.duplicates += n - 1;
+        }
+      }
+    }
+    return t;
+  }
+
   std::string DumpLogs() {
     std::string out;
     for (auto& [id, node] : nodes_) {
@@ -258,27 +281,12 @@ TEST_F(FailoverTest, ConfirmedMessagesSurviveKilledLeaders) {
     ASSERT_TRUE(WaitForFullIsr(30s)) << DumpLogs();
   }
 
-  size_t total = 0, delivered = 0, duplicates = 0, lost = 0;
-  for (auto& [queue, want] : confirmed) {
-    std::multiset<std::string> got = Drain(queue, want, 15s);
-    for (const std::string& payload : want) {
-      ++total;
-      size_t n = got.count(payload);
-      if (n == 0) {
-        ++lost;
-        ADD_FAILURE() << "confirmed " << payload << " was not delivered";
-      } else {
-        ++delivered;
-        duplicates += n - 1;
-      }
-    }
-  }
+  const Tally t = CheckDelivered(confirmed, 15s);
   std::sort(failover_s.begin(), failover_s.end());
   std::printf("failover: %zu partitions moved; SIGKILL -> first confirm: min %.2f s, max %.2f s\n",
               failover_s.size(), failover_s.front(), failover_s.back());
-  std::printf("confirmed %zu, delivered %zu, lost %zu, duplicates %zu\n", total, delivered, lost,
-              duplicates);
-  EXPECT_EQ(lost, 0u);
+  std::printf("confirmed %zu, lost %zu, duplicates %zu\n", t.confirmed, t.lost, t.duplicates);
+  EXPECT_EQ(t.lost, 0u);
 }
 
 // Publishers with confirms run on every partition throughout while ten
@@ -397,26 +405,15 @@ TEST_F(FailoverTest, ConfirmedMessagesSurviveKillsUnderLoad) {
   std::string killed;
   for (const std::string& v : victims) killed += v + " ";
 
-  size_t total = 0, lost = 0, duplicates = 0;
-  for (auto& [queue, want] : confirmed) {
-    std::multiset<std::string> got = Drain(queue, want, 20s);
-    for (const std::string& payload : want) {
-      ++total;
-      size_t n = got.count(payload);
-      if (n == 0) {
-        if (++lost <= 5) ADD_FAILURE() << "confirmed " << payload << " was not delivered";
-      } else {
-        duplicates += n - 1;
-      }
-    }
-  }
+  const Tally t = CheckDelivered(confirmed, 20s);
   std::printf(
       "under load: %zu leaders SIGKILLed (%s), %zu back in every ISR; %zu confirmed (%zu before "
       "the first kill), %zu refused, %zu lost, %zu duplicates\n",
-      victims.size(), killed.c_str(), rejoined, total, before_kills, refused, lost, duplicates);
+      victims.size(), killed.c_str(), rejoined, t.confirmed, before_kills, refused, t.lost,
+      t.duplicates);
   EXPECT_GT(before_kills, 0u);
-  EXPECT_GT(total, before_kills);  // publishing went on through the kills
-  EXPECT_EQ(lost, 0u);
+  EXPECT_GT(t.confirmed, before_kills);  // publishing went on through the kills
+  EXPECT_EQ(t.lost, 0u);
 }
 
 // A node restarted with an empty data directory (a new disk) comes back as
@@ -460,19 +457,10 @@ TEST_F(FailoverTest, AWipedNodeCatchesUpAndCanLeadWithEverything) {
     }
     return true;
   })) << DumpLogs();
-  size_t total = 0, lost = 0;
-  for (auto& [queue, want] : confirmed) {
-    std::multiset<std::string> got = Drain(queue, want, 15s);
-    for (const std::string& payload : want) {
-      ++total;
-      if (got.count(payload) == 0) {
-        ++lost;
-        ADD_FAILURE() << "confirmed " << payload << " is not on the rebuilt node";
-      }
-    }
-  }
-  std::printf("wiped node: %zu confirmed, %zu missing after it caught up and took over\n", total,
-              lost);
+  const Tally t = CheckDelivered(confirmed, 15s);
+  std::printf("wiped node: %zu confirmed, %zu missing after it caught up and took over\n",
+              t.confirmed, t.lost);
+  EXPECT_EQ(t.lost, 0u);
   for (const std::string other : {"n1", "n2"}) nodes_[other]->Stop();
 }
 
