@@ -45,15 +45,18 @@ Client::Router::~Router() {
   Close();
   if (worker_.joinable()) worker_.join();
   // Impls join their loop threads; none calls back into the Router after.
-  std::map<std::string, std::unique_ptr<Impl>> nodes;
-  std::vector<std::unique_ptr<Impl>> retired;
+  std::map<std::string, std::shared_ptr<Impl>> nodes;
+  std::vector<std::shared_ptr<Impl>> retired;
+  std::shared_ptr<Impl> seed;
   {
     std::lock_guard<std::mutex> lock(mu_);
     nodes.swap(nodes_);
     retired.swap(retired_);
+    seed.swap(seed_);
   }
   nodes.clear();
   retired.clear();
+  seed.reset();
 }
 
 ImplMode Client::Router::SeedMode() {
@@ -71,8 +74,8 @@ ImplMode Client::Router::SeedMode() {
 void Client::Router::Adopt(const std::string& address, std::unique_ptr<Impl> seed) {
   map_ = seed->cluster_map();
   partitions_ = map_.partitions;
-  seed_ = seed.get();
-  nodes_[address] = std::move(seed);
+  seed_ = std::move(seed);
+  nodes_[address] = seed_;
   worker_ = std::thread([this] { WorkerMain(); });
 }
 
@@ -80,25 +83,31 @@ uint32_t Client::Router::PartitionOfName(std::string_view name) const {
   return PartitionOf(name, partitions_);
 }
 
-Client::Impl* Client::Router::FindLocked(const std::string& address) const {
+std::shared_ptr<Client::Impl> Client::Router::FindLocked(const std::string& address) const {
   auto it = nodes_.find(address);
-  return it == nodes_.end() ? nullptr : it->second.get();
+  return it == nodes_.end() ? nullptr : it->second;
 }
 
-Client::Impl* Client::Router::NodeLocked(const std::string& address) {
+std::shared_ptr<Client::Impl> Client::Router::NodeLocked(const std::string& address) {
   auto it = nodes_.find(address);
-  if (it != nodes_.end() && !it->second->finished()) return it->second.get();
+  if (it != nodes_.end() && !it->second->finished()) return it->second;
   const auto now = std::chrono::steady_clock::now();
   if (it != nodes_.end()) {
     // Failed moments ago: requests to it fail fast (kUnavailable) and are
     // retried on a fresher map, instead of a new connection per request.
     auto replaced = replaced_at_.find(address);
-    if (replaced != replaced_at_.end() && now - replaced->second < options_.reconnect_initial_delay) {
-      return it->second.get();
+    if (replaced != replaced_at_.end() &&
+        now - replaced->second < options_.reconnect_initial_delay) {
+      return it->second;
     }
-    // It gave up (max_reconnect_attempts): kept alive, since callbacks and
-    // pointers may still name it, and replaced by a fresh one.
-    retired_.push_back(std::move(it->second));
+    // It gave up (max_reconnect_attempts, or its first failure without
+    // reconnects) and is replaced by a fresh one. Threads may still be in a
+    // call on it, so the worker destroys it once none is (Reap); the seed
+    // stays, as Client's own connection.
+    if (it->second != seed_) {
+      retired_.push_back(std::move(it->second));
+      RequestRefresh();
+    }
     nodes_.erase(it);
   }
   ClientOptions options = options_;
@@ -112,15 +121,37 @@ Client::Impl* Client::Router::NodeLocked(const std::string& address) {
     }
   };
   mode.on_not_leader = [this](const Status&) { RequestRefresh(); };
-  auto impl = std::make_unique<Impl>(options, std::move(mode));
+  auto impl = std::make_shared<Impl>(options, std::move(mode));
   // Detached: returns at once; a bad address fails it for good, and the
   // publishes sent to it fail with kUnavailable.
   Status started = impl->Start();
   if (!started.ok()) impl->CloseSoon();
-  Impl* raw = impl.get();
-  nodes_[address] = std::move(impl);
+  nodes_[address] = impl;
   replaced_at_[address] = now;
-  return raw;
+  return impl;
+}
+
+bool Client::Router::Reap() {
+  std::vector<std::shared_ptr<Impl>> unused;
+  bool all = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = retired_.begin(); it != retired_.end();) {
+      // Held by retired_ alone: no call on it is running, and none can
+      // start, since references are taken under mu_ from nodes_.
+      if (it->use_count() == 1) {
+        unused.push_back(std::move(*it));
+        it = retired_.erase(it);
+      } else {
+        all = false;
+        ++it;
+      }
+    }
+  }
+  // ~Impl closes it and joins its loop thread, whose last callbacks may
+  // take mu_: destroyed after it is released.
+  unused.clear();
+  return all;
 }
 
 bool Client::Router::OnOwnThread() const {
@@ -228,9 +259,21 @@ void Client::Router::OnPublishResult(uint64_t id, const std::shared_ptr<RoutedPu
 // ---------------------------------------------------------------------------
 // Subscriptions.
 
-DeliveryHandler Client::Router::Wrap(SubscriptionId subscription,
-                                     std::shared_ptr<const DeliveryHandler> handler) const {
-  return [subscription, handler = std::move(handler)](const Delivery& delivery) {
+DeliveryHandler Client::Router::Wrap(SubscriptionId subscription, uint64_t placement,
+                                     const std::string& node,
+                                     std::shared_ptr<const DeliveryHandler> handler) {
+  auto bound = std::make_shared<std::atomic<bool>>(false);
+  return [this, subscription, placement, node, bound,
+          handler = std::move(handler)](const Delivery& delivery) {
+    // The node delivers as soon as it accepted the Subscribe, before
+    // Impl::Subscribe has returned to Place: the handler's acks must reach
+    // this node already, or each one is dropped and holds a credit slot
+    // until the ack wait runs out. So the first delivery binds the
+    // subscription here (the Impl's id is still in the Delivery).
+    if (!bound->load(std::memory_order_acquire)) {
+      (void)Bind(subscription, placement, node, delivery.subscription);
+      bound->store(true, std::memory_order_release);
+    }
     // The node Impl numbers its subscriptions itself; the application knows
     // the Router's id. The Delivery is the Impl's own reused object, passed
     // as const only to the application, so it is rewritten in place rather
@@ -238,6 +281,16 @@ DeliveryHandler Client::Router::Wrap(SubscriptionId subscription,
     const_cast<Delivery&>(delivery).subscription = subscription;
     (*handler)(delivery);
   };
+}
+
+bool Client::Router::Bind(SubscriptionId subscription, uint64_t placement, const std::string& node,
+                          SubscriptionId inner) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = subscriptions_.find(subscription);
+  if (it == subscriptions_.end() || it->second.placement != placement) return false;
+  it->second.node = node;
+  it->second.inner = inner;
+  return true;
 }
 
 Result<SubscriptionId> Client::Router::Subscribe(std::string_view queue,
@@ -276,11 +329,12 @@ Result<SubscriptionId> Client::Router::Subscribe(std::string_view queue,
 }
 
 Status Client::Router::Place(SubscriptionId subscription) {
-  Impl* impl = nullptr;
+  std::shared_ptr<Impl> impl;
   std::string leader;
   std::string queue;
   SubscribeOptions options;
   std::shared_ptr<const DeliveryHandler> handler;
+  uint64_t placement = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = subscriptions_.find(subscription);
@@ -291,27 +345,19 @@ Status Client::Router::Place(SubscriptionId subscription) {
     queue = it->second.queue;
     options = it->second.options;
     handler = it->second.handler;
+    placement = ++it->second.placement;
   }
-  Result<SubscriptionId> inner = impl->Subscribe(queue, options, Wrap(subscription, handler));
+  Result<SubscriptionId> inner =
+      impl->Subscribe(queue, options, Wrap(subscription, placement, leader, std::move(handler)));
   if (!inner.ok()) return inner.status();
-  bool gone = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = subscriptions_.find(subscription);
-    if (it == subscriptions_.end()) {
-      gone = true;  // unsubscribed meanwhile
-    } else {
-      it->second.node = leader;
-      it->second.inner = *inner;
-    }
-  }
-  if (gone) (void)impl->Unsubscribe(*inner);
+  // Unsubscribed meanwhile: what was made here goes too.
+  if (!Bind(subscription, placement, leader, *inner)) (void)impl->Unsubscribe(*inner);
   return Status::OK();
 }
 
 Status Client::Router::AckRange(SubscriptionId subscription, uint64_t first_seq,
                                 uint64_t last_seq) {
-  Impl* impl = nullptr;
+  std::shared_ptr<Impl> impl;
   SubscriptionId inner = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -328,7 +374,7 @@ Status Client::Router::AckRange(SubscriptionId subscription, uint64_t first_seq,
 
 Status Client::Router::Nack(SubscriptionId subscription, uint64_t seq,
                             std::chrono::milliseconds delay) {
-  Impl* impl = nullptr;
+  std::shared_ptr<Impl> impl;
   SubscriptionId inner = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -342,7 +388,7 @@ Status Client::Router::Nack(SubscriptionId subscription, uint64_t seq,
 }
 
 Status Client::Router::SetCredit(SubscriptionId subscription, uint32_t credit) {
-  Impl* impl = nullptr;
+  std::shared_ptr<Impl> impl;
   SubscriptionId inner = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -358,7 +404,7 @@ Status Client::Router::SetCredit(SubscriptionId subscription, uint32_t credit) {
 }
 
 Status Client::Router::Unsubscribe(SubscriptionId subscription) {
-  Impl* impl = nullptr;
+  std::shared_ptr<Impl> impl;
   SubscriptionId inner = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -411,7 +457,11 @@ void Client::Router::WorkerMain() {
     if (stopping_) return;
     refresh_wanted_ = false;
     lock.unlock();
-    const bool settled = RefreshOnce();
+    // Reaped before the round too: the map fetch may wait for a while.
+    (void)Reap();
+    bool settled = RefreshOnce();
+    // Impls still held come back with the next round.
+    settled = Reap() && settled;
     lock.lock();
     if (settled) {
       failed_rounds = 0;
@@ -443,9 +493,9 @@ bool Client::Router::RefreshOnce() {
 Result<ClusterMap> Client::Router::FetchAnyMap() {
   // Connected nodes first, then addresses without a connection yet (seeds,
   // leaders of the last map), then the nodes being reconnected to.
-  std::vector<Impl*> connected;
+  std::vector<std::shared_ptr<Impl>> connected;
   std::vector<std::string> fresh;
-  std::vector<Impl*> reconnecting;
+  std::vector<std::shared_ptr<Impl>> reconnecting;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_) return ClosedStatus();
@@ -456,9 +506,9 @@ Result<ClusterMap> Client::Router::FetchAnyMap() {
       if (impl->finished()) {
         fresh.push_back(address);
       } else if (impl->connected()) {
-        if (impl.get() != seed_) connected.push_back(impl.get());
+        if (impl != seed_) connected.push_back(impl);
       } else {
-        reconnecting.push_back(impl.get());
+        reconnecting.push_back(impl);
       }
     }
     auto add = [&](const std::string& address) {
@@ -472,7 +522,7 @@ Result<ClusterMap> Client::Router::FetchAnyMap() {
     for (const ClusterMap::Route& route : map_.routes) add(route.leader_address);
   }
   Status last = Status::Unavailable("no node of the cluster answered with the partition map");
-  auto ask = [&](Impl* impl) -> bool {
+  auto ask = [&](const std::shared_ptr<Impl>& impl) -> bool {
     Result<ClusterMap> map = impl->FetchMap(options_.connect_timeout);
     if (!map.ok()) {
       last = map.status();
@@ -491,11 +541,11 @@ Result<ClusterMap> Client::Router::FetchAnyMap() {
     std::lock_guard<std::mutex> lock(mu_);
     return map_;
   };
-  for (Impl* impl : connected) {
+  for (const std::shared_ptr<Impl>& impl : connected) {
     if (ask(impl)) return done();
   }
   for (const std::string& address : fresh) {
-    Impl* impl = nullptr;
+    std::shared_ptr<Impl> impl;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (closing_) return ClosedStatus();
@@ -503,7 +553,7 @@ Result<ClusterMap> Client::Router::FetchAnyMap() {
     }
     if (ask(impl)) return done();
   }
-  for (Impl* impl : reconnecting) {
+  for (const std::shared_ptr<Impl>& impl : reconnecting) {
     if (ask(impl)) return done();
   }
   return last;
@@ -525,7 +575,7 @@ bool Client::Router::Reconcile() {
       const uint64_t id = it->first;
       std::shared_ptr<RoutedPublish>& publish = it->second;
       const std::string& leader = map_.routes[publish->partition].leader_address;
-      Impl* current = FindLocked(publish->node);
+      std::shared_ptr<Impl> current = FindLocked(publish->node);
       const bool lost = current == nullptr || !current->connected();
       // A publish on a node that stands is left to it: it confirms, or
       // refuses with kNotLeader. One on a node that is down moves as soon
@@ -581,7 +631,7 @@ bool Client::Router::Reconcile() {
   for (SubscriptionId subscription : moves) {
     // Off the old node first (it no longer leads the partition, or is
     // down: either way its deliveries go back to the queue), then on.
-    Impl* old = nullptr;
+    std::shared_ptr<Impl> old;
     SubscriptionId inner = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -591,6 +641,9 @@ bool Client::Router::Reconcile() {
       inner = it->second.inner;
       it->second.node.clear();
       it->second.inner = 0;
+      // Deliveries the old node still makes before it hears the
+      // Unsubscribe go back to the queue: they must not bind it there again.
+      ++it->second.placement;
     }
     if (old != nullptr) (void)old->Unsubscribe(inner);
     Status placed = Place(subscription);
@@ -606,7 +659,7 @@ bool Client::Router::Reconcile() {
 // Closing.
 
 void Client::Router::Close() {
-  std::vector<Impl*> impls;
+  std::vector<std::shared_ptr<Impl>> impls;
   std::vector<ConfirmCallback> unplaced;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -621,8 +674,8 @@ void Client::Router::Close() {
         }
       }
     }
-    for (const auto& [address, impl] : nodes_) impls.push_back(impl.get());
-    for (const auto& impl : retired_) impls.push_back(impl.get());
+    for (const auto& [address, impl] : nodes_) impls.push_back(impl);
+    for (const auto& impl : retired_) impls.push_back(impl);
   }
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
@@ -630,8 +683,10 @@ void Client::Router::Close() {
   }
   wake_.notify_all();
   bool on_own_thread = false;
-  for (Impl* impl : impls) on_own_thread = on_own_thread || impl->on_loop_thread();
-  for (Impl* impl : impls) {
+  for (const std::shared_ptr<Impl>& impl : impls) {
+    on_own_thread = on_own_thread || impl->on_loop_thread();
+  }
+  for (const std::shared_ptr<Impl>& impl : impls) {
     // From a callback, joining another node's loop thread could wait for a
     // thread that waits for this one: those close without waiting.
     if (on_own_thread) {

@@ -26,13 +26,22 @@
 // refused with kNotLeader wait for a fresher map and go again, a bounded
 // number of times. Listing requests and Stats go to the seed node.
 //
+// Node Impls are shared: a thread that calls one holds a reference taken
+// under mu_, so an Impl that gave up can be replaced while a call on it is
+// still running. The replaced one waits in retired_ until nobody holds it,
+// and the worker then destroys it (closing its connection and loop, and
+// joining its thread), so that a node that keeps failing costs no
+// descriptors or threads round after round.
+//
 // Thread rules: the public-facing methods from any thread, with the rules
 // of client.h. mu_ guards the map, the nodes, publishes and subscriptions;
-// wake_mu_ the worker's wakeups and the map generation; neither is held
-// while taking the other. Under mu_ the Router may start a node's Impl
-// (NodeLocked), which may post to that Impl's new loop (its mailbox lock);
-// no other Impl method and no application callback is called with mu_ held. Impls call back on
-// their loop threads; the worker thread runs WorkerMain.
+// wake_mu_ the worker's wakeups and the map generation. wake_mu_ may be
+// taken while mu_ is held (RequestRefresh), never the other way round.
+// Under mu_ the Router may start a node's Impl (NodeLocked), which may post
+// to that Impl's new loop (its mailbox lock); no other Impl method and no
+// application callback is called with mu_ held, and no Impl is destroyed
+// with it held. Impls call back on their loop threads; the worker thread
+// runs WorkerMain.
 #ifndef HERMOD_CLIENT_LIB_SRC_ROUTER_H_
 #define HERMOD_CLIENT_LIB_SRC_ROUTER_H_
 
@@ -86,6 +95,7 @@ class [[gnu::visibility("hidden")]] Client::Router final {
   template <typename R, typename Call>
   R OnLeaderOf(std::string_view name, const char* what, Call call);
 
+  // The seed's Impl stays for the Router's lifetime, even once replaced.
   Impl& seed() { return *seed_; }
   void Close();
 
@@ -114,21 +124,27 @@ class [[gnu::visibility("hidden")]] Client::Router final {
     std::string node;          // empty: on no node right now
     SubscriptionId inner = 0;  // the node Impl's id for it
     bool moving = false;       // a thread is (re)subscribing it; others keep off
+    // Numbers its placements on nodes (Place) and its moves off them: a
+    // delivery made under an older number binds nothing (Bind).
+    uint64_t placement = 0;
   };
 
   // A send decided under mu_ and made after it is released.
   struct PendingSend {
-    Impl* impl;
+    std::shared_ptr<Impl> impl;
     uint64_t id;
     std::shared_ptr<RoutedPublish> publish;
     uint64_t send;
   };
 
   // The Impl for a node's address, made (detached) on first use. Never
-  // null; an Impl that gave up is replaced. REQUIRES: mu_ held.
-  Impl* NodeLocked(const std::string& address);
+  // null; an Impl that gave up is replaced (and retired). REQUIRES: mu_ held.
+  std::shared_ptr<Impl> NodeLocked(const std::string& address);
   // The node Impl, or null when none. REQUIRES: mu_ held.
-  Impl* FindLocked(const std::string& address) const;
+  std::shared_ptr<Impl> FindLocked(const std::string& address) const;
+  // Destroys the retired Impls nobody holds any more; false when some are
+  // still held (the worker looks again later). Worker thread, without mu_.
+  bool Reap();
   uint32_t PartitionOfName(std::string_view name) const;
   // Places a publish at its leader's node; false when it has none.
   // REQUIRES: mu_ held.
@@ -137,8 +153,16 @@ class [[gnu::visibility("hidden")]] Client::Router final {
   void Send(const PendingSend& send);
   void OnPublishResult(uint64_t id, const std::shared_ptr<RoutedPublish>& publish, uint64_t send,
                        const PublishResult& result);
-  DeliveryHandler Wrap(SubscriptionId subscription, std::shared_ptr<const DeliveryHandler> handler)
-      const;
+  // The handler given to the node Impl for one placement of a
+  // subscription at `node`: it binds the placement on its first delivery
+  // (Bind) and hands the application the Router's SubscriptionId.
+  DeliveryHandler Wrap(SubscriptionId subscription, uint64_t placement, const std::string& node,
+                       std::shared_ptr<const DeliveryHandler> handler);
+  // Records that `subscription` lives at `node` as that Impl's `inner`,
+  // unless it was unsubscribed or placed anew since `placement`; false then.
+  // Takes mu_.
+  bool Bind(SubscriptionId subscription, uint64_t placement, const std::string& node,
+            SubscriptionId inner);
   // Subscribes `subscription` at its partition's leader; kNotLeader
   // when the map names none, or the node refused.
   Status Place(SubscriptionId subscription);
@@ -163,13 +187,14 @@ class [[gnu::visibility("hidden")]] Client::Router final {
   // "~<random hex>-": the start of the dedup ids the Router gives publishes.
   const std::string dedup_prefix_;
   std::atomic<uint64_t> next_dedup_{1};
-  uint32_t partitions_ = 0;  // P, fixed by Adopt()
-  Impl* seed_ = nullptr;
+  uint32_t partitions_ = 0;     // P, fixed by Adopt()
+  std::shared_ptr<Impl> seed_;  // set by Adopt(); never retired, never reaped
 
   mutable std::mutex mu_;  // guards everything below, up to wake_mu_
   client_internal::ClusterMap map_;
-  std::map<std::string, std::unique_ptr<Impl>> nodes_;
-  std::vector<std::unique_ptr<Impl>> retired_;  // gave up; destroyed with the Router
+  std::map<std::string, std::shared_ptr<Impl>> nodes_;
+  // Replaced after they gave up, waiting for Reap (the seed never is here).
+  std::vector<std::shared_ptr<Impl>> retired_;
   // When each address's node connection was last replaced: a node that
   // keeps failing (dead, while the map still names it) is dialed again at
   // most once per reconnect_initial_delay, not once per request.
@@ -210,7 +235,7 @@ R Client::Router::OnLeaderOf(std::string_view name, const char* what, Call call)
   Status last = Status(ErrorCode::kNotLeader,
                        "no leader for partition " + std::to_string(partition) + " in the map");
   for (int attempt = 0; attempt <= client_internal::kMaxRequestReroutes; ++attempt) {
-    Impl* impl = nullptr;
+    std::shared_ptr<Impl> impl;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (closing_) return Status(ErrorCode::kClosed, "client closed");

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <string>
@@ -128,9 +129,10 @@ class ClientRoutingTest : public ::testing::Test {
 
   // Connects through the seed list "A,B"; node A answers the handshake and
   // the map.
-  std::unique_ptr<Client> Connect() {
+  std::unique_ptr<Client> Connect(bool reconnect = true) {
     ClientOptions options;
     options.server = a_->address() + "," + b_->address();
+    options.reconnect = reconnect;
     options.client_name = "scripted";
     options.connect_timeout = kWait;
     options.reconnect_initial_delay = milliseconds(10);
@@ -360,6 +362,102 @@ TEST_F(ClientRoutingTest, RequestsOnANameFollowTheLeader) {
   ASSERT_EQ(configuring.wait_for(kWait), std::future_status::ready);
   Status configured = configuring.get();
   EXPECT_TRUE(configured.ok()) << configured.ToString();
+}
+
+TEST_F(ClientRoutingTest, AcksOfDeliveriesBeforeSubscribeReturnsReachTheNode) {
+  // A node delivers as soon as it took the Subscribe, so the handler may
+  // ack before the caller's Subscribe has returned. Those acks must reach
+  // the node: dropped, each would hold a credit slot until the ack wait
+  // runs out, and a subscription whose whole credit arrived in that window
+  // would stall. Here the node delivers before it even confirms.
+  std::unique_ptr<Client> client = Connect();
+  ASSERT_NE(client, nullptr);
+  const std::string name = NameIn(0);  // led by A
+
+  std::atomic<int> acks_refused{0};
+  Client* raw = client.get();
+  auto subscribing = std::async(std::launch::async, [&] {
+    return raw->Subscribe(name, SubscribeOptions{.credit = 2}, [&](const Delivery& d) {
+      if (!raw->Ack(d.subscription, d.seq).ok()) ++acks_refused;
+    });
+  });
+  OwnedFrame subscribe = node_a_->Read();
+  ASSERT_EQ(subscribe.type(), wire::Body::Subscribe) << proto::BodyName(subscribe.type());
+  const uint32_t on_a = subscribe.frame->body_as_Subscribe()->subscription_id();
+  node_a_->Send(wire::CreateDeliver(node_a_->Start(), on_a, 1, 100, 1, 0));
+  node_a_->Send(wire::CreateDeliver(node_a_->Start(), on_a, 2, 101, 1, 0));
+  for (uint64_t seq : {1, 2}) {
+    OwnedFrame ack = node_a_->Read();
+    ASSERT_EQ(ack.type(), wire::Body::Ack) << "seq " << seq << ": " << proto::BodyName(ack.type());
+    EXPECT_EQ(ack.frame->body_as_Ack()->subscription_id(), on_a);
+    EXPECT_EQ(ack.frame->body_as_Ack()->first_seq(), seq);
+  }
+  node_a_->Send(wire::CreateSubscribeOk(
+      node_a_->Start(), subscribe.frame->body_as_Subscribe()->correlation_id(), on_a));
+  Result<SubscriptionId> subscription = subscribing.get();
+  ASSERT_TRUE(subscription.ok()) << subscription.status().ToString();
+  EXPECT_EQ(acks_refused.load(), 0);
+
+  // Later acks go the same way.
+  node_a_->Send(wire::CreateDeliver(node_a_->Start(), on_a, 3, 102, 1, 0));
+  OwnedFrame ack = node_a_->Read();
+  ASSERT_EQ(ack.type(), wire::Body::Ack) << proto::BodyName(ack.type());
+  EXPECT_EQ(ack.frame->body_as_Ack()->first_seq(), 3u);
+  EXPECT_EQ(acks_refused.load(), 0);
+}
+
+// The file descriptors this process has open.
+size_t OpenFds() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_F(ClientRoutingTest, NodeConnectionsThatGaveUpAreClosed) {
+  // Without reconnects, a connection to a node gives up at its first
+  // failure, and the client makes a new one when it routes there again.
+  // Each one that gave up must be closed: a node that keeps failing while
+  // the map names it must not cost descriptors round after round.
+  std::unique_ptr<Client> client = Connect(/*reconnect=*/false);
+  ASSERT_NE(client, nullptr);
+  const size_t before = OpenFds();
+
+  std::future<PublishResult> result = client->Publish(NameIn(2), "to a node that fails");
+  // Node B closes every connection at once. Each time, the client asks A
+  // for the map, which still names B, and dials B again.
+  constexpr int kDials = 30;
+  int dials = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 2 * kWait;
+  while (dials < kDials && std::chrono::steady_clock::now() < deadline) {
+    Result<std::unique_ptr<test::RawSocket>> socket = b_->Accept(5ms);
+    if (socket.ok()) {
+      ++dials;  // and closed
+      continue;
+    }
+    OwnedFrame request = node_a_->Read(5ms);
+    if (request.frame == nullptr) continue;
+    ASSERT_EQ(request.type(), wire::Body::MapRequest) << proto::BodyName(request.type());
+    auto& fbb = node_a_->Start();
+    std::vector<flatbuffers::Offset<wire::PartitionRoute>> routes;
+    for (const std::string& leader : map_) {
+      routes.push_back(wire::CreatePartitionRouteDirect(fbb, leader.c_str(), 1));
+    }
+    node_a_->Send(wire::CreateMapReplyDirect(
+        fbb, request.frame->body_as_MapRequest()->correlation_id(), kPartitions, &routes));
+  }
+  ASSERT_EQ(dials, kDials);
+  // What stands: the connection to A and the latest to B, a few descriptors
+  // each (the socket, the loop's epoll and its wakeup).
+  const auto closed_by = std::chrono::steady_clock::now() + kWait;
+  while (OpenFds() > before + 8 && std::chrono::steady_clock::now() < closed_by) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_LE(OpenFds(), before + 8)
+      << kDials << " connections to B, " << before << " descriptors before";
+  EXPECT_EQ(result.wait_for(0s), std::future_status::timeout)
+      << "the publish waits for B or another leader";
 }
 
 }  // namespace
