@@ -242,6 +242,20 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
                                                        const std::vector<cluster::RoleChange>&) {
               replicator->OnView(view);
             });
+            sessions.set_cluster_map([this]() -> Result<server::ClusterMapInfo> {
+              const cluster::ClusterMember* member = cluster_member_;
+              if (member == nullptr || !member->view().config) {
+                return Status::Unavailable("this node has not read the partition map yet");
+              }
+              server::ClusterMapInfo map;
+              map.partitions = member->view().config->partitions;
+              for (uint32_t p = 0; p < map.partitions; ++p) {
+                std::optional<cluster::PartitionRoute> route = member->Route(p);
+                map.routes.push_back(
+                    {route ? route->leader_address : "", route ? route->epoch : 0});
+              }
+              return map;
+            });
           }
         }
         auto close_cluster = [&] {

@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", HERMOD_VERSION);
 
   hermod::cli::GlobalOptions global;
-  app.add_option("--server", global.server, "Broker address HOST:PORT")
+  app.add_option("--server", global.server,
+                 "Broker address HOST:PORT; for a cluster, any nodes: HOST:PORT,HOST:PORT,...")
       ->envname("HERMOD_SERVER")
       ->capture_default_str();
   app.add_option("--token-file", global.token_file,

@@ -76,6 +76,9 @@ bool Session::OnFrame(net::Connection& /*conn*/, const wire::Frame& frame) {
     case wire::Body::StatsRequest:
       HandleStats(*frame.body_as_StatsRequest());
       break;
+    case wire::Body::MapRequest:
+      HandleMapRequest(*frame.body_as_MapRequest());
+      break;
     case wire::Body::Ping: {
       auto& fbb = sessions_->encoder().Start();
       Send(sessions_->encoder().Finish(wire::CreatePong(fbb, frame.body_as_Ping()->nonce())));
@@ -348,6 +351,21 @@ void Session::HandleStats(const wire::StatsRequest& request) {
                                            v.text.empty() ? nullptr : v.text.c_str()));
   }
   Send(encoder.Finish(wire::CreateStatsReplyDirect(fbb, request.correlation_id(), &stats)));
+}
+
+void Session::HandleMapRequest(const wire::MapRequest& request) {
+  Result<ClusterMapInfo> map = sessions_->ClusterMap();
+  if (!map.ok()) return SendError(map.status(), request.correlation_id(), false);
+  proto::FrameEncoder& encoder = sessions_->encoder();
+  auto& fbb = encoder.Start();
+  std::vector<flatbuffers::Offset<wire::PartitionRoute>> routes;
+  routes.reserve(map->routes.size());
+  for (const ClusterMapInfo::Route& route : map->routes) {
+    routes.push_back(
+        wire::CreatePartitionRoute(fbb, fbb.CreateString(route.leader_address), route.epoch));
+  }
+  Send(encoder.Finish(
+      wire::CreateMapReplyDirect(fbb, request.correlation_id(), map->partitions, &routes)));
 }
 
 void Session::Deliver(const core::Delivery& delivery) {

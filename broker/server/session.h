@@ -61,6 +61,7 @@ class Session final : public net::Connection::Handler, public core::ClientPort {
   void HandleGroupRequest(const wire::GroupRequest& request);
   void HandleQueueRequest(const wire::QueueRequest& request);
   void HandleStats(const wire::StatsRequest& request);
+  void HandleMapRequest(const wire::MapRequest& request);
 
   Sessions* sessions_;
   net::Connection* conn_;

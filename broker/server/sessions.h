@@ -47,6 +47,18 @@ struct SessionOptions {
   std::vector<std::string> auth_tokens;
 };
 
+// The partition map as a client sees it (MapReply), from the cluster layer
+// in cluster mode. A plain struct, so that this layer does not depend on
+// cluster/: the Server fills it (set_cluster_map).
+struct ClusterMapInfo {
+  struct Route {
+    std::string leader_address;  // the leader's client address; empty: leaderless now
+    uint64_t epoch = 0;
+  };
+  uint32_t partitions = 0;    // 0: not a cluster
+  std::vector<Route> routes;  // `partitions` of them, indexed by partition
+};
+
 // Statistics of the connection layer.
 struct SessionStatistics {
   uint64_t connections_accepted = 0;
@@ -64,6 +76,16 @@ class Sessions final : public core::Output {
 
   // REQUIRES: before Start(); the broker outlives this.
   void set_broker(core::Broker* broker) { broker_ = broker; }
+  // Where MapRequest's answer comes from: the current map, or an error sent
+  // back as an Error (kUnavailable: this cluster node has no map yet).
+  // Unset (a single node): MapReply with partitions 0.
+  void set_cluster_map(std::function<Result<ClusterMapInfo>()> source) {
+    cluster_map_ = std::move(source);
+  }
+  // The answer to MapRequest (see set_cluster_map).
+  Result<ClusterMapInfo> ClusterMap() const {
+    return cluster_map_ ? cluster_map_() : Result<ClusterMapInfo>(ClusterMapInfo{});
+  }
   // Starts the heartbeat check.
   void Start();
 
@@ -129,6 +151,7 @@ class Sessions final : public core::Output {
   net::Loop* loop_;
   SessionOptions options_;
   core::Broker* broker_ = nullptr;
+  std::function<Result<ClusterMapInfo>()> cluster_map_;
   proto::FrameEncoder encoder_;
   SessionStatistics stats_;
   std::vector<core::Header> header_scratch_;

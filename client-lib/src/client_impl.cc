@@ -41,13 +41,15 @@ std::string MakeClientId() {
 
 }  // namespace
 
-Client::Impl::Impl(const ClientOptions& options)
+Client::Impl::Impl(const ClientOptions& options, client_internal::ImplMode mode)
     : options_(options),
+      mode_(std::move(mode)),
       client_id_(MakeClientId()),
       dedup_prefix_("~" + client_id_ + "-"),
       backoff_(options.reconnect_initial_delay, options.reconnect_max_delay, RandomU64()),
       resubscribe_backoff_(options.reconnect_initial_delay, options.reconnect_max_delay,
-                           RandomU64()) {}
+                           RandomU64()),
+      routed_(mode_.detached) {}
 
 Client::Impl::~Impl() {
   HERMOD_CHECK(!OnLoopThread());  // client.h: never destroyed from its own callbacks
@@ -76,7 +78,10 @@ Status Client::Impl::Start() {
     if (Ready()) SendUnsentSubscriptions();  // else Resume() does once connected
   });
   std::future<Status> connected = connect_done_.get_future();
-  connect_pending_ = true;
+  // A detached Impl (a cluster node) treats its first attempt as a
+  // reconnect: a failure is retried, and nobody waits for it here.
+  connect_pending_ = !mode_.detached;
+  ever_connected_ = mode_.detached;
   BeginConnect();
 
   // libuv writes with writev(), which raises SIGPIPE when the broker has
@@ -94,6 +99,7 @@ Status Client::Impl::Start() {
     loop_.Close();
   });
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  if (mode_.detached) return Status::OK();
 
   // connect_timer_ guarantees an answer; the margin only guards against a bug.
   if (connected.wait_for(options_.connect_timeout + std::chrono::seconds(10)) !=
@@ -113,6 +119,15 @@ void Client::Impl::Close() {
   // Post fails only once the loop closed, i.e. CloseOnLoop already ran.
   (void)loop_.Post([this] { CloseOnLoop(); });
   thread_.join();
+}
+
+void Client::Impl::CloseSoon() {
+  if (OnLoopThread()) {
+    CloseOnLoop();
+    return;
+  }
+  // Refused only once the loop closed, i.e. CloseOnLoop already ran.
+  (void)loop_.Post([this] { CloseOnLoop(); });
 }
 
 void Client::Impl::CloseOnLoop() {
@@ -158,6 +173,7 @@ bool Client::Impl::Finished() const {
 
 void Client::Impl::NotifyState(ConnectionState state, const Status& why) {
   if (options_.on_state_change) options_.on_state_change(state, why);
+  if (routed_ && mode_.on_state) mode_.on_state(state, why);
 }
 
 std::chrono::milliseconds Client::Impl::RequestWait() const {
@@ -251,7 +267,9 @@ void Client::Impl::OnWelcome(const wire::Welcome& welcome) {
     FailConnection(why);
     return;
   }
-  connect_timer_.Stop();
+  // The first connection of a seed also waits for its map, within
+  // connect_timeout.
+  if (ever_connected_ || !mode_.fetch_map) connect_timer_.Stop();
   broker_max_frame_bytes_ = welcome.max_frame_bytes();
   heartbeat_ms_ = welcome.heartbeat_ms();
   last_heard_ms_ = loop_.now_ms();
@@ -267,16 +285,49 @@ void Client::Impl::OnWelcome(const wire::Welcome& welcome) {
     server_info_.sync_mode = std::string(proto::View(welcome.sync_mode()));
     server_info_.protocol_version = welcome.protocol_version();
     server_info_.max_frame_bytes = welcome.max_frame_bytes();
-    ever_connected_ = true;
     phase_.store(Phase::kConnected, std::memory_order_release);
-    FinishConnect(Status::OK());
-    NotifyState(ConnectionState::kConnected, Status::OK());
+    if (mode_.fetch_map) {
+      RequestFirstMap();
+      return;
+    }
+    CompleteFirstConnect();
     return;
   }
   phase_.store(Phase::kConnected, std::memory_order_release);
   Resume();
   // A confirm callback run by Resume() may have closed the client.
   if (phase_.load() == Phase::kConnected) NotifyState(ConnectionState::kConnected, Status::OK());
+}
+
+void Client::Impl::CompleteFirstConnect() {
+  ever_connected_ = true;
+  FinishConnect(Status::OK());
+  NotifyState(ConnectionState::kConnected, Status::OK());
+}
+
+void Client::Impl::RequestFirstMap() {
+  auto request = std::make_shared<RetriedRequest>();
+  request->max_sends = 1;
+  request->reply_type = wire::Body::MapReply;
+  request->reply = [this](const wire::Frame& frame) {
+    return client_internal::ReadClusterMap(*frame.body_as_MapReply(), &map_);
+  };
+  request->send = [this](uint64_t correlation_id) {
+    auto& fbb = encoder_.Start();
+    return SendChecked(wire::CreateMapRequest(fbb, correlation_id), "map request");
+  };
+  request->done = [this](const Status& status) {
+    if (!status.ok()) {
+      Status why(status.code(), "broker at " + options_.server +
+                                    " did not send the partition map: " + status.message());
+      FinishConnect(why);
+      FailConnection(why);
+      return;
+    }
+    routed_ = map_.partitions > 0;
+    CompleteFirstConnect();
+  };
+  StartRequest(std::move(request));
 }
 
 void Client::Impl::Resume() {
@@ -320,7 +371,8 @@ void Client::Impl::HandleConnectionLost(const Status& why) {
     return;
   }
   if (!ever_connected_) {
-    // Connect()'s own attempt: it fails fast, without retrying.
+    // Connect()'s own attempt (its map included): it fails fast, without
+    // retrying.
     phase_.store(Phase::kDisconnected, std::memory_order_release);
     FinishConnect(Status(why.ok() ? ErrorCode::kUnavailable : why.code(),
                          "cannot connect to " + options_.server + ": " + why.message()));
@@ -542,6 +594,9 @@ bool Client::Impl::OnFrameAfterHandshake(const wire::Frame& frame) {
       return true;
     case wire::Body::StatsReply:
       CompleteReply(frame.body_as_StatsReply()->correlation_id(), frame);
+      return true;
+    case wire::Body::MapReply:
+      CompleteReply(frame.body_as_MapReply()->correlation_id(), frame);
       return true;
     default:
       FailConnection(Status(ErrorCode::kProtocolViolation, std::string("unexpected ") +

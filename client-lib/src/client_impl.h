@@ -61,6 +61,7 @@
 #include <vector>
 
 #include "backoff.h"
+#include "cluster_map.h"
 #include "delivered_seqs.h"
 #include "frame_codec.h"
 #include "hermod/client.h"
@@ -76,7 +77,8 @@ namespace hermod {
 // machinery must stay private to the library (export.h).
 class [[gnu::visibility("hidden")]] Client::Impl final : public net::Connection::Handler {
  public:
-  explicit Impl(const ClientOptions& options);
+  // `mode`: see cluster_map.h; the default is a Client of one node.
+  explicit Impl(const ClientOptions& options, client_internal::ImplMode mode = {});
   // Closes and joins the loop thread. REQUIRES: not on the loop thread.
   ~Impl() override;
   Impl(const Impl&) = delete;
@@ -110,11 +112,22 @@ class [[gnu::visibility("hidden")]] Client::Impl final : public net::Connection:
                                              uint32_t limit);
   Result<uint64_t> PurgeQueue(std::string_view queue, bool forget);
   Result<std::vector<ServerStat>> Stats();
+  // Asks the node for the partition map; waits at most `wait` for a
+  // connection to carry the request. Any thread but the loop thread.
+  Result<client_internal::ClusterMap> FetchMap(std::chrono::milliseconds wait);
   void Close();
+  // Close() without waiting for the loop thread: safe from any callback.
+  void CloseSoon();
 
   // Written once on the loop thread before Start() returns, read-only after.
   const ServerInfo& server_info() const { return server_info_; }
   bool connected() const { return phase_.load(std::memory_order_acquire) == Phase::kConnected; }
+  // Gave up reconnecting or closed: this Impl will never send again.
+  bool finished() const { return Finished(); }
+  // The map the first connection's node sent (ImplMode::fetch_map); written
+  // before Start() returns, read-only after.
+  const client_internal::ClusterMap& cluster_map() const { return map_; }
+  bool on_loop_thread() const { return OnLoopThread(); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -215,6 +228,10 @@ class [[gnu::visibility("hidden")]] Client::Impl final : public net::Connection:
   void OnHeartbeat();
   void OnConnectTimeout();
   void FinishConnect(const Status& status);
+  // The first connection is up (after its map, with ImplMode::fetch_map).
+  void CompleteFirstConnect();
+  // ImplMode::fetch_map: asks for the map on the first connection.
+  void RequestFirstMap();
   void HandleConnectionLost(const Status& why);
   // A reconnect attempt failed; schedules the next one or gives up.
   void OnAttemptFailed(const Status& why);
@@ -267,7 +284,9 @@ class [[gnu::visibility("hidden")]] Client::Impl final : public net::Connection:
   void RequestLost(std::shared_ptr<RetriedRequest> request);
   // Hands a request to the loop thread; the future resolves with `done`'s
   // status (request->done is replaced). Any thread but the loop thread.
-  std::future<Status> BeginRequest(std::shared_ptr<RetriedRequest> request);
+  // `wait`: how long it may wait for a connection; zero: RequestWait().
+  std::future<Status> BeginRequest(std::shared_ptr<RetriedRequest> request,
+                                   std::chrono::milliseconds wait = {});
   // BeginRequest(...).get(), with the checks every blocking call makes.
   Status CallRequest(std::shared_ptr<RetriedRequest> request, const char* what);
   Status SendConfigureQueue(uint64_t correlation_id, const std::string& queue,
@@ -328,6 +347,7 @@ class [[gnu::visibility("hidden")]] Client::Impl final : public net::Connection:
   }
 
   const ClientOptions options_;
+  const client_internal::ImplMode mode_;
   // 16 hex digits, random, made once: the broker's logs tie a reconnect to
   // the connection before it, and it prefixes the client's own dedup ids.
   const std::string client_id_;
@@ -367,6 +387,9 @@ class [[gnu::visibility("hidden")]] Client::Impl final : public net::Connection:
   uint64_t last_heard_ms_ = 0;                    // loop time of the last frame from the broker
   uint64_t next_ping_nonce_ = 1;
   client_internal::PendingPublishes publishes_;
+  client_internal::ClusterMap map_;  // ImplMode::fetch_map's answer
+  // In a cluster: ImplMode's hooks are called (loop thread).
+  bool routed_ = false;
   uint64_t next_auto_dedup_ = 1;
   std::unordered_map<uint64_t, InFlight> requests_;
   uint64_t next_request_id_ = kFirstRequestId;

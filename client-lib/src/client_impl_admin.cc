@@ -421,4 +421,28 @@ Result<std::vector<ServerStat>> Client::Impl::Stats() {
   return std::move(*stats);
 }
 
+// ---------------------------------------------------------------------------
+// The partition map (the routing layer's).
+
+Result<client_internal::ClusterMap> Client::Impl::FetchMap(std::chrono::milliseconds wait) {
+  if (OnLoopThread()) {
+    return Status::InvalidArgument("FetchMap blocks, so it cannot run in a callback of its client");
+  }
+  if (Finished()) return NotConnectedStatus();
+  auto map = std::make_shared<client_internal::ClusterMap>();
+  auto request = std::make_shared<RetriedRequest>();
+  request->max_sends = 1;
+  request->reply_type = wire::Body::MapReply;
+  request->reply = [map](const wire::Frame& frame) {
+    return client_internal::ReadClusterMap(*frame.body_as_MapReply(), map.get());
+  };
+  request->send = [this](uint64_t correlation_id) {
+    auto& fbb = encoder_.Start();
+    return SendChecked(wire::CreateMapRequest(fbb, correlation_id), "map request");
+  };
+  Status s = BeginRequest(std::move(request), wait).get();
+  if (!s.ok()) return s;
+  return std::move(*map);
+}
+
 }  // namespace hermod

@@ -366,9 +366,13 @@ void Client::Impl::OnSubscribeReply(SubscriptionId subscription, const Status& s
     // Refused when subscribing again after a reconnect (the queue is being
     // deleted, the broker is stopping): the application still counts on
     // this subscription, so it is sent again after the reconnect backoff
-    // rather than ended without a word.
+    // rather than ended without a word. In a cluster, a node that no longer
+    // leads the queue's partition says so: the routing layer moves it.
     it->second.sent = false;
     resubscribe_timer_.Start(static_cast<uint64_t>(resubscribe_backoff_.Next().count()));
+    if (routed_ && status.code() == ErrorCode::kNotLeader && mode_.on_not_leader) {
+      mode_.on_not_leader(status);
+    }
     return;
   } else {
     // Refused on the application's own call: its Subscribe returns the
@@ -497,12 +501,13 @@ void Client::Impl::RequestLost(std::shared_ptr<RetriedRequest> request) {
   parked_.push_back(std::move(request));
 }
 
-std::future<Status> Client::Impl::BeginRequest(std::shared_ptr<RetriedRequest> request) {
+std::future<Status> Client::Impl::BeginRequest(std::shared_ptr<RetriedRequest> request,
+                                               std::chrono::milliseconds wait) {
   auto done = std::make_shared<std::promise<Status>>();
   std::future<Status> result = done->get_future();
   request->done = [done](const Status& status) { done->set_value(status); };
-  bool posted = loop_.Post([this, request] {
-    request->deadline = Clock::now() + RequestWait();
+  bool posted = loop_.Post([this, request, wait] {
+    request->deadline = Clock::now() + (wait.count() > 0 ? wait : RequestWait());
     StartRequest(request);
   });
   // The loop closed its mailbox: Close() ran, and the closure never will.

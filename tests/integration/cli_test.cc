@@ -221,6 +221,17 @@ TEST_F(CliTest, ServerComesFromTheEnvironment) {
   EXPECT_TRUE(pub->exit.ok()) << pub->err;
 }
 
+TEST_F(CliTest, ServerTakesASeedList) {
+  // Any node of the list works; the first is down (port 1 refuses).
+  const std::string seeds = "127.0.0.1:1," + broker_->address();
+  CommandResult pub = Run({HERMOD_CLI_BIN, "--server", seeds, "pub", "cli.seeds", "via seeds"});
+  ASSERT_TRUE(pub.exit.ok()) << pub.exit.ToString() << " " << pub.err;
+  CommandResult sub = Run(
+      {HERMOD_CLI_BIN, "--server", seeds, "sub", "cli.seeds", "--count", "1", "--timeout", "10"});
+  ASSERT_TRUE(sub.exit.ok()) << sub.exit.ToString() << " " << sub.err;
+  EXPECT_EQ(sub.out, "via seeds\n");
+}
+
 TEST_F(CliTest, UnreachableBrokerIsOneLineAndNonZero) {
   CommandResult pub = Run({HERMOD_CLI_BIN, "--server", "127.0.0.1:1", "pub", "q", "x"});
   ExpectOneLineError(pub);

@@ -81,8 +81,10 @@ class ScriptedBroker {
   flatbuffers::FlatBufferBuilder& Start() { return encoder_.Start(); }
 
   // Reads Hello, checks it, and answers Welcome. Records the Hello's
-  // client_id and reconnect flag.
-  void Handshake(uint32_t max_frame_bytes = 1 << 20) {
+  // client_id and reconnect flag. On a client's first connection (Hello not
+  // a reconnect) it then answers the client's MapRequest as a single node
+  // does (partitions 0), unless answer_map is false.
+  void Handshake(uint32_t max_frame_bytes = 1 << 20, bool answer_map = true) {
     OwnedFrame hello = Read();
     ASSERT_EQ(hello.type(), wire::Body::Hello);
     const wire::Hello& h = *hello.frame->body_as_Hello();
@@ -94,6 +96,21 @@ class ScriptedBroker {
     auto version = fbb.CreateString("9.9.9");
     auto sync = fbb.CreateString("batch");
     Send(wire::CreateWelcome(fbb, proto::kProtocolVersion, version, max_frame_bytes, sync, 0));
+    if (answer_map && !reconnect_) AnswerMap(0, {});
+  }
+
+  // Reads a MapRequest and answers MapReply: `leaders` holds each
+  // partition's leader address ("" for none), epoch 1.
+  void AnswerMap(uint32_t partitions, const std::vector<std::string>& leaders) {
+    OwnedFrame request = Read();
+    ASSERT_EQ(request.type(), wire::Body::MapRequest) << proto::BodyName(request.type());
+    auto& fbb = Start();
+    std::vector<flatbuffers::Offset<wire::PartitionRoute>> routes;
+    for (const std::string& leader : leaders) {
+      routes.push_back(wire::CreatePartitionRouteDirect(fbb, leader.c_str(), 1));
+    }
+    Send(wire::CreateMapReplyDirect(fbb, request.frame->body_as_MapRequest()->correlation_id(),
+                                    partitions, &routes));
   }
 
   // Reads frames until one of `type` comes (others are returned through

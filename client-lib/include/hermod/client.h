@@ -21,6 +21,27 @@
 // until then.
 // See docs/protocol.md for what travels on the wire (and what the broker
 // sees of a reconnect) and docs/semantics.md for what the broker guarantees.
+//
+// Clusters (docs/client.md, "Clusters"). After the handshake Connect() asks
+// the node for the partition map (MapRequest). A single node answers
+// "no partitions", and the Client is exactly the one-connection client
+// described above. A cluster node answers with P partitions and each one's
+// leader: the Client then sends everything that names a queue or group —
+// publishes, subscribes and their acks, nacks, credit and unsubscribe,
+// ConfigureQueue, the group calls that name a group, ShowQueue, PeekQueue,
+// PurgeQueue, DeleteQueue — to the leader of PartitionOf(name, P), over one
+// connection per node, made on first use. ListQueues, ListGroups and Stats
+// go to the seed node Connect() reached and are per node. When a node
+// answers kNotLeader, or a connection to one breaks, the Client fetches the
+// map again from any node it can reach (with the reconnect backoff), sends
+// unconfirmed publishes to the new leader with their dedup ids (every
+// publish has one, as dedup_resends says), and subscribes moved
+// subscriptions at the new leader with their latest credit; SubscriptionIds
+// stay valid. A publish fails only when no leader took it within its map
+// rounds (max_reconnect_attempts, or 20 when that is 0). In a cluster,
+// callbacks run on one thread per node (one at a time per node, not across
+// nodes), and on_state_change and server_info() describe the seed node's
+// connection.
 #ifndef HERMOD_CLIENT_H_
 #define HERMOD_CLIENT_H_
 
@@ -56,7 +77,10 @@ enum class ConnectionState {
 };
 
 struct ClientOptions {
-  // "HOST:PORT" of hermodd.
+  // "HOST:PORT" of hermodd; for a cluster, one or more seed nodes,
+  // comma-separated ("a:7400,b:7400"). Connect() tries them in order until
+  // one completes the handshake and sends the partition map (see Clusters
+  // above); a single address behaves as it always did.
   std::string server = "127.0.0.1:7400";
   // Connect() gives up after this long (TCP connect and handshake together).
   std::chrono::milliseconds connect_timeout{5000};
@@ -238,8 +262,11 @@ using DeliveryHandler = std::function<void(const Delivery&)>;
 
 class HERMOD_EXPORT Client {
  public:
-  // Connects to options.server and completes the handshake, or fails with
-  // kUnavailable, kTimeout or kInvalidArgument (a bad address).
+  // Connects to options.server and completes the handshake (and gets the
+  // partition map), or fails with kUnavailable, kTimeout or
+  // kInvalidArgument (a bad address). With several seeds it tries them in
+  // order, moving on only from kUnavailable and kTimeout, and returns the
+  // last seed's error when none answered.
   static Result<std::unique_ptr<Client>> Connect(const ClientOptions& options);
 
   // Closes the connection (see Close) and joins the client thread.
@@ -397,8 +424,12 @@ class HERMOD_EXPORT Client {
 
  private:
   class Impl;
-  explicit Client(std::unique_ptr<Impl> impl);
+  class Router;
+  Client(std::unique_ptr<Impl> impl, std::unique_ptr<Router> router);
+  // A single node: impl_, and no router_. A cluster: router_ (which owns
+  // one Impl per node), and no impl_.
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Router> router_;
 };
 
 }  // namespace hermod

@@ -151,6 +151,17 @@ std::vector<Bytes> EveryFrame() {
   frames.push_back(Copy(EncodeSnapshotRequest(enc, {1, 2, 7})));
   frames.push_back(
       Copy(EncodeSnapshotChunk(enc, {1, 2, 7, 1, SnapshotChunkKind::kRows, 0, "rows"})));
+  {
+    auto& b = enc.Start();
+    frames.push_back(Copy(enc.Finish(wire::CreateMapRequest(b, 15))));
+  }
+  {
+    auto& b = enc.Start();
+    std::vector<flatbuffers::Offset<wire::PartitionRoute>> routes{
+        wire::CreatePartitionRouteDirect(b, "127.0.0.1:7400", 3),
+        wire::CreatePartitionRouteDirect(b, "", 1)};
+    frames.push_back(Copy(enc.Finish(wire::CreateMapReplyDirect(b, 15, 2, &routes))));
+  }
   return frames;
 }
 
