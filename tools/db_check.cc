@@ -317,6 +317,7 @@ void Checker::CheckLogRecord(const LogRecord& record) {
       case LogOpType::kDropPartition:
       case LogOpType::kPutRows:
       case LogOpType::kRebuiltPartition:
+      case LogOpType::kFence:
         break;
     }
   }

@@ -134,6 +134,8 @@ const char* LogOpName(store::LogOpType type) {
       return "put_rows";
     case store::LogOpType::kRebuiltPartition:
       return "rebuilt_partition";
+    case store::LogOpType::kFence:
+      return "fence";
   }
   return "?";
 }

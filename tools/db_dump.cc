@@ -339,6 +339,7 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
       case LogOpType::kDropPartition:
       case LogOpType::kPutRows:
       case LogOpType::kRebuiltPartition:
+      case LogOpType::kFence:
         f.Num("log_partition", op.log_partition);
         f.Num("epoch", op.epoch);
         f.Num("offset", op.offset);
@@ -416,6 +417,7 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
     case LogOpType::kDropPartition:
     case LogOpType::kPutRows:
     case LogOpType::kRebuiltPartition:
+    case LogOpType::kFence:
       out += std::string("  ") + LogOpName(op.type) + " partition " +
              std::to_string(op.log_partition) + " epoch " + std::to_string(op.epoch) + " offset " +
              std::to_string(op.offset) + "\n";

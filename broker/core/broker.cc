@@ -128,6 +128,7 @@ void Broker::ApplyCommitted(const store::LogOp& op) {
     case store::LogOpType::kDropPartition:
     case store::LogOpType::kPutRows:
     case store::LogOpType::kRebuiltPartition:
+    case store::LogOpType::kFence:
       break;
   }
 }
@@ -210,7 +211,7 @@ Status Broker::Promote(store::PartitionId partition, uint64_t epoch) {
   }
   // Its staged parts are this node's log's end now: they enter the state,
   // and a new epoch starts after them.
-  follower_.Fence(partition, epoch);
+  follower_.Fence(partition, epoch, &pipeline_.batch());
   uint64_t end = follower_.state(partition).end_offset;
   Status s = follower_.Commit(partition, epoch, end, &pipeline_.batch(), &replica_,
                               &pipeline_.unapplied());

@@ -108,6 +108,11 @@ class Broker {
   Result<ReplicateResult> TakeReplicated(const ReplicatePart& part);
   Status LeaderCommitted(store::PartitionId partition, uint64_t epoch, uint64_t leader_commit);
   Status TruncatePartition(store::PartitionId partition, uint64_t to);
+  // The control plane names `epoch` for the partition: older leaders are
+  // refused from here on (FollowerLog::Fence; durable with the next batch).
+  void Fence(store::PartitionId partition, uint64_t epoch) {
+    follower_.Fence(partition, epoch, &pipeline_.batch());
+  }
   FollowerLog& follower_log() { return follower_; }
 
   // Which partitions this node serves (a single node: its one, always). A

@@ -22,7 +22,7 @@ Status FollowerLog::Reload(store::PartitionId partition) {
   if (!log.ok()) return log.status();
   Partition& p = partitions_[partition];
   p.log = std::move(*log);
-  p.fence_epoch = std::max(p.fence_epoch, p.log.epoch);
+  p.fence_epoch = std::max({p.fence_epoch, p.log.epoch, p.log.fence_epoch});
   p.staged.clear();
   std::vector<store::StagedPart> staged;
   if (Status s = store_->ReadStaged(partition, p.log.unstaged_through + 1, UINT64_MAX, &staged);
@@ -41,9 +41,11 @@ const store::PartitionLogState& FollowerLog::state(store::PartitionId partition)
   return Get(partition).log;
 }
 
-void FollowerLog::Fence(store::PartitionId partition, uint64_t epoch) {
+void FollowerLog::Fence(store::PartitionId partition, uint64_t epoch, store::WriteBatch* batch) {
   Partition& p = Get(partition);
-  p.fence_epoch = std::max(p.fence_epoch, epoch);
+  if (epoch <= p.fence_epoch) return;
+  p.fence_epoch = epoch;
+  batch->log.In(store::kNodeLocalPartition).Fence(partition, epoch);
 }
 
 Result<ReplicateResult> FollowerLog::Take(const ReplicatePart& part, store::WriteBatch* batch,
@@ -126,8 +128,10 @@ Status FollowerLog::Truncate(store::PartitionId partition, uint64_t to, store::W
 void FollowerLog::Drop(store::PartitionId partition, store::WriteBatch* batch) {
   Partition& p = Get(partition);
   batch->log.In(store::kNodeLocalPartition).DropPartition(partition);
+  const uint64_t fence = p.log.fence_epoch;  // the drop keeps the fence row
   p.log = store::PartitionLogState();
   p.log.rebuilding = true;
+  p.log.fence_epoch = fence;
   p.staged.clear();
 }
 
@@ -137,7 +141,9 @@ void FollowerLog::Rebuilt(store::PartitionId partition, uint64_t epoch, uint64_t
   Partition& p = Get(partition);
   batch->log.In(store::kNodeLocalPartition)
       .RebuiltPartition(partition, epoch, end_offset, store::EncodeEpochs(epochs));
+  const uint64_t fence = p.log.fence_epoch;
   p.log = store::PartitionLogState();
+  p.log.fence_epoch = fence;
   p.log.epochs = epochs;
   for (const auto& e : epochs) p.log.epoch = std::max(p.log.epoch, e.first);
   p.log.epoch = std::max(p.log.epoch, epoch);

@@ -79,8 +79,8 @@ class FollowerLog {
                const std::vector<std::pair<uint64_t, uint64_t>>& epochs, store::WriteBatch* batch);
 
   // The control plane says `epoch` leads the partition now: older leaders
-  // are refused from here on.
-  void Fence(store::PartitionId partition, uint64_t epoch);
+  // are refused from here on, and after a restart once `batch` committed.
+  void Fence(store::PartitionId partition, uint64_t epoch, store::WriteBatch* batch);
 
   // The partition's log here: epoch, end offset, epochs (empty for one
   // never followed or led).
@@ -90,8 +90,8 @@ class FollowerLog {
   struct Partition {
     store::PartitionLogState log;
     // The newest epoch seen, which truncation never lowers: parts of older
-    // leaders are refused. Durable through the parts staged under it (an
-    // epoch learned from the map alone is not yet persisted).
+    // leaders are refused. Durable through the parts staged under it and
+    // the fence rows (kFence) the map's epochs are written as.
     uint64_t fence_epoch = 0;
     std::map<uint64_t, store::StagedPart> staged;  // by offset; all of them, once loaded
   };

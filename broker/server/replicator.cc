@@ -263,7 +263,7 @@ void Replicator::StopLeading(PartitionId p, const char* why) {
 
 void Replicator::BecomeFollower(PartitionId p, const cluster::PartitionState& state) {
   StopLeading(p, "another node leads it");
-  broker_->follower_log().Fence(p, state.epoch);
+  broker_->Fence(p, state.epoch);
   Followed& f = followed_[p];
   if (f.leader == state.leader && f.epoch == state.epoch) return;
   f = Followed{};

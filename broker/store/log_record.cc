@@ -108,6 +108,8 @@ void LogWriter::Copy(const LogOp& op) {
       return PartitionEnd(op.log_partition, op.epoch, op.offset);
     case LogOpType::kDropPartition:
       return DropPartition(op.log_partition);
+    case LogOpType::kFence:
+      return Fence(op.log_partition, op.epoch);
     case LogOpType::kPutRows:
       return PutRows(op.log_partition, op.part_record);
     case LogOpType::kRebuiltPartition:
@@ -166,6 +168,12 @@ void LogWriter::DropPartition(PartitionId partition) {
   std::string* out = Begin(LogOpType::kDropPartition);
   AppendFixed32(out, partition);
   AppendFixed64(out, 0);
+}
+
+void LogWriter::Fence(PartitionId partition, uint64_t epoch) {
+  std::string* out = Begin(LogOpType::kFence);
+  AppendFixed32(out, partition);
+  AppendFixed64(out, epoch);
 }
 
 void LogWriter::PutRows(PartitionId partition, std::string_view rows) {
@@ -520,6 +528,12 @@ bool LogReader::Next(LogOp* op) {
       if (!need(12)) return Fail("short partition log operation");
       op->log_partition = DecodeFixed32(p);
       op->offset = DecodeFixed64(p + 4);
+      p += 12;
+      break;
+    case LogOpType::kFence:
+      if (!need(12)) return Fail("short kFence");
+      op->log_partition = DecodeFixed32(p);
+      op->epoch = DecodeFixed64(p + 4);
       p += 12;
       break;
     case LogOpType::kPartitionEnd:

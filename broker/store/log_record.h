@@ -37,6 +37,8 @@
 //                 record and no commit record (partition_rows.h)
 //   kRebuiltPartition as kStage: epoch and end offset of the snapshot, its
 //                 epochs ((epoch u64, first offset u64)...) as the record
+//   kFence        partition u32, epoch u64: parts of older epochs are
+//                 refused from here on, across restarts
 //   kPartition    partition u32: the operations after it, up to the next
 //                 kPartition, belong to that partition (docs/cluster.md); a
 //                 record starts in partition 0, so a single node, whose one
@@ -96,6 +98,8 @@ enum class LogOpType : uint8_t {
   kDropPartition = 20,
   kPutRows = 21,
   kRebuiltPartition = 22,
+  // The newest epoch the control plane named for a partition (the fence).
+  kFence = 23,
 };
 
 // Whether the commit that logs an operation of this type applies it to the
@@ -216,6 +220,8 @@ class LogWriter {
   // slice of the leader's snapshot rows, and end the rebuild with the
   // snapshot's epoch, end offset and epochs (EncodeEpochs).
   void DropPartition(PartitionId partition);
+  // The fence of a partition's log (partition_log.h) rises to `epoch`.
+  void Fence(PartitionId partition, uint64_t epoch);
   void PutRows(PartitionId partition, std::string_view rows);
   void RebuiltPartition(PartitionId partition, uint64_t epoch, uint64_t end_offset,
                         std::string_view epochs);

@@ -21,6 +21,13 @@ std::string EpochKey(PartitionId partition, uint64_t epoch) {
   return key;
 }
 
+std::string FenceKey(PartitionId partition) {
+  std::string key(5, '\0');
+  key[0] = 'F';
+  PutBig32(key.data() + 1, partition);
+  return key;
+}
+
 std::string RebuildKey(PartitionId partition) {
   std::string key(5, '\0');
   key[0] = 'R';
@@ -154,6 +161,17 @@ void ApplyDropPartitionLog(KvTxn& txn, PartitionId partition) {
   txn.Put(Table::kPartitionLog, RebuildKey(partition), {});
 }
 
+void ApplyFence(KvTxn& txn, PartitionId partition, uint64_t epoch) {
+  std::string_view v;
+  if (txn.Get(Table::kPartitionLog, FenceKey(partition), &v) && v.size() == 8 &&
+      DecodeFixed64(v.data()) >= epoch) {
+    return;
+  }
+  std::string value;
+  AppendFixed64(&value, epoch);
+  txn.Put(Table::kPartitionLog, FenceKey(partition), value);
+}
+
 void ApplyRebuiltPartitionLog(KvTxn& txn, PartitionId partition, uint64_t epoch,
                               uint64_t end_offset,
                               const std::vector<std::pair<uint64_t, uint64_t>>& epochs) {
@@ -176,6 +194,10 @@ Result<PartitionLogState> ReadPartitionLog(KvTxn& txn, PartitionId partition) {
   ReadState(txn, partition, &state);
   std::string_view marker;
   state.rebuilding = txn.Get(Table::kPartitionLog, RebuildKey(partition), &marker);
+  std::string_view fence;
+  if (txn.Get(Table::kPartitionLog, FenceKey(partition), &fence) && fence.size() == 8) {
+    state.fence_epoch = DecodeFixed64(fence.data());
+  }
   std::unique_ptr<KvCursor> cursor = txn.Cursor(Table::kPartitionLog);
   if (!cursor) return txn.status();
   std::string prefix = EpochKey(partition, 0).substr(0, 5);

@@ -5,7 +5,8 @@
 //
 // `partition_log` holds, per partition, a state row ('S' · partition ->
 // epoch, end offset, unstaged-through offset), a rebuild marker ('R' ·
-// partition -> (empty)) while a rebuild runs, and one row per epoch it has
+// partition -> (empty)) while a rebuild runs, its fence ('F' · partition ->
+// epoch), and one row per epoch it has
 // seen ('E' · partition · epoch -> the first offset of that epoch), which is
 // what a new leader answers an EpochEndRequest from (Kafka's KIP-101).
 // `staged` holds the staged parts in slices of at most kStagedSliceBytes
@@ -43,6 +44,9 @@ struct PartitionLogState {
   // Emptied for a rebuild that has not ended: the partition's rows here are
   // partial, and only a new rebuild makes them whole.
   bool rebuilding = false;
+  // The newest epoch the control plane named for the partition, as far as
+  // it was persisted (kFence): older leaders are refused.
+  uint64_t fence_epoch = 0;
 
   // The end offset of `epoch` here: the offset before the next newer
   // epoch's first, or end_offset when there is none (KIP-101).
@@ -66,6 +70,8 @@ void ApplyPartitionEnd(KvTxn& txn, PartitionId partition, uint64_t epoch, uint64
 // at its end it holds the snapshot's epochs and ends at its end offset,
 // all of it in the state (nothing staged).
 void ApplyDropPartitionLog(KvTxn& txn, PartitionId partition);
+// Raises the partition's fence (a fence row 'F' · partition -> epoch).
+void ApplyFence(KvTxn& txn, PartitionId partition, uint64_t epoch);
 void ApplyRebuiltPartitionLog(KvTxn& txn, PartitionId partition, uint64_t epoch,
                               uint64_t end_offset,
                               const std::vector<std::pair<uint64_t, uint64_t>>& epochs);

@@ -397,6 +397,9 @@ Status Store::ApplyAtCommit(KvTxn& txn, std::string_view record, std::vector<Pur
         ApplyDropPartitionLog(txn, p);
         break;
       }
+      case LogOpType::kFence:
+        ApplyFence(txn, op.log_partition, op.epoch);
+        break;
       case LogOpType::kPutRows:
         if (Status s = PutPartitionRows(txn, op.part_record); !s.ok()) return s;
         break;
@@ -497,6 +500,7 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
       case LogOpType::kDropPartition:
       case LogOpType::kPutRows:
       case LogOpType::kRebuiltPartition:
+      case LogOpType::kFence:
         // Applied by the commit that logged them (never in the log's
         // records; a corrupt record would be the only way here).
         return Status::StorageError("log record " + std::to_string(step.batch_no) +

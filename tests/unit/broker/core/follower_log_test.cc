@@ -128,8 +128,19 @@ TEST_F(FollowerLogTest, OlderLeadersGapsAndResendsChangeNothing) {
   EXPECT_EQ(Staged(), 1u);
   EXPECT_EQ(h_.broker().follower_log().state(kP).end_offset, 1u);
   // Once the control plane names epoch 4, epoch 3 is old too.
-  h_.broker().follower_log().Fence(kP, 4);
+  h_.broker().Fence(kP, 4);
   EXPECT_EQ(*Take(3, 1, 2, 0, Record(2, "late")), ReplicateResult::kStaleEpoch);
+}
+
+// The map's epoch is a fence that outlives a restart, even when no part of
+// that epoch was ever staged here.
+TEST_F(FollowerLogTest, TheFenceSurvivesARestart) {
+  ASSERT_EQ(*Take(1, 0, 1, 1, Record(1, "one")), ReplicateResult::kStaged);
+  h_.broker().Fence(kP, 5);
+  h_.Turn();
+  h_.Restart();
+  EXPECT_EQ(*Take(4, 1, 2, 1, Record(2, "from a deposed leader")), ReplicateResult::kStaleEpoch);
+  EXPECT_EQ(*Take(5, 1, 2, 1, Record(2, "two")), ReplicateResult::kStaged);
 }
 
 TEST_F(FollowerLogTest, TruncationTakesBackOnlyStagedParts) {
@@ -139,7 +150,7 @@ TEST_F(FollowerLogTest, TruncationTakesBackOnlyStagedParts) {
   // What a high watermark passed is never taken back.
   EXPECT_EQ(h_.broker().TruncatePartition(kP, 0).code(), ErrorCode::kInvalidArgument);
   // The new leader (epoch 2) ends epoch 1 at offset 1: cut back to it.
-  h_.broker().follower_log().Fence(kP, 2);
+  h_.broker().Fence(kP, 2);
   ASSERT_TRUE(h_.broker().TruncatePartition(kP, 1).ok());
   h_.Turn();
   EXPECT_EQ(Staged(), 0u);
