@@ -9,6 +9,10 @@
 # 2. Failover: KILLS times, SIGKILL the partition's leader while a publisher
 #    waits, and time until a publish to the partition is confirmed again
 #    (by the new leader); the killed node is restarted before the next.
+# 3. Rebuild: REBUILD_MB (environment, default 200) of 4 KiB messages left
+#    in 1,000 queues, then a follower's data directory is wiped; the time
+#    until it is back in the ISR, having been sent the partition whole (its
+#    leader keeps only 8 MiB of recent parts here, so it must).
 #
 #   bench/cluster.sh [PAIRS] [KILLS]      (defaults 3 and 5; binaries from
 #                                          build/bin or $HERMOD_BIN)
@@ -41,7 +45,11 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 cluster_up() {
   rm -rf "$work/cluster"
   scripts/local-cluster.sh up "$work/cluster" --nodes 3 --partitions 1 --replicas 3 \
-    -- --log-level warn ${NODE_ARGS:-} >/dev/null
+    -- --log-level warn ${NODE_ARGS:-} "$@" >/dev/null
+}
+etcd_urls() { awk '$1 == "etcd" { printf "%s%s", sep, $3; sep = "," }' "$work/cluster/cluster.txt"; }
+isr_size() {
+  "$HERMOD_BIN/hermod" cluster status --etcd "$(etcd_urls)" --json | jq '.partitions[0].isr | length'
 }
 # The address and node id of partition 0's leader.
 leader() {
@@ -100,4 +108,26 @@ for k in $(seq 1 "$kills"); do
 done
 sorted=$(printf '%s\n' "${times[@]}" | sort -n)
 echo "failover ms: $(echo $sorted) median $(printf '%s\n' "${times[@]}" | median) max $(echo "$sorted" | tail -1)"
+scripts/local-cluster.sh down "$work/cluster" >/dev/null
+
+mb=${REBUILD_MB:-200}
+echo "== rebuild: a wiped follower sent $mb MB whole (leader window 8 MiB)"
+cluster_up --cluster-replica-window-mib 8
+read -r addr leader_id < <(leader)
+count=$((mb * 256))  # 4 KiB each
+"$HERMOD_BIN/hermod" --server "$addr" bench publish --queues 1000 --count "$count" --size 4096 \
+  --publishers 1 --inflight 1000 --json >/dev/null
+victim=$(awk -v l="$leader_id" '$1 == "node" && $2 != l {print $2; exit}' "$work/cluster/cluster.txt")
+pid=$(awk -v id="$victim" '$1 == "node" && $2 == id {print $4}' "$work/cluster/cluster.txt")
+kill -TERM "$pid"
+while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+rm -rf "$work/cluster/$victim/data"
+start=$(date +%s%N)
+scripts/local-cluster.sh restart "$work/cluster" "$victim" >/dev/null
+deadline=$((SECONDS + 600))
+until [ $SECONDS -ge $deadline ] || [ "$(isr_size)" = 3 ]; do sleep 0.1; done
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+sent=$("$HERMOD_BIN/hermod" --server "$addr" stats --json |
+  jq '.cluster_snapshot_bytes_sent_total // 0')
+echo "rebuild: $victim back in the ISR $took ms after its restart; the leader sent $sent bytes of snapshot ($(echo "scale=1; $sent / 1048576 / ($took / 1000)" | bc) MiB/s)"
 echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
