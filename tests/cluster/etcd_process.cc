@@ -103,7 +103,8 @@ int UnusedLoopbackPort() {
   return 0;
 }
 
-EtcdProcess::EtcdProcess(std::string dir) : dir_(std::move(dir)) {
+EtcdProcess::EtcdProcess(std::string dir, std::string extra_client_host)
+    : dir_(std::move(dir)), extra_client_host_(std::move(extra_client_host)) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
@@ -121,14 +122,19 @@ Status EtcdProcess::Start(std::chrono::milliseconds timeout) {
   int peer_port = UnusedLoopbackPort();
   while (peer_port == client_port) peer_port = UnusedLoopbackPort();
   client_url_ = "http://127.0.0.1:" + std::to_string(client_port);
+  std::string client_urls = client_url_;
+  if (!extra_client_host_.empty()) {
+    extra_client_url_ = "http://" + extra_client_host_ + ":" + std::to_string(client_port);
+    client_urls += "," + extra_client_url_;
+  }
   const std::string peer_url = "http://127.0.0.1:" + std::to_string(peer_port);
   const std::string log_path = dir_ + "/etcd.log";
 
   // Prepared before fork(): the child of a threaded parent may only make
   // async-signal-safe calls before exec.
   std::vector<std::string> args = {
-      kEtcdBinary, "--name", "t", "--data-dir", dir_ + "/data", "--listen-client-urls", client_url_,
-      "--advertise-client-urls", client_url_, "--listen-peer-urls", peer_url,
+      kEtcdBinary, "--name", "t", "--data-dir", dir_ + "/data", "--listen-client-urls", client_urls,
+      "--advertise-client-urls", client_urls, "--listen-peer-urls", peer_url,
       "--initial-advertise-peer-urls", peer_url, "--initial-cluster", "t=" + peer_url,
       // etcd's smallest lease TTL is 1.5 election timeouts' worth of
       // heartbeats: 25 ms heartbeats and a 250 ms election make it 1 s.

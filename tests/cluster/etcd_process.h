@@ -27,8 +27,11 @@ namespace hermod::test {
 
 class EtcdProcess {
  public:
-  // `dir` must exist; etcd's data directory and log go inside it.
-  explicit EtcdProcess(std::string dir);
+  // `dir` must exist; etcd's data directory and log go inside it. With
+  // `extra_client_host` (an IPv4 address of this host, such as the host end
+  // of a test's veth pair), etcd serves clients on that address too, on the
+  // same port, and advertises both URLs.
+  explicit EtcdProcess(std::string dir, std::string extra_client_host = "");
   ~EtcdProcess();
   EtcdProcess(const EtcdProcess&) = delete;
   EtcdProcess& operator=(const EtcdProcess&) = delete;
@@ -49,13 +52,17 @@ class EtcdProcess {
 
   // "http://127.0.0.1:PORT".
   const std::string& client_url() const { return client_url_; }
+  // "http://EXTRA_CLIENT_HOST:PORT"; empty without an extra client host.
+  const std::string& extra_client_url() const { return extra_client_url_; }
   bool running() const { return pid_ > 0; }
 
  private:
   bool Reap(std::chrono::milliseconds timeout);
 
   std::string dir_;
+  std::string extra_client_host_;
   std::string client_url_;
+  std::string extra_client_url_;
   pid_t pid_ = -1;
   int pidfd_ = -1;
 };

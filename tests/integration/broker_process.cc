@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -151,6 +152,18 @@ Status BrokerProcess::Start() {
       return s;
     }
   }
+  int netns_fd = -1;
+  if (!options_.netns.empty()) {
+    const std::string path = "/run/netns/" + options_.netns;
+    netns_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (netns_fd < 0) {
+      Status s = Status::IoError("open " + path + ": " + strerror(errno));
+      ::close(out[0]);
+      ::close(out[1]);
+      if (err_fd >= 0) ::close(err_fd);
+      return s;
+    }
+  }
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
@@ -158,6 +171,7 @@ Status BrokerProcess::Start() {
     ::close(out[0]);
     ::close(out[1]);
     if (err_fd >= 0) ::close(err_fd);
+    if (netns_fd >= 0) ::close(netns_fd);
     return s;
   }
   if (pid == 0) {
@@ -166,6 +180,11 @@ Status BrokerProcess::Start() {
     if (::getppid() != parent) ::_exit(126);  // the parent died before prctl
     ::dup2(out[1], STDOUT_FILENO);
     if (err_fd >= 0) ::dup2(err_fd, STDERR_FILENO);
+    if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) {
+      static constexpr char kSetnsFailed[] = "BrokerProcess: setns failed\n";
+      (void)!::write(STDERR_FILENO, kSetnsFailed, sizeof(kSetnsFailed) - 1);
+      ::_exit(125);
+    }
     ::execv(argv[0], argv.data());
     static constexpr char kExecFailed[] = "BrokerProcess: execv failed\n";
     (void)!::write(STDERR_FILENO, kExecFailed, sizeof(kExecFailed) - 1);
@@ -173,6 +192,7 @@ Status BrokerProcess::Start() {
   }
   ::close(out[1]);
   if (err_fd >= 0) ::close(err_fd);
+  if (netns_fd >= 0) ::close(netns_fd);
   pid_ = pid;
   reaped_ = false;
   exit_status_ = ExitStatus();

@@ -64,6 +64,10 @@ class BrokerProcess {
     // broker's log then shows in ctest's output), else a file that is
     // truncated at each start.
     std::string stderr_path{};
+    // A network namespace, by the name `ip netns add` gave it (a file under
+    // /run/netns): the child enters it (setns) before exec, so pid() is
+    // still hermodd's. Empty: the test's own namespace.
+    std::string netns{};
     // How long Start() waits for the "listening on" line.
     std::chrono::milliseconds start_timeout{10000};
   };
