@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include <charconv>
+#include <utility>
 
 #include "keys.h"
 #include "names.h"
@@ -83,18 +84,26 @@ Result<std::optional<DedupIndex::Original>> DedupIndex::Find(QueueId target,
 void DedupIndex::Add(QueueId target, std::string_view dedup_id, const Original& original,
                      uint64_t now_ms) {
   if (std::optional<ClientId> id = ParseClientId(dedup_id)) {
-    Ring<ClientRecord>& ring = clients_[id->client];
-    // A client numbers its publishes in sending order, so the ring stays
-    // sorted by n; anything else is kept the general way.
-    if (ring.empty() || ring.back().n < id->n) {
-      ring.push_back(ClientRecord{id->n, target, original, now_ms});
-      ++client_records_;
-      if (ring.size() > max_per_client_) {
-        ring.pop_front();
-        --client_records_;
-      }
+    // A client numbers its publishes in sending order, but a node sees
+    // them in that order only per partition: a cluster follower gets one
+    // client's publishes of several partitions interleaved. The ring is
+    // kept sorted by n (a late one moves back to its place; usually it is
+    // the newest and stays last), so that a resend is always found.
+    if (ClientRecord* same = FindClientRecord(*id)) {
+      *same = ClientRecord{id->n, target, original, now_ms};
       return;
     }
+    Ring<ClientRecord>& ring = clients_[id->client];
+    ring.push_back(ClientRecord{id->n, target, original, now_ms});
+    ++client_records_;
+    for (size_t i = ring.size() - 1; i > 0 && ring[i - 1].n > ring[i].n; --i) {
+      std::swap(ring[i - 1], ring[i]);
+    }
+    if (ring.size() > max_per_client_) {
+      ring.pop_front();
+      --client_records_;
+    }
+    return;
   }
   std::string key = MemoryKey(target, dedup_id);
   map_[key] = Record{original, now_ms};

@@ -475,7 +475,7 @@ void Replicator::CheckIsr(PartitionId p, Led& led) {
   const uint64_t hw = tracker_.high_watermark(p);
   for (const NodeId& node : led.followers) {
     FollowerProgress& progress = led.progress[node];
-    if (progress.isr_change_pending) continue;
+    if (progress.isr_change_pending || now < progress.isr_retry_at_ms) continue;
     const bool in_sync = Contains(led.in_sync, node);
     // Its lag: how long ago the oldest part it has not acked was committed.
     // A follower not heard from since the link or the leadership began
@@ -506,7 +506,11 @@ void Replicator::CheckIsr(PartitionId p, Led& led) {
                          if (closed_) return;
                          auto it = led_.find(p);
                          if (it != led_.end() && it->second.epoch == epoch) {
-                           it->second.progress[node].isr_change_pending = false;
+                           FollowerProgress& progress = it->second.progress[node];
+                           progress.isr_change_pending = false;
+                           if (!state.ok()) {
+                             progress.isr_retry_at_ms = loop_.now_ms() + options_.isr_retry_ms;
+                           }
                          }
                          if (!state.ok()) {
                            spdlog::warn("cluster: partition {}: ISR change for {} failed: {}", p,

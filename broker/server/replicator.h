@@ -63,6 +63,9 @@ struct ReplicatorOptions {
   uint64_t window_bytes = 256ull << 20;
   // How often promotions, lag and the high watermark are looked at.
   uint64_t tick_ms = 20;
+  // A failed ISR change (etcd unreachable, or the epoch moved on) is tried
+  // again after this long at the earliest.
+  uint64_t isr_retry_ms = 500;
   // A rebuild that has heard nothing from its leader for this long starts
   // over.
   uint64_t rebuild_silence_ms = 10000;
@@ -120,7 +123,8 @@ class Replicator {
     uint64_t silent_since_ms = 0;  // !known: since when
     bool behind_window = false;    // needs a part the window no longer holds
     bool isr_change_pending = false;
-    bool in_sync_asked = false;  // what the pending change asked for
+    bool in_sync_asked = false;    // what the pending change asked for
+    uint64_t isr_retry_at_ms = 0;  // after a failed change
   };
   // A partition this node leads or is taking over.
   struct Led {

@@ -73,6 +73,25 @@ TEST_F(DedupIndexTest, ClientIdsStayInMemoryBoundedPerClient) {
   EXPECT_EQ(index.size(), 0u);
 }
 
+// A cluster follower sees one client's publishes of several partitions
+// interleaved, so its ids come out of order; each is found all the same
+// (a resend to it once it leads is a duplicate, not a second copy).
+TEST_F(DedupIndexTest, ClientIdsAddedOutOfOrderAreFound) {
+  DedupIndex index(&store_, 100000, 100);
+  const std::string client = "~00000000000000ab-";
+  for (uint64_t n : {5, 9, 6, 12, 7, 8, 11, 10}) {
+    index.Add(n % 3 + 1, client + std::to_string(n), {n * 10, n, 1}, 1000);
+  }
+  for (uint64_t n = 5; n <= 12; ++n) {
+    auto hit = index.Find(n % 3 + 1, client + std::to_string(n), 1000);
+    ASSERT_TRUE(hit.ok());
+    ASSERT_TRUE(hit->has_value()) << n;
+    EXPECT_EQ((*hit)->msg_id, n * 10);
+  }
+  EXPECT_FALSE(index.Find(1, client + "4", 1000)->has_value());
+  EXPECT_EQ(index.size(), 8u);
+}
+
 TEST_F(DedupIndexTest, OddTildeIdsAreKeptInMemoryToo) {
   DedupIndex index(&store_, 100000, 10);
   index.Add(1, "~not-a-client-id", {5, 5, 1}, 10);
