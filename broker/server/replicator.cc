@@ -210,7 +210,24 @@ void Replicator::BecomeLeader(PartitionId p, const cluster::PartitionState& stat
   Settle();
 }
 
+bool Replicator::ReloadLedLog(PartitionId p) {
+  auto reload = reload_after_.find(p);
+  if (reload == reload_after_.end()) return true;
+  if (broker_->committed_through() < reload->second) return false;  // at a later tick
+  if (Status s = broker_->follower_log().Reload(p); !s.ok()) {
+    spdlog::error("cluster: partition {}: cannot read its log: {}", p, s.ToString());
+    return false;
+  }
+  reload_after_.erase(reload);
+  durable_end_.erase(p);
+  return true;
+}
+
 void Replicator::TryPromote(PartitionId p, Led& led) {
+  // Led here before: where its log ends is what those commits wrote, not
+  // what the follower log held when that leadership began. Numbering from
+  // the older end would reuse offsets the followers hold already.
+  if (!led.promoted && !ReloadLedLog(p)) return;
   if (broker_->follower_log().state(p).rebuilding) {
     // A half-written copy never serves. The controller elects only in-sync
     // replicas, which this one is not; the map will move on.
@@ -276,16 +293,7 @@ void Replicator::BecomeFollower(PartitionId p, const cluster::PartitionState& st
 
 void Replicator::AskEpochEnd(PartitionId p, Followed& f) {
   if (f.ready || f.rebuild != Rebuild::kNone || f.leader.empty()) return;
-  auto reload = reload_after_.find(p);
-  if (reload != reload_after_.end()) {
-    if (broker_->committed_through() < reload->second) return;  // at a later tick
-    if (Status s = broker_->follower_log().Reload(p); !s.ok()) {
-      spdlog::error("cluster: partition {}: cannot read its log: {}", p, s.ToString());
-      return;
-    }
-    reload_after_.erase(reload);
-    durable_end_.erase(p);
-  }
+  if (!ReloadLedLog(p)) return;
   const store::PartitionLogState& log = broker_->follower_log().state(p);
   if (log.rebuilding) return StartRebuild(p, f, "an earlier rebuild did not finish");
   if (durable_end_.count(p) == 0) durable_end_[p] = log.end_offset;

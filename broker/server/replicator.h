@@ -195,6 +195,9 @@ class Replicator {
   void StopLeading(PartitionId p, const char* why);
   void Tick();
   void TryPromote(PartitionId p, Led& led);
+  // A partition this node stopped leading: reads its log again once every
+  // batch of that leadership is back. False while that has to wait.
+  bool ReloadLedLog(PartitionId p);
   void StartLeading(PartitionId p, Led& led);
   void AskEpochEnd(PartitionId p, Followed& f);
 
