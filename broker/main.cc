@@ -151,6 +151,8 @@ int main(int argc, char** argv) {
                  "Clients must send one of the tokens in this file (one per line); "
                  "empty: no authentication")
       ->capture_default_str();
+  app.add_flag("--insecure", options.insecure,
+               "Allow --listen on an address other machines reach without --auth-token-file");
   app.add_option("--metrics-listen", options.metrics_listen,
                  "Serve /metrics (Prometheus) and /healthz on HOST:PORT; empty: off")
       ->capture_default_str();

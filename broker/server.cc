@@ -23,6 +23,7 @@
 #include "mem_env.h"
 #include "memory_return.h"
 #include "metrics_text.h"
+#include "net/address.h"
 #include "net/listener.h"
 #include "net/loop.h"
 #include "net/signals.h"
@@ -68,8 +69,35 @@ class DataDirLock {
 
 }  // namespace
 
+Status Server::CheckListenSafety() const {
+  Result<sockaddr_storage> addr = net::ParseHostPort(options_.listen);
+  if (!addr.ok()) return addr.status();  // the listener would say the same
+  if (net::IsLoopback(*addr)) return Status::OK();
+  const bool authenticated = !options_.sessions.auth_tokens.empty();
+  if (!authenticated && !options_.insecure) {
+    return Status::InvalidArgument(
+        "refusing to listen on " + options_.listen +
+        ", an address other machines reach, with no authentication: anyone there could read "
+        "and delete every queue. Set --auth-token-file, listen on 127.0.0.1, or pass --insecure "
+        "to accept the risk");
+  }
+  if (!authenticated) {
+    spdlog::warn(
+        "listening on {} with no authentication (--insecure): anyone who reaches it "
+        "can read and delete every queue",
+        options_.listen);
+  } else {
+    spdlog::warn(
+        "listening on {} without TLS: tokens and messages cross the network in clear "
+        "text",
+        options_.listen);
+  }
+  return Status::OK();
+}
+
 Status Server::Run(const std::function<void(const std::string&)>& on_listening,
                    const std::function<void(const std::string&)>& on_metrics) {
+  if (Status s = CheckListenSafety(); !s.ok()) return s;
   // Store.
   DataDirLock lock;
   std::unique_ptr<store::KvEnv> env;

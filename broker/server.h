@@ -33,6 +33,9 @@ struct ServerOptions {
   // Read again on SIGHUP (sessions.auth_tokens holds what was read at
   // start); empty: no authentication.
   std::string auth_token_file;
+  // Listen for clients on an address other machines reach without any
+  // authentication (refused otherwise: docs/operations.md, "Security").
+  bool insecure = false;
   core::BrokerConfig broker;
   server::SessionOptions sessions;
   // How often the broker checks whether many queues went idle and, if so,
@@ -56,6 +59,10 @@ class Server {
   // Returns the reason it could not start or run (OK after a clean stop).
   Status Run(const std::function<void(const std::string&)>& on_listening,
              const std::function<void(const std::string&)>& on_metrics = nullptr);
+
+  // A client listener on a non-loopback address needs authentication, or
+  // --insecure; either way it warns (no TLS yet).
+  Status CheckListenSafety() const;
 
   // The cluster member (partition map, this node's roles) while Run() runs
   // in cluster mode; null otherwise. Loop thread only.

@@ -59,4 +59,16 @@ std::string FormatAddress(const sockaddr* addr) {
   return "?";
 }
 
+bool IsLoopback(const sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) != 0;
+  }
+  return false;
+}
+
 }  // namespace hermod::net

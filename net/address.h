@@ -16,6 +16,10 @@ namespace hermod::net {
 // "localhost". Port 0 is allowed (the kernel picks one when listening).
 Result<sockaddr_storage> ParseHostPort(std::string_view host_port);
 
+// Whether a parsed address is a loopback one (127.0.0.0/8, ::1), which
+// only processes of this machine reach.
+bool IsLoopback(const sockaddr_storage& addr);
+
 // Formats an IPv4 or IPv6 socket address as "HOST:PORT".
 std::string FormatAddress(const sockaddr* addr);
 

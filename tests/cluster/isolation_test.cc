@@ -411,7 +411,10 @@ class IsolationTest : public ::testing::Test {
                             id, "--peer-listen", host + ":" + std::to_string(NewPort()),
                             "--cluster-lease-ttl-s", "1", "--cluster-replica-lag-ms", "500",
                             // Clients notice a silent node after two periods.
-                            "--heartbeat-ms", "1000"};
+                            "--heartbeat-ms", "1000",
+                            // The veth addresses are reachable only from this
+                            // machine's own namespaces.
+                            "--insecure"};
       nodes_[id] = std::make_unique<test::BrokerProcess>(options);
       ASSERT_TRUE(nodes_[id]->Start().ok()) << id << "\n" << DumpLogs();
     }

@@ -261,5 +261,27 @@ TEST(AuthStartTest, AnUnusableTokenFileStopsTheBrokerAtStart) {
   }
 }
 
+// Safe defaults: a client listener other machines reach needs tokens, or
+// --insecure; the refusal names both and changes nothing (the broker never
+// binds, so no other machine is ever offered the port).
+TEST(AuthStartTest, ANonLoopbackListenerWithoutAuthenticationIsRefused) {
+  TempDir dir;
+  for (const std::string listen : {"0.0.0.0:0", "[::]:0"}) {
+    BrokerProcess::Options options;
+    options.data_dir = dir.Join("data");
+    options.listen = listen;
+    options.stderr_path = dir.Join("stderr");
+    BrokerProcess broker(options);
+    Status started = broker.Start();
+    ASSERT_FALSE(started.ok()) << listen;
+    EXPECT_EQ(broker.exit_status().code, 1) << listen;
+    std::ifstream err(options.stderr_path);
+    std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("refusing to listen on " + listen), std::string::npos) << text;
+    EXPECT_NE(text.find("--insecure"), std::string::npos) << text;
+    EXPECT_NE(text.find("--auth-token-file"), std::string::npos) << text;
+  }
+}
+
 }  // namespace
 }  // namespace hermod::test
