@@ -87,18 +87,22 @@ void DedupIndex::Add(QueueId target, std::string_view dedup_id, const Original& 
     // A client numbers its publishes in sending order, but a node sees
     // them in that order only per partition: a cluster follower gets one
     // client's publishes of several partitions interleaved. The ring is
-    // kept sorted by n (a late one moves back to its place; usually it is
-    // the newest and stays last), so that a resend is always found.
-    if (ClientRecord* same = FindClientRecord(*id)) {
-      *same = ClientRecord{id->n, target, original, now_ms};
-      return;
-    }
+    // kept sorted by n, so that a resend is always found: the newest id
+    // goes last at once; a late one moves back to its place.
     Ring<ClientRecord>& ring = clients_[id->client];
-    ring.push_back(ClientRecord{id->n, target, original, now_ms});
-    ++client_records_;
-    for (size_t i = ring.size() - 1; i > 0 && ring[i - 1].n > ring[i].n; --i) {
-      std::swap(ring[i - 1], ring[i]);
+    const ClientRecord record{id->n, target, original, now_ms};
+    if (ring.empty() || ring.back().n < id->n) {
+      ring.push_back(record);
+    } else if (ClientRecord* same = FindClientRecord(*id)) {
+      *same = record;
+      return;
+    } else {
+      ring.push_back(record);
+      for (size_t i = ring.size() - 1; i > 0 && ring[i - 1].n > ring[i].n; --i) {
+        std::swap(ring[i - 1], ring[i]);
+      }
     }
+    ++client_records_;
     if (ring.size() > max_per_client_) {
       ring.pop_front();
       --client_records_;

@@ -114,6 +114,18 @@ class FailoverTest : public ::testing::Test {
     });
   }
 
+  // Every partition led by `node`.
+  bool WaitForAllLedBy(const std::string& node, std::chrono::milliseconds timeout) {
+    return WaitUntil(timeout, [&] {
+      json j = Status();
+      if (!j.is_object()) return false;
+      for (const json& p : j["partitions"]) {
+        if (p["leader"] != node) return false;
+      }
+      return true;
+    });
+  }
+
   template <typename Pred>
   static bool WaitUntil(std::chrono::milliseconds timeout, Pred pred) {
     const auto deadline = Clock::now() + timeout;
@@ -477,14 +489,7 @@ TEST_F(FailoverTest, AWipedNodeCatchesUpAndCanLeadWithEverything) {
   ASSERT_TRUE(WaitForFullIsr(30s)) << DumpLogs();
   // The others die: it is the only replica left, and in every ISR.
   for (const std::string other : {"n1", "n2"}) nodes_[other]->Kill(SIGKILL);
-  ASSERT_TRUE(WaitUntil(30s, [&] {
-    json j = Status();
-    if (!j.is_object()) return false;
-    for (const json& p : j["partitions"]) {
-      if (p["leader"] != wiped) return false;
-    }
-    return true;
-  })) << DumpLogs();
+  ASSERT_TRUE(WaitForAllLedBy(wiped, 30s)) << DumpLogs();
   const Tally t = CheckDelivered(confirmed, 15s);
   std::printf("wiped node: %zu confirmed, %zu missing after it caught up and took over\n",
               t.confirmed, t.lost);
@@ -546,14 +551,7 @@ TEST_F(SmallWindowFailoverTest, AWipedNodeBehindTheWindowRebuildsFromSnapshots) 
   // the window came as snapshots.
   EXPECT_GE(rebuilt, 1) << DumpLogs();
   for (const std::string other : {"n1", "n2"}) nodes_[other]->Kill(SIGKILL);
-  ASSERT_TRUE(WaitUntil(30s, [&] {
-    json j = Status();
-    if (!j.is_object()) return false;
-    for (const json& p : j["partitions"]) {
-      if (p["leader"] != wiped) return false;
-    }
-    return true;
-  })) << DumpLogs();
+  ASSERT_TRUE(WaitForAllLedBy(wiped, 30s)) << DumpLogs();
   const Tally t = CheckDelivered(confirmed, 15s);
   std::printf(
       "wiped node behind the window: %.0f partitions rebuilt from snapshots; %zu confirmed, %zu "
