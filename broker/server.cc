@@ -255,6 +255,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           replication.lag_max_ms = options_.cluster.replica_lag_ms;
           replication.window_bytes = options_.cluster.replica_window_mib << 20;
           replication.isr_retry_ms = options_.cluster.retry_ms;
+          replication.forward_retry_ms = options_.cluster.retry_ms;
           replicator = std::make_unique<server::Replicator>(loop, &broker, &store,
                                                             cluster_node->plane(), replication);
           result = replicator->Start();

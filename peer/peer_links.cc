@@ -355,6 +355,13 @@ bool PeerLinks::Dispatch(Handler& h, net::Connection& conn, const wire::Frame& f
       s = DecodeAndCall(node_id, frame, proto::DecodeSnapshotChunk, cb.on_snapshot_chunk,
                         cb.on_frame);
       break;
+    case wire::Body::ForwardPublish:
+      s = DecodeAndCall(node_id, frame, proto::DecodeForwardPublish, cb.on_forward_publish,
+                        cb.on_frame);
+      break;
+    case wire::Body::ForwardAck:
+      s = DecodeAndCall(node_id, frame, proto::DecodeForwardAck, cb.on_forward_ack, cb.on_frame);
+      break;
     default:
       if (!cb.on_frame) {
         s = Status(ErrorCode::kUnknownFrame, std::string("frame type ") +

@@ -95,6 +95,12 @@ class PeerLinks {
     // closed (the follower's rebuild starts again).
     std::function<void(const std::string& node_id, const proto::SnapshotChunkFrame& chunk)>
         on_snapshot_chunk;
+    // A forward whose checksum did not match never arrives here: the link
+    // is closed (the sender sends it again).
+    std::function<void(const std::string& node_id, const proto::ForwardPublishFrame& forward)>
+        on_forward_publish;
+    std::function<void(const std::string& node_id, const proto::ForwardAckFrame& ack)>
+        on_forward_ack;
     // Any other frame after the handshake (Ping and Pong excepted), or a
     // peer frame without its own callback; valid only during the call.
     // Unset: a frame of another type is refused with kUnknownFrame and the

@@ -100,6 +100,26 @@ uint64_t SnapshotChunkChecksum(const SnapshotChunkFrame& chunk) {
   return XXH64_digest(&state);
 }
 
+uint64_t ForwardPublishChecksum(const ForwardPublishFrame& forward) {
+  HERMOD_CHECK(forward.envelope.size() <= UINT32_MAX);
+  XXH64_state_t state;
+  XXH64_reset(&state, 0);
+  uint8_t header[4 + 8 + 8 + 4 + 4];
+  PutLittleEndian32(header, forward.partition);
+  PutLittleEndian64(header + 4, forward.group_id);
+  PutLittleEndian64(header + 12, forward.job_id);
+  PutLittleEndian32(header + 20, forward.chunk);
+  PutLittleEndian32(header + 24, static_cast<uint32_t>(forward.envelope.size()));
+  XXH64_update(&state, header, sizeof(header));
+  XXH64_update(&state, forward.envelope.data(), forward.envelope.size());
+  for (const std::string& name : forward.names) {
+    uint8_t len[2] = {static_cast<uint8_t>(name.size()), static_cast<uint8_t>(name.size() >> 8)};
+    XXH64_update(&state, len, sizeof(len));
+    XXH64_update(&state, name.data(), name.size());
+  }
+  return XXH64_digest(&state);
+}
+
 std::span<const uint8_t> EncodePeerHello(FrameEncoder& encoder, const PeerIdentity& hello) {
   auto& fbb = encoder.Start();
   auto cluster = fbb.CreateString(hello.cluster);
@@ -223,6 +243,62 @@ std::span<const uint8_t> EncodeSnapshotChunk(FrameEncoder& encoder,
   return encoder.Finish(wire::CreateSnapshotChunk(
       fbb, chunk.partition, chunk.epoch, chunk.snapshot_id, chunk.seq,
       static_cast<uint8_t>(chunk.kind), chunk.end_offset, checksum, data));
+}
+
+std::span<const uint8_t> EncodeForwardPublish(FrameEncoder& encoder,
+                                              const ForwardPublishFrame& forward) {
+  const uint64_t checksum = ForwardPublishChecksum(forward);
+  auto& fbb = encoder.Start();
+  auto envelope = Bytes(fbb, forward.envelope);
+  auto names = fbb.CreateVectorOfStrings(forward.names);
+  return encoder.Finish(wire::CreateForwardPublish(fbb, forward.partition, forward.group_id,
+                                                   forward.job_id, forward.chunk, envelope, names,
+                                                   checksum));
+}
+
+std::span<const uint8_t> EncodeForwardAck(FrameEncoder& encoder, const ForwardAckFrame& ack) {
+  auto& fbb = encoder.Start();
+  auto message = fbb.CreateString(ack.message.data(), ack.message.size());
+  return encoder.Finish(wire::CreateForwardAck(fbb, ack.partition, ack.job_id, ack.chunk,
+                                               static_cast<uint16_t>(ack.code), message));
+}
+
+Result<ForwardPublishFrame> DecodeForwardPublish(const wire::Frame& frame) {
+  Result<const wire::ForwardPublish*> body = BodyAs<wire::ForwardPublish>(frame);
+  if (!body.ok()) return body.status();
+  const wire::ForwardPublish* f = *body;
+  ForwardPublishFrame forward;
+  forward.partition = f->partition();
+  forward.group_id = f->group_id();
+  forward.job_id = f->job_id();
+  forward.chunk = f->chunk();
+  forward.envelope = View(f->envelope());
+  if (f->names() != nullptr) {
+    forward.names.reserve(f->names()->size());
+    for (const flatbuffers::String* name : *f->names()) {
+      if (name == nullptr || name->size() > UINT16_MAX) {
+        return Status(ErrorCode::kMalformedFrame, "ForwardPublish has a bad member name");
+      }
+      forward.names.emplace_back(name->string_view());
+    }
+  }
+  if (ForwardPublishChecksum(forward) != f->checksum()) {
+    return Status(ErrorCode::kCorruption, "ForwardPublish checksum mismatch");
+  }
+  return forward;
+}
+
+Result<ForwardAckFrame> DecodeForwardAck(const wire::Frame& frame) {
+  Result<const wire::ForwardAck*> body = BodyAs<wire::ForwardAck>(frame);
+  if (!body.ok()) return body.status();
+  const wire::ForwardAck* a = *body;
+  ForwardAckFrame ack;
+  ack.partition = a->partition();
+  ack.job_id = a->job_id();
+  ack.chunk = a->chunk();
+  ack.code = static_cast<ErrorCode>(a->code());
+  ack.message = View(a->message());
+  return ack;
 }
 
 Result<SnapshotRequestFrame> DecodeSnapshotRequest(const wire::Frame& frame) {

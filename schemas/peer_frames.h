@@ -12,7 +12,9 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "frame_codec.h"
 #include "hermod/status.h"
@@ -109,6 +111,28 @@ struct SnapshotChunkFrame {
 // each), kind (u8), end_offset (u64 LE), data length (u32 LE), data.
 uint64_t SnapshotChunkChecksum(const SnapshotChunkFrame& chunk);
 
+struct ForwardPublishFrame {
+  uint32_t partition = 0;
+  uint64_t group_id = 0;
+  uint64_t job_id = 0;
+  uint32_t chunk = 0;
+  std::string_view envelope;
+  std::vector<std::string> names;
+};
+
+// XXH64, seed 0, over: partition (u32 LE), group_id, job_id (u64 LE each),
+// chunk (u32 LE), envelope length (u32 LE), envelope, then per name its
+// length (u16 LE) and bytes.
+uint64_t ForwardPublishChecksum(const ForwardPublishFrame& forward);
+
+struct ForwardAckFrame {
+  uint32_t partition = 0;
+  uint64_t job_id = 0;
+  uint32_t chunk = 0;
+  ErrorCode code = ErrorCode::kOk;
+  std::string_view message;
+};
+
 // XXH64, seed 0, over: partition (u32 LE), epoch, prev_offset, offset (u64
 // LE each), record length (u32 LE), record, commit_record length (u32 LE),
 // commit_record. REQUIRES: record and commit_record are below 4 GiB.
@@ -136,6 +160,11 @@ std::span<const uint8_t> EncodeSnapshotRequest(FrameEncoder& encoder,
 std::span<const uint8_t> EncodeSnapshotChunk(FrameEncoder& encoder,
                                              const SnapshotChunkFrame& chunk);
 
+// Computes the checksum and puts it in the frame.
+std::span<const uint8_t> EncodeForwardPublish(FrameEncoder& encoder,
+                                              const ForwardPublishFrame& forward);
+std::span<const uint8_t> EncodeForwardAck(FrameEncoder& encoder, const ForwardAckFrame& ack);
+
 // Every Decode* returns kProtocolViolation when the frame is of another type.
 Result<PeerIdentity> DecodePeerHello(const wire::Frame& frame);
 Result<PeerIdentity> DecodePeerWelcome(const wire::Frame& frame);
@@ -152,6 +181,10 @@ Result<SnapshotRequestFrame> DecodeSnapshotRequest(const wire::Frame& frame);
 // kCorruption when the checksum differs (no view of the data is handed
 // out); kMalformedFrame when kind is above kMaxSnapshotChunkKind.
 Result<SnapshotChunkFrame> DecodeSnapshotChunk(const wire::Frame& frame);
+
+// kCorruption when the checksum differs.
+Result<ForwardPublishFrame> DecodeForwardPublish(const wire::Frame& frame);
+Result<ForwardAckFrame> DecodeForwardAck(const wire::Frame& frame);
 
 // True when `s` is DecodeReplicate's checksum mismatch.
 bool IsChecksumMismatch(const Status& s);

@@ -309,6 +309,8 @@ void Checker::CheckLogRecord(const LogRecord& record) {
       case LogOpType::kGroupChange:
       case LogOpType::kFanoutStart:
       case LogOpType::kFanoutProgress:
+      case LogOpType::kFanoutForward:
+      case LogOpType::kFanoutForwarded:
       case LogOpType::kPartition:  // read by LogReader itself
       case LogOpType::kStage:      // applied at commit (never in the log)
       case LogOpType::kUnstage:
@@ -415,7 +417,9 @@ void Checker::CheckEntries() {
 }
 
 void Checker::CheckFanout() {
-  // A job is a header (job id) and its member list (job id · 'm').
+  // A job is a header (job id) and its member list (job id · 'm'); a
+  // cluster's forwards to other partitions (job id · 'f' · partition ·
+  // chunk) outlive it, each holding a reference on the message.
   std::map<uint64_t, store::FanoutHeader> headers;
   std::map<uint64_t, size_t> member_bytes;
   {
@@ -433,6 +437,22 @@ void Checker::CheckFanout() {
         headers.emplace(job_id, header);
       } else if (key.size() == 9 && key[8] == 'm') {
         member_bytes.emplace(store::GetBig64(key.data()), cursor->value().size());
+      } else if (store::IsFanoutForwardKey(key)) {
+        store::FanoutForwardValue forward;
+        std::vector<std::string> names;
+        if (!forward.Decode(cursor->value()) || !store::DecodeNames(forward.names, &names)) {
+          Problem("fan-out job " + std::to_string(store::GetBig64(key.data())) +
+                  " has a malformed forward");
+          continue;
+        }
+        ++job_refs_[forward.msg_id];
+        NoteMsgId(forward.msg_id);
+        std::string_view stored;
+        if (!txn_.Get(Table::kMessages, store::U64Key(forward.msg_id).view(), &stored)) {
+          Problem("a forward of fan-out job " + std::to_string(store::GetBig64(key.data())) +
+                  " references message " + std::to_string(forward.msg_id) +
+                  ", which is not stored");
+        }
       } else {
         Problem("fanout has a key of " + std::to_string(key.size()) + " bytes");
       }
@@ -503,7 +523,7 @@ void Checker::CheckMessages() {
     auto who = [&] {
       return std::to_string(in_index) + " index entries, " + std::to_string(in_log) +
              " fan-out entries in the unapplied log, " + std::to_string(in_jobs) +
-             " unfinished fan-out jobs";
+             " unfinished fan-out jobs or forwards";
     };
     std::string_view value;
     if (txn_.Get(Table::kRefs, store::U64Key(msg_id).view(), &value)) {

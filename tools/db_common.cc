@@ -136,6 +136,10 @@ const char* LogOpName(store::LogOpType type) {
       return "rebuilt_partition";
     case store::LogOpType::kFence:
       return "fence";
+    case store::LogOpType::kFanoutForward:
+      return "fanout_forward";
+    case store::LogOpType::kFanoutForwarded:
+      return "fanout_forwarded";
   }
   return "?";
 }

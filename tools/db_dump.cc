@@ -332,6 +332,13 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
         f.Num("job_id", op.job_id);
         f.Num("cursor", op.cursor);
         break;
+      case LogOpType::kFanoutForward:
+      case LogOpType::kFanoutForwarded:
+        f.Num("job_id", op.job_id);
+        f.Num("msg_id", op.msg_id);
+        f.Num("partition", op.forward_partition);
+        f.Num("chunk", op.chunk);
+        break;
       case LogOpType::kStage:
       case LogOpType::kUnstage:
       case LogOpType::kTruncatePartition:
@@ -409,6 +416,12 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
     case LogOpType::kFanoutProgress:
       out += "  fan-out job " + std::to_string(op.job_id) + " at member " +
              std::to_string(op.cursor) + (op.done ? ", done" : "") + "\n";
+      break;
+    case LogOpType::kFanoutForward:
+    case LogOpType::kFanoutForwarded:
+      out += std::string("  ") + LogOpName(op.type) + " job " + std::to_string(op.job_id) +
+             " to partition " + std::to_string(op.forward_partition) + " chunk " +
+             std::to_string(op.chunk) + "\n";
       break;
     case LogOpType::kStage:
     case LogOpType::kUnstage:

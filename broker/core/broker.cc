@@ -120,6 +120,8 @@ void Broker::ApplyCommitted(const store::LogOp& op) {
     case store::LogOpType::kDedupExpire:
     case store::LogOpType::kPurge:
     case store::LogOpType::kFanoutProgress:
+    case store::LogOpType::kFanoutForward:
+    case store::LogOpType::kFanoutForwarded:
     case store::LogOpType::kPartition:  // never returned by LogReader
     case store::LogOpType::kStage:      // node-local bookkeeping
     case store::LogOpType::kUnstage:
@@ -279,7 +281,8 @@ Result<BatchNo> Broker::PrepareRebuild(store::PartitionId partition, BatchNo* ma
   {
     Result<std::unique_ptr<store::KvTxn>> txn = store_->env()->BeginRead();
     if (!txn.ok()) return txn.status();
-    if (Status s = store::CollectPartitionTargets(**txn, PartitionFilter(partition), &targets);
+    if (Status s =
+            store::CollectPartitionTargets(**txn, PartitionFilter(partition), partition, &targets);
         !s.ok()) {
       return s;
     }
@@ -317,6 +320,25 @@ Status Broker::TakeOverFanouts(store::PartitionId partition) {
   std::erase_if(jobs, [&](const store::RecoveredFanout& j) {
     return groups_.has_job(j.header.group_id, j.job_id);
   });
+  // The forwards of the partition go out again (their batches are committed
+  // here): the members' leader answers those it has as duplicates.
+  std::vector<store::RecoveredForward> forwards;
+  if (forward_listener_) {
+    if (Status s = store_->ReadFanoutForwards(&forwards); !s.ok()) return s;
+  }
+  for (store::RecoveredForward& f : forwards) {
+    if (f.from != partition) continue;
+    OutboundForward forward;
+    forward.from = partition;
+    forward.to = f.to;
+    forward.group_id = f.group_id;
+    forward.job_id = f.job_id;
+    forward.chunk = f.chunk;
+    forward.msg_id = f.msg_id;
+    forward.envelope = std::move(f.envelope);
+    forward.names = std::move(f.names);
+    forward_listener_(std::move(forward));
+  }
   if (jobs.empty()) return Status::OK();
   // A job names its group by id; its partition is its group name's.
   std::unordered_map<uint64_t, store::PartitionId> partition_of;
@@ -531,6 +553,7 @@ void Broker::Publish(ClientId client_id, const PublishRequest& publish) {
 }
 
 void Broker::RefusePublish(Client& client, uint64_t correlation_id, const Status& status) {
+  if (client.internal != nullptr) return client.internal->Replied(correlation_id, status);
   out_->PublishFailed(client.client_id(), correlation_id, status);
 }
 
@@ -595,6 +618,11 @@ void Broker::ConfigureQueue(ClientId client_id, const ConfigureRequest& configur
 void Broker::Connect(ClientId client_id, ClientPort* port) {
   auto [it, added] = clients_.emplace(client_id, std::make_unique<Client>(client_id, port));
   HERMOD_CHECK(added && "a client connected twice");
+}
+
+void Broker::ConnectInternal(ClientId client_id, InternalReplies* replies) {
+  Connect(client_id, nullptr);
+  clients_[client_id]->internal = replies;
 }
 
 void Broker::Disconnect(ClientId client_id) {

@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -71,6 +72,8 @@ struct BrokerStatistics {
   uint64_t refused_storage = 0;  // publishes refused while the store is full
   uint64_t group_publishes = 0;
   uint64_t fanout_entries = 0;
+  uint64_t fanout_forwards = 0;    // forwards of group publishes to other partitions
+  uint64_t forwards_received = 0;  // such forwards stored here (duplicates not counted)
   uint64_t batches = 0;
   uint64_t batch_failures = 0;
 };
@@ -179,6 +182,14 @@ class Broker {
     pipeline_.set_on_submit(std::move(listener));
   }
   void OnReplicated(BatchNo through);
+  // Group fan-out across partitions: each forward of a publish to another
+  // partition's members goes to `listener` once its batch is replicated
+  // (and again, read from the store, when this node takes the group's
+  // partition over); ForwardDone() once that partition's leader has it.
+  void set_forward_listener(std::function<void(OutboundForward)> listener) {
+    forward_listener_ = std::move(listener);
+  }
+  void ForwardDone(const OutboundForward& forward);
   // A batch waiting for replication never will be (this node lost a
   // partition it carries): its replies fail with `why`, when
   // OnReplicated() passes it. At-least-once holds: an unconfirmed publish is
@@ -202,6 +213,10 @@ class Broker {
   // to `port`, which must live until Disconnect()); Disconnect() when its
   // connection closed: its deliveries go back to their queues.
   void Connect(ClientId client_id, ClientPort* port);
+  // A client inside the node (the cluster's forwarded publishes), with no
+  // deliveries; its replies go to `replies`, which must live until
+  // Disconnect().
+  void ConnectInternal(ClientId client_id, InternalReplies* replies);
   void Disconnect(ClientId client_id);
   // The client's output drained: deliveries paused for it may resume.
   void ClientWritable(ClientId client_id);
@@ -217,6 +232,11 @@ class Broker {
   Status Unsubscribe(ClientId client_id, SubscriptionId subscription_id);
   void ConfigureQueue(ClientId client_id, const ConfigureRequest& configure);
   void ChangeGroup(ClientId client_id, const GroupChangeRequest& request);
+  // Stores a forward's message once for the named members of a partition
+  // led here (creating their queues) and adds their entries, all in one
+  // batch; a forward seen before (by group, job and chunk) is answered as a
+  // duplicate. The reply comes once durable (and replicated).
+  void PublishForwarded(ClientId client_id, const ForwardedPublish& forward);
   // Purge: removes every entry not being delivered; forget: deletes the
   // queue too (refused while it has consumers). Output::QueuePurged once
   // durable.
@@ -310,6 +330,15 @@ class Broker {
                       const store::NewEnvelope& envelope, size_t envelope_bytes);
   // Adds this batch's chunk of member entries (fanout_chunk at most).
   void ExpandFanouts();
+  // One member entry of a group publish's message; false when the queue
+  // has no room.
+  bool AddFanoutEntry(Queue* q, MsgId msg_id, const MessageRef& msg, uint32_t bytes,
+                      uint64_t expires_ms);
+  // Logs the forwards of a group publish to its members of other
+  // partitions, and holds them for the forward listener.
+  void ForwardFanout(Group& group, const FanoutJob& job, std::string_view envelope);
+  // Hands the forwards whose batch is replicated to the listener.
+  void ReleaseForwards(BatchNo through);
 
   // Inspection (inspect.cc).
   Status FillRow(std::string_view name, QueueId queue_id, const store::QueueState& state, Row* row);
@@ -324,8 +353,6 @@ class Broker {
   void SendReplies(Client& client, BatchNo through);
   // A partition just promoted resumes its unfinished fan-out jobs.
   Status TakeOverFanouts(store::PartitionId partition);
-  Status CheckMemberServed(std::string_view member) const;
-  Status CheckMembersServed(const Group& group) const;
   void FailRepliesOf(const std::vector<ClientId>& clients, BatchNo batch_no, const Status& why);
   // Storage room: publishes are refused while it is under the reserve, and
   // after a batch failed for room until one commits.
@@ -371,6 +398,9 @@ class Broker {
   // their replies, and the newest batch it did that for.
   std::map<BatchNo, Status> replication_failed_;
   BatchNo replies_decided_through_ = 0;
+  // Forwards logged in a batch not replicated yet, oldest first.
+  std::deque<std::pair<BatchNo, OutboundForward>> awaiting_forwards_;
+  std::function<void(OutboundForward)> forward_listener_;
   BatchNo fanout_batch_ = 0;  // the batch fanout_in_batch_ counts for
   uint64_t fanout_in_batch_ = 0;
 

@@ -36,6 +36,8 @@ class Client {
 
   ClientId client_id() const { return client_id_; }
   ClientPort* port() const { return port_; }
+  // A client inside the node: its replies go here, not to Output.
+  InternalReplies* internal = nullptr;
 
   Ring<PendingReply>& replies() { return replies_; }
   // The newest batch holding one of this client's replies.

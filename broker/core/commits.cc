@@ -22,7 +22,9 @@ void Broker::SendReplies(Client& client, BatchNo through) {
   ClientId client_id = client.client_id();
   while (!replies.empty() && replies.front().batch_no <= through) {
     const PendingReply& r = replies.front();
-    if (r.failed) {
+    if (client.internal != nullptr) {
+      client.internal->Replied(r.correlation_id, r.failed ? batch_failure_ : Status::OK());
+    } else if (r.failed) {
       if (r.kind == PendingReply::kConfigure || r.kind == PendingReply::kGroup) {
         out_->Error(client_id, batch_failure_, r.correlation_id, false);
       } else {
@@ -63,9 +65,14 @@ void Broker::OnBatchDone(BatchOutcome& batch) {
       replication_failed_.erase(failed_replication);
     }
   }
+  if (failed != 0) {
+    // Its forwards never became durable: nobody sends them.
+    std::erase_if(awaiting_forwards_, [failed](const auto& f) { return f.first == failed; });
+  }
   if (replication_gate_ && batch.batch_no > replicated_through_) {
     awaiting_replication_.push_back(AwaitingReplication{batch.batch_no, std::move(batch.clients)});
   } else {
+    if (!awaiting_forwards_.empty()) ReleaseForwards(batch.batch_no);
     for (ClientId client_id : batch.clients) {
       auto it = clients_.find(client_id);
       if (it != clients_.end()) SendReplies(*it->second, batch.batch_no);
@@ -104,6 +111,7 @@ void Broker::OnBatchDone(BatchOutcome& batch) {
 void Broker::OnReplicated(BatchNo through) {
   if (through <= replicated_through_) return;
   replicated_through_ = through;
+  if (!awaiting_forwards_.empty()) ReleaseForwards(std::min(through, replies_decided_through_));
   while (!awaiting_replication_.empty() && awaiting_replication_.front().batch_no <= through) {
     AwaitingReplication& done = awaiting_replication_.front();
     for (ClientId client_id : done.clients) {

@@ -84,14 +84,22 @@ void Broker::ChangeGroup(ClientId client_id, const GroupChangeRequest& request) 
         change.member.assign(member);
         if (op == GroupOp::kAdd) {
           if (group->members.count(change.member) > 0) continue;
-          if (Status s = CheckMemberServed(member); !s.ok()) return fail(s);
+          change.kind = store::GroupChange::kAdd;
+          if (config_.cluster && PartitionOfName(member) != PartitionOfName(name)) {
+            // Another partition's member: only its own leader creates its
+            // queue, when the first publish is forwarded there.
+            change.queue_id = 0;
+            group->members.emplace(change.member, 0);
+            batch.log.ChangeGroup(change);
+            ++changed;
+            continue;
+          }
           // A member queue need not exist yet: adding it creates it, so the
           // group can hold its id.
           Result<Queue*> q = queues_.Load(member);
           if (!q.ok()) return fail(q.status());
           EnsureCreated(*q);
           batch.log.In(PartitionOfName(name));  // EnsureCreated logs in the member's
-          change.kind = store::GroupChange::kAdd;
           change.queue_id = (*q)->queue_id();
           group->members.emplace(change.member, change.queue_id);
         } else {
@@ -149,27 +157,6 @@ Result<GroupMembers> Broker::ShowGroup(std::string_view name, const PageRequest&
   return result;
 }
 
-// A cluster node writes only partitions it leads: anything else would
-// never reach that partition's replicas. Until fan-out forwards a group's
-// publish to other partitions' leaders (docs/cluster.md), a group's
-// members must live in partitions this node leads.
-Status Broker::CheckMemberServed(std::string_view member) const {
-  if (!config_.cluster || serves(PartitionOfName(member))) return Status::OK();
-  return Status(ErrorCode::kNotSupported,
-                "member " + std::string(member) + " is in partition " +
-                    std::to_string(PartitionOfName(member)) +
-                    ", led by another node: groups across partitions are not supported in a "
-                    "cluster yet");
-}
-
-Status Broker::CheckMembersServed(const Group& group) const {
-  if (!config_.cluster) return Status::OK();
-  for (const auto& [member, queue_id] : group.members) {
-    if (Status s = CheckMemberServed(member); !s.ok()) return s;
-  }
-  return Status::OK();
-}
-
 void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
                             const store::NewEnvelope& envelope, size_t envelope_bytes) {
   uint64_t correlation_id = publish.correlation_id;
@@ -182,9 +169,6 @@ void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
   Result<Group*> found = groups_.Load(name);
   if (!found.ok()) return RefusePublish(client, correlation_id, found.status());
   Group* group = *found;
-  if (Status s = CheckMembersServed(*group); !s.ok()) {
-    return RefusePublish(client, correlation_id, s);
-  }
   uint64_t now = envelope.publish_ms;
   BatchNo batch_no = pipeline_.batch_no();
   QueueId dedup_target = store::kGroupDedupBit | group->group_id;
@@ -224,9 +208,15 @@ void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
   job.msg = MessageRef(Message::Create(start.msg_id, start.envelope));
   job.bytes = static_cast<uint32_t>(envelope_bytes);
   job.expires_ms = expires_ms;
-  job.members = group->Snapshot();
+  if (config_.cluster) {
+    job.members =
+        group->Snapshot([this](std::string_view m) { return PartitionOfName(m); }, job.partition);
+  } else {
+    job.members = group->Snapshot();
+  }
   start.members = *job.members;
   batch.log.In(job.partition).StartFanout(start);
+  if (!group->remote().empty()) ForwardFanout(*group, job, start.envelope);
   pipeline_.NotePublish(envelope_bytes);
   if (!dedup_id.empty()) {
     batch.log.Dedup(dedup_target, 0, job.msg_id, now, dedup_id);
@@ -258,28 +248,7 @@ void Broker::ExpandFanouts() {
     for (size_t i = job.cursor; i < end; ++i) {
       Result<Queue*> found = queues_.LoadById((*job.members)[i]);
       if (!found.ok()) continue;  // the member queue is gone
-      Queue* q = *found;
-      if (Status s = MakeRoom(q, job.bytes); !s.ok()) {
-        spdlog::debug("group fan-out skips {}: {}", q->name(), s.ToString());
-        continue;
-      }
-      Entry entry;
-      entry.seq = q->next_seq++;
-      entry.batch_no = batch.batch_no;
-      entry.msg_id = job.msg_id;
-      entry.bytes = job.bytes;
-      entry.expires_ms = job.expires_ms;
-      entry.msg = job.msg;
-      batch.log.In(q->partition)
-          .Entry(q->queue_id(), entry.seq, job.msg_id, job.bytes, job.expires_ms);
-      q->tail.push_back(std::move(entry));
-      q->depth += 1;
-      q->bytes += job.bytes;
-      pipeline_.NoteLogQueue(q);
-      ++added;
-      // Delivery does not wait for the commit (the message is durable
-      // already; its entry will be with this batch).
-      if (!config_.deliver_after_commit && !q->consumers.empty()) Dispatch(q);
+      if (AddFanoutEntry(*found, job.msg_id, job.msg, job.bytes, job.expires_ms)) ++added;
     }
     fanout_in_batch_ += end - job.cursor;
     stats_.fanout_entries += added;
@@ -288,6 +257,175 @@ void Broker::ExpandFanouts() {
                                              added, end == total});
     groups_.Advance(job, end);  // a finished job leaves: job is gone
   }
+}
+
+bool Broker::AddFanoutEntry(Queue* q, MsgId msg_id, const MessageRef& msg, uint32_t bytes,
+                            uint64_t expires_ms) {
+  if (Status s = MakeRoom(q, bytes); !s.ok()) {
+    spdlog::debug("group fan-out skips {}: {}", q->name(), s.ToString());
+    return false;
+  }
+  store::WriteBatch& batch = pipeline_.batch();
+  Entry entry;
+  entry.seq = q->next_seq++;
+  entry.batch_no = batch.batch_no;
+  entry.msg_id = msg_id;
+  entry.bytes = bytes;
+  entry.expires_ms = expires_ms;
+  entry.msg = msg;
+  batch.log.In(q->partition).Entry(q->queue_id(), entry.seq, msg_id, bytes, expires_ms);
+  q->tail.push_back(std::move(entry));
+  q->depth += 1;
+  q->bytes += bytes;
+  pipeline_.NoteLogQueue(q);
+  // Delivery does not wait for the commit (the message is durable already;
+  // its entry will be with this batch).
+  if (!config_.deliver_after_commit && !q->consumers.empty()) Dispatch(q);
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Group fan-out across partitions (docs/design.md). The group's leader
+// logs one forward per other partition (and chunk of fanout_chunk
+// members), each holding a reference on the message, in the publish's own
+// batch: its followers hold them too, so a new leader resumes them. Once
+// the batch is replicated, the forward listener (the replicator) sends
+// them to the members' leader until it answers; ForwardDone() then logs
+// them done.
+
+void Broker::ForwardFanout(Group& group, const FanoutJob& job, std::string_view envelope) {
+  store::WriteBatch& batch = pipeline_.batch();
+  const size_t chunk_size = std::max<size_t>(config_.fanout_chunk, 1);
+  for (const auto& [partition, names] : group.remote()) {
+    for (size_t first = 0, chunk = 0; first < names.size(); first += chunk_size, ++chunk) {
+      OutboundForward forward;
+      forward.from = job.partition;
+      forward.to = partition;
+      forward.group_id = job.group_id;
+      forward.job_id = job.job_id;
+      forward.chunk = static_cast<uint32_t>(chunk);
+      forward.msg_id = job.msg_id;
+      forward.envelope.assign(envelope);
+      size_t last = std::min(names.size(), first + chunk_size);
+      forward.names.assign(names.begin() + first, names.begin() + last);
+      store::FanoutForward op;
+      op.job_id = forward.job_id;
+      op.partition = forward.to;
+      op.chunk = forward.chunk;
+      op.msg_id = forward.msg_id;
+      op.group_id = forward.group_id;
+      op.names = store::EncodeNames(forward.names);
+      batch.log.In(job.partition).ForwardFanout(op);
+      awaiting_forwards_.emplace_back(batch.batch_no, std::move(forward));
+      ++stats_.fanout_forwards;
+    }
+  }
+}
+
+void Broker::ReleaseForwards(BatchNo through) {
+  while (!awaiting_forwards_.empty() && awaiting_forwards_.front().first <= through) {
+    OutboundForward& forward = awaiting_forwards_.front().second;
+    // Led elsewhere by now: the new leader resumes it, if its copy has it.
+    if (serves(forward.from) && forward_listener_) forward_listener_(std::move(forward));
+    awaiting_forwards_.pop_front();
+  }
+}
+
+void Broker::ForwardDone(const OutboundForward& forward) {
+  // Not led here any more: the new leader sends it again, and the members'
+  // leader answers that as a duplicate.
+  if (!serves(forward.from) || !storage_failure_.ok()) return;
+  pipeline_.batch()
+      .log.In(forward.from)
+      .FanoutForwarded(forward.job_id, forward.to, forward.chunk, forward.msg_id);
+  pipeline_.NotePublish(0);
+}
+
+void Broker::PublishForwarded(ClientId client_id, const ForwardedPublish& forward) {
+  Client& client = *FindClient(client_id);
+  uint64_t correlation_id = forward.correlation_id;
+  auto refuse = [&](const Status& s) { RefusePublish(client, correlation_id, s); };
+  if (!serves(forward.partition)) {
+    std::string why = "partition " + std::to_string(forward.partition) + " is not led by this node";
+    std::string hint = leader_hint_ ? leader_hint_(forward.partition) : std::string();
+    if (!hint.empty()) why += "; its leader is " + hint;
+    return refuse(Status(ErrorCode::kNotLeader, why));
+  }
+  if (!storage_failure_.ok()) return refuse(storage_failure_);
+  if (draining_) return refuse(Status(ErrorCode::kShuttingDown, "broker is stopping"));
+  if (Status s = CheckStoreRoom(); !s.ok()) return refuse(s);
+  store::EnvelopeView view;
+  if (!view.Parse(forward.envelope)) {
+    return refuse(Status::InvalidArgument("a forwarded publish's envelope is malformed"));
+  }
+  for (const std::string& name : forward.names) {
+    if (Status s = ValidateQueueName(name); !s.ok()) return refuse(s);
+    if (PartitionOfName(name) != forward.partition) {
+      return refuse(Status::InvalidArgument("forwarded member " + name + " is not in partition " +
+                                            std::to_string(forward.partition)));
+    }
+  }
+
+  // Once per (group, job, chunk): a resend after a lost answer or a new
+  // leader of the group's partition finds the first.
+  uint64_t now = Now();
+  const uint64_t dedup_target = store::ForwardDedupTarget(forward.partition);
+  std::string dedup_id = "fwd:" + std::to_string(forward.group_id) + ":" +
+                         std::to_string(forward.job_id) + ":" + std::to_string(forward.chunk);
+  Result<std::optional<DedupIndex::Original>> original = dedup_.Find(dedup_target, dedup_id, now);
+  if (!original.ok()) return refuse(original.status());
+  if (original->has_value()) {
+    ++stats_.duplicates;
+    PendingReply reply;
+    reply.batch_no = (*original)->batch_no;
+    reply.correlation_id = correlation_id;
+    reply.msg_id = (*original)->msg_id;
+    reply.kind = PendingReply::kDuplicate;
+    AddReply(client, reply);
+    return;
+  }
+
+  // The message is stored once for this partition's members, as a fan-out
+  // job that finishes in the batch it starts in.
+  std::vector<Queue*> members;
+  members.reserve(forward.names.size());
+  for (const std::string& name : forward.names) {
+    Result<Queue*> q = queues_.Load(name);
+    if (!q.ok()) return refuse(q.status());
+    members.push_back(*q);
+  }
+  store::WriteBatch& batch = pipeline_.batch();
+  store::FanoutStart start;
+  start.job_id = pipeline_.ids().next_job_id++;
+  start.msg_id = pipeline_.ids().next_msg_id++;
+  start.group_id = forward.group_id;
+  start.created_ms = now;
+  start.envelope.assign(forward.envelope);
+  for (Queue* q : members) {
+    EnsureCreated(q);
+    start.members.push_back(q->queue_id());
+  }
+  batch.log.In(forward.partition).StartFanout(start);
+  MessageRef msg(Message::Create(start.msg_id, start.envelope));
+  const auto bytes = static_cast<uint32_t>(start.envelope.size());
+  uint32_t added = 0;
+  for (Queue* q : members) {
+    if (AddFanoutEntry(q, start.msg_id, msg, bytes, view.expires_ms())) ++added;
+  }
+  stats_.fanout_entries += added;
+  batch.log.In(forward.partition)
+      .AdvanceFanout(store::FanoutProgress{start.job_id, start.msg_id,
+                                           static_cast<uint32_t>(members.size()), added, true});
+  batch.log.In(forward.partition).Dedup(dedup_target, 0, start.msg_id, now, dedup_id);
+  dedup_.Add(dedup_target, dedup_id, DedupIndex::Original{start.msg_id, 0, batch.batch_no}, now);
+  pipeline_.NotePublish(start.envelope.size());
+  ++stats_.forwards_received;
+  PendingReply reply;
+  reply.batch_no = batch.batch_no;
+  reply.correlation_id = correlation_id;
+  reply.msg_id = start.msg_id;
+  reply.kind = PendingReply::kPublish;
+  AddReply(client, reply);
 }
 
 }  // namespace hermod::core

@@ -442,6 +442,12 @@ std::vector<StatValue> Broker::Stats() {
   counter("purged_total", "Entries removed by purge or delete.", c.purged);
   counter("group_publishes_total", "Publishes to groups.", c.group_publishes);
   counter("fanout_entries_total", "Member entries made by group fan-out.", c.fanout_entries);
+  counter("fanout_forwards_total",
+          "Forwards of group publishes to the leaders of other partitions' members (a cluster).",
+          c.fanout_forwards);
+  counter("fanout_forwards_received_total",
+          "Forwarded group publishes stored for this node's partitions (duplicates not counted).",
+          c.forwards_received);
   gauge("publish_rate", "Publishes per second, recent.", publish_rate_.Rate(now));
   gauge("deliver_rate", "Deliveries per second, recent.", deliver_rate_.Rate(now));
   gauge("ack_rate", "Acks per second, recent.", ack_rate_.Rate(now));

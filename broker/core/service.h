@@ -43,6 +43,39 @@ using Header = store::Header;
 // Requests. String views and spans point into the caller's memory and are
 // valid for the call only.
 
+// Group fan-out across partitions (docs/design.md): a group publish's
+// members in another partition, to be forwarded to that partition's leader
+// once the publish is replicated. (job_id, to, chunk) names it.
+struct OutboundForward {
+  store::PartitionId from = 0;  // the group's partition, led here
+  store::PartitionId to = 0;    // the members'
+  uint64_t group_id = 0;
+  uint64_t job_id = 0;
+  uint32_t chunk = 0;
+  MsgId msg_id = 0;
+  std::string envelope;  // store/envelope.h
+  std::vector<std::string> names;
+};
+
+// Such a forward, arrived at the leader of the members' partition.
+struct ForwardedPublish {
+  uint64_t correlation_id = 0;
+  store::PartitionId partition = 0;  // the members'
+  uint64_t group_id = 0;
+  uint64_t job_id = 0;
+  uint32_t chunk = 0;
+  std::string_view envelope;
+  std::span<const std::string> names;
+};
+
+// Where the replies of a client inside the node go (Broker::ConnectInternal):
+// OK once the request is durable (and replicated), else why not.
+class InternalReplies {
+ public:
+  virtual ~InternalReplies() = default;
+  virtual void Replied(uint64_t correlation_id, const Status& status) = 0;
+};
+
 struct PublishRequest {
   uint64_t correlation_id = 0;
   std::string_view queue;  // a queue, or

@@ -81,6 +81,13 @@ Replicator::Replicator(net::Loop& loop, core::Broker* broker, store::Store* stor
                                        const proto::SnapshotChunkFrame& chunk) {
     OnSnapshotChunk(node, chunk);
   };
+  callbacks.on_forward_publish = [this](const std::string& node,
+                                        const proto::ForwardPublishFrame& forward) {
+    OnForwardPublish(node, forward);
+  };
+  callbacks.on_forward_ack = [this](const std::string& node, const proto::ForwardAckFrame& ack) {
+    OnForwardAck(node, ack);
+  };
   callbacks.on_writable = [this](const std::string& node) {
     std::vector<PartitionId> streaming;
     for (const auto& [key, job] : snapshots_) {
@@ -99,6 +106,8 @@ Replicator::~Replicator() {
     broker_->set_submit_listener(nullptr);
     broker_->set_commit_listener(nullptr);
     broker_->set_serve_listener(nullptr);
+    broker_->set_forward_listener(nullptr);
+    broker_->Disconnect(kForwardClient);
   }
 }
 
@@ -114,6 +123,7 @@ Status Replicator::Start() {
       StartLeading(p, it->second);
     }
   });
+  StartForwarding();
   // Snapshot ids only tell a rebuild's attempts apart; starting from the
   // clock keeps a restarted node from reusing a recent one.
   next_snapshot_id_ = loop_.now_ms() << 16;
@@ -153,6 +163,10 @@ void Replicator::OnView(const cluster::ClusterView& view) {
   }
   peer_addresses_ = peers;
   links_->SetPeers(peers);
+  leaders_.resize(view.partitions.size());
+  for (PartitionId p = 0; p < view.partitions.size(); ++p) {
+    leaders_[p] = view.partitions[p].leader;
+  }
   // Until the controller has recorded this data directory's incarnation,
   // the map's word about this node is about an earlier disk: a wiped node
   // restarted before its lease ran out must not lead what its old disk led
@@ -268,6 +282,8 @@ void Replicator::StopLeading(PartitionId p, const char* why) {
   if (tracker_.leads(p)) tracker_.StopLeading(p);
   led_.erase(it);
   std::erase_if(snapshots_, [p](const auto& e) { return e.first.first == p; });
+  // Its forwards are the next leader's to send.
+  std::erase_if(outbound_, [p](const auto& e) { return e.second.forward.from == p; });
   if (promoted) {
     spdlog::info("cluster: partition {}: no longer leading ({})", p, why);
     broker_->Demote(p);
@@ -324,6 +340,7 @@ void Replicator::Tick() {
     }
     CheckIsr(p, led);
   }
+  if (!outbound_.empty()) RetryForwards(now);
   for (auto& [p, f] : followed_) {
     if (f.rebuild != Rebuild::kNone) {
       AdvanceRebuild(p, f);
@@ -740,6 +757,27 @@ std::vector<core::StatValue> Replicator::Stats() const {
        "counter",
        "Bytes of rows and log records in those snapshots.",
        n(stats_.snapshot_bytes_sent),
+       {}},
+      {"cluster_forwards_sent_total",
+       "counter",
+       "Group publishes forwarded to the leader of another partition's members (resends "
+       "included).",
+       n(stats_.forwards_sent),
+       {}},
+      {"cluster_forwards_resent_total",
+       "counter",
+       "Of those, sent again: unanswered after --cluster-retry-ms, or not stored there yet.",
+       n(stats_.forwards_resent),
+       {}},
+      {"cluster_forwards_answered_total",
+       "counter",
+       "Forwards the members' leader has stored.",
+       n(stats_.forwards_answered),
+       {}},
+      {"cluster_forwards_pending",
+       "gauge",
+       "Forwards of partitions led here waiting for their members' leader.",
+       n(outbound_.size()),
        {}},
       {"cluster_replica_lag_parts",
        "gauge",

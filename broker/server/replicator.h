@@ -71,6 +71,9 @@ struct ReplicatorOptions {
   uint64_t rebuild_silence_ms = 10000;
   // The rows one SnapshotChunk carries, at most (about).
   size_t snapshot_chunk_bytes = 1u << 20;
+  // A forward of a group publish to another partition's leader that has
+  // not been answered is sent again after this long.
+  uint64_t forward_retry_ms = 1000;
 };
 
 struct ReplicatorStats {
@@ -84,14 +87,17 @@ struct ReplicatorStats {
   uint64_t rebuilds_finished = 0;
   uint64_t snapshots_sent = 0;  // led partitions streamed whole to a follower
   uint64_t snapshot_bytes_sent = 0;
+  uint64_t forwards_sent = 0;      // group publishes forwarded to other partitions' leaders
+  uint64_t forwards_resent = 0;    // of those, sent again (no answer, or not stored yet)
+  uint64_t forwards_answered = 0;  // stored there (or found there already)
 };
 
-class Replicator {
+class Replicator final : private core::InternalReplies {
  public:
   // `store` is the broker's (read for EpochEndRequest answers).
   Replicator(net::Loop& loop, core::Broker* broker, store::Store* store,
              cluster::ControlPlane* plane, ReplicatorOptions options);
-  ~Replicator();
+  ~Replicator() override;
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
 
@@ -226,6 +232,39 @@ class Replicator {
   void OnLinkUp(const NodeId& node);
   void OnLinkDown(const NodeId& node);
 
+  // The core's client for forwarded publishes (never a connection's id:
+  // those count up from 1).
+  static constexpr core::ClientId kForwardClient = core::ClientId{1} << 62;
+  void StartForwarding();
+  // Group fan-out across partitions (replicator_forward.cc): forwards of
+  // led partitions' group publishes go to the members' leader until it
+  // answers (ForwardPublish, ForwardAck); forwards to partitions led here
+  // go to the core directly.
+  struct ForwardKey {
+    uint64_t job_id = 0;
+    PartitionId to = 0;
+    uint32_t chunk = 0;
+    auto operator<=>(const ForwardKey&) const = default;
+  };
+  struct Outbound {
+    core::OutboundForward forward;
+    uint64_t sent_ms = 0;  // 0: not sent yet
+    bool resend = false;   // sent before: the next send counts as a resend
+  };
+  struct Inbound {
+    NodeId from;  // empty: this node's own forward
+    ForwardKey key;
+  };
+  void OnForwardReady(core::OutboundForward forward);
+  void SendForward(Outbound& out, uint64_t now);
+  void RetryForwards(uint64_t now);
+  void OnForwardPublish(const NodeId& from, const proto::ForwardPublishFrame& forward);
+  void OnForwardAck(const NodeId& from, const proto::ForwardAckFrame& ack);
+  // The core's answer to a forward it was handed (core::InternalReplies).
+  void Replied(uint64_t correlation_id, const Status& status) override;
+  // A forward sent from here was answered.
+  void ForwardAnswered(const ForwardKey& key, const Status& status);
+
   net::Loop& loop_;
   core::Broker* broker_;
   store::Store* store_;
@@ -245,6 +284,11 @@ class Replicator {
   std::map<std::string, std::string> peer_addresses_;  // node -> peer HOST:PORT
   std::map<std::pair<PartitionId, NodeId>, SnapshotJob> snapshots_;
   uint64_t next_snapshot_id_ = 0;
+  std::vector<NodeId> leaders_;  // by partition, as the last view says
+  std::map<ForwardKey, Outbound> outbound_;
+  std::map<uint64_t, Inbound> inbound_;  // by the core's correlation id
+  uint64_t next_forward_correlation_ = 0;
+
   ReplicatorStats stats_;
   bool started_ = false;
   bool closed_ = false;

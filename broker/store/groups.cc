@@ -76,7 +76,10 @@ void Store::ApplyGroupChange(KvTxn& txn, const GroupChange& change) {
       std::string_view old;
       if (txn.Get(Table::kGroups, key, &old)) return;
       txn.Put(Table::kGroups, key, U64Key(change.queue_id).view());
-      txn.Put(Table::kGroups, MemberOfKey(change.queue_id, change.group), {});
+      // A member of another partition (queue id 0) has no queue here.
+      if (change.queue_id != 0) {
+        txn.Put(Table::kGroups, MemberOfKey(change.queue_id, change.group), {});
+      }
       info.members += 1;
       break;
     }
@@ -127,6 +130,7 @@ Status Store::IndexGroupMembership(KvTxn& txn) {
   for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
     std::string_view key = cursor->key();
     if (IsMemberOfKey(key) || cursor->value().size() != 8) continue;
+    if (DecodeU64Key(cursor->value()) == 0) continue;  // another partition's member
     rows.emplace_back(DecodeU64Key(cursor->value()), std::string(key.substr(0, key.find('\0'))));
   }
   cursor.reset();
@@ -160,6 +164,39 @@ Status Store::ReadFanoutJobs(std::vector<RecoveredFanout>* out) {
       return Status::StorageError("fan-out job " + std::to_string(job.job_id) +
                                   " references missing message " +
                                   std::to_string(job.header.msg_id));
+    }
+  }
+  return (*txn)->status();
+}
+
+Status Store::ReadFanoutForwards(std::vector<RecoveredForward>* out) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::unique_ptr<KvCursor> cursor = (*txn)->Cursor(Table::kFanout);
+  if (!cursor) return (*txn)->status();
+  for (bool ok = cursor->First(); ok; ok = cursor->Next()) {
+    std::string_view key = cursor->key();
+    if (!IsFanoutForwardKey(key)) continue;
+    RecoveredForward forward;
+    forward.job_id = GetBig64(key.data());
+    forward.to = GetBig32(key.data() + 9);
+    forward.chunk = GetBig32(key.data() + 13);
+    FanoutForwardValue value;
+    if (!value.Decode(cursor->value()) || !DecodeNames(value.names, &forward.names)) {
+      return Status::StorageError("corrupt fan-out forward of job " +
+                                  std::to_string(forward.job_id));
+    }
+    forward.msg_id = value.msg_id;
+    forward.group_id = value.group_id;
+    forward.from = value.from;
+    out->push_back(std::move(forward));
+  }
+  for (RecoveredForward& forward : *out) {
+    Result<bool> found = ReadEnvelope(**txn, forward.msg_id, &forward.envelope);
+    if (!found.ok()) return found.status();
+    if (!*found) {
+      return Status::StorageError("fan-out forward of job " + std::to_string(forward.job_id) +
+                                  " references missing message " + std::to_string(forward.msg_id));
     }
   }
   return (*txn)->status();

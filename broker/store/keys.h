@@ -210,6 +210,13 @@ struct DedupValue {
 // Dedup ids of group publishes live in the same table under the group's id
 // with this bit set, so they never meet a queue's.
 inline constexpr uint64_t kGroupDedupBit = 1ull << 63;
+// Dedup ids of the publishes another partition's group fan-out forwarded
+// into partition p (docs/design.md, "Group fan-out across partitions") live
+// under this target: a group id of the highest id prefix, which the control
+// plane never hands out, so it meets neither a group's nor a queue's.
+inline constexpr uint64_t ForwardDedupTarget(PartitionId p) {
+  return kGroupDedupBit | IdBase(kMaxIdPrefix) | p;
+}
 
 // groups: group name · 0 · member queue name. Names never contain a zero
 // byte, so one group's members are one contiguous, name-ordered range.
@@ -264,6 +271,40 @@ inline std::string FanoutKey(uint64_t job_id, bool members) {
   if (members) key.push_back('m');
   return key;
 }
+
+// fanout: job id · 'f' · partition · chunk: a forward of the job's message
+// to the members of the group in another partition (a chunk of at most
+// fanout_chunk of them), until that partition's leader has it.
+inline constexpr size_t kFanoutForwardKeyBytes = 17;
+inline std::string FanoutForwardKey(uint64_t job_id, PartitionId partition, uint32_t chunk) {
+  std::string key(kFanoutForwardKeyBytes, '\0');
+  PutBig64(key.data(), job_id);
+  key[8] = 'f';
+  PutBig32(key.data() + 9, partition);
+  PutBig32(key.data() + 13, chunk);
+  return key;
+}
+inline bool IsFanoutForwardKey(std::string_view key) {
+  return key.size() == kFanoutForwardKeyBytes && key[8] == 'f';
+}
+
+// fanout forward value: msg_id u64, group_id u64, from u32 (the group's
+// partition, whose log holds the forward), then the member names as
+// kFanoutForward carries them.
+struct FanoutForwardValue {
+  MsgId msg_id = 0;
+  uint64_t group_id = 0;
+  PartitionId from = 0;
+  std::string_view names;  // a view into the value
+  bool Decode(std::string_view v) {
+    if (v.size() < 20) return false;
+    msg_id = DecodeFixed64(v.data());
+    group_id = DecodeFixed64(v.data() + 8);
+    from = DecodeFixed32(v.data() + 16);
+    names = v.substr(20);
+    return true;
+  }
+};
 
 // fanout header value: where the job stands.
 struct FanoutHeader {

@@ -98,6 +98,10 @@ void LogWriter::Copy(const LogOp& op) {
       return StartFanout(op.ToFanoutStart());
     case LogOpType::kFanoutProgress:
       return AdvanceFanout(op.ToFanoutProgress());
+    case LogOpType::kFanoutForward:
+      return ForwardFanout(op.ToFanoutForward());
+    case LogOpType::kFanoutForwarded:
+      return FanoutForwarded(op.job_id, op.forward_partition, op.chunk, op.msg_id);
     case LogOpType::kStage:
       return Stage(op.log_partition, op.epoch, op.offset, op.part_record, op.part_commit_record);
     case LogOpType::kUnstage:
@@ -314,6 +318,73 @@ void LogWriter::AdvanceFanout(const FanoutProgress& progress) {
   out->push_back(progress.done ? 1 : 0);
 }
 
+void LogWriter::ForwardFanout(const FanoutForward& forward) {
+  std::string* out = Begin(LogOpType::kFanoutForward);
+  AppendFixed64(out, forward.job_id);
+  AppendFixed32(out, forward.partition);
+  AppendFixed32(out, forward.chunk);
+  AppendFixed64(out, forward.msg_id);
+  AppendFixed64(out, forward.group_id);
+  out->append(forward.names);
+}
+
+void LogWriter::FanoutForwarded(uint64_t job_id, PartitionId partition, uint32_t chunk,
+                                MsgId msg_id) {
+  std::string* out = Begin(LogOpType::kFanoutForwarded);
+  AppendFixed64(out, job_id);
+  AppendFixed32(out, partition);
+  AppendFixed32(out, chunk);
+  AppendFixed64(out, msg_id);
+}
+
+std::string EncodeNames(const std::vector<std::string>& names) {
+  std::string out;
+  AppendFixed32(&out, static_cast<uint32_t>(names.size()));
+  for (const std::string& name : names) AppendString16(&out, name);
+  return out;
+}
+
+namespace {
+
+// The length of a names blob at the front of `in`; 0 when malformed.
+size_t NamesBytes(std::string_view in) {
+  if (in.size() < 4) return 0;
+  uint32_t count = DecodeFixed32(in.data());
+  size_t at = 4;
+  for (uint32_t i = 0; i < count; ++i) {
+    if (in.size() < at + 2) return 0;
+    at += 2 + DecodeFixed16(in.data() + at);
+    if (in.size() < at) return 0;
+  }
+  return at;
+}
+
+}  // namespace
+
+bool DecodeNames(std::string_view blob, std::vector<std::string>* names) {
+  if (NamesBytes(blob) != blob.size()) return false;
+  uint32_t count = DecodeFixed32(blob.data());
+  names->reserve(names->size() + count);
+  size_t at = 4;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint16_t len = DecodeFixed16(blob.data() + at);
+    names->emplace_back(blob.substr(at + 2, len));
+    at += 2 + len;
+  }
+  return true;
+}
+
+FanoutForward LogOp::ToFanoutForward() const {
+  FanoutForward forward;
+  forward.job_id = job_id;
+  forward.partition = forward_partition;
+  forward.chunk = chunk;
+  forward.msg_id = msg_id;
+  forward.group_id = group_id;
+  forward.names.assign(names);
+  return forward;
+}
+
 GroupChange LogOp::ToGroupChange() const {
   GroupChange change;
   change.kind = group_kind;
@@ -505,6 +576,27 @@ bool LogReader::Next(LogOp* op) {
       op->added = DecodeFixed32(p + 20);
       op->done = p[24] != 0;
       p += 25;
+      break;
+    case LogOpType::kFanoutForward: {
+      if (!need(32)) return Fail("short kFanoutForward");
+      op->job_id = DecodeFixed64(p);
+      op->forward_partition = DecodeFixed32(p + 8);
+      op->chunk = DecodeFixed32(p + 12);
+      op->msg_id = DecodeFixed64(p + 16);
+      op->group_id = DecodeFixed64(p + 24);
+      size_t names = NamesBytes(std::string_view(p + 32, left - 32));
+      if (names == 0) return Fail("short fan-out forward names");
+      op->names = std::string_view(p + 32, names);
+      p += 32 + names;
+      break;
+    }
+    case LogOpType::kFanoutForwarded:
+      if (!need(24)) return Fail("short kFanoutForwarded");
+      op->job_id = DecodeFixed64(p);
+      op->forward_partition = DecodeFixed32(p + 8);
+      op->chunk = DecodeFixed32(p + 12);
+      op->msg_id = DecodeFixed64(p + 16);
+      p += 24;
       break;
     case LogOpType::kStage:
     case LogOpType::kPutRows:

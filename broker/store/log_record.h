@@ -25,6 +25,12 @@
 //   kFanoutStart  job_id u64, msg_id u64, group_id u64, created_ms u64,
 //                 envelope_len u32, envelope, count u32, count member queue ids u64
 //   kFanoutProgress job_id u64, msg_id u64, cursor u32, added u32, done u8
+//   kFanoutForward job_id u64, partition u32, chunk u32, msg_id u64,
+//                 group_id u64, count u32, count (name_len u16, name): a
+//                 group publish's members in another partition, to forward
+//                 to its leader (holds a reference on the message)
+//   kFanoutForwarded job_id u64, partition u32, chunk u32, msg_id u64: that
+//                 leader has them (drops the forward and its reference)
 //   kStage        partition u32, epoch u64, offset u64, record_len u32,
 //                 record, commit_len u32, commit record: a follower's
 //                 staged part (partition_log.h)
@@ -100,10 +106,15 @@ enum class LogOpType : uint8_t {
   kRebuiltPartition = 22,
   // The newest epoch the control plane named for a partition (the fence).
   kFence = 23,
+  // Group fan-out across partitions: ops of the group's partition, applied
+  // at commit.
+  kFanoutForward = 24,
+  kFanoutForwarded = 25,
 };
 
 // Whether the commit that logs an operation of this type applies it to the
-// index (the others wait for the record's apply step).
+// index (the others wait for the record's apply step). kStage and every
+// type after it are.
 inline bool AppliedAtCommit(LogOpType type) {
   return (type >= LogOpType::kIndexAck && type <= LogOpType::kFanoutProgress) ||
          type >= LogOpType::kStage;
@@ -134,6 +145,21 @@ struct FanoutStart {
 // A fan-out job's progress in a batch (kFanoutProgress): `added` member
 // entries were written to the batch's record (kEntry), and `cursor`
 // members are done.
+// A forward of a group publish to the members of one other partition
+// (kFanoutForward; kFanoutForwarded names the same job, partition, chunk).
+struct FanoutForward {
+  uint64_t job_id = 0;
+  PartitionId partition = 0;  // the members'
+  uint32_t chunk = 0;
+  MsgId msg_id = 0;
+  uint64_t group_id = 0;
+  std::string names;  // count u32, then (len u16, name) each: EncodeNames
+};
+// The names blob of a FanoutForward (and of a FanoutForwardValue).
+std::string EncodeNames(const std::vector<std::string>& names);
+// False when the blob is malformed.
+bool DecodeNames(std::string_view blob, std::vector<std::string>* names);
+
 struct FanoutProgress {
   uint64_t job_id = 0;
   MsgId msg_id = 0;
@@ -206,6 +232,10 @@ class LogWriter {
   void StartFanout(const FanoutStart& start);
   // A fan-out job wrote member entries up to `cursor` (`added` of them).
   void AdvanceFanout(const FanoutProgress& progress);
+  // A group publish's members of another partition, to forward; and their
+  // forward done.
+  void ForwardFanout(const FanoutForward& forward);
+  void FanoutForwarded(uint64_t job_id, PartitionId partition, uint32_t chunk, MsgId msg_id);
   // A cluster node's partition logs (partition_log.h): a follower stages a
   // leader's part, moves staged parts up to `through` into its state, or
   // cuts its log of the partition back to `to`; a leader records where its
@@ -276,6 +306,10 @@ struct LogOp {
   uint32_t cursor = 0;
   uint32_t added = 0;
   bool done = false;
+  // kFanoutForward, kFanoutForwarded (job_id, msg_id, group_id too)
+  PartitionId forward_partition = 0;
+  uint32_t chunk = 0;
+  std::string_view names;  // kFanoutForward: count u32, then (len u16, name)
 
   // kStage, kUnstage, kTruncatePartition, kPartitionEnd, kDropPartition,
   // kPutRows, kRebuiltPartition (offset: the offset, `through`, `to` or end
@@ -289,6 +323,7 @@ struct LogOp {
   GroupChange ToGroupChange() const;
   FanoutStart ToFanoutStart() const;
   FanoutProgress ToFanoutProgress() const;
+  FanoutForward ToFanoutForward() const;
 };
 
 // Reads the operations of one record. Views point into the record's bytes.

@@ -184,8 +184,10 @@ Status PartitionScan::Next(size_t max_bytes, std::string* out, bool* done) {
         if (!start(Table::kDedup)) return Fail();
         for (; positioned_ && !full(); positioned_ = cursor_->Next()) {
           uint64_t target = DedupTarget(cursor_->key());
-          bool ours = (target & kGroupDedupBit) != 0 ? group_ids_.contains(target & ~kGroupDedupBit)
-                                                     : queue_ids_.contains(target);
+          bool ours =
+              target == ForwardDedupTarget(partition_) ||
+              ((target & kGroupDedupBit) != 0 ? group_ids_.contains(target & ~kGroupDedupBit)
+                                              : queue_ids_.contains(target));
           if (ours) Emit(out, Table::kDedup, cursor_->key(), cursor_->value());
         }
         if (!positioned_) end_phase(Phase::kFanout);
@@ -204,6 +206,14 @@ Status PartitionScan::Next(size_t max_bytes, std::string* out, bool* done) {
             }
             job_ids_.insert(job_id);
             messages_.insert(header.msg_id);
+          } else if (IsFanoutForwardKey(key)) {
+            // A forward can outlive its job and its group: it goes by the
+            // partition whose log holds it.
+            FanoutForwardValue forward;
+            if (!forward.Decode(cursor_->value()) || forward.from != partition_) {
+              continue;
+            }
+            messages_.insert(forward.msg_id);
           } else if (!job_ids_.contains(job_id)) {
             continue;
           }
@@ -266,7 +276,8 @@ Result<std::unique_ptr<PartitionSnapshot>> PartitionSnapshot::Begin(KvEnv* env,
   Result<PartitionLogState> log = ReadPartitionLog(*snapshot->txn_, partition);
   if (!log.ok()) return log.status();
   snapshot->log_ = std::move(*log);
-  snapshot->scan_ = std::make_unique<PartitionScan>(snapshot->txn_.get(), std::move(in_partition));
+  snapshot->scan_ =
+      std::make_unique<PartitionScan>(snapshot->txn_.get(), std::move(in_partition), partition);
   if (Status s = snapshot->ReadLogTail(); !s.ok()) return s;
   return snapshot;
 }
@@ -308,7 +319,7 @@ Status PartitionSnapshot::ReadLogTail() {
   return txn_->status();
 }
 
-Status CollectPartitionTargets(KvTxn& txn, const NameFilter& in_partition,
+Status CollectPartitionTargets(KvTxn& txn, const NameFilter& in_partition, PartitionId partition,
                                std::unordered_set<uint64_t>* targets) {
   std::unique_ptr<KvCursor> queues = txn.Cursor(Table::kQueues);
   if (!queues) return txn.status();
@@ -325,14 +336,16 @@ Status CollectPartitionTargets(KvTxn& txn, const NameFilter& in_partition,
       targets->insert(info.group_id | kGroupDedupBit);
     }
   }
+  targets->insert(ForwardDedupTarget(partition));
   return txn.status();
 }
 
-Result<uint64_t> DropPartitionRows(KvTxn& txn, const NameFilter& in_partition) {
+Result<uint64_t> DropPartitionRows(KvTxn& txn, const NameFilter& in_partition,
+                                   PartitionId partition) {
   // Scan first, delete after: no cursor of the scan sees its own deletes.
   std::vector<std::pair<Table, std::string>> keys;
   {
-    PartitionScan scan(&txn, in_partition);
+    PartitionScan scan(&txn, in_partition, partition);
     std::string rows;
     bool done = false;
     while (!done) {

@@ -53,9 +53,11 @@ Status ForEachRow(std::string_view rows,
 // Walks the partition's rows in a fixed order of tables, a slice per call.
 class PartitionScan {
  public:
-  // REQUIRES: txn outlives the scan.
-  PartitionScan(KvTxn* txn, NameFilter in_partition)
-      : txn_(txn), in_partition_(std::move(in_partition)) {}
+  // REQUIRES: txn outlives the scan. `partition` is the one in_partition
+  // accepts: rows kept under its number rather than a name (the dedup ids
+  // of forwarded publishes) go by it.
+  PartitionScan(KvTxn* txn, NameFilter in_partition, PartitionId partition)
+      : txn_(txn), in_partition_(std::move(in_partition)), partition_(partition) {}
   PartitionScan(const PartitionScan&) = delete;
   PartitionScan& operator=(const PartitionScan&) = delete;
 
@@ -90,6 +92,7 @@ class PartitionScan {
 
   KvTxn* txn_;
   NameFilter in_partition_;
+  PartitionId partition_;
   Phase phase_ = Phase::kQueues;
   std::unique_ptr<KvCursor> cursor_;
   bool positioned_ = false;  // cursor_ stands on the next row to look at
@@ -139,12 +142,13 @@ class PartitionSnapshot {
 
 // The ids of the partition's queues, and of its groups with kGroupDedupBit
 // set: the targets of its dedup ids (keys.h).
-Status CollectPartitionTargets(KvTxn& txn, const NameFilter& in_partition,
+Status CollectPartitionTargets(KvTxn& txn, const NameFilter& in_partition, PartitionId partition,
                                std::unordered_set<uint64_t>* targets);
 
 // Deletes every row of the partition (a follower's copy, before it takes a
 // snapshot in). Returns how many rows went. Storage thread: in the commit.
-Result<uint64_t> DropPartitionRows(KvTxn& txn, const NameFilter& in_partition);
+Result<uint64_t> DropPartitionRows(KvTxn& txn, const NameFilter& in_partition,
+                                   PartitionId partition);
 // Puts the rows of an encoded run (a slice of a leader's snapshot).
 Status PutPartitionRows(KvTxn& txn, std::string_view rows);
 

@@ -374,6 +374,24 @@ Status Store::ApplyAtCommit(KvTxn& txn, std::string_view record, std::vector<Pur
       case LogOpType::kFanoutProgress:
         AdvanceFanout(txn, op.ToFanoutProgress());
         break;
+      case LogOpType::kFanoutForward: {
+        // The forward holds a reference on the message until its partition's
+        // leader has it (kFanoutForwarded).
+        std::string value;
+        AppendFixed64(&value, op.msg_id);
+        AppendFixed64(&value, op.group_id);
+        AppendFixed32(&value, op.partition);
+        value.append(op.names);
+        txn.Put(Table::kFanout, FanoutForwardKey(op.job_id, op.forward_partition, op.chunk), value);
+        ref_deltas_[op.msg_id] += 1;
+        break;
+      }
+      case LogOpType::kFanoutForwarded:
+        // Twice (a resend answered twice) drops the reference once.
+        if (txn.Del(Table::kFanout, FanoutForwardKey(op.job_id, op.forward_partition, op.chunk))) {
+          ref_deltas_[op.msg_id] -= 1;
+        }
+        break;
       case LogOpType::kStage:
         ApplyStage(txn, op.log_partition, op.epoch, op.offset, op.part_record,
                    op.part_commit_record);
@@ -391,8 +409,8 @@ Status Store::ApplyAtCommit(KvTxn& txn, std::string_view record, std::vector<Pur
         if (!partition_of_)
           return Status::StorageError("a partition dropped in a store without partitions");
         const PartitionId p = op.log_partition;
-        Result<uint64_t> dropped =
-            DropPartitionRows(txn, [&](std::string_view name) { return partition_of_(name) == p; });
+        Result<uint64_t> dropped = DropPartitionRows(
+            txn, [&](std::string_view name) { return partition_of_(name) == p; }, p);
         if (!dropped.ok()) return dropped.status();
         ApplyDropPartitionLog(txn, p);
         break;
@@ -492,6 +510,8 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
       case LogOpType::kGroupChange:
       case LogOpType::kFanoutStart:
       case LogOpType::kFanoutProgress:
+      case LogOpType::kFanoutForward:
+      case LogOpType::kFanoutForwarded:
       case LogOpType::kPartition:  // LogReader reads the markers itself
       case LogOpType::kStage:
       case LogOpType::kUnstage:

@@ -71,6 +71,19 @@ struct RecoveredFanout {
   std::string envelope;
 };
 
+// A forward of a group publish to another partition's members that its
+// leader has not confirmed yet (a cluster's; keys.h FanoutForwardKey).
+struct RecoveredForward {
+  uint64_t job_id = 0;
+  PartitionId from = 0;  // the group's
+  PartitionId to = 0;
+  uint32_t chunk = 0;
+  MsgId msg_id = 0;
+  uint64_t group_id = 0;
+  std::vector<std::string> names;
+  std::string envelope;
+};
+
 struct GroupSummary {
   std::string name;
   GroupInfoValue info;
@@ -163,6 +176,7 @@ class Store {
   // Every unfinished fan-out job, as recovery reads them (a cluster's new
   // leader takes over those of its partition).
   Status ReadFanoutJobs(std::vector<RecoveredFanout>* out);
+  Status ReadFanoutForwards(std::vector<RecoveredForward>* out);
 
   // The expiry time in an encoded envelope (0: none).
   static uint64_t EnvelopeExpiry(std::string_view envelope);

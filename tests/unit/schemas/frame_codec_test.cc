@@ -162,6 +162,17 @@ std::vector<Bytes> EveryFrame() {
         wire::CreatePartitionRouteDirect(b, "", 1)};
     frames.push_back(Copy(enc.Finish(wire::CreateMapReplyDirect(b, 15, 2, &routes))));
   }
+  {
+    ForwardPublishFrame forward;
+    forward.partition = 3;
+    forward.group_id = 4;
+    forward.job_id = 5;
+    forward.chunk = 1;
+    forward.envelope = "envelope";
+    forward.names = {"alice", "bob"};
+    frames.push_back(Copy(EncodeForwardPublish(enc, forward)));
+  }
+  frames.push_back(Copy(EncodeForwardAck(enc, {3, 5, 1, ErrorCode::kNotLeader, "led by node-2"})));
   return frames;
 }
 

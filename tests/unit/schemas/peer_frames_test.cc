@@ -320,6 +320,50 @@ TEST(PeerFrames, SnapshotChunkChecksumCoversItsData) {
   EXPECT_EQ(DecodeSnapshotChunk(**f).status().code(), ErrorCode::kCorruption);
 }
 
+TEST(PeerFrames, ForwardFramesRoundTripAndTheChecksumCoversTheMembers) {
+  FrameEncoder enc;
+  ForwardPublishFrame forward;
+  forward.partition = 5;
+  forward.group_id = 0x1122;
+  forward.job_id = 0x3344;
+  forward.chunk = 2;
+  forward.envelope = "an envelope \x00 with a zero";
+  forward.names = {"user:alice-unique", "user:bob"};
+  Bytes good = Copy(EncodeForwardPublish(enc, forward));
+  {
+    Held held(good);
+    auto f = FrameDecoder::Verify(held.data(), held.size);
+    ASSERT_TRUE(f.ok());
+    Result<ForwardPublishFrame> d = DecodeForwardPublish(**f);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(d->partition, 5u);
+    EXPECT_EQ(d->group_id, 0x1122u);
+    EXPECT_EQ(d->job_id, 0x3344u);
+    EXPECT_EQ(d->chunk, 2u);
+    EXPECT_EQ(d->envelope, forward.envelope);
+    EXPECT_EQ(d->names, forward.names);
+  }
+  const std::string name = "alice-unique";
+  auto at = std::search(good.begin(), good.end(), name.begin(), name.end());
+  ASSERT_NE(at, good.end());
+  *at ^= 0x01;  // one bit of a member's name
+  Held held(good);
+  auto f = FrameDecoder::Verify(held.data(), held.size);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(DecodeForwardPublish(**f).status().code(), ErrorCode::kCorruption);
+
+  Held ack(Copy(EncodeForwardAck(enc, {5, 0x3344, 2, ErrorCode::kNotLeader, "led by n2"})));
+  f = FrameDecoder::Verify(ack.data(), ack.size);
+  ASSERT_TRUE(f.ok());
+  Result<ForwardAckFrame> a = DecodeForwardAck(**f);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->partition, 5u);
+  EXPECT_EQ(a->job_id, 0x3344u);
+  EXPECT_EQ(a->chunk, 2u);
+  EXPECT_EQ(a->code, ErrorCode::kNotLeader);
+  EXPECT_EQ(a->message, "led by n2");
+}
+
 TEST(PeerFrames, RefusesTruncatedFrames) {
   FrameEncoder enc;
   const Bytes good = Copy(EncodeReplicate(enc, SamplePart(kRecord, kCommitRecord)));

@@ -189,11 +189,33 @@ TEST_F(CorePartitionTest, ABatchThatCannotBeReplicatedFailsItsPublishes) {
   EXPECT_EQ(h_.out().confirms[c][0].status.code(), ErrorCode::kUnavailable);
 }
 
-// A cluster node writes only partitions it leads: a group member in a
-// partition another node leads is refused (not supported yet) rather than
-// written where its replicas never see it, and so is a publish to a group
-// one of whose members' partitions moved away.
-TEST(CoreGroupPartitions, MembersInPartitionsLedElsewhereAreRefused) {
+// Answers of the core to an internal client's requests.
+struct InternalReplyLog final : core::InternalReplies {
+  void Replied(uint64_t correlation_id, const Status& status) override {
+    replies.emplace_back(correlation_id, status);
+  }
+  std::vector<std::pair<uint64_t, Status>> replies;
+};
+
+core::ForwardedPublish AsRequest(const core::OutboundForward& f, uint64_t correlation_id) {
+  core::ForwardedPublish request;
+  request.correlation_id = correlation_id;
+  request.partition = f.to;
+  request.group_id = f.group_id;
+  request.job_id = f.job_id;
+  request.chunk = f.chunk;
+  request.envelope = f.envelope;
+  request.names = f.names;
+  return request;
+}
+
+// Group fan-out across partitions: a member of another partition is kept
+// by name (its queue is its own leader's to create); a publish stores the
+// message once with the group's members and logs a forward for the other
+// partition, handed on once durable; the members' leader stores it once
+// however often it arrives; ForwardDone drops the forward; a leader taking
+// the group's partition over sends what is still open again.
+TEST(CoreGroupPartitions, MembersOfOtherPartitionsGetTheirEntriesByForward) {
   CoreHarness h;
   h.config().cluster = true;
   h.config().partitions = kPartitions;
@@ -208,41 +230,76 @@ TEST(CoreGroupPartitions, MembersInPartitionsLedElsewhereAreRefused) {
     if (p == group_p && local.empty()) local = name;
     if (p != group_p && remote.empty()) remote = name;
   }
-  std::string other;  // a second member of another partition
-  for (int i = 1000; other.empty(); ++i) {
-    std::string name = "m" + std::to_string(i);
-    if (PartitionOf(name, kPartitions) != group_p) other = name;
-  }
+  const store::PartitionId remote_p = PartitionOf(remote, kPartitions);
+  std::vector<core::OutboundForward> forwards;
+  h.broker().set_forward_listener(
+      [&](core::OutboundForward f) { forwards.push_back(std::move(f)); });
+  InternalReplyLog internal;
+  const ClientId forwarder = 1u << 30;
+  h.broker().ConnectInternal(forwarder, &internal);
+
   ClientId c = h.Connect();
-  h.CreateGroup(c, group, {local, remote});  // every partition is led here
+  h.CreateGroup(c, group, {local, remote});
+  h.Advance(5000);
+  EXPECT_EQ(testing::ReadStoredQueue(h.store(), remote).last_seq, 0u);  // not created
+
   h.PublishToGroup(c, group, "first");
   h.Turn();
   ASSERT_EQ(h.out().confirms[c].size(), 1u);
-  EXPECT_TRUE(h.out().confirms[c][0].status.ok());
+  EXPECT_TRUE(h.out().confirms[c][0].status.ok()) << h.out().confirms[c][0].status.ToString();
+  ASSERT_EQ(forwards.size(), 1u);
+  EXPECT_EQ(forwards[0].from, group_p);
+  EXPECT_EQ(forwards[0].to, remote_p);
+  EXPECT_EQ(forwards[0].names, std::vector<std::string>{remote});
+  std::vector<store::RecoveredForward> open;
+  ASSERT_TRUE(h.store().ReadFanoutForwards(&open).ok());
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].envelope, forwards[0].envelope);
 
-  // Every partition but the group's is led elsewhere now.
-  for (store::PartitionId p = 0; p < kPartitions; ++p) {
-    if (p != group_p) h.broker().Demote(p);
-  }
+  // Arrives twice (a resend): one entry.
+  h.broker().PublishForwarded(forwarder, AsRequest(forwards[0], 1));
+  h.Turn();
+  h.broker().PublishForwarded(forwarder, AsRequest(forwards[0], 2));
+  h.Turn();
+  ASSERT_EQ(internal.replies.size(), 2u);
+  EXPECT_TRUE(internal.replies[0].second.ok()) << internal.replies[0].second.ToString();
+  EXPECT_TRUE(internal.replies[1].second.ok()) << internal.replies[1].second.ToString();
+  h.Advance(5000);  // the log is applied to the index
+  EXPECT_EQ(testing::ReadStoredQueue(h.store(), local).depth, 1u);
+  EXPECT_EQ(testing::ReadStoredQueue(h.store(), remote).depth, 1u);
+
+  // Done: the forward and its hold on the message go.
+  h.broker().ForwardDone(forwards[0]);
+  h.Turn();
+  open.clear();
+  ASSERT_TRUE(h.store().ReadFanoutForwards(&open).ok());
+  EXPECT_TRUE(open.empty());
+
+  // A forward still open when the group's partition changes hands goes out
+  // again from its next leader.
   h.PublishToGroup(c, group, "second");
   h.Turn();
-  ASSERT_EQ(h.out().confirms[c].size(), 2u);
-  EXPECT_EQ(h.out().confirms[c][1].status.code(), ErrorCode::kNotSupported)
-      << h.out().confirms[c][1].status.ToString();
-  GroupChangeRequest add;
-  add.group = group;
-  add.op = GroupOp::kAdd;
-  std::vector<std::string_view> members = {other};
-  add.members = members;
-  add.correlation_id = 77;
-  h.broker().ChangeGroup(c, add);
+  ASSERT_EQ(forwards.size(), 2u);
+  h.broker().Demote(group_p);
   h.Turn();
-  ASSERT_FALSE(h.out().replies[c].empty());
-  EXPECT_EQ(h.out().replies[c].back().status.code(), ErrorCode::kNotSupported)
-      << h.out().replies[c].back().status.ToString();
-  h.Advance(5000);  // the log is applied to the index
-  EXPECT_EQ(testing::ReadStoredQueue(h.store(), other).last_seq, 0u);  // never created
-  EXPECT_EQ(testing::ReadStoredQueue(h.store(), remote).depth, 1u);    // "first" only
+  // (Refused while its queues from the last leadership are in memory.)
+  for (int i = 0; i < 100 && !h.broker().Promote(group_p, 2).ok(); ++i) h.Advance(100);
+  for (int i = 0; i < 100 && !h.broker().serves(group_p); ++i) h.Advance(10);
+  ASSERT_TRUE(h.broker().serves(group_p));
+  ASSERT_EQ(forwards.size(), 3u);
+  EXPECT_EQ(forwards[2].job_id, forwards[1].job_id);
+  EXPECT_EQ(forwards[2].names, forwards[1].names);
+
+  // The members' partition led elsewhere: refused, nothing stored.
+  h.broker().Demote(remote_p);
+  h.broker().PublishForwarded(forwarder, AsRequest(forwards[2], 3));
+  h.Turn();
+  ASSERT_EQ(internal.replies.size(), 3u);
+  EXPECT_EQ(internal.replies[2].second.code(), ErrorCode::kNotLeader);
+  h.Advance(5000);
+  EXPECT_EQ(testing::ReadStoredQueue(h.store(), remote).depth, 1u);
+  EXPECT_EQ(testing::ReadStoredQueue(h.store(), local).depth, 2u);
+  h.broker().Disconnect(forwarder);
 }
 
 TEST(PartitionPrefix, AStoreRefusesAPrefixOutOfRange) {

@@ -60,7 +60,7 @@ struct Node {
     std::set<Row> out;
     Result<std::unique_ptr<KvTxn>> txn = env.BeginRead();
     EXPECT_TRUE(txn.ok());
-    PartitionScan scan(txn->get(), InOne);
+    PartitionScan scan(txn->get(), InOne, 1);
     bool done = false;
     while (!done) {
       std::string rows;
