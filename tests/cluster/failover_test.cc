@@ -612,5 +612,85 @@ TEST_F(FailoverTest, AResumedStaleLeaderConfirmsNothingAndItsWriteNeverAppears) 
   EXPECT_EQ(got.count("stale"), 0u) << "the stale leader's write reached the new leader";
 }
 
+// Group fan-out across nodes: a group whose members live in every
+// partition (so at every node) gives each member every confirmed publish,
+// once while nothing fails; after its partition's leader is SIGKILLed, the
+// next leader sends on what was not forwarded yet, and nothing confirmed
+// is lost (duplicates counted, not failed).
+TEST_F(FailoverTest, AGroupReachesMembersOfEveryPartitionAcrossAKilledLeader) {
+  const std::string group = "room";
+  const uint32_t group_p = PartitionOf(group, kPartitions);
+  std::vector<std::string> members;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    for (int n = 0; n < 3; ++n) members.push_back(QueueIn(p, 100 + n));
+  }
+  std::unique_ptr<Client> c = ConnectTo(Leader(group_p).second);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->CreateGroup(group).ok());
+  Result<uint64_t> added = c->AddMembers(group, members);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  EXPECT_EQ(*added, members.size());
+
+  // Publishes until each is confirmed (a refused one is sent again).
+  auto publish = [&](const std::string& payload) {
+    return WaitUntil(30s, [&] {
+      std::future<PublishResult> f = c->PublishToGroup(group, payload);
+      if (f.wait_for(10s) != std::future_status::ready) return false;
+      return f.get().status.ok();
+    });
+  };
+  auto tally = [&](const std::set<std::string>& want) {
+    Tally t;
+    for (const std::string& member : members) {
+      std::multiset<std::string> got = Drain(member, want, 20s);
+      for (const std::string& payload : want) {
+        ++t.confirmed;
+        size_t n = got.count(payload);
+        if (n == 0) {
+          if (++t.lost <= 5) ADD_FAILURE() << member << " never got " << payload;
+        } else {
+          t.duplicates += n - 1;
+        }
+      }
+    }
+    return t;
+  };
+
+  std::set<std::string> first;
+  for (int i = 0; i < 20; ++i) {
+    std::string payload = "before-" + std::to_string(i);
+    ASSERT_TRUE(publish(payload)) << payload << "\n" << DumpLogs();
+    first.insert(payload);
+  }
+  Tally t1 = tally(first);
+  std::printf(
+      "group fan-out to %zu members in %u partitions: %zu deliveries due, %zu lost, %zu "
+      "duplicates\n",
+      members.size(), kPartitions, t1.confirmed, t1.lost, t1.duplicates);
+  EXPECT_EQ(t1.lost, 0u);
+  EXPECT_EQ(t1.duplicates, 0u) << "a forward was stored twice";
+
+  // The group's leader dies with forwards in flight.
+  std::set<std::string> second;
+  const std::string victim = Leader(group_p).first;
+  for (int i = 0; i < 20; ++i) {
+    std::string payload = "around-" + std::to_string(i);
+    if (i == 5) nodes_[victim]->Kill(SIGKILL);
+    ASSERT_TRUE(publish(payload)) << payload << "\n" << DumpLogs();
+    second.insert(payload);
+  }
+  nodes_[victim]->Stop();
+  ASSERT_TRUE(nodes_[victim]->Restart().ok());
+  ASSERT_TRUE(WaitForFullIsr(30s)) << DumpLogs();
+  Tally t2 = tally(second);
+  std::printf(
+      "after SIGKILL of %s, the group's leader: %zu deliveries due, %zu lost, %zu "
+      "duplicates; forwards sent %.0f, resent %.0f, stored %.0f\n",
+      victim.c_str(), t2.confirmed, t2.lost, t2.duplicates, SumStat("cluster_forwards_sent_total"),
+      SumStat("cluster_forwards_resent_total"), SumStat("cluster_forwards_answered_total"));
+  EXPECT_EQ(t2.lost, 0u);
+  c->Close();
+}
+
 }  // namespace
 }  // namespace hermod
