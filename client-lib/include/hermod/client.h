@@ -362,7 +362,9 @@ class HERMOD_EXPORT Client {
   // Deletes a group; returns how many members it had. Fan-outs already
   // confirmed still complete. kNotFound when it does not exist.
   Result<uint64_t> DeleteGroup(std::string_view group);
-  // Adds member queues (creating those that do not exist yet) and returns
+  // Adds member queues (creating those that do not exist yet; in a cluster,
+  // members of partitions other than the group's are created by their own
+  // leader when the first publish reaches them) and returns
   // how many were not members before. Long lists go out as several requests,
   // each frame well under the broker's max_frame_bytes; each request is
   // all or nothing (a bad name fails its request: kInvalidArgument), so a

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <string>
@@ -83,6 +84,7 @@ TEST(PartitionRows, AFollowerRebuiltFromASnapshotHoldsTheLeadersRows) {
     log.PublishEncoded(1, 2, 102, Envelope("two", 99999));
     log.Configure(1, "settings");
     log.Dedup(1, 2, 102, 10, "dedup-two");
+    log.Dedup(ForwardDedupTarget(1), 0, 120, 10, "fwd:9:9:0");  // a forward stored here
     log.In(0).CreateQueue(2, 10, "b1");
     log.PublishEncoded(2, 1, 103, Envelope("other"));
     log.In(kNodeLocalPartition).PartitionEnd(1, 1, 1);
@@ -92,6 +94,10 @@ TEST(PartitionRows, AFollowerRebuiltFromASnapshotHoldsTheLeadersRows) {
     log.In(1).ChangeGroup(GroupChange{GroupChange::kCreate, "ag", "", 0, 7, 10});
     log.ChangeGroup(GroupChange{GroupChange::kAdd, "ag", "a1", 1, 0, 0});
     log.StartFanout(FanoutStart{5, 110, 7, 10, Envelope("fan"), {1}});
+    // Forwards to other partitions' members: one from partition 1's log
+    // (its group's), one from partition 0's.
+    log.ForwardFanout(FanoutForward{5, 0, 0, 110, 7, EncodeNames({"b-member"})});
+    log.In(0).ForwardFanout(FanoutForward{6, 1, 0, 110, 8, EncodeNames({"a-member"})});
     log.In(kNodeLocalPartition).PartitionEnd(1, 1, 2);
   });
   // Batch 3 applies batch 1; its own record (the fan-out's entry, another
@@ -154,6 +160,14 @@ TEST(PartitionRows, AFollowerRebuiltFromASnapshotHoldsTheLeadersRows) {
   const std::set<Row> want = leader.Rows();
   EXPECT_EQ(follower.Rows(), want);
   EXPECT_GT(want.size(), 10u);
+  auto has = [&](Table table, const std::string& key) {
+    return std::any_of(want.begin(), want.end(), [&](const Row& r) {
+      return std::get<0>(r) == static_cast<int>(table) && std::get<1>(r) == key;
+    });
+  };
+  EXPECT_TRUE(has(Table::kFanout, FanoutForwardKey(5, 0, 0)));
+  EXPECT_FALSE(has(Table::kFanout, FanoutForwardKey(6, 1, 0)));  // partition 0's
+  EXPECT_TRUE(has(Table::kDedup, DedupKey(ForwardDedupTarget(1), "fwd:9:9:0")));
 
   Result<PartitionLogState> log = follower.store.ReadPartitionLog(1);
   ASSERT_TRUE(log.ok());
