@@ -258,6 +258,7 @@ class Replicator final : private core::InternalReplies {
   void OnForwardReady(core::OutboundForward forward);
   void SendForward(Outbound& out, uint64_t now);
   void RetryForwards(uint64_t now);
+  // A forward for a partition led here, from `from` (empty: this node).
   void OnForwardPublish(const NodeId& from, const proto::ForwardPublishFrame& forward);
   void OnForwardAck(const NodeId& from, const proto::ForwardAckFrame& ack);
   // The core's answer to a forward it was handed (core::InternalReplies).

@@ -41,20 +41,6 @@ void Replicator::SendForward(Outbound& out, uint64_t now) {
   if (out.resend) ++stats_.forwards_resent;
   out.resend = true;
   ++stats_.forwards_sent;
-  if (leader == options_.node_id) {
-    uint64_t correlation_id = ++next_forward_correlation_;
-    inbound_[correlation_id] = Inbound{NodeId(), ForwardKey{f.job_id, f.to, f.chunk}};
-    core::ForwardedPublish request;
-    request.correlation_id = correlation_id;
-    request.partition = f.to;
-    request.group_id = f.group_id;
-    request.job_id = f.job_id;
-    request.chunk = f.chunk;
-    request.envelope = f.envelope;
-    request.names = f.names;
-    broker_->PublishForwarded(kForwardClient, request);
-    return;
-  }
   proto::ForwardPublishFrame frame;
   frame.partition = f.to;
   frame.group_id = f.group_id;
@@ -62,6 +48,7 @@ void Replicator::SendForward(Outbound& out, uint64_t now) {
   frame.chunk = f.chunk;
   frame.envelope = f.envelope;
   frame.names = f.names;
+  if (leader == options_.node_id) return OnForwardPublish(NodeId(), frame);
   // A link that is down or full: the tick sends it again.
   links_->Send(leader, proto::EncodeForwardPublish(encoder_, frame));
 }
