@@ -123,10 +123,11 @@ bool Session::HandleHello(const wire::Hello& hello) {
     return false;
   }
   std::string_view principal = proto::View(hello.principal());
-  spdlog::info("connection {} from {}: {} (client {}{}){}{}", client_id_, conn_->peer(),
-               proto::View(hello.client_name()), proto::View(hello.client_id()),
-               hello.reconnect() ? ", reconnecting" : "", principal.empty() ? "" : " as ",
-               IsPrincipalName(principal) ? principal : "(not a principal name)");
+  spdlog::info(
+      "connection {} from {}: {} (client {}{}){}{}", client_id_, conn_->peer(),
+      proto::View(hello.client_name()), proto::View(hello.client_id()),
+      hello.reconnect() ? ", reconnecting" : "", principal.empty() ? "" : " as ",
+      principal.empty() || IsPrincipalName(principal) ? principal : "(not a principal name)");
   authenticating_ = true;
   // Admit() runs now or once a slow check is done; a refusal keeps reading
   // paused until its delayed answer closes the connection.
