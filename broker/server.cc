@@ -79,8 +79,8 @@ Status Server::CheckListenSafety() const {
     return Status::InvalidArgument(
         "refusing to listen on " + options_.listen +
         ", an address other machines reach, with no authentication: anyone there could read "
-        "and delete every queue. Set --auth-token-file, listen on 127.0.0.1, or pass --insecure "
-        "to accept the risk");
+        "and delete every queue. Set --auth-token-file or principals (docs/security.md), listen "
+        "on 127.0.0.1, or pass --insecure to accept the risk");
   }
   if (!authenticated) {
     spdlog::warn(
