@@ -22,30 +22,37 @@ enum class Operation : uint8_t { kPublish = 0, kConsume = 1, kManage = 2 };
 
 class PermissionCache {
  public:
-  // Names remembered at most; the cache empties when full, so a client
-  // naming endless queues cannot grow it.
+  // Names remembered at most. Past that, a new name is matched against
+  // the patterns each time and not remembered: memory stays bounded, the
+  // names already remembered stay fast, and nothing is allocated per
+  // publish (a cache emptied when full would allocate again and again for a
+  // client that names endless queues). Matching costs about twice a lookup
+  // (docs/benchmarks.md, "Principals").
   static constexpr size_t kMaxNames = 1024;
 
   // Whether `principal` may do `op` with `name`.
   bool Allowed(const Principal& principal, Operation op, std::string_view name) {
+    const uint8_t bit = uint8_t{1} << static_cast<uint8_t>(op);
     auto it = decisions_.find(name);
     if (it == decisions_.end()) {
-      if (decisions_.size() >= kMaxNames) decisions_.clear();
+      if (decisions_.size() >= kMaxNames) return Patterns(principal, op).Matches(name);
       it = decisions_.emplace(std::string(name), Decisions{}).first;
     }
     Decisions& d = it->second;
-    const uint8_t bit = uint8_t{1} << static_cast<uint8_t>(op);
     if ((d.known & bit) == 0) {
-      const NamePatterns& patterns = op == Operation::kPublish   ? principal.publish
-                                     : op == Operation::kConsume ? principal.consume
-                                                                 : principal.manage;
       d.known |= bit;
-      if (patterns.Matches(name)) d.allowed |= bit;
+      if (Patterns(principal, op).Matches(name)) d.allowed |= bit;
     }
     return (d.allowed & bit) != 0;
   }
 
  private:
+  static const NamePatterns& Patterns(const Principal& principal, Operation op) {
+    return op == Operation::kPublish   ? principal.publish
+           : op == Operation::kConsume ? principal.consume
+                                       : principal.manage;
+  }
+
   struct Decisions {
     uint8_t known = 0;    // one bit per Operation
     uint8_t allowed = 0;  // of those known

@@ -133,7 +133,7 @@ TEST_F(PrincipalsFile, PermissionCacheAnswersAsThePatternsDo) {
     EXPECT_FALSE(cache.Allowed(alice, Operation::kManage, "user:alice"));
     EXPECT_FALSE(cache.Allowed(alice, Operation::kPublish, "group:1"));
   }
-  // Past its bound it starts again and still answers right.
+  // Past its bound it matches without remembering, and still answers right.
   for (size_t i = 0; i < PermissionCache::kMaxNames + 10; ++i) {
     EXPECT_TRUE(cache.Allowed(alice, Operation::kPublish, "user:" + std::to_string(i)));
   }
