@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <unordered_set>
 
 #include "hermod/version.h"
 #include "wire_envelope.h"
