@@ -196,6 +196,11 @@ int main(int argc, char** argv) {
                  "argon2id token checks running at once at most (each takes 64 MiB)")
       ->check(CLI::Range(1u, 64u))
       ->capture_default_str();
+  app.add_option("--auth-max-pending-per-ip", auth.max_pending_per_address,
+                 "argon2id token checks waiting or running for one IP address at most; more "
+                 "Hellos from it are refused as busy (kLimitExceeded) without a check")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
   app.add_option("--auth-verified-cache", auth.verified_cache,
                  "Successful token checks remembered at most, so reconnects skip argon2id")
       ->check(CLI::Range(1u, 10000000u))

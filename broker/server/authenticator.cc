@@ -37,6 +37,8 @@ struct Authenticator::Work {
   // An unknown name: the check runs for its time only and refuses.
   bool decoy = false;
   CacheKey key;
+  std::string address;   // a Hello's, counted in pending_ while waiting or running
+  bool counted = false;  // whether it is
   std::function<bool()> wanted;
   Done done;
   PrincipalPtr matched;  // written by the worker
@@ -97,7 +99,7 @@ void Authenticator::Remember(const CacheKey& key, const Principal& principal) {
 }
 
 void Authenticator::Check(std::string_view principal, std::string_view token,
-                          std::function<bool()> wanted, Done done) {
+                          const std::string& address, std::function<bool()> wanted, Done done) {
   if (!required()) return done(AuthVerdict{true, nullptr, 0});
   if (principal.empty()) {
     // The token-file principal. Every token is compared, so the time does
@@ -116,7 +118,16 @@ void Authenticator::Check(std::string_view principal, std::string_view token,
     ++stats_.cache_hits;
     return done(AuthVerdict{true, std::move(remembered), 0});
   }
+  uint32_t& pending = pending_[address];
+  if (pending >= std::max<uint32_t>(1, options_.max_pending_per_address)) {
+    AuthVerdict busy;
+    busy.busy = true;
+    return done(busy);
+  }
+  ++pending;
   auto work = std::make_unique<Work>();
+  work->address = address;
+  work->counted = true;
   PrincipalPtr named = principals_.Find(principal);
   work->decoy = named == nullptr;
   // An unknown name is checked against a real hash, so its refusal takes
@@ -162,10 +173,14 @@ void Authenticator::StartWaiting() {
   while (running_ < std::max<uint32_t>(1, options_.max_verifications) && !waiting_.empty()) {
     std::unique_ptr<Work> work = std::move(waiting_.front());
     waiting_.pop_front();
-    if (work->wanted && !work->wanted()) continue;
+    if (work->wanted && !work->wanted()) {
+      Settle(*work);
+      continue;
+    }
     int rc = uv_queue_work(loop_->uv(), &work->req, &RunWork, &AfterWork);
     if (rc != 0) {
       // libuv refused the work (it never does for a valid loop): refuse.
+      Settle(*work);
       work->done(AuthVerdict{});
       continue;
     }
@@ -190,6 +205,7 @@ void Authenticator::AfterWork(uv_work_t* req, int /*status*/) noexcept {
   Authenticator* self = work->self;
   --self->running_;
   ++self->stats_.verifications;
+  self->Settle(*work);
   AuthVerdict verdict;
   if (work->matched != nullptr && !work->decoy) {
     // The principal as it is now: a reload while the check ran may have
@@ -202,6 +218,12 @@ void Authenticator::AfterWork(uv_work_t* req, int /*status*/) noexcept {
   }
   work->done(verdict);
   self->StartWaiting();
+}
+
+void Authenticator::Settle(const Work& work) {
+  if (!work.counted) return;
+  auto it = pending_.find(work.address);
+  if (it != pending_.end() && --it->second == 0) pending_.erase(it);
 }
 
 uint64_t Authenticator::RecordFailure(const std::string& address) {

@@ -53,6 +53,10 @@ struct AuthOptions {
   uint32_t max_verifications = 2;
   // Successful checks remembered at most; the memory is emptied when full.
   uint32_t verified_cache = 4096;
+  // argon2id checks waiting or running for one address at most; one more
+  // is answered "busy" (kLimitExceeded) without a check, so one host cannot
+  // fill the queue that every other client's first Hello waits in.
+  uint32_t max_pending_per_address = 8;
 };
 
 // What a check decided.
@@ -64,6 +68,9 @@ struct AuthVerdict {
   // For the token-file principal: a hash of the token that let it in, so
   // a reload can tell whether it is still in the file (never 0 then).
   uint64_t token_id = 0;
+  // Not checked: the address has max_pending_per_address checks under way.
+  // Says nothing of the credentials; the client may try again.
+  bool busy = false;
 };
 
 // Counters for /metrics and `hermod stats`.
@@ -93,12 +100,13 @@ class Authenticator {
   bool HasTokenId(uint64_t token_id) const;
 
   using Done = std::function<void(const AuthVerdict&)>;
-  // Checks a Hello's credentials: with a principal name against that
-  // principal, without one against the token file. Calls done at once when
-  // no slow check is needed, else later from the loop. `wanted` is asked
-  // before a waiting check starts; false (the connection closed) skips it.
-  void Check(std::string_view principal, std::string_view token, std::function<bool()> wanted,
-             Done done);
+  // Checks a Hello's credentials, from `address` (an IP address): with a
+  // principal name against that principal, without one against the token
+  // file. Calls done at once when no slow check is needed, else later from
+  // the loop. `wanted` is asked before a waiting check starts; false (the
+  // connection closed) skips it.
+  void Check(std::string_view principal, std::string_view token, const std::string& address,
+             std::function<bool()> wanted, Done done);
   // Checks an HTTP bearer token for /metrics: a token of the token file,
   // or the token of a principal with admin.
   void CheckBearer(std::string_view token, Done done);
@@ -121,6 +129,8 @@ class Authenticator {
   PrincipalPtr Recall(const CacheKey& key) const;
   void Remember(const CacheKey& key, const Principal& principal);
   void Enqueue(std::unique_ptr<Work> work);
+  // A Hello's check is over (run or skipped): its address has one fewer.
+  void Settle(const Work& work);
   void StartWaiting();
   static void RunWork(uv_work_t* req) noexcept;
   static void AfterWork(uv_work_t* req, int status) noexcept;
@@ -132,6 +142,8 @@ class Authenticator {
   unsigned char cache_key_[32];
   std::unordered_map<CacheKey, Remembered> verified_;
   std::deque<std::unique_ptr<Work>> waiting_;
+  // Checks waiting or running per address (only addresses with some).
+  std::unordered_map<std::string, uint32_t> pending_;
   uint32_t running_ = 0;
   AuthStatistics stats_;
 

@@ -119,7 +119,7 @@ void Sessions::Authenticate(Session& session, std::string_view principal, std::s
   const core::ClientId client_id = session.client_id();
   const bool no_token = token.empty();
   authenticator_.Check(
-      principal, token,
+      principal, token, std::string(PeerHost(*session.connection())),
       [this, client_id] {
         Session* s = Find(client_id);
         return s != nullptr && !s->closing() && !shutting_down_;
@@ -130,6 +130,13 @@ void Sessions::Authenticate(Session& session, std::string_view principal, std::s
         if (s == nullptr || s->closing() || shutting_down_) return;
         if (verdict.ok) {
           s->Admit(verdict);
+        } else if (verdict.busy) {
+          ++stats_.connections_refused;
+          s->SendError(
+              Status(ErrorCode::kLimitExceeded,
+                     "too many credential checks from " + std::string(PeerHost(*s->connection())) +
+                         " at once (--auth-max-pending-per-ip); try again"),
+              0, /*fatal=*/true);
         } else {
           Refuse(*s, no_token);
         }

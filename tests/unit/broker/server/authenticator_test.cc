@@ -52,7 +52,8 @@ class AuthenticatorTest : public ::testing::Test {
   // pool's work keeps the loop alive, so each turn waits for it).
   std::optional<AuthVerdict> Check(const std::string& principal, const std::string& token) {
     std::optional<AuthVerdict> verdict;
-    auth_->Check(principal, token, nullptr, [&](const AuthVerdict& v) { verdict = v; });
+    auth_->Check(principal, token, "127.0.0.1", nullptr,
+                 [&](const AuthVerdict& v) { verdict = v; });
     for (int turn = 0; turn < 100 && !verdict; ++turn) uv_run(loop_.uv(), UV_RUN_ONCE);
     return verdict;
   }
@@ -152,6 +153,41 @@ TEST_F(AuthenticatorTest, FailureDelaysDoubleUpToTheCapPerAddress) {
   EXPECT_EQ(auth_->RecordFailure("10.0.0.2"), 100u);  // per address
   for (int i = 0; i < 40; ++i) auth_->RecordFailure("10.0.0.1");
   EXPECT_EQ(auth_->RecordFailure("10.0.0.1"), 2000u);  // the cap, and no overflow
+}
+
+TEST(AuthenticatorBoundsTest, OneAddressHasAtMostSoManyChecksUnderWay) {
+  ASSERT_TRUE(InitSodium().ok());
+  net::Loop loop;
+  ASSERT_TRUE(loop.Init().ok());
+  {
+    AuthOptions options;
+    options.max_pending_per_address = 2;
+    options.max_verifications = 1;
+    Authenticator auth(&loop, options);
+    auth.SetPrincipals(Principals(CheapHash(kAliceToken), CheapHash(kOpsToken)));
+    int answered = 0, busy = 0;
+    auto done = [&](const AuthVerdict& v) {
+      ++answered;
+      busy += v.busy;
+    };
+    auth.Check("alice", "wrong-token-0123456789abcd", "10.0.0.1", nullptr, done);
+    auth.Check("alice", "wrong-token-0123456789abcd", "10.0.0.1", nullptr, done);
+    auth.Check("alice", "wrong-token-0123456789abcd", "10.0.0.1", nullptr, done);  // busy
+    EXPECT_EQ(busy, 1);
+    EXPECT_EQ(answered, 1);
+    // Another address is not held back by this one's limit.
+    auth.Check("alice", kAliceToken, "10.0.0.2", nullptr, done);
+    for (int turn = 0; turn < 100 && answered < 4; ++turn) uv_run(loop.uv(), UV_RUN_ONCE);
+    EXPECT_EQ(answered, 4);
+    EXPECT_EQ(busy, 1);
+    // Once they are done, the address may have checks again.
+    std::optional<AuthVerdict> again;
+    auth.Check("alice", kAliceToken, "10.0.0.1", nullptr, [&](const AuthVerdict& v) { again = v; });
+    for (int turn = 0; turn < 100 && !again; ++turn) uv_run(loop.uv(), UV_RUN_ONCE);
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(again->ok);  // from the cache: 10.0.0.2's check remembered it
+  }
+  loop.Close();
 }
 
 TEST(AuthenticatorBoundsTest, TheAddressTableIsBoundedForgettingTheOldest) {
