@@ -213,17 +213,21 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
               std::string_view token = authorization.substr(0, kBearer.size()) == kBearer
                                            ? authorization.substr(kBearer.size())
                                            : std::string_view();
+              std::string host(request.peer.substr(0, request.peer.rfind(':')));
               sessions.authenticator().CheckBearer(
-                  token, [&sessions, &broker, reply](const server::AuthVerdict& verdict) {
+                  token, [&sessions, &broker, reply, host](const server::AuthVerdict& verdict) {
                     net::HttpServer::Response answer;
                     if (!verdict.ok) {
+                      // Slowed down per address, as a refused Hello is.
                       sessions.CountAuthFailure();
                       answer.status = 401;
                       answer.body = "/metrics needs Authorization: Bearer <token of an admin>\n";
-                    } else {
-                      answer.content_type = "text/plain; version=0.0.4; charset=utf-8";
-                      answer.body = server::MetricsText(sessions.Stats(), broker.DeepestQueues());
+                      sessions.RunLater(sessions.authenticator().RecordFailure(host),
+                                        [reply, answer] { reply(answer); });
+                      return;
                     }
+                    answer.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                    answer.body = server::MetricsText(sessions.Stats(), broker.DeepestQueues());
                     reply(std::move(answer));
                   });
               return;

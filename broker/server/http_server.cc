@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "check.h"
+#include "net/address.h"
 #include "net/loop.h"
 #include "net/uv_status.h"
 
@@ -46,7 +47,14 @@ class HttpServer::Conn {
     tcp_.data = this;
     open_ = true;
     Status s = FromUv(uv_accept(listener, stream()), "accept");
-    if (s.ok()) s = FromUv(uv_read_start(stream(), &OnAlloc, &OnRead), "read");
+    if (s.ok()) {
+      sockaddr_storage addr{};
+      int len = sizeof addr;
+      if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+        peer_ = FormatAddress(reinterpret_cast<sockaddr*>(&addr));
+      }
+      s = FromUv(uv_read_start(stream(), &OnAlloc, &OnRead), "read");
+    }
     return s;
   }
 
@@ -93,6 +101,7 @@ class HttpServer::Conn {
       request.path = self->url_;
       request.path = request.path.substr(0, request.path.find('?'));
       request.authorization = self->authorization_;
+      request.peer = self->peer_;
       uv_read_stop(self->stream());
       HttpServer* server = self->server_;
       server->handler_(request, [server, conn_id = self->conn_id_](Response response) {
@@ -152,6 +161,7 @@ class HttpServer::Conn {
   std::string field_;          // the header field being read
   bool in_value_ = false;      // its value has started
   std::string authorization_;  // the Authorization header's value
+  std::string peer_;           // HOST:PORT of the client
   size_t received_ = 0;
   bool responded_ = false;
   bool complete_ = false;

@@ -34,6 +34,7 @@ class HttpServer {
     std::string_view method;
     std::string_view path;           // without the query
     std::string_view authorization;  // the Authorization header's value; empty: none
+    std::string_view peer;           // the client's address, HOST:PORT ([v6]:PORT)
   };
   // Answers a request, at once or later (on the loop thread). Does nothing
   // once the connection is gone (the server closed).

@@ -153,24 +153,31 @@ void Sessions::Refuse(Session& session, bool no_token) {
   // Nothing more is read from it; the answer waits for the delay, so that
   // guessing costs time even over many connections from one address.
   session.connection()->PauseReading();
-  const uint64_t due = loop_->now_ms() + delay;
+  RunLater(delay, [this, client_id = session.client_id(), no_token] {
+    Session* s = Find(client_id);
+    if (s == nullptr || s->closing()) return;
+    // One message whatever was wrong: the name, the token, or both.
+    s->SendError(
+        Status(ErrorCode::kUnauthenticated, no_token ? "this broker requires an auth token"
+                                                     : "the principal or auth token is not valid"),
+        0, /*fatal=*/true);
+  });
+}
+
+void Sessions::RunLater(uint64_t delay_ms, std::function<void()> fn) {
+  const uint64_t due = loop_->now_ms() + delay_ms;
   const bool sooner = refusals_.empty() || due < refusals_.top().due_ms;
-  refusals_.push(Refusal{due, session.client_id(), no_token});
-  if (sooner) refusal_timer_.Start(delay);
+  refusals_.push(Refusal{due, std::move(fn)});
+  if (sooner) refusal_timer_.Start(delay_ms);
 }
 
 void Sessions::OnRefusalTimer() {
   const uint64_t now = loop_->now_ms();
   while (!refusals_.empty() && refusals_.top().due_ms <= now) {
-    Refusal refusal = refusals_.top();
+    // Moved out before it runs: fn may add refusals of its own.
+    std::function<void()> fn = std::move(const_cast<Refusal&>(refusals_.top()).fn);
     refusals_.pop();
-    Session* s = Find(refusal.client_id);
-    if (s == nullptr || s->closing()) continue;
-    // One message whatever was wrong: the name, the token, or both.
-    s->SendError(Status(ErrorCode::kUnauthenticated,
-                        refusal.no_token ? "this broker requires an auth token"
-                                         : "the principal or auth token is not valid"),
-                 0, /*fatal=*/true);
+    fn();
   }
   if (!refusals_.empty()) refusal_timer_.Start(refusals_.top().due_ms - now);
 }

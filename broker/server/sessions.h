@@ -117,6 +117,9 @@ class Sessions final : public core::Output {
   void CountDenied() { ++stats_.denied; }
   // Counts a refusal of credentials (also /metrics').
   void CountAuthFailure() { ++stats_.auth_failures; }
+  // Runs fn on the loop after delay_ms, unless the broker stops first
+  // (then fn is destroyed without running). For refusals that wait.
+  void RunLater(uint64_t delay_ms, std::function<void()> fn);
 
   // Graceful stop: stops reading from clients, lets the core commit what was
   // received and send the confirms, closes every connection once its output
@@ -189,8 +192,7 @@ class Sessions final : public core::Output {
   // Refusals waiting for their address's delay, soonest first.
   struct Refusal {
     uint64_t due_ms;
-    core::ClientId client_id;
-    bool no_token;
+    std::function<void()> fn;
     bool operator>(const Refusal& other) const { return due_ms > other.due_ms; }
   };
   std::priority_queue<Refusal, std::vector<Refusal>, std::greater<>> refusals_;
