@@ -12,10 +12,26 @@
 #include <iostream>
 
 #include "hermod/version.h"
+#include "principals.h"
 #include "server.h"
 #include "token_file.h"
+#include "token_hash.h"
 
 namespace {
+
+// CLI11's TOML reader, without the [[principal]] tables: CLI11 cannot read
+// arrays of tables (it would take their keys for unknown options), so
+// principals.cc reads them with toml++ and CLI11 the rest.
+class ConfigWithoutPrincipals : public CLI::ConfigTOML {
+ public:
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::vector<CLI::ConfigItem> items = CLI::ConfigTOML::from_config(input);
+    std::erase_if(items, [](const CLI::ConfigItem& item) {
+      return !item.parents.empty() && item.parents.front() == "principal";
+    });
+    return items;
+  }
+};
 
 // Many idle connections need many descriptors: take the hard limit.
 void RaiseFileLimit() {
@@ -37,7 +53,11 @@ int main(int argc, char** argv) {
 
   CLI::App app("hermodd: the hermod durable mailbox broker", "hermodd");
   app.set_version_flag("--version", std::string("hermodd ") + HERMOD_VERSION);
-  app.set_config("--config", "", "Read options from a TOML file (keys as the long flags)");
+  CLI::Option* config_option = app.set_config(
+      "--config", "",
+      "Read options from a TOML file (keys as the long flags), and principals from its "
+      "[[principal]] tables unless --principals-file is given");
+  app.config_formatter(std::make_shared<ConfigWithoutPrincipals>());
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--listen", options.listen, "Address to listen on, HOST:PORT (port 0: any)")
       ->capture_default_str();
@@ -151,8 +171,43 @@ int main(int argc, char** argv) {
                  "Clients must send one of the tokens in this file (one per line); "
                  "empty: no authentication")
       ->capture_default_str();
+  std::string principals_file;
+  app.add_option("--principals-file", principals_file,
+                 "Read the principals from the [[principal]] tables of this TOML file (read "
+                 "again on SIGHUP) instead of from --config's")
+      ->capture_default_str();
+  hermod::server::AuthOptions& auth = sessions.auth;
+  app.add_option("--auth-failure-delay-ms", auth.failure_delay_ms,
+                 "A refused Hello is answered after this long; each further refusal to the same "
+                 "address waits twice as long")
+      ->capture_default_str();
+  app.add_option("--auth-failure-max-delay-ms", auth.failure_max_delay_ms,
+                 "Longest wait before answering a refused Hello")
+      ->capture_default_str();
+  app.add_option("--auth-failure-window-ms", auth.failure_window_ms,
+                 "An address's count of refusals starts again after this long without one")
+      ->check(CLI::Range(1u, 86400000u))
+      ->capture_default_str();
+  app.add_option("--auth-failure-addresses", auth.failure_addresses,
+                 "Addresses whose refusals are remembered at most (the oldest is forgotten)")
+      ->check(CLI::Range(1u, 10000000u))
+      ->capture_default_str();
+  app.add_option("--auth-max-verifications", auth.max_verifications,
+                 "argon2id token checks running at once at most (each takes 64 MiB)")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
+  app.add_option("--auth-max-pending-per-ip", auth.max_pending_per_address,
+                 "argon2id token checks waiting or running for one IP address at most; more "
+                 "Hellos from it are refused as busy (kLimitExceeded) without a check")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
+  app.add_option("--auth-verified-cache", auth.verified_cache,
+                 "Successful token checks remembered at most, so reconnects skip argon2id")
+      ->check(CLI::Range(1u, 10000000u))
+      ->capture_default_str();
   app.add_flag("--insecure", options.insecure,
-               "Allow --listen on an address other machines reach without --auth-token-file");
+               "Allow --listen on an address other machines reach without --auth-token-file "
+               "or principals");
   app.add_option("--metrics-listen", options.metrics_listen,
                  "Serve /metrics (Prometheus) and /healthz on HOST:PORT; empty: off")
       ->capture_default_str();
@@ -215,6 +270,26 @@ int main(int argc, char** argv) {
   if (hermod::Status s = cluster.Validate(); !s.ok()) {
     std::fprintf(stderr, "hermodd: %s\n", s.message().c_str());
     return 1;
+  }
+  if (hermod::Status s = hermod::server::InitSodium(); !s.ok()) {
+    std::fprintf(stderr, "hermodd: %s\n", s.message().c_str());
+    return 1;
+  }
+  // Principals: from --principals-file, else from the --config file.
+  const std::string config_file =
+      config_option->count() > 0 ? config_option->as<std::string>() : "";
+  const std::string principals_source = !principals_file.empty() ? principals_file : config_file;
+  if (!principals_source.empty()) {
+    hermod::Result<hermod::server::PrincipalSet> principals =
+        hermod::server::ReadPrincipals(principals_source);
+    if (!principals.ok()) {
+      std::fprintf(stderr, "hermodd: %s: %s\n",
+                   principals_file.empty() ? "--config" : "--principals-file",
+                   principals.status().message().c_str());
+      return 1;
+    }
+    sessions.principals = std::move(*principals);
+    options.principals_file = principals_source;
   }
   if (!auth_token_file.empty()) {
     hermod::Result<std::vector<std::string>> tokens = hermod::ReadTokenFile(auth_token_file);

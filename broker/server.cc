@@ -73,13 +73,14 @@ Status Server::CheckListenSafety() const {
   Result<sockaddr_storage> addr = net::ParseHostPort(options_.listen);
   if (!addr.ok()) return addr.status();  // the listener would say the same
   if (net::IsLoopback(*addr)) return Status::OK();
-  const bool authenticated = !options_.sessions.auth_tokens.empty();
+  const bool authenticated =
+      !options_.sessions.auth_tokens.empty() || !options_.sessions.principals.empty();
   if (!authenticated && !options_.insecure) {
     return Status::InvalidArgument(
         "refusing to listen on " + options_.listen +
         ", an address other machines reach, with no authentication: anyone there could read "
-        "and delete every queue. Set --auth-token-file, listen on 127.0.0.1, or pass --insecure "
-        "to accept the risk");
+        "and delete every queue. Set --auth-token-file or principals (docs/security.md), listen "
+        "on 127.0.0.1, or pass --insecure to accept the risk");
   }
   if (!authenticated) {
     spdlog::warn(
@@ -197,24 +198,49 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
       net::Listener listener(loop, conn_options,
                              [&sessions](net::Connection& conn) { return sessions.Accept(conn); });
       result = listener.Listen(options_.listen);
-      net::HttpServer metrics(loop, [&](std::string_view method, std::string_view path) {
-        net::HttpServer::Response response;
-        if (method != "GET") {
-          response.status = 405;
-          response.body = "only GET\n";
-        } else if (path == "/metrics") {
-          response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-          response.body = server::MetricsText(sessions.Stats(), broker.DeepestQueues());
-        } else if (path == "/healthz") {
-          bool healthy = broker.Healthy();
-          response.status = healthy ? 200 : 503;
-          response.body = healthy ? "ok\n" : "unhealthy\n";
-        } else {
-          response.status = 404;
-          response.body = "not found\n";
-        }
-        return response;
-      });
+      net::HttpServer metrics(
+          loop, [&](const net::HttpServer::Request& request, net::HttpServer::Reply reply) {
+            net::HttpServer::Response response;
+            if (request.method != "GET") {
+              response.status = 405;
+              response.body = "only GET\n";
+            } else if (request.path == "/metrics") {
+              // With credentials configured, the figures (queue names among
+              // them) are for admins: the bearer token of one, or a token of
+              // --auth-token-file.
+              constexpr std::string_view kBearer = "Bearer ";
+              std::string_view authorization = request.authorization;
+              std::string_view token = authorization.substr(0, kBearer.size()) == kBearer
+                                           ? authorization.substr(kBearer.size())
+                                           : std::string_view();
+              std::string host(request.peer.substr(0, request.peer.rfind(':')));
+              sessions.authenticator().CheckBearer(
+                  token, [&sessions, &broker, reply, host](const server::AuthVerdict& verdict) {
+                    net::HttpServer::Response answer;
+                    if (!verdict.ok) {
+                      // Slowed down per address, as a refused Hello is.
+                      sessions.CountAuthFailure();
+                      answer.status = 401;
+                      answer.body = "/metrics needs Authorization: Bearer <token of an admin>\n";
+                      sessions.RunLater(sessions.authenticator().RecordFailure(host),
+                                        [reply, answer] { reply(answer); });
+                      return;
+                    }
+                    answer.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                    answer.body = server::MetricsText(sessions.Stats(), broker.DeepestQueues());
+                    reply(std::move(answer));
+                  });
+              return;
+            } else if (request.path == "/healthz") {
+              bool healthy = broker.Healthy();
+              response.status = healthy ? 200 : 503;
+              response.body = healthy ? "ok\n" : "unhealthy\n";
+            } else {
+              response.status = 404;
+              response.body = "not found\n";
+            }
+            reply(std::move(response));
+          });
       if (result.ok() && !options_.metrics_listen.empty()) {
         result = metrics.Listen(options_.metrics_listen);
         if (result.ok()) {
@@ -223,25 +249,45 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
         }
       }
       if (result.ok()) {
-        // SIGHUP reads --auth-token-file again: new Hellos are checked
-        // against the new tokens, open connections stay. A file that cannot
-        // be used keeps the tokens in force.
+        // SIGHUP reads --auth-token-file and the principals again: new
+        // Hellos are checked against them, and connections whose
+        // credentials went or whose permissions changed are closed. When
+        // either file cannot be used, both stay as they were.
         net::Signals reload;
         reload.Init(loop, {SIGHUP}, [&](int) {
-          if (options_.auth_token_file.empty()) {
-            spdlog::info("received SIGHUP: no --auth-token-file to read again");
+          if (options_.auth_token_file.empty() && options_.principals_file.empty()) {
+            spdlog::info("received SIGHUP: no --auth-token-file or principals to read again");
             return;
           }
-          Result<std::vector<std::string>> tokens = ReadTokenFile(options_.auth_token_file);
-          if (!tokens.ok()) {
-            spdlog::error("received SIGHUP: keeping the auth tokens in force: {}",
-                          tokens.status().message());
-            return;
+          std::vector<std::string> tokens;
+          if (!options_.auth_token_file.empty()) {
+            Result<std::vector<std::string>> read = ReadTokenFile(options_.auth_token_file);
+            if (!read.ok()) {
+              spdlog::error("received SIGHUP: keeping the auth tokens in force: {}",
+                            read.status().message());
+              return;
+            }
+            tokens = std::move(*read);
           }
-          size_t count = tokens->size();
-          size_t closed = sessions.SetAuthTokens(std::move(*tokens));
-          spdlog::info("received SIGHUP: {} auth tokens read from {}; {} connections closed", count,
-                       options_.auth_token_file, closed);
+          server::PrincipalSet principals;
+          if (!options_.principals_file.empty()) {
+            Result<server::PrincipalSet> read = server::ReadPrincipals(options_.principals_file);
+            if (!read.ok()) {
+              spdlog::error("received SIGHUP: keeping the principals in force: {}",
+                            read.status().message());
+              return;
+            }
+            principals = std::move(*read);
+          }
+          size_t token_count = tokens.size();
+          size_t principal_count = principals.by_name.size();
+          size_t closed = sessions.SetCredentials(std::move(tokens), std::move(principals));
+          spdlog::info(
+              "received SIGHUP: {} auth tokens read from {}, {} principals from {}; {} "
+              "connections closed",
+              token_count, options_.auth_token_file.empty() ? "-" : options_.auth_token_file,
+              principal_count, options_.principals_file.empty() ? "-" : options_.principals_file,
+              closed);
         });
         // Cluster mode: join once the listen address is known (it is the
         // advertised client address unless --advertise says otherwise).
@@ -304,12 +350,13 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           reload.Close();
           sessions.Shutdown([] {});
         });
-        spdlog::info("hermodd on {} with data in {} (store {}, sync {}, {})", listener.address(),
-                     options_.data_dir, options_.store, config.sync_mode,
-                     options_.sessions.auth_tokens.empty()
-                         ? std::string("no auth")
-                         : "auth by token, " +
-                               std::to_string(options_.sessions.auth_tokens.size()) + " accepted");
+        spdlog::info(
+            "hermodd on {} with data in {} (store {}, sync {}, {})", listener.address(),
+            options_.data_dir, options_.store, config.sync_mode,
+            options_.sessions.auth_tokens.empty() && options_.sessions.principals.empty()
+                ? std::string("no auth")
+                : "auth: " + std::to_string(options_.sessions.auth_tokens.size()) + " tokens, " +
+                      std::to_string(options_.sessions.principals.by_name.size()) + " principals");
         if (!result.ok()) {
           // Could not join: stop as a stop signal would.
           close_cluster();

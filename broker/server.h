@@ -33,6 +33,9 @@ struct ServerOptions {
   // Read again on SIGHUP (sessions.auth_tokens holds what was read at
   // start); empty: no authentication.
   std::string auth_token_file;
+  // Where sessions.principals came from (its [[principal]] tables), read
+  // again on SIGHUP: --principals-file, or the --config file; empty: none.
+  std::string principals_file;
   // Listen for clients on an address other machines reach without any
   // authentication (refused otherwise: docs/operations.md, "Security").
   bool insecure = false;

@@ -52,6 +52,8 @@ const char* ErrorCodeName(ErrorCode code) {
       return "NotLeader";
     case ErrorCode::kCorruption:
       return "Corruption";
+    case ErrorCode::kPermissionDenied:
+      return "PermissionDenied";
   }
   return "Unknown";
 }

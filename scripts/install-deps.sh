@@ -14,6 +14,10 @@ packages=(
   # The cluster's control plane (cluster/): etcd 3.4 for its tests, libcurl
   # for the client, OpenSSL for base64.
   etcd-server libcurl4-openssl-dev libssl-dev
+  # Principals (docs/security.md): libsodium for argon2id token hashes
+  # (crypto_pwhash_str) and keyed BLAKE2b; toml++ (header-only) for the
+  # [[principal]] arrays of tables, which CLI11's config reader cannot read.
+  libsodium-dev libtomlplusplus-dev
   # scripts/local-cluster.sh and bench scripts: JSON, HTTP, free ports.
   jq curl iproute2
 )

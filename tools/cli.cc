@@ -63,6 +63,7 @@ std::unique_ptr<Client> ConnectOrReport(const GlobalOptions& global, ClientOptio
     return nullptr;
   }
   options.auth_token = std::move(*token);
+  options.principal = global.user;
   Result<std::unique_ptr<Client>> client = Client::Connect(options);
   if (!client.ok()) {
     // libhermod's connect errors already read "cannot connect to HOST:PORT:

@@ -36,6 +36,9 @@ struct GlobalOptions {
   // --token-file, else $HERMOD_TOKEN_FILE: the auth token is the file's
   // first; without one, $HERMOD_TOKEN is the token (see AuthToken()).
   std::string token_file;
+  // --user, else $HERMOD_USER: the principal to act as; empty: none (the
+  // token is then one of the broker's --auth-token-file).
+  std::string user;
   // The chosen subcommand, set while parsing; returns the exit code.
   std::function<int()> run;
 };
@@ -48,6 +51,7 @@ void AddStatsCommand(CLI::App& app, GlobalOptions& global);    // stats.cc
 void AddBenchCommand(CLI::App& app, GlobalOptions& global);    // bench/ (bench_main.cc)
 void AddDbCommand(CLI::App& app, GlobalOptions& global);       // db.cc
 void AddClusterCommand(CLI::App& app, GlobalOptions& global);  // cluster.cc
+void AddAuthCommand(CLI::App& app, GlobalOptions& global);     // auth.cc
 
 // Formats CLI11's parse errors as every other error: one line, "hermod: ...".
 std::string FormatParseError(const CLI::App* app, const CLI::Error& error);

@@ -31,6 +31,9 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", global.token_file,
                  "Send the first auth token in this file (else $HERMOD_TOKEN, if set)")
       ->envname("HERMOD_TOKEN_FILE");
+  app.add_option("--user", global.user,
+                 "Act as this principal; its token comes from --token-file or $HERMOD_TOKEN")
+      ->envname("HERMOD_USER");
 
   hermod::cli::AddPubCommand(app, global);
   hermod::cli::AddSubCommand(app, global);
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
   hermod::cli::AddBenchCommand(app, global);
   hermod::cli::AddDbCommand(app, global);
   hermod::cli::AddClusterCommand(app, global);
+  hermod::cli::AddAuthCommand(app, global);
 
   CLI11_PARSE(app, argc, argv);
   return global.run ? global.run() : hermod::cli::kExitError;

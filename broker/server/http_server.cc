@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "check.h"
+#include "net/address.h"
 #include "net/loop.h"
 #include "net/uv_status.h"
 
@@ -14,12 +15,25 @@ namespace hermod::net {
 // Owns itself; freed in its close callback.
 class HttpServer::Conn {
  public:
-  explicit Conn(HttpServer* server) : server_(server) {
+  Conn(HttpServer* server, uint64_t conn_id) : server_(server), conn_id_(conn_id) {
     http_parser_init(&parser_, HTTP_REQUEST);
     parser_.data = this;
     http_parser_settings_init(&settings_);
     settings_.on_url = [](http_parser* p, const char* at, size_t n) noexcept {
       static_cast<Conn*>(p->data)->url_.append(at, n);
+      return 0;
+    };
+    settings_.on_header_field = [](http_parser* p, const char* at, size_t n) noexcept {
+      auto* self = static_cast<Conn*>(p->data);
+      if (self->in_value_) self->field_.clear();
+      self->in_value_ = false;
+      self->field_.append(at, n);
+      return 0;
+    };
+    settings_.on_header_value = [](http_parser* p, const char* at, size_t n) noexcept {
+      auto* self = static_cast<Conn*>(p->data);
+      self->in_value_ = true;
+      if (IsAuthorization(self->field_)) self->authorization_.append(at, n);
       return 0;
     };
     settings_.on_message_complete = [](http_parser* p) noexcept {
@@ -33,7 +47,14 @@ class HttpServer::Conn {
     tcp_.data = this;
     open_ = true;
     Status s = FromUv(uv_accept(listener, stream()), "accept");
-    if (s.ok()) s = FromUv(uv_read_start(stream(), &OnAlloc, &OnRead), "read");
+    if (s.ok()) {
+      sockaddr_storage addr{};
+      int len = sizeof addr;
+      if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+        peer_ = FormatAddress(reinterpret_cast<sockaddr*>(&addr));
+      }
+      s = FromUv(uv_read_start(stream(), &OnAlloc, &OnRead), "read");
+    }
     return s;
   }
 
@@ -75,14 +96,35 @@ class HttpServer::Conn {
       return;
     }
     if (self->complete_) {
-      const char* method = http_method_str(static_cast<http_method>(self->parser_.method));
-      std::string_view path = self->url_;
-      path = path.substr(0, path.find('?'));
-      self->Respond(self->server_->handler_(method, path));
+      Request request;
+      request.method = http_method_str(static_cast<http_method>(self->parser_.method));
+      request.path = self->url_;
+      request.path = request.path.substr(0, request.path.find('?'));
+      request.authorization = self->authorization_;
+      request.peer = self->peer_;
+      uv_read_stop(self->stream());
+      HttpServer* server = self->server_;
+      server->handler_(request, [server, conn_id = self->conn_id_](Response response) {
+        // The connection may have closed while the answer was made.
+        for (Conn* conn : server->conns_) {
+          if (conn->conn_id_ == conn_id && !conn->closing_) return conn->Respond(response);
+        }
+      });
     }
   }
 
+  static bool IsAuthorization(std::string_view field) {
+    constexpr std::string_view kName = "authorization";
+    if (field.size() != kName.size()) return false;
+    for (size_t i = 0; i < field.size(); ++i) {
+      if ((field[i] | 0x20) != kName[i]) return false;
+    }
+    return true;
+  }
+
   void Respond(const Response& response) {
+    if (responded_) return;
+    responded_ = true;
     uv_read_stop(stream());
     auto req = std::make_unique<WriteReq>();
     req->self = this;
@@ -111,11 +153,17 @@ class HttpServer::Conn {
   };
 
   HttpServer* server_;
+  uint64_t conn_id_;
   uv_tcp_t tcp_;
   http_parser parser_;
   http_parser_settings settings_;
   std::string url_;
+  std::string field_;          // the header field being read
+  bool in_value_ = false;      // its value has started
+  std::string authorization_;  // the Authorization header's value
+  std::string peer_;           // HOST:PORT of the client
   size_t received_ = 0;
+  bool responded_ = false;
   bool complete_ = false;
   bool open_ = false;
   bool closing_ = false;
@@ -132,7 +180,8 @@ Status HttpServer::Listen(const std::string& host_port) { return tcp_.Listen(hos
 
 void HttpServer::OnConnection(uv_stream_t* listener) {
   if (closing_) return;
-  auto* conn = new Conn(this);  // owns itself from here; freed in its close callback
+  auto* conn =
+      new Conn(this, next_conn_id_++);  // owns itself from here; freed in its close callback
   conns_.insert(conn);
   if (!conn->Accept(listener).ok()) conn->Close();
 }

@@ -29,8 +29,18 @@ class HttpServer {
     std::string content_type = "text/plain; charset=utf-8";
     std::string body;
   };
+  // A complete request; the views live until the handler returns.
+  struct Request {
+    std::string_view method;
+    std::string_view path;           // without the query
+    std::string_view authorization;  // the Authorization header's value; empty: none
+    std::string_view peer;           // the client's address, HOST:PORT ([v6]:PORT)
+  };
+  // Answers a request, at once or later (on the loop thread). Does nothing
+  // once the connection is gone (the server closed).
+  using Reply = std::function<void(Response)>;
   // Called once per complete request, on the loop thread.
-  using Handler = std::function<Response(std::string_view method, std::string_view path)>;
+  using Handler = std::function<void(const Request& request, Reply reply)>;
 
   HttpServer(Loop& loop, Handler handler);
   ~HttpServer();  // REQUIRES: never listened, or closed()
@@ -56,6 +66,7 @@ class HttpServer {
   TcpListener tcp_;
   bool closing_ = false;
   std::set<Conn*> conns_;
+  uint64_t next_conn_id_ = 1;
 };
 
 }  // namespace hermod::net

@@ -12,6 +12,13 @@ bool Session::OnFrame(net::Connection& /*conn*/, const wire::Frame& frame) {
   last_heard_ms = sessions_->loop_ms();
   wire::Body type = frame.body_type();
   if (!greeted_) {
+    if (authenticating_) {
+      // The client did not wait for Welcome. Nothing is said now (that
+      // would tell before the delay of a refusal whether the credentials
+      // were good); the verdict answers it (Admit).
+      sent_before_welcome_ = true;
+      return false;
+    }
     if (type != wire::Body::Hello) {
       SendError(
           Status(ErrorCode::kProtocolViolation,
@@ -34,6 +41,12 @@ bool Session::OnFrame(net::Connection& /*conn*/, const wire::Frame& frame) {
       request.queue = proto::View(subscribe->queue());
       request.credit = subscribe->credit();
       request.ack_wait_ms = subscribe->ack_wait_ms();
+      // Ack, Nack, Credit and Unsubscribe name a subscription of this
+      // connection, so this check covers them too.
+      if (Status s = Permit(Operation::kConsume, "consume from queue", request.queue); !s.ok()) {
+        SendError(s, request.correlation_id, false);
+        break;
+      }
       broker.Subscribe(client_id_, request);
       break;
     }
@@ -109,18 +122,33 @@ bool Session::HandleHello(const wire::Hello& hello) {
               0, true);
     return false;
   }
-  if (!sessions_->Authenticate(*this, proto::View(hello.auth_token()))) {
-    SendError(Status(ErrorCode::kUnauthenticated, proto::View(hello.auth_token()).empty()
-                                                      ? "this broker requires an auth token"
-                                                      : "the auth token is not valid"),
+  std::string_view principal = proto::View(hello.principal());
+  spdlog::info(
+      "connection {} from {}: {} (client {}{}){}{}", client_id_, conn_->peer(),
+      proto::View(hello.client_name()), proto::View(hello.client_id()),
+      hello.reconnect() ? ", reconnecting" : "", principal.empty() ? "" : " as ",
+      principal.empty() || IsPrincipalName(principal) ? principal : "(not a principal name)");
+  authenticating_ = true;
+  // Admit() runs now or once a slow check is done; a refusal keeps reading
+  // paused until its delayed answer closes the connection.
+  sessions_->Authenticate(*this, principal, proto::View(hello.auth_token()));
+  if (authenticating_ && !conn_->closing()) conn_->PauseReading();
+  return !conn_->closing();
+}
+
+void Session::Admit(const AuthVerdict& verdict) {
+  authenticating_ = false;
+  if (sent_before_welcome_) {
+    SendError(Status(ErrorCode::kProtocolViolation,
+                     "frames sent before Welcome: wait for Welcome after Hello"),
               0, true);
-    return false;
+    return;
   }
+  principal_ = verdict.principal;
+  token_id = verdict.token_id;
   greeted_ = true;
   sessions_->Greeted(*this);
-  spdlog::info("connection {} from {}: {} (client {}{})", client_id_, conn_->peer(),
-               proto::View(hello.client_name()), proto::View(hello.client_id()),
-               hello.reconnect() ? ", reconnecting" : "");
+  conn_->ResumeReading();
   proto::FrameEncoder& encoder = sessions_->encoder();
   const core::BrokerConfig& config = sessions_->broker().config();
   auto& fbb = encoder.Start();
@@ -129,7 +157,25 @@ bool Session::HandleHello(const wire::Hello& hello) {
   Send(encoder.Finish(wire::CreateWelcome(fbb, proto::kProtocolVersion, version,
                                           sessions_->options().max_frame_bytes, sync_mode,
                                           sessions_->options().heartbeat_ms)));
-  return true;
+}
+
+Status Session::Denied(std::string_view what, std::string_view name) {
+  sessions_->CountDenied();
+  return Status(ErrorCode::kPermissionDenied, "permission denied: principal " + principal_->name +
+                                                  " may not " + std::string(what) +
+                                                  (name.empty() ? "" : " ") + std::string(name));
+}
+
+Status Session::Permit(Operation op, std::string_view what, std::string_view name) {
+  if (principal_ == nullptr) return Status::OK();
+  if (permissions_ == nullptr) permissions_ = std::make_unique<PermissionCache>();
+  if (permissions_->Allowed(*principal_, op, name)) return Status::OK();
+  return Denied(what, name);
+}
+
+Status Session::PermitAdmin(std::string_view what, std::string_view name) {
+  if (principal_ == nullptr || principal_->admin) return Status::OK();
+  return Denied(what, name.empty() ? "(admin only)" : std::string(name) + " (admin only)");
 }
 
 void Session::HandlePublish(const wire::Publish& publish) {
@@ -140,6 +186,13 @@ void Session::HandlePublish(const wire::Publish& publish) {
   request.payload = proto::View(publish.payload());
   request.ttl_ms = publish.ttl_ms();
   request.dedup_id = proto::View(publish.dedup_id());
+  // A group publish needs publish on the group's name: whoever may change
+  // the group decides where it fans out (HandleGroupRequest).
+  Status permitted = request.group.empty()
+                         ? Permit(Operation::kPublish, "publish to queue", request.queue)
+                         : Permit(Operation::kPublish, "publish to group", request.group);
+  if (!permitted.ok())
+    return sessions_->PublishFailed(client_id_, request.correlation_id, permitted);
   std::vector<core::Header>& headers = sessions_->header_scratch();
   headers.clear();
   if (const auto* list = publish.headers()) {
@@ -156,6 +209,9 @@ void Session::HandleConfigure(const wire::ConfigureQueue& configure) {
   request.correlation_id = configure.correlation_id();
   request.queue = proto::View(configure.queue());
   request.reset = configure.reset();
+  if (Status s = PermitAdmin("configure queue", request.queue); !s.ok()) {
+    return SendError(s, request.correlation_id, false);
+  }
   core::QueueOverrides& changes = request.changes;
   if (configure.max_messages()) changes.max_messages = *configure.max_messages();
   if (configure.max_bytes()) changes.max_bytes = *configure.max_bytes();
@@ -181,6 +237,40 @@ void Session::HandleGroupRequest(const wire::GroupRequest& request) {
   page.prefix = proto::View(request.prefix());
   page.after = proto::View(request.after());
   page.limit = request.limit();
+  std::string_view group = proto::View(request.group());
+  // Listing every group is for admins; the rest for them and for whoever
+  // may manage the group.
+  Status permitted;
+  switch (request.op()) {
+    case wire::GroupOp::List:
+      permitted = PermitAdmin("list groups", "");
+      break;
+    case wire::GroupOp::Show:
+      if (principal_ == nullptr || principal_->admin) break;
+      permitted = Permit(Operation::kManage, "show group", group);
+      break;
+    case wire::GroupOp::Create:
+    case wire::GroupOp::Delete:
+    case wire::GroupOp::Add:
+    case wire::GroupOp::Remove: {
+      if (principal_ == nullptr || principal_->admin) break;
+      permitted = Permit(Operation::kManage, "change group", group);
+      // A member added is a queue the group's publishers reach: adding one
+      // needs the right to publish to it.
+      const auto* list = request.members();
+      if (permitted.ok() && request.op() == wire::GroupOp::Add && list != nullptr) {
+        for (const flatbuffers::String* member : *list) {
+          permitted =
+              Permit(Operation::kPublish, "add to a group (publish to) queue", proto::View(member));
+          if (!permitted.ok()) break;
+        }
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  if (!permitted.ok()) return SendError(permitted, correlation_id, false);
   switch (request.op()) {
     case wire::GroupOp::List: {
       Result<core::GroupPage> groups = broker.ListGroups(page);
@@ -276,6 +366,13 @@ void Session::HandleQueueRequest(const wire::QueueRequest& request) {
   core::Broker& broker = sessions_->broker();
   proto::FrameEncoder& encoder = sessions_->encoder();
   std::string_view name = proto::View(request.queue());
+  static constexpr std::string_view kWhat[] = {"list queues", "show queue", "peek into queue",
+                                               "purge queue", "delete queue"};
+  const auto op = static_cast<size_t>(request.op());
+  if (Status s = PermitAdmin(op < std::size(kWhat) ? kWhat[op] : "administer queue", name);
+      !s.ok()) {
+    return SendError(s, correlation_id, false);
+  }
   switch (request.op()) {
     case wire::QueueOp::List: {
       core::PageRequest page;
@@ -342,6 +439,9 @@ void Session::HandleQueueRequest(const wire::QueueRequest& request) {
 }
 
 void Session::HandleStats(const wire::StatsRequest& request) {
+  if (Status s = PermitAdmin("read", "statistics"); !s.ok()) {
+    return SendError(s, request.correlation_id(), false);
+  }
   proto::FrameEncoder& encoder = sessions_->encoder();
   std::vector<core::StatValue> values = sessions_->Stats();
   auto& fbb = encoder.Start();

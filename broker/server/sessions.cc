@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <unordered_set>
 
 #include "hermod/version.h"
 #include "wire_envelope.h"
@@ -25,20 +24,6 @@ std::string_view PeerHost(const net::Connection& conn) {
 // How long a graceful stop waits for clients to read their last confirms.
 constexpr uint64_t kShutdownDrainMs = 5000;
 
-// Compares in time that depends on the secret's length only, not on where
-// the first difference is, so answers cannot be used to guess a token byte
-// by byte.
-bool SameSecret(std::string_view given, std::string_view secret) {
-  unsigned char diff = given.size() != secret.size();
-  for (size_t i = 0; i < secret.size(); ++i) {
-    diff |= static_cast<unsigned char>((i < given.size() ? given[i] : 0) ^ secret[i]);
-  }
-  return diff == 0;
-}
-
-// Never 0, which stands for "no token".
-uint64_t TokenHash(std::string_view token) { return std::hash<std::string_view>{}(token) | 1; }
-
 uint64_t OwnRssBytes() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
   if (f == nullptr) return 0;
@@ -51,12 +36,16 @@ uint64_t OwnRssBytes() {
 }  // namespace
 
 Sessions::Sessions(net::Loop* loop, const SessionOptions& options)
-    : loop_(loop), options_(options) {}
+    : loop_(loop), options_(options), authenticator_(loop, options.auth) {
+  authenticator_.SetTokens(options_.auth_tokens);
+  authenticator_.SetPrincipals(options_.principals);
+}
 
 Sessions::~Sessions() = default;
 
 void Sessions::Start() {
   heartbeat_timer_.Init(*loop_, [this] { OnHeartbeatTimer(); });
+  refusal_timer_.Init(*loop_, [this] { OnRefusalTimer(); });
   if (options_.heartbeat_ms != 0) {
     // The sessions are checked in slices, one per tick, a full pass per
     // period: one pass at once over a million connections stalls the loop
@@ -70,6 +59,7 @@ void Sessions::Start() {
 
 void Sessions::Close() {
   heartbeat_timer_.Close();
+  refusal_timer_.Close();
   shutdown_timer_.Close();
   broker_->Close();
 }
@@ -125,39 +115,109 @@ net::Connection::Handler* Sessions::Accept(net::Connection& conn) {
 
 void Sessions::Greeted(Session& session) { broker_->Connect(session.client_id(), &session); }
 
-bool Sessions::Authenticate(Session& session, std::string_view token) {
-  if (options_.auth_tokens.empty()) return true;
-  bool ok = false;
-  for (const std::string& secret : options_.auth_tokens) ok |= SameSecret(token, secret);
-  if (ok) {
-    session.token_hash = TokenHash(token);
-  } else {
-    ++stats_.auth_failures;
-    spdlog::warn("connection {} from {}: {} auth token", session.client_id(),
-                 session.connection()->peer(), token.empty() ? "no" : "wrong");
-  }
-  return ok;
+void Sessions::Authenticate(Session& session, std::string_view principal, std::string_view token) {
+  const core::ClientId client_id = session.client_id();
+  const bool no_token = token.empty();
+  authenticator_.Check(
+      principal, token, std::string(PeerHost(*session.connection())),
+      [this, client_id] {
+        Session* s = Find(client_id);
+        return s != nullptr && !s->closing() && !shutting_down_;
+      },
+      [this, client_id, no_token](const AuthVerdict& verdict) {
+        Session* s = Find(client_id);
+        // Gone, or the broker is stopping (and closes it).
+        if (s == nullptr || s->closing() || shutting_down_) return;
+        if (verdict.ok) {
+          s->Admit(verdict);
+        } else if (verdict.busy) {
+          ++stats_.connections_refused;
+          s->SendError(
+              Status(ErrorCode::kLimitExceeded,
+                     "too many credential checks from " + std::string(PeerHost(*s->connection())) +
+                         " at once (--auth-max-pending-per-ip); try again"),
+              0, /*fatal=*/true);
+        } else {
+          Refuse(*s, no_token);
+        }
+      });
 }
 
-size_t Sessions::SetAuthTokens(std::vector<std::string> tokens) {
-  options_.auth_tokens = std::move(tokens);
-  std::unordered_set<uint64_t> accepted;
-  for (const std::string& token : options_.auth_tokens) accepted.insert(TokenHash(token));
+void Sessions::Refuse(Session& session, bool no_token) {
+  ++stats_.auth_failures;
+  const std::string address(PeerHost(*session.connection()));
+  const uint64_t delay = authenticator_.RecordFailure(address);
+  spdlog::warn("connection {} from {}: {}; refused in {} ms", session.client_id(),
+               session.connection()->peer(),
+               no_token ? "no auth token" : "unknown principal or wrong token", delay);
+  // Nothing more is read from it; the answer waits for the delay, so that
+  // guessing costs time even over many connections from one address.
+  session.connection()->PauseReading();
+  RunLater(delay, [this, client_id = session.client_id(), no_token] {
+    Session* s = Find(client_id);
+    if (s == nullptr || s->closing()) return;
+    // One message whatever was wrong: the name, the token, or both.
+    s->SendError(
+        Status(ErrorCode::kUnauthenticated, no_token ? "this broker requires an auth token"
+                                                     : "the principal or auth token is not valid"),
+        0, /*fatal=*/true);
+  });
+}
+
+void Sessions::RunLater(uint64_t delay_ms, std::function<void()> fn) {
+  const uint64_t due = loop_->now_ms() + delay_ms;
+  const bool sooner = refusals_.empty() || due < refusals_.top().due_ms;
+  refusals_.push(Refusal{due, std::move(fn)});
+  if (sooner) refusal_timer_.Start(delay_ms);
+}
+
+void Sessions::OnRefusalTimer() {
+  const uint64_t now = loop_->now_ms();
+  while (!refusals_.empty() && refusals_.top().due_ms <= now) {
+    // Moved out before it runs: fn may add refusals of its own.
+    std::function<void()> fn = std::move(const_cast<Refusal&>(refusals_.top()).fn);
+    refusals_.pop();
+    fn();
+  }
+  if (!refusals_.empty()) refusal_timer_.Start(refusals_.top().due_ms - now);
+}
+
+size_t Sessions::SetCredentials(std::vector<std::string> tokens, PrincipalSet principals) {
+  options_.auth_tokens = tokens;
+  authenticator_.SetTokens(std::move(tokens));
+  authenticator_.SetPrincipals(std::move(principals));
+  const PrincipalSet& now = authenticator_.principals();
   // Collected first: closing a connection must not change the map walked.
-  std::vector<Session*> revoked;
+  std::vector<std::pair<Session*, Status>> closed;
   for (auto& [client_id, session] : sessions_) {
-    if (session->token_hash != 0 && accepted.count(session->token_hash) == 0 &&
-        !session->closing()) {
-      revoked.push_back(session.get());
+    if (session->closing() || !session->greeted()) continue;
+    if (session->token_id != 0) {
+      if (!authenticator_.HasTokenId(session->token_id)) {
+        closed.emplace_back(session.get(),
+                            Status(ErrorCode::kUnauthenticated, "the auth token was revoked"));
+      }
+      continue;
+    }
+    const PrincipalPtr& had = session->principal();
+    if (had == nullptr) continue;
+    PrincipalPtr current = now.Find(had->name);
+    if (current == nullptr || current->token_hash != had->token_hash) {
+      closed.emplace_back(session.get(),
+                          Status(ErrorCode::kUnauthenticated,
+                                 "the auth token of principal " + had->name + " was revoked"));
+    } else if (current->Rules() != had->Rules()) {
+      closed.emplace_back(session.get(),
+                          Status(ErrorCode::kPermissionDenied,
+                                 "the permissions of principal " + had->name +
+                                     " changed: reconnect to act under the new ones"));
     }
   }
-  for (Session* s : revoked) {
-    spdlog::warn("connection {} from {}: auth token revoked", s->client_id(),
-                 s->connection()->peer());
-    s->SendError(Status(ErrorCode::kUnauthenticated, "the auth token was revoked"), 0,
-                 /*fatal=*/true);
+  for (auto& [s, why] : closed) {
+    spdlog::warn("connection {} from {}: {}", s->client_id(), s->connection()->peer(),
+                 why.message());
+    s->SendError(why, 0, /*fatal=*/true);
   }
-  return revoked.size();
+  return closed.size();
 }
 
 void Sessions::OnHeartbeatTimer() {
@@ -271,12 +331,28 @@ std::vector<core::StatValue> Sessions::Stats() {
                       "Connections refused by --max-connections or --max-connections-per-ip.",
                       n(stats_.connections_refused),
                       {}});
-  out.push_back(
-      core::StatValue{"auth_failures_total",
-                      "counter",
-                      "Connections refused because their Hello carried no valid auth token.",
-                      n(stats_.auth_failures),
-                      {}});
+  out.push_back(core::StatValue{
+      "auth_failures_total",
+      "counter",
+      "Connections refused because their Hello carried no valid credentials, and /metrics "
+      "requests without a valid bearer token.",
+      n(stats_.auth_failures),
+      {}});
+  out.push_back(core::StatValue{"denied_total",
+                                "counter",
+                                "Operations refused because the principal may not do them.",
+                                n(stats_.denied),
+                                {}});
+  out.push_back(core::StatValue{"auth_verifications_total",
+                                "counter",
+                                "argon2id token checks run (reconnects hit the cache instead).",
+                                n(authenticator_.stats().verifications),
+                                {}});
+  out.push_back(core::StatValue{"auth_cache_hits_total",
+                                "counter",
+                                "Credential checks answered from the cache of verified tokens.",
+                                n(authenticator_.stats().cache_hits),
+                                {}});
   out.push_back(
       core::StatValue{"heartbeat_timeouts_total",
                       "counter",

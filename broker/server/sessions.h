@@ -12,10 +12,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <queue>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "authenticator.h"
 #include "broker.h"
 #include "clock.h"
 #include "frame_codec.h"
@@ -43,8 +45,14 @@ struct SessionOptions {
   // Deliveries to a connection pause while this much of its output is
   // unwritten, and resume once it drains.
   uint64_t delivery_high_water = 4 << 20;
-  // Tokens a Hello must carry one of; empty: no authentication.
+  // Tokens a Hello without a principal must carry one of (the token-file
+  // principal, which may do everything).
   std::vector<std::string> auth_tokens;
+  // Principals a Hello may name (docs/security.md). With neither tokens
+  // nor principals: no authentication.
+  PrincipalSet principals;
+  // How credentials are checked and failures slowed down.
+  AuthOptions auth;
 };
 
 // The partition map as a client sees it (MapReply), from the cluster layer
@@ -64,7 +72,8 @@ struct SessionStatistics {
   uint64_t connections_accepted = 0;
   uint64_t connections_refused = 0;  // over a connection limit
   uint64_t heartbeat_timeouts = 0;   // closed for silence
-  uint64_t auth_failures = 0;        // Hellos without a valid token
+  uint64_t auth_failures = 0;        // Hellos without valid credentials
+  uint64_t denied = 0;               // operations a principal may not do
 };
 
 class Sessions final : public core::Output {
@@ -92,12 +101,25 @@ class Sessions final : public core::Output {
   // A new connection: returns its handler (a Session).
   net::Connection::Handler* Accept(net::Connection& conn);
 
-  // Whether a Hello's token is accepted (always, without tokens); counts
-  // and logs a refusal.
-  bool Authenticate(Session& session, std::string_view token);
-  // Replaces the accepted tokens (SIGHUP) and closes the connections let in
-  // with a token no longer among them. Returns how many it closed.
-  size_t SetAuthTokens(std::vector<std::string> tokens);
+  // Checks a Hello's credentials, then calls session.Admit() (now or
+  // later), or answers a refusal with a fatal Error{kUnauthenticated}
+  // after the delay of its address; counts and logs a refusal.
+  void Authenticate(Session& session, std::string_view principal, std::string_view token);
+  // Replaces the accepted tokens and principals (SIGHUP) and closes the
+  // connections let in with a token no longer accepted, as a principal
+  // that is gone or whose token_hash changed (kUnauthenticated), or as a
+  // principal whose permissions changed (kPermissionDenied: the client
+  // reconnects under the new ones). Returns how many it closed.
+  size_t SetCredentials(std::vector<std::string> tokens, PrincipalSet principals);
+  // Credentials, for /metrics' bearer token.
+  Authenticator& authenticator() { return authenticator_; }
+  // A Session refused an operation to its principal.
+  void CountDenied() { ++stats_.denied; }
+  // Counts a refusal of credentials (also /metrics').
+  void CountAuthFailure() { ++stats_.auth_failures; }
+  // Runs fn on the loop after delay_ms, unless the broker stops first
+  // (then fn is destroyed without running). For refusals that wait.
+  void RunLater(uint64_t delay_ms, std::function<void()> fn);
 
   // Graceful stop: stops reading from clients, lets the core commit what was
   // received and send the confirms, closes every connection once its output
@@ -147,6 +169,8 @@ class Sessions final : public core::Output {
   Session* Find(core::ClientId client_id) const;
   void OnHeartbeatTimer();
   void MaybeFinishShutdown();
+  void Refuse(Session& session, bool no_token);
+  void OnRefusalTimer();
 
   net::Loop* loop_;
   SessionOptions options_;
@@ -163,6 +187,16 @@ class Sessions final : public core::Output {
   std::vector<Session*> session_list_;
   // Open sessions per peer IP address; only kept when that limit is set.
   std::unordered_map<std::string, uint32_t> per_ip_;
+
+  Authenticator authenticator_;
+  // Refusals waiting for their address's delay, soonest first.
+  struct Refusal {
+    uint64_t due_ms;
+    std::function<void()> fn;
+    bool operator>(const Refusal& other) const { return due_ms > other.due_ms; }
+  };
+  std::priority_queue<Refusal, std::vector<Refusal>, std::greater<>> refusals_;
+  net::Timer refusal_timer_;
 
   net::Timer heartbeat_timer_;
   static constexpr uint32_t kHeartbeatSlices = 64;

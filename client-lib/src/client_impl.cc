@@ -224,8 +224,9 @@ void Client::Impl::OnTcpConnected(const Status& status) {
   auto name = fbb.CreateString(options_.client_name);
   auto auth_token = options_.auth_token.empty() ? 0 : fbb.CreateString(options_.auth_token);
   auto client_id = fbb.CreateString(client_id_);
+  auto principal = options_.principal.empty() ? 0 : fbb.CreateString(options_.principal);
   Send(wire::CreateHello(fbb, proto::kProtocolVersion, name, auth_token, client_id,
-                         /*reconnect=*/ever_connected_));
+                         /*reconnect=*/ever_connected_, principal));
 }
 
 void Client::Impl::OnHeartbeat() {

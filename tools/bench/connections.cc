@@ -58,6 +58,7 @@ int Run(const Options& o, const cli::GlobalOptions& global) {
   raw.port = static_cast<uint16_t>(std::stoul(global.server.substr(colon + 1)));
   Result<std::string> token = cli::AuthToken(global);  // Connect() above checked it
   raw.auth_token = token.ok() ? *token : std::string();
+  raw.principal = global.user;
   raw.queue_prefix = o.common.prefix + ".conn." + std::to_string(getpid()) + ".";
   raw.source_addresses = o.source_addresses != 0 ? o.source_addresses : SourceAddressesFor(o.count);
   raw.parallel = o.parallel;

@@ -97,10 +97,10 @@ Status RawConnections::OnWritable(Conn& conn) {
   {
     auto& fbb = encoder.Start();
     const std::string client_id = std::to_string(rng());
-    auto hello =
-        wire::CreateHelloDirect(fbb, proto::kProtocolVersion, "hermod bench connections",
-                                options_.auth_token.empty() ? nullptr : options_.auth_token.c_str(),
-                                client_id.c_str(), false);
+    auto hello = wire::CreateHelloDirect(
+        fbb, proto::kProtocolVersion, "hermod bench connections",
+        options_.auth_token.empty() ? nullptr : options_.auth_token.c_str(), client_id.c_str(),
+        false, options_.principal.empty() ? nullptr : options_.principal.c_str());
     std::span<const uint8_t> bytes = encoder.Finish(hello);
     out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   }

@@ -41,6 +41,10 @@ class RawConnections {
     uint32_t source_addresses = 1;  // connection i binds to 127.0.0.(1 + i % this)
     uint32_t parallel = 64;         // handshakes in progress at once at most
     std::string auth_token;         // sent in Hello when not empty
+    // Sent in Hello when not empty. Hello and Subscribe go in one write, so
+    // the principal's token must be in the broker's verified cache already
+    // (the command's own first connection puts it there).
+    std::string principal;
   };
 
   explicit RawConnections(Options options);

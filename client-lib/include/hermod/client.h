@@ -90,6 +90,10 @@ struct ClientOptions {
   // A broker that refuses it fails Connect() with kUnauthenticated, and a
   // reconnect it refuses ends reconnecting at once (kDisconnected).
   std::string auth_token{};
+  // Sent in Hello, for a broker with principals (docs/security.md): the
+  // principal this client acts as, whose token auth_token is then. Empty:
+  // auth_token is checked against the broker's --auth-token-file.
+  std::string principal{};
   // Largest frame accepted from the broker.
   uint32_t max_frame_bytes = 16u << 20;
   // Called on the client thread when the connection state changes; `why` is

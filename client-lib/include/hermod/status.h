@@ -47,6 +47,7 @@ enum class ErrorCode : uint16_t {
   kUnauthenticated = 21,    // the broker wants an auth token this client did not give
   kNotLeader = 22,          // (cluster) another node leads the queue's or group's partition
   kCorruption = 23,         // (cluster) a replicated part's checksum did not match its bytes
+  kPermissionDenied = 24,   // the principal may not do this operation on this queue or group
 };
 
 // Returns the name of a code ("NotFound"), or "Unknown" for codes this
