@@ -39,7 +39,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("hermodd ") + HERMOD_VERSION);
   app.set_config("--config", "", "Read options from a TOML file (keys as the long flags)");
   app.allow_config_extras(CLI::config_extras_mode::error);
-  app.add_option("--listen", options.listen, "Address to listen on, HOST:PORT (port 0: any)")
+  app.add_option(
+         "--listen", options.listen,
+         "Address to listen on, HOST:PORT (port 0: any), or unix:PATH (a Unix socket, mode 0660)")
       ->capture_default_str();
   app.add_option("--data-dir", options.data_dir, "Directory of the LMDB store")
       ->capture_default_str();
@@ -201,6 +203,19 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-replica-window-mib", cluster.replica_window_mib,
                  "Recent partition-log parts kept in memory for followers catching up, MiB per "
                  "node")
+      ->capture_default_str();
+  app.add_option("--tls-cert", options.tls_cert,
+                 "TLS for clients: this PEM certificate chain (read again on SIGHUP); empty: "
+                 "plaintext")
+      ->capture_default_str();
+  app.add_option("--tls-key", options.tls_key, "TLS: the PEM private key of --tls-cert")
+      ->capture_default_str();
+  app.add_option("--tls-client-ca", options.tls_client_ca,
+                 "Mutual TLS: clients must present a certificate signed by this PEM CA")
+      ->capture_default_str();
+  app.add_option("--tls-peer-ca", options.tls_peer_ca,
+                 "Cluster: peer links run TLS with --tls-cert; peers must present a certificate "
+                 "signed by this PEM CA")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))

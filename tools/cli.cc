@@ -63,6 +63,11 @@ std::unique_ptr<Client> ConnectOrReport(const GlobalOptions& global, ClientOptio
     return nullptr;
   }
   options.auth_token = std::move(*token);
+  options.tls = global.tls;
+  options.tls_ca = global.tls_ca;
+  options.tls_server_name = global.tls_server_name;
+  options.tls_cert = global.tls_cert;
+  options.tls_key = global.tls_key;
   Result<std::unique_ptr<Client>> client = Client::Connect(options);
   if (!client.ok()) {
     // libhermod's connect errors already read "cannot connect to HOST:PORT:

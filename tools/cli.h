@@ -36,6 +36,13 @@ struct GlobalOptions {
   // --token-file, else $HERMOD_TOKEN_FILE: the auth token is the file's
   // first; without one, $HERMOD_TOKEN is the token (see AuthToken()).
   std::string token_file;
+  // TLS (--tls, --tls-ca, --tls-server-name, --tls-cert, --tls-key, each
+  // also $HERMOD_TLS...): as ClientOptions' fields of the same names.
+  bool tls = false;
+  std::string tls_ca;
+  std::string tls_server_name;
+  std::string tls_cert;
+  std::string tls_key;
   // The chosen subcommand, set while parsing; returns the exit code.
   std::function<int()> run;
 };

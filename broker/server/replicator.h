@@ -71,6 +71,10 @@ struct ReplicatorOptions {
   uint64_t rebuild_silence_ms = 10000;
   // The rows one SnapshotChunk carries, at most (about).
   size_t snapshot_chunk_bytes = 1u << 20;
+  // TLS of the peer links (peer::PeerLinks::Options: connection.tls and
+  // dial_tls); null: plaintext.
+  std::shared_ptr<const net::TlsContext> peer_tls_accept;
+  std::shared_ptr<const net::TlsContext> peer_tls_dial;
 };
 
 struct ReplicatorStats {
@@ -106,6 +110,11 @@ class Replicator {
   void Close();
 
   const std::string& peer_address() const { return links_->address(); }
+  // Reloaded certificates for peer links made from now on (SIGHUP).
+  void SetPeerTls(std::shared_ptr<const net::TlsContext> accept,
+                  std::shared_ptr<const net::TlsContext> dial) {
+    links_->SetTls(std::move(accept), std::move(dial));
+  }
   const ReplicatorStats& stats() const { return stats_; }
   // For `hermod stats` and /metrics (names start with cluster_).
   std::vector<core::StatValue> Stats() const;

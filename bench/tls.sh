@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# TLS beside plaintext: one build, one workload, in alternating pairs (a
+# plaintext run and a TLS run, each on a fresh broker and data directory),
+# so both sides meet the same machine; ratios of medians, as bench/ab.sh.
+#
+#   bench/tls.sh [PAIRS] [-- BENCH ARGS...]
+#
+# The TLS side runs hermodd with --tls-cert/--tls-key (a P-256 certificate
+# made here with the openssl CLI) and the CLI with $HERMOD_TLS_CA; the rest
+# is the same. HERMOD_BIN (environment) is the build's bin directory
+# (default build/bin); FIELD the result field (default msgs_per_s, e.g.
+# FIELD=p99_us for W4); HERMODD_ARGS more hermodd arguments for both sides
+# (e.g. "--store memory" to see the network path without the disk).
+# Default workload: W1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pairs=5
+if [ $# -gt 0 ] && [ "$1" != "--" ]; then
+  pairs=$1
+  shift
+fi
+[ "${1:-}" = "--" ] && shift
+args=("$@")
+if [ ${#args[@]} -eq 0 ]; then
+  args=(publish --queues 1000 --count 100000 --size 256 --publishers 1 --inflight 1000)
+fi
+
+state=$(mktemp -d /tmp/hermod-tls.XXXXXX)
+cleanup() {
+  if [ -f "$state/b/pid" ]; then kill "$(cat "$state/b/pid")" 2>/dev/null || true; fi
+  rm -rf "$state"
+}
+trap cleanup EXIT
+source bench/lib.sh
+
+field=${FIELD:-msgs_per_s}
+common_args=${HERMODD_ARGS:-}
+
+# A CA and a server certificate for 127.0.0.1.
+pki=$state/pki
+mkdir -p "$pki"
+ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+openssl req -x509 "${ec[@]}" -keyout "$pki/ca.key" -out "$pki/ca.pem" -days 2 \
+  -subj "/CN=hermod bench CA" 2>/dev/null
+openssl req "${ec[@]}" -keyout "$pki/server.key" -out "$pki/server.csr" \
+  -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$pki/ext"
+openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+  -set_serial 2 -days 2 -extfile "$pki/ext" -out "$pki/server.pem" 2>/dev/null
+
+# one plain|tls: a fresh broker, the workload; prints the field.
+one() {
+  if [ "$1" = tls ]; then
+    HERMODD_ARGS="$common_args --tls-cert $pki/server.pem --tls-key $pki/server.key"
+    export HERMOD_TLS_CA=$pki/ca.pem
+  else
+    HERMODD_ARGS=$common_args
+    unset HERMOD_TLS_CA
+  fi
+  start_broker "$state/b"
+  "$HERMOD_BIN/hermod" --server "$addr" bench "${args[@]}" --json |
+    grep -o "\"$field\":[0-9.]*" | head -1 | cut -d: -f2
+  stop_broker "$state/b"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+plains=()
+tlss=()
+for i in $(seq 1 "$pairs"); do
+  # Alternate which side goes first, so a drift in the machine's speed
+  # does not favour one side.
+  if [ $((i % 2)) -eq 1 ]; then
+    p=$(one plain)
+    t=$(one tls)
+  else
+    t=$(one tls)
+    p=$(one plain)
+  fi
+  plains+=("$p")
+  tlss+=("$t")
+  printf 'pair %d: plaintext %s  tls %s %s\n' "$i" "$p" "$t" "$field"
+done
+mp=$(printf '%s\n' "${plains[@]}" | median)
+mt=$(printf '%s\n' "${tlss[@]}" | median)
+echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "workload: hermod bench ${args[*]} (--sync always ${common_args}, fresh broker per run)"
+awk -v p="$mp" -v t="$mt" -v f="$field" \
+  'BEGIN {printf "median %s: plaintext %.2f  tls %.2f: tls/plaintext = %.2fx\n", f, p, t, t/p}'
