@@ -245,9 +245,12 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
         return response;
       });
       if (result.ok() && !options_.metrics_listen.empty()) {
+        // HTTPS with the client port's certificate (and its client CA).
+        metrics.set_tls(*tls);
         result = metrics.Listen(options_.metrics_listen);
         if (result.ok()) {
-          spdlog::info("metrics on http://{}/metrics", metrics.address());
+          spdlog::info("metrics on {}://{}/metrics", *tls != nullptr ? "https" : "http",
+                       metrics.address());
           if (on_metrics) on_metrics(metrics.address());
         }
       }
@@ -257,7 +260,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
         // be used keeps the tokens in force.
         net::Signals reload;
         reload.Init(loop, {SIGHUP}, [&](int) {
-          ReloadTls(listener);
+          ReloadTls(listener, metrics);
           if (options_.auth_token_file.empty()) {
             spdlog::info("received SIGHUP: no --auth-token-file to read again");
             return;
@@ -400,7 +403,7 @@ Result<Server::PeerTls> Server::LoadPeerTls() const {
   return std::make_pair(std::move(*accept), std::move(*dial));
 }
 
-void Server::ReloadTls(net::Listener& listener) const {
+void Server::ReloadTls(net::Listener& listener, net::HttpServer& metrics) const {
   if (!options_.tls()) return;
   if (replicator_ != nullptr && !options_.tls_peer_ca.empty()) {
     auto peer_tls = LoadPeerTls();
@@ -419,7 +422,8 @@ void Server::ReloadTls(net::Listener& listener) const {
   }
   spdlog::info("received SIGHUP: TLS certificate {} read from {}; new connections use it",
                (*tls)->subject(), options_.tls_cert);
-  listener.set_tls(std::move(*tls));
+  listener.set_tls(*tls);
+  metrics.set_tls(std::move(*tls));
 }
 
 }  // namespace hermod

@@ -20,6 +20,9 @@
 #include "sync_mode.h"
 
 namespace hermod {
+namespace net {
+class HttpServer;
+}  // namespace net
 namespace server {
 class Replicator;
 }  // namespace server
@@ -96,7 +99,7 @@ class Server {
   Result<PeerTls> LoadPeerTls() const;
   // SIGHUP: new connections to `listener` get the certificate as the files
   // now hold it; a file that cannot be used keeps the old one in force.
-  void ReloadTls(net::Listener& listener) const;
+  void ReloadTls(net::Listener& listener, net::HttpServer& metrics) const;
 
   ServerOptions options_;
   cluster::ClusterMember* cluster_member_ = nullptr;

@@ -183,10 +183,11 @@ Status TlsStream::HandshakeError(int ret) {
     why = "the client sent no certificate, and this port requires one signed by --tls-client-ca";
   } else if (reason == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED) {
     why = "the server requires a client certificate (" + detail + "): set --tls-cert and --tls-key";
-  } else if (!server_ && (reason == SSL_R_TLSV1_ALERT_UNKNOWN_CA ||
-                          reason == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
-                          reason == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN)) {
-    why = "the server refused this client's certificate (" + detail + ")";
+  } else if (reason == SSL_R_TLSV1_ALERT_UNKNOWN_CA ||
+             reason == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
+             reason == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN) {
+    why = server_ ? "the client refused this server's certificate (" + detail + ")"
+                  : "the server refused this client's certificate (" + detail + ")";
   } else if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
              reason == SSL_R_HTTP_REQUEST) {
     code = ErrorCode::kProtocolViolation;

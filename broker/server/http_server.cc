@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "net/loop.h"
+#include "net/tls_stream.h"
 #include "net/uv_status.h"
 
 namespace hermod::net {
@@ -32,6 +33,10 @@ class HttpServer::Conn {
     uv_tcp_init(server_->loop_.uv(), &tcp_);
     tcp_.data = this;
     open_ = true;
+    if (server_->tls_ != nullptr) {
+      tls_ = TlsStream::Create(*server_->tls_, "");
+      if (tls_ == nullptr) return Status::Internal("cannot make a TLS session");
+    }
     Status s = FromUv(uv_accept(listener, stream()), "accept");
     if (s.ok()) s = FromUv(uv_read_start(stream(), &OnAlloc, &OnRead), "read");
     return s;
@@ -63,39 +68,93 @@ class HttpServer::Conn {
       self->Close();
       return;
     }
-    self->received_ += static_cast<size_t>(nread);
-    size_t parsed = http_parser_execute(&self->parser_, &self->settings_, buf->base,
-                                        static_cast<size_t>(nread));
-    if (HTTP_PARSER_ERRNO(&self->parser_) != HPE_OK || parsed != static_cast<size_t>(nread)) {
-      self->Respond({400, "text/plain; charset=utf-8", "bad request\n"});
+    if (self->tls_ != nullptr) {
+      self->OnTlsRead(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
       return;
     }
-    if (self->received_ > kMaxRequestBytes) {
-      self->Respond({431, "text/plain; charset=utf-8", "request too large\n"});
+    self->Parse(buf->base, static_cast<size_t>(nread));
+  }
+
+  // Decrypts what arrived and parses it; sends the handshake's replies.
+  void OnTlsRead(const uint8_t* data, size_t size) {
+    if (!tls_->Feed(data, size).ok()) {
+      // Plain HTTP at an HTTPS port: say so in plain HTTP.
+      tls_.reset();
+      Respond({400, "text/plain; charset=utf-8", "this endpoint takes HTTPS only\n"});
       return;
     }
-    if (self->complete_) {
-      const char* method = http_method_str(static_cast<http_method>(self->parser_.method));
-      std::string_view path = self->url_;
+    char plain[16 * 1024];
+    while (!closing_ && !responded_) {
+      Result<size_t> n = tls_->Read({reinterpret_cast<uint8_t*>(plain), sizeof(plain)});
+      if (!n.ok()) break;  // a failed handshake: send the alert, then close
+      if (*n == 0) {
+        // The handshake's next flight, if any.
+        std::string wire;
+        tls_->TakeOutput(&wire);
+        if (!wire.empty()) WriteBytes(std::move(wire), /*close_after=*/false);
+        return;
+      }
+      Parse(plain, *n);
+    }
+    if (!responded_) {
+      std::string wire;
+      tls_->TakeOutput(&wire);
+      WriteBytes(std::move(wire), /*close_after=*/true);
+    }
+  }
+
+  void Parse(const char* data, size_t size) {
+    received_ += size;
+    size_t parsed = http_parser_execute(&parser_, &settings_, data, size);
+    if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK || parsed != size) {
+      Respond({400, "text/plain; charset=utf-8", "bad request\n"});
+      return;
+    }
+    if (received_ > kMaxRequestBytes) {
+      Respond({431, "text/plain; charset=utf-8", "request too large\n"});
+      return;
+    }
+    if (complete_) {
+      const char* method = http_method_str(static_cast<http_method>(parser_.method));
+      std::string_view path = url_;
       path = path.substr(0, path.find('?'));
-      self->Respond(self->server_->handler_(method, path));
+      Respond(server_->handler_(method, path));
     }
   }
 
   void Respond(const Response& response) {
+    if (responded_) return;
+    responded_ = true;
     uv_read_stop(stream());
+    std::string bytes = "HTTP/1.1 " + std::to_string(response.status) + " " +
+                        http_status_str(static_cast<http_status>(response.status)) +
+                        "\r\nContent-Type: " + response.content_type +
+                        "\r\nContent-Length: " + std::to_string(response.body.size()) +
+                        "\r\nConnection: close\r\n\r\n" + response.body;
+    if (tls_ != nullptr) {
+      std::string wire;
+      if (tls_->handshake_done() && tls_->Write(bytes).ok()) tls_->TakeOutput(&wire);
+      bytes = std::move(wire);
+    }
+    WriteBytes(std::move(bytes), /*close_after=*/true);
+  }
+
+  // Writes bytes; closes the connection once they are written when
+  // close_after (or at once when there is nothing to write).
+  void WriteBytes(std::string bytes, bool close_after) {
+    if (bytes.empty()) {
+      if (close_after) Close();
+      return;
+    }
     auto req = std::make_unique<WriteReq>();
     req->self = this;
-    req->bytes = "HTTP/1.1 " + std::to_string(response.status) + " " +
-                 http_status_str(static_cast<http_status>(response.status)) +
-                 "\r\nContent-Type: " + response.content_type +
-                 "\r\nContent-Length: " + std::to_string(response.body.size()) +
-                 "\r\nConnection: close\r\n\r\n" + response.body;
+    req->close_after = close_after;
+    req->bytes = std::move(bytes);
     req->req.data = req.get();
     uv_buf_t buf = uv_buf_init(req->bytes.data(), static_cast<unsigned>(req->bytes.size()));
-    int rc = uv_write(&req->req, stream(), &buf, 1, [](uv_write_t* w, int) noexcept {
+    int rc = uv_write(&req->req, stream(), &buf, 1, [](uv_write_t* w, int status) noexcept {
       std::unique_ptr<WriteReq> done(static_cast<WriteReq*>(w->data));
-      done->self->Close();
+      if (done->close_after || status < 0) done->self->Close();
     });
     if (rc < 0) {
       Close();
@@ -107,6 +166,7 @@ class HttpServer::Conn {
   struct WriteReq {
     uv_write_t req;
     Conn* self;
+    bool close_after;
     std::string bytes;
   };
 
@@ -117,6 +177,8 @@ class HttpServer::Conn {
   std::string url_;
   size_t received_ = 0;
   bool complete_ = false;
+  bool responded_ = false;
+  std::unique_ptr<TlsStream> tls_;  // HTTPS; null: plain HTTP
   bool open_ = false;
   bool closing_ = false;
 };

@@ -325,6 +325,32 @@ TEST_F(TlsTest, SighupLoadsANewCertificateForNewConnections) {
   EXPECT_TRUE(broker_->running());
 }
 
+TEST_F(TlsTest, MetricsAndHealthzAreServedOverHttps) {
+  ASSERT_TRUE(StartBroker(*a_, {"--metrics-listen", "127.0.0.1:0"}).ok());
+  std::string metrics;
+  for (const std::string& line : broker_->startup_lines()) {
+    if (line.rfind("metrics on ", 0) == 0) metrics = line.substr(11);
+  }
+  ASSERT_FALSE(metrics.empty());
+  auto curl = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/curl", "-sS", "--max-time", "10"});
+    Result<CommandResult> r = RunCommand(args);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : CommandResult{};
+  };
+  CommandResult health = curl({"--cacert", a_->ca, "https://" + metrics + "/healthz"});
+  EXPECT_TRUE(health.exit.ok()) << health.err;
+  EXPECT_EQ(health.out, "ok\n");
+  CommandResult scrape = curl({"--cacert", a_->ca, "https://" + metrics + "/metrics"});
+  EXPECT_TRUE(scrape.exit.ok()) << scrape.err;
+  EXPECT_NE(scrape.out.find("hermod_"), std::string::npos) << scrape.out;
+  // Plain HTTP is told to use HTTPS; a client trusting another CA refuses.
+  CommandResult plain = curl({"http://" + metrics + "/healthz"});
+  EXPECT_EQ(plain.out, "this endpoint takes HTTPS only\n") << plain.err;
+  CommandResult other = curl({"--cacert", b_->ca, "https://" + metrics + "/healthz"});
+  EXPECT_FALSE(other.exit.ok());
+}
+
 TEST_F(TlsTest, UnusableCertificateFilesStopTheBrokerAtStart) {
   struct Case {
     std::vector<std::string> args;
