@@ -8,9 +8,10 @@
 # The TLS side runs hermodd with --tls-cert/--tls-key (a P-256 certificate
 # made here with the openssl CLI) and the CLI with $HERMOD_TLS_CA; the rest
 # is the same. HERMOD_BIN (environment) is the build's bin directory
-# (default build/bin); FIELD the result field (default msgs_per_s, e.g.
-# FIELD=p99_us for W4); HERMODD_ARGS more hermodd arguments for both sides
-# (e.g. "--store memory" to see the network path without the disk).
+# (default build/bin); FIELDS the result fields, space-separated, each the
+# first of its name in the --json output (default msgs_per_s; for W4
+# FIELDS="p50_us p99_us"); HERMODD_ARGS more hermodd arguments for both
+# sides (e.g. "--store memory" to see the network path without the disk).
 # Default workload: W1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 source bench/lib.sh
 
-field=${FIELD:-msgs_per_s}
+read -r -a fields <<<"${FIELDS:-msgs_per_s}"
 common_args=${HERMODD_ARGS:-}
 
 # A CA and a server certificate for 127.0.0.1.
@@ -48,7 +49,7 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$pki/ext"
 openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
   -set_serial 2 -days 2 -extfile "$pki/ext" -out "$pki/server.pem" 2>/dev/null
 
-# one plain|tls: a fresh broker, the workload; prints the field.
+# one plain|tls: a fresh broker, the workload; prints the fields, one line.
 one() {
   if [ "$1" = tls ]; then
     HERMODD_ARGS="$common_args --tls-cert $pki/server.pem --tls-key $pki/server.key"
@@ -58,8 +59,12 @@ one() {
     unset HERMOD_TLS_CA
   fi
   start_broker "$state/b"
-  "$HERMOD_BIN/hermod" --server "$addr" bench "${args[@]}" --json |
-    grep -o "\"$field\":[0-9.]*" | head -1 | cut -d: -f2
+  local json values=()
+  json=$("$HERMOD_BIN/hermod" --server "$addr" bench "${args[@]}" --json)
+  for f in "${fields[@]}"; do
+    values+=("$(grep -o "\"$f\":[0-9.]*" <<<"$json" | head -1 | cut -d: -f2)")
+  done
+  echo "${values[*]}"
   stop_broker "$state/b"
 }
 
@@ -79,11 +84,14 @@ for i in $(seq 1 "$pairs"); do
   fi
   plains+=("$p")
   tlss+=("$t")
-  printf 'pair %d: plaintext %s  tls %s %s\n' "$i" "$p" "$t" "$field"
+  printf 'pair %d (%s): plaintext %s  tls %s\n' "$i" "${fields[*]}" "$p" "$t"
 done
-mp=$(printf '%s\n' "${plains[@]}" | median)
-mt=$(printf '%s\n' "${tlss[@]}" | median)
 echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "workload: hermod bench ${args[*]} (--sync always ${common_args}, fresh broker per run)"
-awk -v p="$mp" -v t="$mt" -v f="$field" \
-  'BEGIN {printf "median %s: plaintext %.2f  tls %.2f: tls/plaintext = %.2fx\n", f, p, t, t/p}'
+for k in "${!fields[@]}"; do
+  col=$((k + 1))
+  mp=$(printf '%s\n' "${plains[@]}" | cut -d' ' -f"$col" | median)
+  mt=$(printf '%s\n' "${tlss[@]}" | cut -d' ' -f"$col" | median)
+  awk -v p="$mp" -v t="$mt" -v f="${fields[$k]}" \
+    'BEGIN {printf "median %s: plaintext %.2f  tls %.2f: tls/plaintext = %.2fx\n", f, p, t, t/p}'
+done
