@@ -18,6 +18,7 @@
 #include <future>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -200,6 +201,49 @@ TEST_F(TlsTest, TheRightCaConnectsPublishesAndConsumes) {
   ClientOptions by_name = TlsOptions(broker_->address(), *a_);
   by_name.tls_server_name = "localhost";
   PublishAndConsume(by_name, "tls.named");
+}
+
+TEST_F(TlsTest, ManyAndLargeMessagesCrossIntact) {
+  ASSERT_TRUE(StartBroker(*a_).ok());
+  ClientOptions options = TlsOptions(broker_->address(), *a_);
+  Result<std::unique_ptr<Client>> publisher = Client::Connect(options);
+  ASSERT_TRUE(publisher.ok()) << publisher.status().ToString();
+  // 2,000 small publishes in flight at once (many frames per loop turn,
+  // many per record), then messages of 1 and 3 MiB (many records each).
+  constexpr int kSmall = 2000;
+  std::vector<std::future<PublishResult>> confirms;
+  for (int i = 0; i < kSmall; ++i) {
+    confirms.push_back((*publisher)->Publish("tls.bulk", "m" + std::to_string(i)));
+  }
+  const std::string one_mib(1 << 20, 'a');
+  std::string three_mib(3 << 20, 'b');
+  for (size_t i = 0; i < three_mib.size(); i += 4096)
+    three_mib[i] = static_cast<char>('0' + i % 10);
+  confirms.push_back((*publisher)->Publish("tls.bulk", one_mib));
+  confirms.push_back((*publisher)->Publish("tls.bulk", three_mib));
+  for (auto& c : confirms) ASSERT_TRUE(c.get().status.ok());
+
+  Result<std::unique_ptr<Client>> consumer = Client::Connect(options);
+  ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
+  std::mutex mu;
+  std::vector<std::string> got;
+  std::promise<void> all;
+  Client* c = consumer->get();
+  SubscribeOptions sub_options;
+  sub_options.credit = 1000;
+  Result<SubscriptionId> sub = c->Subscribe("tls.bulk", sub_options, [&, c](const Delivery& d) {
+    (void)c->Ack(d.subscription, d.seq);
+    std::lock_guard<std::mutex> lock(mu);
+    got.push_back(d.payload);
+    if (got.size() == kSmall + 2) all.set_value();
+  });
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  ASSERT_EQ(all.get_future().wait_for(kWait), std::future_status::ready);
+  std::lock_guard<std::mutex> lock(mu);
+  for (int i = 0; i < kSmall; ++i) EXPECT_EQ(got[i], "m" + std::to_string(i));
+  EXPECT_EQ(got[kSmall], one_mib);
+  EXPECT_TRUE(got[kSmall + 1] == three_mib);
+  (*consumer)->Close();
 }
 
 TEST_F(TlsTest, TheCliTalksTls) {
