@@ -79,6 +79,9 @@ Result<std::string> AuthToken(const GlobalOptions& global);
 // become spaces) and returns kExitError. Any thread.
 int Fail(std::string_view message);
 
+// Sets the TLS fields of *options from the global flags.
+void ApplyTls(const GlobalOptions& global, ClientOptions* options);
+
 // Connects to global.server with AuthToken(). On failure prints one line
 // ("hermod: cannot connect to HOST:PORT: ...") and returns nullptr.
 std::unique_ptr<Client> ConnectOrReport(const GlobalOptions& global, ClientOptions options);

@@ -50,6 +50,12 @@ got=$(timeout 20 "$bin/hermod" --server "$any" --tls-ca "$pki/ca.pem" sub tls-cl
 want=$(printf 'hi %d over tls' 1 2 3)
 [ "$got" = "$want" ] || fail "consumed '$got'"
 
+# cluster status asks each node for its lag over TLS too.
+urls=$(echo "$out" | awk '$1 == "etcd" {print $3}' | paste -sd, -)
+status=$(timeout 30 "$bin/hermod" --tls-ca "$pki/ca.pem" cluster status --etcd "$urls" --json)
+[ "$(echo "$status" | jq '[.nodes[] | select(.replica_lag_parts | type == "number")] | length')" = 3 ] ||
+  fail "status shows no replication lag for every node: $status"
+
 if plain=$(timeout 20 "$bin/hermod" --server "$any" pub tls-cluster x 2>&1); then
   fail "a plaintext CLI was let in: $plain"
 fi
