@@ -10,7 +10,8 @@
 # is the same. HERMOD_BIN (environment) is the build's bin directory
 # (default build/bin); FIELDS the result fields, space-separated, each the
 # first of its name in the --json output (default msgs_per_s; for W4
-# FIELDS="p50_us p99_us"); HERMODD_ARGS more hermodd arguments for both
+# FIELDS="p50_us p99_us"; broker_cpu_ms is the broker's CPU time for the
+# run, from /proc); HERMODD_ARGS more hermodd arguments for both
 # sides (e.g. "--store memory" to see the network path without the disk).
 # Default workload: W1.
 set -euo pipefail
@@ -62,6 +63,13 @@ one() {
   local json values=()
   json=$("$HERMOD_BIN/hermod" --server "$addr" bench "${args[@]}" --json)
   for f in "${fields[@]}"; do
+    if [ "$f" = broker_cpu_ms ]; then
+      # The broker's CPU time (user + system) for the whole run: steadier
+      # than throughput on a shared machine.
+      values+=("$(awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / hz}' \
+        "/proc/$(cat "$state/b/pid")/stat")")
+      continue
+    fi
     values+=("$(grep -o "\"$f\":[0-9.]*" <<<"$json" | head -1 | cut -d: -f2)")
   done
   echo "${values[*]}"
