@@ -34,6 +34,11 @@ CtxPtr NewContext(const SSL_METHOD* method) {
   CtxPtr ctx(SSL_CTX_new(method), &SSL_CTX_free);
   if (ctx) {
     SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+    // AES-128-GCM first: as strong as needed (TLS 1.3's mandatory suite)
+    // and fewer rounds than AES-256 for every byte of every message.
+    SSL_CTX_set_ciphersuites(ctx.get(),
+                             "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                             "TLS_CHACHA20_POLY1305_SHA256");
     // Idle connections give their 16 KiB read and write buffers back
     // (docs/design.md: an idle connection costs little).
     SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
