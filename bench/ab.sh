@@ -12,7 +12,8 @@
 # messages of 256 bytes, 1 publisher, 1,000 in flight), --sync always.
 # Prints each pair and the medians of the result field FIELD (environment;
 # default msgs_per_s; the first of that name in the --json output, e.g.
-# FIELD=p99_us for the end-to-end p99 of `latency`). PREFILL (environment)
+# FIELD=p99_us for the end-to-end p99 of `latency`; FIELD=broker_cpu_ms:
+# the broker's CPU time for the run, from /proc). PREFILL (environment)
 # names a bench run made first on each fresh broker, e.g. for W2:
 #   PREFILL="publish --queues 1000 --count 100000 --size 256 --inflight 1000" \
 #     FIELD=deliveries_per_s bench/ab.sh OLD NEW 5 -- consume --queues 1000 --credit 1000 --count 100000
@@ -50,8 +51,15 @@ one() {
     # shellcheck disable=SC2086  # PREFILL is a list of words
     "$HERMOD_BIN/hermod" --server "$addr" bench $PREFILL --json >/dev/null
   fi
-  "$HERMOD_BIN/hermod" --server "$addr" bench "${args[@]}" --json |
-    grep -o "\"$field\":[0-9.]*" | head -1 | cut -d: -f2
+  local json
+  json=$("$HERMOD_BIN/hermod" --server "$addr" bench "${args[@]}" --json)
+  if [ "$field" = broker_cpu_ms ]; then
+    # The broker's CPU time (user + system) for the whole run: steadier
+    # than throughput on a shared machine.
+    awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / hz}' "/proc/$(cat "$state/b/pid")/stat"
+  else
+    grep -o "\"$field\":[0-9.]*" <<<"$json" | head -1 | cut -d: -f2
+  fi
   stop_broker "$state/b"
 }
 

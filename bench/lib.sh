@@ -9,13 +9,15 @@
 : "${HERMOD_BIN:=build/bin}"
 
 # start_broker STATE: a fresh hermodd --sync always on STATE/data, on a
-# free port of 127.0.0.1. Sets $addr.
+# free port of 127.0.0.1, with $HERMODD_ARGS (more arguments, split at
+# spaces; e.g. "--tls-cert F --tls-key K"). Sets $addr.
 start_broker() {
   local state=$1
   rm -rf "$state"
   mkdir -p "$state/data"
+  # shellcheck disable=SC2086  # HERMODD_ARGS is a list of words
   "$HERMOD_BIN/hermodd" --listen 127.0.0.1:0 --data-dir "$state/data" --sync always \
-    --log-level warn >"$state/out" 2>"$state/err" &
+    --log-level warn ${HERMODD_ARGS:-} >"$state/out" 2>"$state/err" &
   echo $! >"$state/pid"
   wait_listening "$state" || return 1
 }

@@ -59,7 +59,9 @@ int main(int argc, char** argv) {
       "[[principal]] tables unless --principals-file is given");
   app.config_formatter(std::make_shared<ConfigWithoutPrincipals>());
   app.allow_config_extras(CLI::config_extras_mode::error);
-  app.add_option("--listen", options.listen, "Address to listen on, HOST:PORT (port 0: any)")
+  app.add_option(
+         "--listen", options.listen,
+         "Address to listen on, HOST:PORT (port 0: any), or unix:PATH (a Unix socket, mode 0660)")
       ->capture_default_str();
   app.add_option("--data-dir", options.data_dir, "Directory of the LMDB store")
       ->capture_default_str();
@@ -256,6 +258,19 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-replica-window-mib", cluster.replica_window_mib,
                  "Recent partition-log parts kept in memory for followers catching up, MiB per "
                  "node")
+      ->capture_default_str();
+  app.add_option("--tls-cert", options.tls_cert,
+                 "TLS for clients: this PEM certificate chain (read again on SIGHUP); empty: "
+                 "plaintext")
+      ->capture_default_str();
+  app.add_option("--tls-key", options.tls_key, "TLS: the PEM private key of --tls-cert")
+      ->capture_default_str();
+  app.add_option("--tls-client-ca", options.tls_client_ca,
+                 "Mutual TLS: clients must present a certificate signed by this PEM CA")
+      ->capture_default_str();
+  app.add_option("--tls-peer-ca", options.tls_peer_ca,
+                 "Cluster: peer links run TLS with --tls-cert; peers must present a certificate "
+                 "signed by this PEM CA")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))

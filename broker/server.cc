@@ -27,6 +27,8 @@
 #include "net/listener.h"
 #include "net/loop.h"
 #include "net/signals.h"
+#include "net/tls_context.h"
+#include "net/unix_listener.h"
 #include "replicator.h"
 #include "sessions.h"
 #include "storage_thread.h"
@@ -70,24 +72,29 @@ class DataDirLock {
 }  // namespace
 
 Status Server::CheckListenSafety() const {
+  // A Unix socket reaches only this host, and only its owner and group
+  // (mode 0660).
+  if (net::IsUnixAddress(options_.listen)) return Status::OK();
   Result<sockaddr_storage> addr = net::ParseHostPort(options_.listen);
   if (!addr.ok()) return addr.status();  // the listener would say the same
   if (net::IsLoopback(*addr)) return Status::OK();
   const bool authenticated =
       !options_.sessions.auth_tokens.empty() || !options_.sessions.principals.empty();
-  if (!authenticated && !options_.insecure) {
+  // Mutual TLS authenticates every client by its certificate.
+  const bool mutual_tls = options_.tls() && !options_.tls_client_ca.empty();
+  if (!authenticated && !mutual_tls && !options_.insecure) {
     return Status::InvalidArgument(
         "refusing to listen on " + options_.listen +
         ", an address other machines reach, with no authentication: anyone there could read "
         "and delete every queue. Set --auth-token-file or principals (docs/security.md), listen "
         "on 127.0.0.1, or pass --insecure to accept the risk");
   }
-  if (!authenticated) {
+  if (!authenticated && !mutual_tls) {
     spdlog::warn(
         "listening on {} with no authentication (--insecure): anyone who reaches it "
         "can read and delete every queue",
         options_.listen);
-  } else {
+  } else if (!options_.tls()) {
     spdlog::warn(
         "listening on {} without TLS: tokens and messages cross the network in clear "
         "text",
@@ -96,9 +103,30 @@ Status Server::CheckListenSafety() const {
   return Status::OK();
 }
 
+Result<std::shared_ptr<const net::TlsContext>> Server::LoadTls() const {
+  if (!options_.tls()) {
+    if (!options_.tls_client_ca.empty()) {
+      return Status::InvalidArgument("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return std::shared_ptr<const net::TlsContext>();
+  }
+  return net::TlsContext::ForServer(options_.tls_cert, options_.tls_key, options_.tls_client_ca);
+}
+
 Status Server::Run(const std::function<void(const std::string&)>& on_listening,
                    const std::function<void(const std::string&)>& on_metrics) {
   if (Status s = CheckListenSafety(); !s.ok()) return s;
+  // Certificates first: a file that cannot be used stops the start at once.
+  Result<std::shared_ptr<const net::TlsContext>> tls = LoadTls();
+  if (!tls.ok()) return tls.status();
+  auto peer_tls = LoadPeerTls();
+  if (!peer_tls.ok()) return peer_tls.status();
+  if (options_.cluster.enabled() && net::IsUnixAddress(options_.listen) &&
+      options_.cluster.advertise.empty()) {
+    return Status::InvalidArgument(
+        "a cluster node's clients need an address other nodes can name: --listen " +
+        options_.listen + " needs --advertise HOST:PORT");
+  }
   // Store.
   DataDirLock lock;
   std::unique_ptr<store::KvEnv> env;
@@ -195,6 +223,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
       net::Connection::Options conn_options;
       conn_options.max_frame_bytes = options_.sessions.max_frame_bytes;
       conn_options.max_pending_output = config.max_pending_output;
+      conn_options.tls = *tls;
       net::Listener listener(loop, conn_options,
                              [&sessions](net::Connection& conn) { return sessions.Accept(conn); });
       result = listener.Listen(options_.listen);
@@ -242,9 +271,12 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
             reply(std::move(response));
           });
       if (result.ok() && !options_.metrics_listen.empty()) {
+        // HTTPS with the client port's certificate (and its client CA).
+        metrics.set_tls(*tls);
         result = metrics.Listen(options_.metrics_listen);
         if (result.ok()) {
-          spdlog::info("metrics on http://{}/metrics", metrics.address());
+          spdlog::info("metrics on {}://{}/metrics", *tls != nullptr ? "https" : "http",
+                       metrics.address());
           if (on_metrics) on_metrics(metrics.address());
         }
       }
@@ -255,6 +287,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
         // either file cannot be used, both stay as they were.
         net::Signals reload;
         reload.Init(loop, {SIGHUP}, [&](int) {
+          ReloadTls(listener, metrics);
           if (options_.auth_token_file.empty() && options_.principals_file.empty()) {
             spdlog::info("received SIGHUP: no --auth-token-file or principals to read again");
             return;
@@ -302,8 +335,11 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           replication.window_bytes = options_.cluster.replica_window_mib << 20;
           replication.isr_retry_ms = options_.cluster.retry_ms;
           replication.forward_retry_ms = options_.cluster.retry_ms;
+          replication.peer_tls_accept = peer_tls->first;
+          replication.peer_tls_dial = peer_tls->second;
           replicator = std::make_unique<server::Replicator>(loop, &broker, &store,
                                                             cluster_node->plane(), replication);
+          replicator_ = replicator.get();
           result = replicator->Start();
           sessions.set_extra_stats([&replicator] { return replicator->Stats(); });
           if (result.ok()) result = cluster_node->Start(listener.address());
@@ -350,6 +386,10 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           reload.Close();
           sessions.Shutdown([] {});
         });
+        if (*tls != nullptr) {
+          spdlog::info("TLS on {}: certificate {}{}", listener.address(), (*tls)->subject(),
+                       (*tls)->verifies_clients() ? ", client certificates required" : "");
+        }
         spdlog::info(
             "hermodd on {} with data in {} (store {}, sync {}, {})", listener.address(),
             options_.data_dir, options_.store, config.sync_mode,
@@ -375,6 +415,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
         reload.Close();
         close_cluster();
         cluster_member_ = nullptr;
+        replicator_ = nullptr;
       } else {
         sessions.Close();
       }
@@ -392,6 +433,45 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
     loop.Close();
   }
   return result;
+}
+
+Result<Server::PeerTls> Server::LoadPeerTls() const {
+  if (options_.tls_peer_ca.empty()) return PeerTls();
+  if (!options_.tls())
+    return Status::InvalidArgument("--tls-peer-ca needs --tls-cert and --tls-key");
+  // One certificate both ways: a node is the TLS server of the links it
+  // accepts and the client of those it dials, and each side checks the
+  // other's certificate against the peer CA.
+  Result<std::shared_ptr<const net::TlsContext>> accept =
+      net::TlsContext::ForServer(options_.tls_cert, options_.tls_key, options_.tls_peer_ca);
+  if (!accept.ok()) return accept.status();
+  Result<std::shared_ptr<const net::TlsContext>> dial =
+      net::TlsContext::ForClient(options_.tls_peer_ca, options_.tls_cert, options_.tls_key);
+  if (!dial.ok()) return dial.status();
+  return std::make_pair(std::move(*accept), std::move(*dial));
+}
+
+void Server::ReloadTls(net::Listener& listener, net::HttpServer& metrics) const {
+  if (!options_.tls()) return;
+  if (replicator_ != nullptr && !options_.tls_peer_ca.empty()) {
+    auto peer_tls = LoadPeerTls();
+    if (peer_tls.ok()) {
+      replicator_->SetPeerTls(peer_tls->first, peer_tls->second);
+    } else {
+      spdlog::error("received SIGHUP: keeping the peer links' TLS certificate in force: {}",
+                    peer_tls.status().message());
+    }
+  }
+  Result<std::shared_ptr<const net::TlsContext>> tls = LoadTls();
+  if (!tls.ok()) {
+    spdlog::error("received SIGHUP: keeping the TLS certificate in force: {}",
+                  tls.status().message());
+    return;
+  }
+  spdlog::info("received SIGHUP: TLS certificate {} read from {}; new connections use it",
+               (*tls)->subject(), options_.tls_cert);
+  listener.set_tls(*tls);
+  metrics.set_tls(std::move(*tls));
 }
 
 }  // namespace hermod

@@ -14,10 +14,18 @@
 #include "cluster/cluster_node.h"
 #include "config.h"
 #include "hermod/status.h"
+#include "net/listener.h"
+#include "net/tls_context.h"
 #include "sessions.h"
 #include "sync_mode.h"
 
 namespace hermod {
+namespace net {
+class HttpServer;
+}  // namespace net
+namespace server {
+class Replicator;
+}  // namespace server
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:7400";
@@ -49,6 +57,18 @@ struct ServerOptions {
   // Cluster mode when cluster.etcd is set (docs/operations.md, "Running a
   // cluster"); single node otherwise.
   cluster::ClusterOptions cluster;
+  // TLS for clients (docs/security.md, "TLS"): the PEM certificate chain
+  // and key hermodd presents; with tls_client_ca, every client must present
+  // a certificate signed by it (mutual TLS). Empty: plaintext. SIGHUP reads
+  // all three again.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // Cluster mode: peer links run TLS with the same certificate and key, and
+  // each node must present a certificate signed by this CA (docs/security.md,
+  // "Peer links"). Empty: plaintext peer links.
+  std::string tls_peer_ca;
+  bool tls() const { return !tls_cert.empty() || !tls_key.empty(); }
 };
 
 class Server {
@@ -63,8 +83,9 @@ class Server {
   Status Run(const std::function<void(const std::string&)>& on_listening,
              const std::function<void(const std::string&)>& on_metrics = nullptr);
 
-  // A client listener on a non-loopback address needs authentication, or
-  // --insecure; either way it warns (no TLS yet).
+  // A client listener on a non-loopback address needs authentication (a
+  // token file, or client certificates), or --insecure; it warns when that
+  // leaves clients unauthenticated or the connection in plaintext.
   Status CheckListenSafety() const;
 
   // The cluster member (partition map, this node's roles) while Run() runs
@@ -72,8 +93,20 @@ class Server {
   cluster::ClusterMember* cluster_member() const { return cluster_member_; }
 
  private:
+  // The TLS context of options_' files; null without TLS.
+  Result<std::shared_ptr<const net::TlsContext>> LoadTls() const;
+  // The peer links' contexts (accepting, dialing); both null without
+  // --tls-peer-ca.
+  using PeerTls =
+      std::pair<std::shared_ptr<const net::TlsContext>, std::shared_ptr<const net::TlsContext>>;
+  Result<PeerTls> LoadPeerTls() const;
+  // SIGHUP: new connections to `listener` get the certificate as the files
+  // now hold it; a file that cannot be used keeps the old one in force.
+  void ReloadTls(net::Listener& listener, net::HttpServer& metrics) const;
+
   ServerOptions options_;
   cluster::ClusterMember* cluster_member_ = nullptr;
+  server::Replicator* replicator_ = nullptr;  // while Run() runs in cluster mode
 };
 
 }  // namespace hermod

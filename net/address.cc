@@ -44,6 +44,14 @@ Result<sockaddr_storage> ParseHostPort(std::string_view host_port) {
   return storage;
 }
 
+std::string HostOf(std::string_view host_port) {
+  std::string_view host = host_port.substr(0, host_port.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::string(host);
+}
+
 std::string FormatAddress(const sockaddr* addr) {
   char ip[INET6_ADDRSTRLEN] = {};
   if (addr->sa_family == AF_INET6) {

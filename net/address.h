@@ -20,6 +20,10 @@ Result<sockaddr_storage> ParseHostPort(std::string_view host_port);
 // only processes of this machine reach.
 bool IsLoopback(const sockaddr_storage& addr);
 
+// The host of "HOST:PORT", without an IPv6 address's brackets: the name a
+// TLS certificate must carry. The whole text when it has no colon.
+std::string HostOf(std::string_view host_port);
+
 // Formats an IPv4 or IPv6 socket address as "HOST:PORT".
 std::string FormatAddress(const sockaddr* addr);
 

@@ -14,9 +14,18 @@ Listener::Listener(Loop& loop, const Connection::Options& options, AcceptFn on_a
     : loop_(loop),
       options_(options),
       on_accept_(std::move(on_accept)),
-      tcp_(loop, [this](uv_stream_t* server) { OnConnection(server); }) {}
+      tcp_(loop, [this](uv_stream_t* server) { OnConnection(server); }),
+      unix_listener_(loop, [this](uv_stream_t* server) { OnConnection(server); }) {}
 
-Status Listener::Listen(const std::string& host_port) { return tcp_.Listen(host_port, kBacklog); }
+Status Listener::Listen(const std::string& address) {
+  std::string path;
+  if (IsUnixAddress(address, &path)) {
+    unix_ = true;
+    options_.unix_socket = true;
+    return unix_listener_.Listen(path, kBacklog);
+  }
+  return tcp_.Listen(address, kBacklog);
+}
 
 void Listener::OnConnection(uv_stream_t* server) {
   Connection* conn = Connection::Create(loop_, options_);

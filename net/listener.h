@@ -1,5 +1,5 @@
-// Listener: a listening TCP socket that turns accepted sockets into
-// Connections and hands each to its owner.
+// Listener: a listening TCP socket, or Unix socket ("unix:PATH"), that
+// turns accepted sockets into Connections and hands each to its owner.
 //
 // The owner closes the Listener (Close) before the loop closes; the object
 // may be destroyed only after its close callback ran (closed() is true).
@@ -13,6 +13,7 @@
 #include "connection.h"
 #include "hermod/status.h"
 #include "tcp_listener.h"
+#include "unix_listener.h"
 
 namespace hermod::net {
 
@@ -28,13 +29,20 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  // Binds to "HOST:PORT" (port 0: any free port) and starts listening.
-  Status Listen(const std::string& host_port);
-  // "HOST:PORT" actually bound, with the real port.
-  const std::string& address() const { return tcp_.address(); }
+  // Binds to "HOST:PORT" (port 0: any free port), or to the Unix socket
+  // "unix:PATH" (unix_listener.h), and starts listening.
+  Status Listen(const std::string& address);
+  // "HOST:PORT" actually bound, with the real port; or "unix:PATH".
+  const std::string& address() const { return unix_ ? unix_listener_.address() : tcp_.address(); }
+  // Connections accepted from now on use this TLS context (null:
+  // plaintext); those already open keep theirs. For certificate reloads.
+  void set_tls(std::shared_ptr<const TlsContext> tls) { options_.tls = std::move(tls); }
   // Stops accepting. Idempotent.
-  void Close() { tcp_.Close(); }
-  bool closed() const { return tcp_.closed(); }
+  void Close() {
+    tcp_.Close();
+    unix_listener_.Close();
+  }
+  bool closed() const { return tcp_.closed() && unix_listener_.closed(); }
 
  private:
   void OnConnection(uv_stream_t* server);
@@ -43,6 +51,8 @@ class Listener {
   Connection::Options options_;
   AcceptFn on_accept_;
   TcpListener tcp_;
+  UnixListener unix_listener_;
+  bool unix_ = false;
 };
 
 }  // namespace hermod::net

@@ -138,7 +138,12 @@ void PeerLinks::Dial(Link& link) {
   link.next_dial_ms = 0;
   ++dial_attempts_;
   Result<sockaddr_storage> addr = net::ParseHostPort(link.address);
-  net::Connection* conn = addr.ok() ? net::Connection::Create(loop_, options_.connection) : nullptr;
+  // A dialed link is the TLS client side (options_.connection.tls is the
+  // accepting side's context).
+  net::Connection::Options conn_options = options_.connection;
+  conn_options.tls = options_.dial_tls;
+  if (conn_options.tls != nullptr) conn_options.tls_server_name = net::HostOf(link.address);
+  net::Connection* conn = addr.ok() ? net::Connection::Create(loop_, conn_options) : nullptr;
   if (conn == nullptr) {
     ScheduleDial(link);
     return;
@@ -156,6 +161,13 @@ void PeerLinks::Dial(Link& link) {
     if (!s.ok() || conn->closing()) return;
     conn->Send(proto::EncodePeerHello(encoder_, Identity()));
   });
+}
+
+void PeerLinks::SetTls(std::shared_ptr<const net::TlsContext> accept,
+                       std::shared_ptr<const net::TlsContext> dial) {
+  listener_.set_tls(accept);
+  options_.connection.tls = std::move(accept);
+  options_.dial_tls = std::move(dial);
 }
 
 void PeerLinks::ScheduleDial(Link& link) {

@@ -62,7 +62,14 @@ class PeerLinks {
     // kFrameTooLarge. It overrides connection.max_frame_bytes.
     uint32_t max_frame_bytes = proto::kDefaultPeerMaxFrameBytes;
     // max_frame_bytes and max_pending_output are set from the fields above.
+    // connection.tls, a server context, is the TLS of the links this node
+    // accepts (it should require client certificates: peers verify each
+    // other).
     net::Connection::Options connection;
+    // The TLS of the links this node dials: a client context with this
+    // node's certificate; the dialed peer's certificate must carry the host
+    // of its address. Null: plaintext (then connection.tls must be too).
+    std::shared_ptr<const net::TlsContext> dial_tls;
   };
 
   struct Callbacks {
@@ -120,6 +127,11 @@ class PeerLinks {
   Status Start();
   // "HOST:PORT" bound, with the real port.
   const std::string& address() const { return listener_.address(); }
+
+  // New TLS contexts (certificate reload) for links accepted and dialed
+  // from now on; links up keep theirs.
+  void SetTls(std::shared_ptr<const net::TlsContext> accept,
+              std::shared_ptr<const net::TlsContext> dial);
 
   // The other nodes, node id -> "HOST:PORT" (this node's own id is
   // ignored). Links to nodes no longer named are closed, without on_down;

@@ -55,6 +55,14 @@ Result<std::string> AuthToken(const GlobalOptions& global) {
   return std::string(env != nullptr ? env : "");
 }
 
+void ApplyTls(const GlobalOptions& global, ClientOptions* options) {
+  options->tls = global.tls;
+  options->tls_ca = global.tls_ca;
+  options->tls_server_name = global.tls_server_name;
+  options->tls_cert = global.tls_cert;
+  options->tls_key = global.tls_key;
+}
+
 std::unique_ptr<Client> ConnectOrReport(const GlobalOptions& global, ClientOptions options) {
   options.server = global.server;
   Result<std::string> token = AuthToken(global);
@@ -64,6 +72,7 @@ std::unique_ptr<Client> ConnectOrReport(const GlobalOptions& global, ClientOptio
   }
   options.auth_token = std::move(*token);
   options.principal = global.user;
+  ApplyTls(global, &options);
   Result<std::unique_ptr<Client>> client = Client::Connect(options);
   if (!client.ok()) {
     // libhermod's connect errors already read "cannot connect to HOST:PORT:

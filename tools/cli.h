@@ -39,6 +39,13 @@ struct GlobalOptions {
   // --user, else $HERMOD_USER: the principal to act as; empty: none (the
   // token is then one of the broker's --auth-token-file).
   std::string user;
+  // TLS (--tls, --tls-ca, --tls-server-name, --tls-cert, --tls-key, each
+  // also $HERMOD_TLS...): as ClientOptions' fields of the same names.
+  bool tls = false;
+  std::string tls_ca;
+  std::string tls_server_name;
+  std::string tls_cert;
+  std::string tls_key;
   // The chosen subcommand, set while parsing; returns the exit code.
   std::function<int()> run;
 };
@@ -75,6 +82,9 @@ Result<std::string> AuthToken(const GlobalOptions& global);
 // Prints "hermod: <message>" as one line on stderr (line breaks in message
 // become spaces) and returns kExitError. Any thread.
 int Fail(std::string_view message);
+
+// Sets the TLS fields of *options from the global flags.
+void ApplyTls(const GlobalOptions& global, ClientOptions* options);
 
 // Connects to global.server with AuthToken(). On failure prints one line
 // ("hermod: cannot connect to HOST:PORT: ...") and returns nullptr.

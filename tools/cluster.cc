@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "cli.h"
-#include "hermod/client.h"
 #include "cluster/cluster_store.h"
 #include "cluster/etcd_client.h"
+#include "hermod/client.h"
 #include "json.h"
 #include "net/loop.h"
 
@@ -78,9 +78,13 @@ std::string Join(const std::vector<std::string>& v) {
 
 // What a node says of its replication (`hermod stats`): the most parts any
 // follower of a partition it leads has not acked. nullopt: unreachable.
-std::optional<double> ReplicaLag(const std::string& client_address) {
+std::optional<double> ReplicaLag(const GlobalOptions& global, const std::string& client_address) {
   ClientOptions client_options;
   client_options.server = client_address;
+  // The node's client port, with the flags any command uses there.
+  ApplyTls(global, &client_options);
+  Result<std::string> token = AuthToken(global);
+  if (token.ok()) client_options.auth_token = std::move(*token);
   client_options.connect_timeout = std::chrono::milliseconds(1000);
   client_options.reconnect = false;
   client_options.client_name = "hermod cluster status";
@@ -95,7 +99,7 @@ std::optional<double> ReplicaLag(const std::string& client_address) {
   return std::nullopt;
 }
 
-int ShowStatus(const ClusterOptions& options) {
+int ShowStatus(const ClusterOptions& options, const GlobalOptions& global) {
   std::optional<Result<cluster::ClusterView>> result;
   Status s = WithClusterStore(
       options,
@@ -118,7 +122,7 @@ int ShowStatus(const ClusterOptions& options) {
     if (!p.leader.empty()) ++leads[p.leader];
   }
   std::map<std::string, std::optional<double>> lag;
-  for (const auto& [id, n] : view.nodes) lag[id] = ReplicaLag(n.client_address);
+  for (const auto& [id, n] : view.nodes) lag[id] = ReplicaLag(global, n.client_address);
   std::string out;
   if (options.json) {
     Json j = Json::object();
@@ -203,7 +207,9 @@ void AddClusterCommand(CLI::App& app, GlobalOptions& global) {
       cluster->add_subcommand("status", "Nodes, controller, and each partition's leader and ISR");
   common(status);
   status->add_flag("--json", options->json, "Print one JSON object");
-  status->callback([options, &global] { global.run = [options] { return ShowStatus(*options); }; });
+  status->callback([options, &global] {
+    global.run = [options, &global] { return ShowStatus(*options, global); };
+  });
 }
 
 }  // namespace hermod::cli

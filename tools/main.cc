@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
 
   hermod::cli::GlobalOptions global;
   app.add_option("--server", global.server,
-                 "Broker address HOST:PORT; for a cluster, any nodes: HOST:PORT,HOST:PORT,...")
+                 "Broker address HOST:PORT, or unix:PATH; for a cluster, any nodes: "
+                 "HOST:PORT,HOST:PORT,...")
       ->envname("HERMOD_SERVER")
       ->capture_default_str();
   app.add_option("--token-file", global.token_file,
@@ -34,6 +35,21 @@ int main(int argc, char** argv) {
   app.add_option("--user", global.user,
                  "Act as this principal; its token comes from --token-file or $HERMOD_TOKEN")
       ->envname("HERMOD_USER");
+  app.add_flag("--tls", global.tls, "Connect with TLS, trusting the system's CAs (see --tls-ca)")
+      ->envname("HERMOD_TLS");
+  app.add_option("--tls-ca", global.tls_ca,
+                 "Connect with TLS; the broker's certificate must be signed by a CA in this "
+                 "PEM file")
+      ->envname("HERMOD_TLS_CA");
+  app.add_option("--tls-server-name", global.tls_server_name,
+                 "TLS: the name the broker's certificate must carry (default: the host of "
+                 "--server)")
+      ->envname("HERMOD_TLS_SERVER_NAME");
+  app.add_option("--tls-cert", global.tls_cert,
+                 "TLS: this client's PEM certificate, for a broker that requires one")
+      ->envname("HERMOD_TLS_CERT");
+  app.add_option("--tls-key", global.tls_key, "TLS: the PEM private key of --tls-cert")
+      ->envname("HERMOD_TLS_KEY");
 
   hermod::cli::AddPubCommand(app, global);
   hermod::cli::AddSubCommand(app, global);

@@ -7,6 +7,7 @@
 #include "check.h"
 #include "net/address.h"
 #include "net/loop.h"
+#include "net/tls_stream.h"
 #include "net/uv_status.h"
 
 namespace hermod::net {
@@ -46,6 +47,10 @@ class HttpServer::Conn {
     uv_tcp_init(server_->loop_.uv(), &tcp_);
     tcp_.data = this;
     open_ = true;
+    if (server_->tls_ != nullptr) {
+      tls_ = TlsStream::Create(*server_->tls_, "");
+      if (tls_ == nullptr) return Status::Internal("cannot make a TLS session");
+    }
     Status s = FromUv(uv_accept(listener, stream()), "accept");
     if (s.ok()) {
       sockaddr_storage addr{};
@@ -84,27 +89,63 @@ class HttpServer::Conn {
       self->Close();
       return;
     }
-    self->received_ += static_cast<size_t>(nread);
-    size_t parsed = http_parser_execute(&self->parser_, &self->settings_, buf->base,
-                                        static_cast<size_t>(nread));
-    if (HTTP_PARSER_ERRNO(&self->parser_) != HPE_OK || parsed != static_cast<size_t>(nread)) {
-      self->Respond({400, "text/plain; charset=utf-8", "bad request\n"});
+    if (self->tls_ != nullptr) {
+      self->OnTlsRead(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
       return;
     }
-    if (self->received_ > kMaxRequestBytes) {
-      self->Respond({431, "text/plain; charset=utf-8", "request too large\n"});
+    self->Parse(buf->base, static_cast<size_t>(nread));
+  }
+
+  // Decrypts what arrived and parses it; sends the handshake's replies.
+  void OnTlsRead(const uint8_t* data, size_t size) {
+    if (!tls_->Feed(data, size).ok()) {
+      // Plain HTTP at an HTTPS port: say so in plain HTTP.
+      tls_.reset();
+      Respond({400, "text/plain; charset=utf-8", "this endpoint takes HTTPS only\n"});
       return;
     }
-    if (self->complete_) {
+    char plain[16 * 1024];
+    while (!closing_ && !responded_ && !dispatched_) {
+      Result<size_t> n = tls_->Read({reinterpret_cast<uint8_t*>(plain), sizeof(plain)});
+      if (!n.ok()) break;  // a failed handshake: send the alert, then close
+      if (*n == 0) {
+        // The handshake's next flight, if any.
+        std::string wire;
+        tls_->TakeOutput(&wire);
+        if (!wire.empty()) WriteBytes(std::move(wire), /*close_after=*/false);
+        return;
+      }
+      Parse(plain, *n);
+    }
+    if (!responded_ && !dispatched_) {
+      std::string wire;
+      tls_->TakeOutput(&wire);
+      WriteBytes(std::move(wire), /*close_after=*/true);
+    }
+  }
+
+  void Parse(const char* data, size_t size) {
+    received_ += size;
+    size_t parsed = http_parser_execute(&parser_, &settings_, data, size);
+    if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK || parsed != size) {
+      Respond({400, "text/plain; charset=utf-8", "bad request\n"});
+      return;
+    }
+    if (received_ > kMaxRequestBytes) {
+      Respond({431, "text/plain; charset=utf-8", "request too large\n"});
+      return;
+    }
+    if (complete_ && !dispatched_) {
+      dispatched_ = true;
       Request request;
-      request.method = http_method_str(static_cast<http_method>(self->parser_.method));
-      request.path = self->url_;
+      request.method = http_method_str(static_cast<http_method>(parser_.method));
+      request.path = url_;
       request.path = request.path.substr(0, request.path.find('?'));
-      request.authorization = self->authorization_;
-      request.peer = self->peer_;
-      uv_read_stop(self->stream());
-      HttpServer* server = self->server_;
-      server->handler_(request, [server, conn_id = self->conn_id_](Response response) {
+      request.authorization = authorization_;
+      request.peer = peer_;
+      uv_read_stop(stream());
+      HttpServer* server = server_;
+      server->handler_(request, [server, conn_id = conn_id_](Response response) {
         // The connection may have closed while the answer was made.
         for (Conn* conn : server->conns_) {
           if (conn->conn_id_ == conn_id && !conn->closing_) return conn->Respond(response);
@@ -126,18 +167,35 @@ class HttpServer::Conn {
     if (responded_) return;
     responded_ = true;
     uv_read_stop(stream());
+    std::string bytes = "HTTP/1.1 " + std::to_string(response.status) + " " +
+                        http_status_str(static_cast<http_status>(response.status)) +
+                        "\r\nContent-Type: " + response.content_type +
+                        "\r\nContent-Length: " + std::to_string(response.body.size()) +
+                        "\r\nConnection: close\r\n\r\n" + response.body;
+    if (tls_ != nullptr) {
+      std::string wire;
+      if (tls_->handshake_done() && tls_->Write(bytes).ok()) tls_->TakeOutput(&wire);
+      bytes = std::move(wire);
+    }
+    WriteBytes(std::move(bytes), /*close_after=*/true);
+  }
+
+  // Writes bytes; closes the connection once they are written when
+  // close_after (or at once when there is nothing to write).
+  void WriteBytes(std::string bytes, bool close_after) {
+    if (bytes.empty()) {
+      if (close_after) Close();
+      return;
+    }
     auto req = std::make_unique<WriteReq>();
     req->self = this;
-    req->bytes = "HTTP/1.1 " + std::to_string(response.status) + " " +
-                 http_status_str(static_cast<http_status>(response.status)) +
-                 "\r\nContent-Type: " + response.content_type +
-                 "\r\nContent-Length: " + std::to_string(response.body.size()) +
-                 "\r\nConnection: close\r\n\r\n" + response.body;
+    req->close_after = close_after;
+    req->bytes = std::move(bytes);
     req->req.data = req.get();
     uv_buf_t buf = uv_buf_init(req->bytes.data(), static_cast<unsigned>(req->bytes.size()));
-    int rc = uv_write(&req->req, stream(), &buf, 1, [](uv_write_t* w, int) noexcept {
+    int rc = uv_write(&req->req, stream(), &buf, 1, [](uv_write_t* w, int status) noexcept {
       std::unique_ptr<WriteReq> done(static_cast<WriteReq*>(w->data));
-      done->self->Close();
+      if (done->close_after || status < 0) done->self->Close();
     });
     if (rc < 0) {
       Close();
@@ -149,6 +207,7 @@ class HttpServer::Conn {
   struct WriteReq {
     uv_write_t req;
     Conn* self;
+    bool close_after;
     std::string bytes;
   };
 
@@ -163,8 +222,10 @@ class HttpServer::Conn {
   std::string authorization_;  // the Authorization header's value
   std::string peer_;           // HOST:PORT of the client
   size_t received_ = 0;
-  bool responded_ = false;
   bool complete_ = false;
+  bool dispatched_ = false;  // the request went to the handler
+  bool responded_ = false;
+  std::unique_ptr<TlsStream> tls_;  // HTTPS; null: plain HTTP
   bool open_ = false;
   bool closing_ = false;
 };

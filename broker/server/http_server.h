@@ -1,7 +1,9 @@
 // HttpServer: a minimal HTTP/1.1 server on a Loop, for /metrics and
 // /healthz. Requests are parsed by http-parser (Debian's libhttp-parser,
 // the parser made for Node.js), not by hand. One request per connection
-// (the reply says Connection: close); requests are bounded in size.
+// (the reply says Connection: close); requests are bounded in size. With a
+// TLS context (set_tls) it serves HTTPS only, through net::TlsStream as
+// client connections do.
 //
 // The owner calls Close() before the loop closes; destroy only after
 // closed() is true. Loop thread only.
@@ -17,6 +19,7 @@
 
 #include "hermod/status.h"
 #include "net/tcp_listener.h"
+#include "net/tls_context.h"
 
 namespace hermod::net {
 
@@ -49,6 +52,9 @@ class HttpServer {
 
   Status Listen(const std::string& host_port);
   const std::string& address() const { return tcp_.address(); }
+  // HTTPS with this server context for connections accepted from now on;
+  // null: plain HTTP.
+  void set_tls(std::shared_ptr<const TlsContext> tls) { tls_ = std::move(tls); }
   // Stops listening and closes open connections. Idempotent.
   void Close();
   bool closed() const { return tcp_.closed() && conns_.empty(); }
@@ -64,6 +70,7 @@ class HttpServer {
   Loop& loop_;
   Handler handler_;
   TcpListener tcp_;
+  std::shared_ptr<const TlsContext> tls_;
   bool closing_ = false;
   std::set<Conn*> conns_;
   uint64_t next_conn_id_ = 1;

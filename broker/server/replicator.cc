@@ -47,6 +47,8 @@ Replicator::Replicator(net::Loop& loop, core::Broker* broker, store::Store* stor
   link_options.node_id = options_.node_id;
   link_options.incarnation = IncarnationNumber(options_.incarnation);
   link_options.listen_address = options_.peer_listen;
+  link_options.connection.tls = options_.peer_tls_accept;
+  link_options.dial_tls = options_.peer_tls_dial;
   peer::PeerLinks::Callbacks callbacks;
   callbacks.on_up = [this](const std::string& node, const proto::PeerIdentity&) { OnLinkUp(node); };
   callbacks.on_down = [this](const std::string& node, const Status&) { OnLinkDown(node); };

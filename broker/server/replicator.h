@@ -74,6 +74,10 @@ struct ReplicatorOptions {
   // A forward of a group publish to another partition's leader that has
   // not been answered is sent again after this long.
   uint64_t forward_retry_ms = 1000;
+  // TLS of the peer links (peer::PeerLinks::Options: connection.tls and
+  // dial_tls); null: plaintext.
+  std::shared_ptr<const net::TlsContext> peer_tls_accept;
+  std::shared_ptr<const net::TlsContext> peer_tls_dial;
 };
 
 struct ReplicatorStats {
@@ -112,6 +116,11 @@ class Replicator final : private core::InternalReplies {
   void Close();
 
   const std::string& peer_address() const { return links_->address(); }
+  // Reloaded certificates for peer links made from now on (SIGHUP).
+  void SetPeerTls(std::shared_ptr<const net::TlsContext> accept,
+                  std::shared_ptr<const net::TlsContext> dial) {
+    links_->SetTls(std::move(accept), std::move(dial));
+  }
   const ReplicatorStats& stats() const { return stats_; }
   // For `hermod stats` and /metrics (names start with cluster_).
   std::vector<core::StatValue> Stats() const;

@@ -15,6 +15,7 @@
 #include "check.h"
 #include "client_impl.h"
 #include "net/address.h"
+#include "net/unix_listener.h"
 
 namespace hermod {
 
@@ -60,9 +61,19 @@ Client::Impl::~Impl() {
 // Starting and stopping.
 
 Status Client::Impl::Start() {
-  Result<sockaddr_storage> addr = net::ParseHostPort(options_.server);
-  if (!addr.ok()) return addr.status();
-  address_ = *addr;
+  if (!net::IsUnixAddress(options_.server, &unix_path_)) {
+    Result<sockaddr_storage> addr = net::ParseHostPort(options_.server);
+    if (!addr.ok()) return addr.status();
+    address_ = *addr;
+  }
+  if (options_.tls || !options_.tls_ca.empty()) {
+    Result<std::shared_ptr<const net::TlsContext>> tls =
+        net::TlsContext::ForClient(options_.tls_ca, options_.tls_cert, options_.tls_key);
+    if (!tls.ok()) return tls.status();
+    tls_ = std::move(*tls);
+    tls_server_name_ = options_.tls_server_name;
+    if (tls_server_name_.empty()) tls_server_name_ = net::HostOf(options_.server);
+  }
   Status s = loop_.Init();
   if (!s.ok()) return s;
   // The loop thread does not exist yet, so this thread may set up handles.
@@ -188,6 +199,9 @@ std::chrono::milliseconds Client::Impl::RequestWait() const {
 void Client::Impl::BeginConnect() {
   net::Connection::Options conn_options;
   conn_options.max_frame_bytes = options_.max_frame_bytes;
+  conn_options.tls = tls_;
+  conn_options.tls_server_name = tls_server_name_;
+  conn_options.unix_socket = !unix_path_.empty();
   conn_ = net::Connection::Create(loop_, conn_options);
   if (conn_ == nullptr) {
     Status why = Status::IoError("cannot create a TCP handle");
@@ -206,8 +220,12 @@ void Client::Impl::BeginConnect() {
   // otherwise end a hair early.
   connect_timer_.Start(
       static_cast<uint64_t>(std::max<int64_t>(0, options_.connect_timeout.count())) + 1);
-  conn_->Connect(reinterpret_cast<const sockaddr*>(&address_),
-                 [this](const Status& status) { OnTcpConnected(status); });
+  auto connected = [this](const Status& status) { OnTcpConnected(status); };
+  if (unix_path_.empty()) {
+    conn_->Connect(reinterpret_cast<const sockaddr*>(&address_), connected);
+  } else {
+    conn_->ConnectUnix(unix_path_, connected);
+  }
 }
 
 void Client::Impl::OnTcpConnected(const Status& status) {
@@ -414,10 +432,12 @@ void Client::Impl::HandleConnectionLost(const Status& why) {
 void Client::Impl::OnAttemptFailed(const Status& why) {
   ++failed_attempts_;
   if (why.code() == ErrorCode::kUnauthenticated) {
-    // The broker no longer takes our token; asking again will not change it.
-    GiveUp(why,
-           Status(ErrorCode::kUnauthenticated,
-                  "broker at " + options_.server + " refused the auth token: " + why.message()));
+    // The broker no longer takes our token (or a TLS certificate was
+    // refused); asking again will not change it.
+    const bool tls_refused = why.message().rfind("TLS", 0) == 0;
+    GiveUp(why, Status(ErrorCode::kUnauthenticated,
+                       "broker at " + options_.server +
+                           (tls_refused ? ": " : " refused the auth token: ") + why.message()));
     return;
   }
   if (options_.max_reconnect_attempts != 0 && failed_attempts_ >= options_.max_reconnect_attempts) {

@@ -367,6 +367,11 @@ class [[gnu::visibility("hidden")]] Client::Impl final : public net::Connection:
   // Loop thread state.
   net::Loop loop_;
   sockaddr_storage address_{};
+  std::string unix_path_;  // "unix:PATH" servers: PATH; else empty
+  // TLS: the client context and the name the broker's certificate must
+  // carry; null: plaintext. Set in Start().
+  std::shared_ptr<const net::TlsContext> tls_;
+  std::string tls_server_name_;
   net::Timer keepalive_timer_;    // keeps Run() going while no connection exists
   net::Timer connect_timer_;      // connect_timeout for TCP connect + handshake
   net::Timer reconnect_timer_;    // the backoff delay before the next attempt

@@ -77,7 +77,8 @@ enum class ConnectionState {
 };
 
 struct ClientOptions {
-  // "HOST:PORT" of hermodd; for a cluster, one or more seed nodes,
+  // "HOST:PORT" of hermodd, or "unix:PATH" for its Unix socket (hermodd
+  // --listen unix:PATH, same host); for a cluster, one or more seed nodes,
   // comma-separated ("a:7400,b:7400"). Connect() tries them in order until
   // one completes the handshake and sends the partition map (see Clusters
   // above); a single address behaves as it always did.
@@ -122,6 +123,19 @@ struct ClientOptions {
   // PublishResult::duplicate). Dedup ids given in PublishOptions are always
   // sent as given.
   bool dedup_resends = true;
+  // TLS (docs/security.md, "TLS"): on when `tls` is true or tls_ca is set.
+  // The broker's certificate must be signed by a CA in tls_ca (a PEM file;
+  // empty: the system's CAs) and carry tls_server_name (empty: the host part
+  // of the address connected to, a DNS name or an IP address). tls_cert and
+  // tls_key (PEM files) are this client's certificate, for a broker that
+  // requires one (--tls-client-ca). Connect() fails with the reason when a
+  // file cannot be used or the handshake fails (kUnauthenticated when a
+  // certificate is refused, kProtocolViolation when one side is not TLS).
+  bool tls = false;
+  std::string tls_ca{};
+  std::string tls_server_name{};
+  std::string tls_cert{};
+  std::string tls_key{};
 };
 
 // What the broker told us in its Welcome frame.

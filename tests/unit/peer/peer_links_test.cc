@@ -6,7 +6,9 @@
 #include "peer_links.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <fstream>
 #include <functional>
 #include <map>
 #include <string>
@@ -14,6 +16,7 @@
 
 #include "net/address.h"
 #include "net/listener.h"
+#include "net/tls_context.h"
 
 namespace hermod::peer {
 namespace {
@@ -544,6 +547,101 @@ TEST_F(PeerLinksTest, ANodeThatShouldNotDialIsRefused) {
     EXPECT_FALSE(hand.welcomed) << who;
     EXPECT_EQ(hand.error_code, ErrorCode::kInvalidArgument) << who;
   }
+  EXPECT_TRUE(sb.up.empty());
+}
+
+// TLS on the links (issue 13): a CA and a node certificate for 127.0.0.1
+// (both key usages: a node is the server of links it accepts and the
+// client of those it dials), made with the openssl CLI in a temporary
+// directory.
+struct NodePki {
+  std::string ca, cert, key;
+};
+
+NodePki MakeNodePki(const std::string& dir, const std::string& name) {
+  const std::string p = dir + "/" + name;
+  NodePki pki{p + "-ca.pem", p + "-node.pem", p + "-node.key"};
+  std::ofstream(p + ".ext") << "subjectAltName=IP:127.0.0.1\n";
+  const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes ";
+  const std::string script = "set -e; exec 2>/dev/null; openssl req -x509" + ec + "-keyout " + p +
+                             "-ca.key -out " + pki.ca + " -days 2 -subj '/CN=peer CA " + name +
+                             "'; openssl req" + ec + "-keyout " + pki.key + " -out " + p +
+                             ".csr -subj /CN=node; openssl x509 -req -in " + p + ".csr -CA " +
+                             pki.ca + " -CAkey " + p + "-ca.key -set_serial 2 -days 2 -extfile " +
+                             p + ".ext -out " + pki.cert;
+  EXPECT_EQ(std::system(script.c_str()), 0) << script;
+  return pki;
+}
+
+class PeerLinksTlsTest : public PeerLinksTest {
+ protected:
+  static void SetUpTestSuite() {
+    char dir[] = "/tmp/hermod-peer-tls.XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    a_ = MakeNodePki(dir_, "a");
+    b_ = MakeNodePki(dir_, "b");
+  }
+  static void TearDownTestSuite() { EXPECT_EQ(std::system(("rm -rf " + dir_).c_str()), 0); }
+
+  // Options for a node presenting `own`'s certificate and trusting `trust`.
+  static std::function<void(PeerLinks::Options&)> Tls(const NodePki& own, const NodePki& trust) {
+    return [own, trust](PeerLinks::Options& options) {
+      auto accept = net::TlsContext::ForServer(own.cert, own.key, trust.ca);
+      auto dial = net::TlsContext::ForClient(trust.ca, own.cert, own.key);
+      ASSERT_TRUE(accept.ok()) << accept.status().ToString();
+      ASSERT_TRUE(dial.ok()) << dial.status().ToString();
+      options.connection.tls = *accept;
+      options.dial_tls = *dial;
+    };
+  }
+
+  static std::string dir_;
+  static NodePki a_, b_;
+};
+
+std::string PeerLinksTlsTest::dir_;
+NodePki PeerLinksTlsTest::a_;
+NodePki PeerLinksTlsTest::b_;
+
+TEST_F(PeerLinksTlsTest, LinksComeUpOverTlsAndCarryFramesBothWays) {
+  Seen sa, sb;
+  PeerLinks& a = Make("node-a", sa, "c1", 8u << 20, 5000, Tls(a_, a_));
+  PeerLinks& b = Make("node-b", sb, "c1", 8u << 20, 5000, Tls(a_, a_));
+  std::map<std::string, std::string> peers{{"node-a", a.address()}, {"node-b", b.address()}};
+  a.SetPeers(peers);
+  b.SetPeers(peers);
+  ASSERT_TRUE(RunUntil([&] { return a.up("node-b") && b.up("node-a"); }));
+  SendCommits(a, "node-b", 1, 500);
+  SendCommits(b, "node-a", 1000, 1300);
+  ASSERT_TRUE(RunUntil([&] { return sb.leader_commits.size() == 500; }));
+  ASSERT_TRUE(RunUntil([&] { return sa.leader_commits.size() == 301; }));
+  EXPECT_EQ(sb.leader_commits, Range(1, 500));
+  EXPECT_EQ(sa.leader_commits, Range(1000, 1300));
+}
+
+TEST_F(PeerLinksTlsTest, APeerWhoseCertificateAnotherCaSignedNeverComesUp) {
+  Seen sa, sb;
+  PeerLinks& a = Make("node-a", sa, "c1", 8u << 20, 5000, Tls(a_, a_));
+  PeerLinks& b = Make("node-b", sb, "c1", 8u << 20, 5000, Tls(b_, a_));
+  std::map<std::string, std::string> peers{{"node-a", a.address()}, {"node-b", b.address()}};
+  a.SetPeers(peers);
+  b.SetPeers(peers);
+  // node-a dials and refuses node-b's certificate, again and again.
+  ASSERT_TRUE(RunUntil([&] { return a.dial_attempts() >= 3; }));
+  EXPECT_TRUE(sa.up.empty());
+  EXPECT_TRUE(sb.up.empty());
+}
+
+TEST_F(PeerLinksTlsTest, APlaintextPeerNeverComesUp) {
+  Seen sa, sb;
+  PeerLinks& a = Make("node-a", sa);
+  PeerLinks& b = Make("node-b", sb, "c1", 8u << 20, 5000, Tls(a_, a_));
+  std::map<std::string, std::string> peers{{"node-a", a.address()}, {"node-b", b.address()}};
+  a.SetPeers(peers);
+  b.SetPeers(peers);
+  ASSERT_TRUE(RunUntil([&] { return a.dial_attempts() >= 3; }));
+  EXPECT_TRUE(sa.up.empty());
   EXPECT_TRUE(sb.up.empty());
 }
 
