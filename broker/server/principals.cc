@@ -44,14 +44,14 @@ Result<std::vector<std::string>> StringArray(const std::string& path, const toml
 }
 
 Result<PrincipalPtr> ReadPrincipal(const std::string& path, const toml::table& table) {
-  static const std::set<std::string_view> kKeys = {"name",    "token_hash", "publish",
-                                                   "consume", "manage",     "admin"};
+  static const std::set<std::string_view> kKeys = {
+      "name", "token_hash", "publish", "consume", "manage", "admin", "certificate", "unix_uid"};
   for (const auto& [key, value] : table) {
     if (kKeys.count(key.str()) == 0) {
       return Status::InvalidArgument(Where(path, value) + ": unknown key " +
                                      std::string(key.str()) +
                                      " in [[principal]] (name, token_hash, publish, consume, "
-                                     "manage, admin)");
+                                     "manage, admin, certificate, unix_uid)");
     }
   }
   auto principal = std::make_shared<Principal>();
@@ -65,16 +65,34 @@ Result<PrincipalPtr> ReadPrincipal(const std::string& path, const toml::table& t
   }
   principal->name = *name;
   const std::string what = Where(path, table) + ": principal " + *name;
-  std::optional<std::string> hash = table["token_hash"].value<std::string>();
-  if (!hash || !table["token_hash"].is_string()) {
-    return Status::InvalidArgument(what + " has no token_hash (make one with hermod auth hash)");
+  if (const toml::node* certificate = table.get("certificate")) {
+    if (!certificate->is_boolean()) {
+      return Status::InvalidArgument(what + ": certificate must be true or false");
+    }
+    principal->certificate = certificate->as_boolean()->get();
   }
-  if (!IsTokenHash(*hash)) {
+  if (const toml::node* uid = table.get("unix_uid")) {
+    std::optional<int64_t> n = uid->value<int64_t>();
+    if (!uid->is_integer() || !n || *n < 0 || *n > UINT32_MAX) {
+      return Status::InvalidArgument(what + ": unix_uid must be a user id (0 to 4294967295)");
+    }
+    principal->unix_uid = static_cast<uint32_t>(*n);
+  }
+  const bool tokenless = principal->certificate || principal->unix_uid.has_value();
+  std::optional<std::string> hash = table["token_hash"].value<std::string>();
+  if (!table.get("token_hash") && tokenless) {
+    // Let in by its certificate or uid only.
+  } else if (!hash || !table["token_hash"].is_string()) {
+    return Status::InvalidArgument(what +
+                                   " has no token_hash (make one with hermod auth hash), nor "
+                                   "certificate = true or a unix_uid");
+  } else if (!IsTokenHash(*hash)) {
     return Status::InvalidArgument(what +
                                    ": token_hash is not an argon2id hash (hermod auth hash "
                                    "prints one; never put the token itself here)");
+  } else {
+    principal->token_hash = *hash;
   }
-  principal->token_hash = *hash;
   if (const toml::node* admin = table.get("admin")) {
     if (!admin->is_boolean())
       return Status::InvalidArgument(what + ": admin must be true or false");
@@ -102,12 +120,21 @@ Result<PrincipalPtr> ReadPrincipal(const std::string& path, const toml::table& t
 
 std::string Principal::Rules() const {
   return "publish=" + publish.ToString() + ";consume=" + consume.ToString() +
-         ";manage=" + manage.ToString() + ";admin=" + (admin ? "true" : "false");
+         ";manage=" + manage.ToString() + ";admin=" + (admin ? "true" : "false") +
+         ";certificate=" + (certificate ? "true" : "false") +
+         ";unix_uid=" + (unix_uid ? std::to_string(*unix_uid) : std::string("none"));
 }
 
 PrincipalPtr PrincipalSet::Find(std::string_view name) const {
   auto it = by_name.find(name);
   return it == by_name.end() ? nullptr : it->second;
+}
+
+PrincipalPtr PrincipalSet::FindByUid(uint32_t uid) const {
+  for (const auto& [name, principal] : by_name) {
+    if (principal->unix_uid == uid) return principal;
+  }
+  return nullptr;
 }
 
 bool IsPrincipalName(std::string_view name) {

@@ -13,6 +13,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,11 @@ struct Principal {
   NamePatterns consume;    // queues it may subscribe to (and so ack and nack)
   NamePatterns manage;     // groups it may create, delete and change
   bool admin = false;      // queue and group administration, stats
+  // Let in without a token: a client whose certificate (verified against
+  // --tls-client-ca) has this principal's name as its subject CN, and a
+  // client on the Unix socket running as this uid.
+  bool certificate = false;
+  std::optional<uint32_t> unix_uid;
 
   // Everything that decides what it may do, as text: a reload that changes
   // it closes the principal's connections (docs/security.md, "Reloading").
@@ -42,6 +48,8 @@ struct PrincipalSet {
   bool empty() const { return by_name.empty(); }
   // The principal of that name, or null.
   PrincipalPtr Find(std::string_view name) const;
+  // The first principal (by name) with that unix_uid, or null.
+  PrincipalPtr FindByUid(uint32_t uid) const;
 };
 
 // A principal's name: 1 to 64 bytes of A-Z a-z 0-9 . _ - @, so that it

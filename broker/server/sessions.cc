@@ -115,9 +115,38 @@ net::Connection::Handler* Sessions::Accept(net::Connection& conn) {
 
 void Sessions::Greeted(Session& session) { broker_->Connect(session.client_id(), &session); }
 
+// A principal that lets this connection in without a token: by the
+// subject CN of its verified client certificate, or by the uid of its Unix
+// socket peer. `named`: the Hello's principal (empty: any that fits).
+PrincipalPtr Sessions::CredentialPrincipal(Session& session, std::string_view named) const {
+  const PrincipalSet& principals = authenticator_.principals();
+  const net::Connection& conn = *session.connection();
+  if (const std::string& subject = conn.peer_subject(); !subject.empty()) {
+    PrincipalPtr p = principals.Find(subject);
+    if (p != nullptr && p->certificate && (named.empty() || named == subject)) return p;
+  }
+  if (const auto& creds = conn.peer_credentials(); creds.has_value()) {
+    PrincipalPtr p = named.empty() ? principals.FindByUid(creds->uid) : principals.Find(named);
+    if (p != nullptr && p->unix_uid == creds->uid) return p;
+  }
+  return nullptr;
+}
+
 void Sessions::Authenticate(Session& session, std::string_view principal, std::string_view token) {
   const core::ClientId client_id = session.client_id();
   const bool no_token = token.empty();
+  if (no_token) {
+    if (PrincipalPtr p = CredentialPrincipal(session, principal); p != nullptr) {
+      spdlog::info("connection {} from {}: principal {} by its {}", client_id,
+                   session.connection()->peer(), p->name,
+                   session.connection()->peer_subject().empty() ? "uid" : "certificate");
+      AuthVerdict verdict;
+      verdict.ok = true;
+      verdict.principal = std::move(p);
+      session.Admit(verdict);
+      return;
+    }
+  }
   authenticator_.Check(
       principal, token, std::string(PeerHost(*session.connection())),
       [this, client_id] {

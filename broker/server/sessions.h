@@ -170,6 +170,7 @@ class Sessions final : public core::Output {
   void OnHeartbeatTimer();
   void MaybeFinishShutdown();
   void Refuse(Session& session, bool no_token);
+  PrincipalPtr CredentialPrincipal(Session& session, std::string_view named) const;
   void OnRefusalTimer();
 
   net::Loop* loop_;

@@ -343,6 +343,38 @@ TEST_F(TlsTest, MutualTlsRefusesAClientWithoutACertificateOfItsCa) {
   EXPECT_TRUE(PollUntil([&] { return log_has("the client's certificate was refused"); }, kWait));
 }
 
+// With principals, a client certificate whose subject CN names a
+// principal with `certificate = true` lets that principal in without a
+// token, under its permissions; a principal without it is not let in so.
+TEST_F(TlsTest, AClientCertificateNamesItsPrincipal) {
+  const std::string principals = data_.Join("principals.toml");
+  WriteFile(principals,
+            "[[principal]]\nname = \"a-client\"\ncertificate = true\n"
+            "publish = [\"tls.*\"]\nconsume = [\"tls.*\"]\n");
+  ASSERT_TRUE(StartBroker(*a_, {"--tls-client-ca", a_->ca, "--principals-file", principals}).ok());
+  ClientOptions good = TlsOptions(broker_->address(), *a_);
+  good.tls_cert = a_->client_cert;
+  good.tls_key = a_->client_key;
+  PublishAndConsume(good, "tls.by-certificate");
+  Result<std::unique_ptr<Client>> c = Client::Connect(good);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  PublishResult denied = (*c)->Publish("elsewhere", "no").get();
+  EXPECT_EQ(denied.status.code(), ErrorCode::kPermissionDenied) << denied.status.ToString();
+  (*c)->Close();
+  EXPECT_TRUE(PollUntil([&] { return log_has("principal a-client by its certificate"); }, kWait));
+
+  // The same certificate, but its principal does not take certificates.
+  WriteFile(principals,
+            "[[principal]]\nname = \"a-client\"\n"
+            "token_hash = \"$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$"
+            "Y2hlY2tjaGVja2NoZWNrY2hlY2tjaGVja2NoZWNrY2g\"\npublish = [\"tls.*\"]\n");
+  broker_->Kill(SIGHUP);
+  ASSERT_TRUE(PollUntil([&] { return log_has("principals from"); }, kWait));
+  Result<std::unique_ptr<Client>> refused = Client::Connect(good);
+  Status s = refused.ok() ? (*refused)->Publish("tls.x", "x").get().status : refused.status();
+  EXPECT_EQ(s.code(), ErrorCode::kUnauthenticated) << s.ToString();
+}
+
 TEST_F(TlsTest, SighupLoadsANewCertificateForNewConnections) {
   ASSERT_TRUE(StartBroker(*a_).ok());
   Result<std::unique_ptr<Client>> kept = Client::Connect(TlsOptions(broker_->address(), *a_));

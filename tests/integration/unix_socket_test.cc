@@ -43,11 +43,12 @@ class UnixSocketTest : public ::testing::Test {
   // A short path: sun_path holds 107 bytes.
   UnixSocketTest() : socket_path_(dir_.Join("h.sock")) {}
 
-  Status StartBroker() {
+  Status StartBroker(std::vector<std::string> extra = {}) {
     BrokerProcess::Options options;
     options.data_dir = dir_.Join("data");
     options.listen = "unix:" + socket_path_;
     options.stderr_path = dir_.Join("hermodd.log");
+    options.extra_args = std::move(extra);
     broker_ = std::make_unique<BrokerProcess>(options);
     return broker_->Start();
   }
@@ -156,4 +157,42 @@ TEST_F(UnixSocketTest, ALiveSocketOrAnotherFileStopsTheStart) {
 }
 
 }  // namespace
+// A principal with a unix_uid is let in over the socket without a token
+// when the client runs as that uid, and its permissions hold; a principal
+// of another uid is not.
+TEST_F(UnixSocketTest, APeersUidNamesItsPrincipal) {
+  const std::string principals = dir_.Join("principals.toml");
+  {
+    std::ofstream out(principals);
+    out << "[[principal]]\nname = \"local-app\"\nunix_uid = " << getuid()
+        << "\npublish = [\"app.*\"]\nconsume = [\"app.*\"]\n\n"
+        << "[[principal]]\nname = \"someone-else\"\nunix_uid = " << getuid() + 1
+        << "\nadmin = true\n";
+  }
+  ASSERT_TRUE(StartBroker({"--principals-file", principals}).ok());
+  ClientOptions options = Options();
+  options.principal = "local-app";
+  Result<std::unique_ptr<Client>> app = Client::Connect(options);
+  ASSERT_TRUE(app.ok()) << app.status().ToString();
+  PublishResult allowed = (*app)->Publish("app.inbox", "mine").get();
+  EXPECT_TRUE(allowed.status.ok()) << allowed.status.ToString();
+  PublishResult denied = (*app)->Publish("other.inbox", "not mine").get();
+  EXPECT_EQ(denied.status.code(), ErrorCode::kPermissionDenied) << denied.status.ToString();
+  (*app)->Close();
+
+  // Without a name: the principal of this uid.
+  Result<std::unique_ptr<Client>> unnamed = Client::Connect(Options());
+  ASSERT_TRUE(unnamed.ok()) << unnamed.status().ToString();
+  EXPECT_TRUE((*unnamed)->Publish("app.inbox", "again").get().status.ok());
+  EXPECT_EQ((*unnamed)->Publish("other.inbox", "no").get().status.code(),
+            ErrorCode::kPermissionDenied);
+  (*unnamed)->Close();
+
+  // Another uid's principal, named: refused.
+  options.principal = "someone-else";
+  Result<std::unique_ptr<Client>> other = Client::Connect(options);
+  Status s = other.ok() ? (*other)->Publish("app.inbox", "x").get().status : other.status();
+  EXPECT_EQ(s.code(), ErrorCode::kUnauthenticated) << s.ToString();
+}
+
 }  // namespace hermod::test
