@@ -65,10 +65,6 @@ void Broker::OnBatchDone(BatchOutcome& batch) {
       replication_failed_.erase(failed_replication);
     }
   }
-  if (failed != 0) {
-    // Its forwards never became durable: nobody sends them.
-    std::erase_if(awaiting_forwards_, [failed](const auto& f) { return f.first == failed; });
-  }
   if (replication_gate_ && batch.batch_no > replicated_through_) {
     awaiting_replication_.push_back(AwaitingReplication{batch.batch_no, std::move(batch.clients)});
   } else {
@@ -255,10 +251,15 @@ void Broker::OnBatchFailed(BatchOutcome& batch) {
     }
   }
 
-  // Fan-out jobs of refused group publishes never start.
+  // Fan-out jobs of refused group publishes never start, nor do their
+  // forwards; the forwards of a retried one wait for the retry's batch.
   for (const Started& start : started) {
     if (lost.count(start.msg_id) != 0) groups_.DropJob(start.group_id, start.job_id);
   }
+  for (auto& [batch_no, forward] : awaiting_forwards_) {
+    if (batch_no == failed) batch_no = retry && lost.count(forward.msg_id) == 0 ? into : 0;
+  }
+  std::erase_if(awaiting_forwards_, [](const auto& f) { return f.first == 0; });
 
   // The batch's entries, wherever they are now (delivery does not wait for
   // the commit, so some may be with a consumer, or back from one): those of
@@ -332,7 +333,8 @@ void Broker::RetryFailedBatch(BatchOutcome& batch, const std::unordered_set<MsgI
       bool of_lost =
           (op.type == store::LogOpType::kPublish || op.type == store::LogOpType::kEntry ||
            op.type == store::LogOpType::kDedup || op.type == store::LogOpType::kFanoutStart ||
-           op.type == store::LogOpType::kFanoutProgress) &&
+           op.type == store::LogOpType::kFanoutProgress ||
+           op.type == store::LogOpType::kFanoutForward) &&
           lost.count(op.msg_id) != 0;
       if (op.type == store::LogOpType::kCreateQueue) {
         if (Queue* q = queues_.FindById(op.queue_id)) q->created_batch = into;

@@ -302,6 +302,54 @@ TEST(CoreGroupPartitions, MembersOfOtherPartitionsGetTheirEntriesByForward) {
   h.broker().Disconnect(forwarder);
 }
 
+// A batch that fails at storage: the forwards of a refused group publish
+// never leave; those of one whose publisher went away (so it is retried)
+// leave once the retry commits.
+TEST(CoreGroupPartitions, AFailedBatchSendsNoForwardOfARefusedPublish) {
+  CoreHarness h;
+  h.config().cluster = true;
+  h.config().partitions = kPartitions;
+  h.Start();
+  h.LeadAll();
+  const std::string group = "team";
+  std::string remote;
+  for (int i = 0; remote.empty(); ++i) {
+    std::string name = "m" + std::to_string(i);
+    if (PartitionOf(name, kPartitions) != PartitionOf(group, kPartitions)) remote = name;
+  }
+  std::vector<core::OutboundForward> forwards;
+  h.broker().set_forward_listener(
+      [&](core::OutboundForward f) { forwards.push_back(std::move(f)); });
+  ClientId c = h.Connect();
+  h.CreateGroup(c, group, {remote});
+  h.Turn();
+
+  // Its publisher went away: retried, and its forward with it.
+  ClientId gone = h.Connect();
+  h.PublishToGroup(gone, group, "retried");
+  h.broker().Disconnect(gone);
+  h.store().TEST_FailNextCommit(Status::StorageFull("injected: no room"));
+  h.Turn();
+  h.Advance(100);
+  ASSERT_EQ(forwards.size(), 1u);
+  std::vector<store::RecoveredForward> open;
+  ASSERT_TRUE(h.store().ReadFanoutForwards(&open).ok());
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].msg_id, forwards[0].msg_id);
+
+  // Its publisher waits: refused, and no forward leaves or stays.
+  h.store().TEST_FailNextCommit(Status::StorageFull("injected: no room"));
+  h.PublishToGroup(c, group, "refused");
+  h.Turn();
+  h.Advance(100);
+  ASSERT_FALSE(h.out().confirms[c].empty());
+  EXPECT_EQ(h.out().confirms[c].back().status.code(), ErrorCode::kStorageFull);
+  EXPECT_EQ(forwards.size(), 1u);
+  open.clear();
+  ASSERT_TRUE(h.store().ReadFanoutForwards(&open).ok());
+  EXPECT_EQ(open.size(), 1u);
+}
+
 TEST(PartitionPrefix, AStoreRefusesAPrefixOutOfRange) {
   store::MemEnv env;
   store::Store store(&env);
