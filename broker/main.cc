@@ -144,6 +144,13 @@ int main(int argc, char** argv) {
                  "Group fan-out: member entries written per storage batch at most")
       ->check(CLI::Range(1u, 1u << 20))
       ->capture_default_str();
+  app.add_option("--max-schedule-ms", broker.max_schedule_ms,
+                 "Scheduled delivery: how far ahead a publish may be scheduled at most")
+      ->capture_default_str();
+  app.add_option("--redrive-batch", broker.redrive_batch,
+                 "Redrive: dead letters moved per request (and storage batch) at most")
+      ->check(CLI::Range(1u, 100000u))
+      ->capture_default_str();
   app.add_option("--initial-map-bytes", options.initial_map_bytes,
                  "Initial LMDB map size; it doubles when full")
       ->capture_default_str();

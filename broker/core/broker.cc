@@ -460,6 +460,50 @@ Entry& Broker::AppendEntry(Queue* q, const store::NewEnvelope& envelope, size_t 
 // ---------------------------------------------------------------------------
 // Publish
 
+Status Broker::TakePublishExtras(const PublishRequest& publish, uint64_t now,
+                                 PublishExtras* extras) {
+  for (const Header& h : publish.headers) {
+    if (store::IsActionHeader(h.key)) {
+      return Status::InvalidArgument("header " + std::string(h.key) +
+                                     " is the broker's own; use the publish option instead");
+    }
+  }
+  if (publish.delay_ms != 0 && publish.deliver_at_ms != 0) {
+    return Status::InvalidArgument("a publish has a delay or a deliver-at time, not both");
+  }
+  uint64_t at = publish.delay_ms != 0 ? now + publish.delay_ms : publish.deliver_at_ms;
+  if (at > now) {
+    if (at - now > config_.max_schedule_ms) {
+      return Status::InvalidArgument(
+          "scheduled " + std::to_string(at - now) + " ms ahead; the limit is " +
+          std::to_string(config_.max_schedule_ms) + " ms (--max-schedule-ms)");
+    }
+    if (publish.ttl_ms != 0 && publish.ttl_ms <= at - now) {
+      return Status::InvalidArgument("the message would expire before it is deliverable");
+    }
+    extras->deliver_at = std::to_string(at);
+    extras->Add(store::kDeliverAtHeader, extras->deliver_at);
+  }
+  if (publish.receipt_to.empty()) {
+    if (!publish.receipt.empty()) {
+      return Status::InvalidArgument("a receipt mode needs a receipt queue (receipt_to)");
+    }
+    return Status::OK();
+  }
+  if (Status s = ValidateQueueName(publish.receipt_to); !s.ok()) return s;
+  extras->Add(store::kReceiptToHeader, publish.receipt_to);
+  if (publish.receipt == "all") {
+    if (publish.group.empty()) {
+      return Status::InvalidArgument("receipt mode \"all\" is for group publishes");
+    }
+    extras->Add(store::kReceiptModeHeader, "all");
+  } else if (!publish.receipt.empty() && publish.receipt != "each") {
+    return Status::InvalidArgument("receipt mode \"" + std::string(publish.receipt) +
+                                   "\": expected \"each\" or \"all\"");
+  }
+  return Status::OK();
+}
+
 void Broker::Publish(ClientId client_id, const PublishRequest& publish) {
   Client& client = *FindClient(client_id);
   uint64_t correlation_id = publish.correlation_id;
@@ -477,6 +521,9 @@ void Broker::Publish(ClientId client_id, const PublishRequest& publish) {
   envelope.expires_ms = publish.ttl_ms != 0 ? now + publish.ttl_ms : 0;
   envelope.headers = publish.headers;
   envelope.payload = publish.payload;
+  PublishExtras extras;
+  if (Status s = TakePublishExtras(publish, now, &extras); !s.ok()) return refuse(s);
+  envelope.extra_headers = extras.headers();
   Result<size_t> sized = envelope.Bytes();
   if (!sized.ok()) return refuse(sized.status());
   size_t envelope_bytes = *sized;

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -285,6 +286,18 @@ class Broker {
   Status CheckServes(std::string_view name) const;
   // Promoting partitions whose log is applied through their batch serve.
   void FinishPromotions();
+
+  // The broker's own headers of a publish (scheduled delivery, receipts),
+  // written after the client's (store::NewEnvelope::extra_headers).
+  struct PublishExtras {
+    std::string deliver_at;  // the kDeliverAtHeader value
+    Header list[3];
+    size_t count = 0;
+    void Add(std::string_view key, std::string_view value) { list[count++] = Header{key, value}; }
+    std::span<const Header> headers() const { return {list, count}; }
+  };
+  // Checks a publish's options and headers, and fills *extras.
+  Status TakePublishExtras(const PublishRequest& publish, uint64_t now, PublishExtras* extras);
 
   // Queues (broker.cc).
   void EnsureCreated(Queue* q);

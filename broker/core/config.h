@@ -47,6 +47,10 @@ struct BrokerConfig {
   // Group fan-out: member entries written per storage batch at most, so a
   // large group expands in chunks that interleave with other traffic.
   uint32_t fanout_chunk = 4096;
+  // Scheduled delivery: how far ahead a publish may be scheduled (366 days).
+  uint64_t max_schedule_ms = 366ull * 24 * 3600 * 1000;
+  // Redrive: dead letters moved per request at most (the CLI repeats it).
+  uint32_t redrive_batch = 1000;
   // Group and member names returned per page by default.
   uint32_t list_page = 100;
   // /metrics lists per-queue series for this many of the deepest queues,

@@ -84,6 +84,14 @@ struct PublishRequest {
   std::string_view payload;
   uint64_t ttl_ms = 0;  // 0: no expiry
   std::string_view dedup_id;
+  // Scheduled delivery (docs/semantics.md): deliverable delay_ms after
+  // publish, or at deliver_at_ms (wall clock); 0: at once.
+  uint64_t delay_ms = 0;
+  uint64_t deliver_at_ms = 0;
+  // Delivery receipts go to this queue (empty: none); `receipt` is "each"
+  // or "all" (group publishes; empty: each).
+  std::string_view receipt_to;
+  std::string_view receipt;
 };
 
 struct SubscribeRequest {
@@ -92,6 +100,8 @@ struct SubscribeRequest {
   std::string_view queue;
   uint32_t credit = 0;
   uint32_t ack_wait_ms = 0;  // 0: the queue's
+  std::string_view backoff;  // empty: the queue's (settings.h, RedeliveryBackoff)
+  Seq resume_through = 0;    // resume: deliveries up to this seq were processed
 };
 
 struct ConfigureRequest {

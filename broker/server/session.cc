@@ -41,6 +41,8 @@ bool Session::OnFrame(net::Connection& /*conn*/, const wire::Frame& frame) {
       request.queue = proto::View(subscribe->queue());
       request.credit = subscribe->credit();
       request.ack_wait_ms = subscribe->ack_wait_ms();
+      request.backoff = proto::View(subscribe->backoff());
+      request.resume_through = subscribe->resume_through();
       // Ack, Nack, Credit and Unsubscribe name a subscription of this
       // connection, so this check covers them too.
       if (Status s = Permit(Operation::kConsume, "consume from queue", request.queue); !s.ok()) {
@@ -186,11 +188,19 @@ void Session::HandlePublish(const wire::Publish& publish) {
   request.payload = proto::View(publish.payload());
   request.ttl_ms = publish.ttl_ms();
   request.dedup_id = proto::View(publish.dedup_id());
+  request.delay_ms = publish.delay_ms();
+  request.deliver_at_ms = publish.deliver_at_ms();
+  request.receipt_to = proto::View(publish.receipt_to());
+  request.receipt = proto::View(publish.receipt());
   // A group publish needs publish on the group's name: whoever may change
   // the group decides where it fans out (HandleGroupRequest).
   Status permitted = request.group.empty()
                          ? Permit(Operation::kPublish, "publish to queue", request.queue)
                          : Permit(Operation::kPublish, "publish to group", request.group);
+  // Receipts are publishes into receipt_to, made on this client's behalf.
+  if (permitted.ok() && !request.receipt_to.empty()) {
+    permitted = Permit(Operation::kPublish, "send receipts to queue", request.receipt_to);
+  }
   if (!permitted.ok())
     return sessions_->PublishFailed(client_id_, request.correlation_id, permitted);
   std::vector<core::Header>& headers = sessions_->header_scratch();

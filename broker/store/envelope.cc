@@ -1,5 +1,7 @@
 #include "envelope.h"
 
+#include <charconv>
+
 #include "keys.h"
 
 namespace hermod::store {
@@ -73,6 +75,30 @@ bool EnvelopeView::Parse(std::string_view bytes) {
   if (static_cast<uint64_t>(end - p) != payload_len) return false;
   payload_ = std::string_view(p, payload_len);
   return true;
+}
+
+}  // namespace hermod::store
+
+namespace hermod::store {
+
+bool EnvelopeView::FindHeader(std::string_view key, std::string_view* value) const {
+  bool found = false;
+  ForEachHeader([&](std::string_view k, std::string_view v) {
+    if (!found && k == key) {
+      *value = v;
+      found = true;
+    }
+  });
+  return found;
+}
+
+uint64_t EnvelopeView::DeliverAt() const {
+  if (n_headers_ == 0) return 0;
+  std::string_view text;
+  if (!FindHeader(kDeliverAtHeader, &text)) return 0;
+  uint64_t at = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), at);
+  return ec == std::errc() && end == text.data() + text.size() ? at : 0;
 }
 
 }  // namespace hermod::store

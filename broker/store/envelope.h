@@ -28,6 +28,16 @@ struct Header {
   std::string_view value;
 };
 
+// Headers the broker writes itself after a publish's own (NewEnvelope::
+// extra_headers) and acts on; a publish may not carry them
+// (docs/semantics.md). Their values are text: decimal numbers, names.
+inline constexpr std::string_view kDeliverAtHeader = "x-hermod-deliver-at";  // wall ms
+inline constexpr std::string_view kReceiptToHeader = "x-hermod-receipt-to";  // a queue
+inline constexpr std::string_view kReceiptModeHeader = "x-hermod-receipt";   // "all"
+inline bool IsActionHeader(std::string_view key) {
+  return key == kDeliverAtHeader || key == kReceiptToHeader || key == kReceiptModeHeader;
+}
+
 // What a new envelope holds: views of the publish's parts (and, for a
 // dead-lettered copy, the headers that say where it came from, written after
 // the original ones). Valid while the viewed memory is.
@@ -74,6 +84,11 @@ class EnvelopeView {
   uint64_t expires_ms() const { return expires_ms_; }
   uint16_t header_count() const { return n_headers_; }
   std::string_view payload() const { return payload_; }
+
+  // The value of the first header named `key`; false when there is none.
+  bool FindHeader(std::string_view key, std::string_view* value) const;
+  // The time a scheduled entry becomes deliverable (kDeliverAtHeader), or 0.
+  uint64_t DeliverAt() const;
 
   // Calls fn(key, value) for each header, in order.
   template <typename Fn>

@@ -151,6 +151,9 @@ class [[gnu::visibility("hidden")]] Client::Impl final : public net::Connection:
     std::shared_ptr<const DeliveryHandler> handler;
     uint32_t credit = 0;  // the latest SetCredit value
     uint32_t ack_wait_ms = 0;
+    std::string backoff;
+    // Sent with every Subscribe of it, on reconnects too (SubscribeOptions).
+    uint64_t resume_through = 0;
     // A Subscribe for it went out on the current connection.
     bool sent = false;
     // The application's Subscribe() call, until the broker first answers.

@@ -91,6 +91,14 @@ void Client::Impl::FinishPublishCommand(std::string_view payload, const PublishO
   publish.headers = options.headers;
   publish.ttl_ms = static_cast<uint64_t>(std::max<int64_t>(0, options.ttl.count()));
   publish.dedup_id = options.dedup_id;
+  publish.delay_ms = static_cast<uint64_t>(std::max<int64_t>(0, options.delay.count()));
+  if (options.deliver_at.time_since_epoch().count() > 0) {
+    publish.deliver_at_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(options.deliver_at.time_since_epoch())
+            .count());
+  }
+  publish.receipt_to = options.receipt_to;
+  publish.receipt = options.receipt;
   publish.done = std::move(done);
   if (!Queue(&cmd).ok() && publish.done) {
     // Closed: nothing will run on the loop thread any more, so the confirm
@@ -274,8 +282,12 @@ bool Client::Impl::SendPublish(uint64_t correlation_id, const PublishCommand& cm
     char* end = std::to_chars(id + dedup_prefix_.size(), id + sizeof(id), cmd.auto_dedup).ptr;
     dedup_id = fbb.CreateString(id, static_cast<size_t>(end - id));
   }
-  std::span<const uint8_t> frame = encoder_.Finish(wire::CreatePublish(
-      fbb, correlation_id, queue, payload, headers, cmd.ttl_ms, dedup_id, group));
+  flatbuffers::Offset<flatbuffers::String> receipt_to, receipt;
+  if (!cmd.receipt_to.empty()) receipt_to = fbb.CreateString(cmd.receipt_to);
+  if (!cmd.receipt.empty()) receipt = fbb.CreateString(cmd.receipt);
+  std::span<const uint8_t> frame = encoder_.Finish(
+      wire::CreatePublish(fbb, correlation_id, queue, payload, headers, cmd.ttl_ms, dedup_id, group,
+                          cmd.delay_ms, cmd.deliver_at_ms, receipt_to, receipt));
   const size_t frame_bytes = frame.size() - proto::kLengthPrefixBytes;
   if (broker_max_frame_bytes_ != 0 && frame_bytes > broker_max_frame_bytes_) return false;
   conn_->Send(frame);
@@ -318,6 +330,8 @@ void Client::Impl::SubscribeOnLoop(const std::string& queue, const SubscribeOpti
   sub.handler = std::make_shared<const DeliveryHandler>(std::move(handler));
   sub.credit = options.credit;
   sub.ack_wait_ms = ClampToU32(options.ack_wait.count());
+  sub.backoff = options.backoff;
+  sub.resume_through = options.resume_through;
   sub.waiting = [subscription, done](const Status& status) {
     if (status.ok()) {
       done->set_value(subscription);
@@ -351,8 +365,10 @@ void Client::Impl::SendSubscribe(SubscriptionId subscription) {
       }};
   auto& fbb = encoder_.Start();
   auto queue_name = fbb.CreateString(sub.queue);
+  flatbuffers::Offset<flatbuffers::String> backoff;
+  if (!sub.backoff.empty()) backoff = fbb.CreateString(sub.backoff);
   Send(wire::CreateSubscribe(fbb, correlation_id, subscription, queue_name, sub.credit,
-                             sub.ack_wait_ms));
+                             sub.ack_wait_ms, backoff, sub.resume_through));
 }
 
 void Client::Impl::OnSubscribeReply(SubscriptionId subscription, const Status& status) {

@@ -35,6 +35,10 @@ struct PublishCommand {
   // the client's own dedup id "~<client_id>-<auto_dedup>" (dedup_resends).
   // Kept as a number so that publishing allocates no string for it.
   uint64_t auto_dedup = 0;
+  uint64_t delay_ms = 0;
+  uint64_t deliver_at_ms = 0;
+  std::string receipt_to;
+  std::string receipt;
   ConfirmCallback done;
 };
 

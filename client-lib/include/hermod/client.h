@@ -153,6 +153,18 @@ struct PublishOptions {
   // Publishes with the same dedup id inside the broker's dedup window are
   // stored once. Empty: no deduplication.
   std::string dedup_id{};
+  // Scheduled delivery: the message is stored and confirmed at once and
+  // becomes deliverable `delay` after publish, or at `deliver_at` (one of
+  // the two; zero: at once). Survives a broker restart.
+  std::chrono::milliseconds delay{0};
+  std::chrono::system_clock::time_point deliver_at{};
+  // Delivery receipts: when a recipient acks this message (or it expires,
+  // or is dead-lettered), the broker appends a receipt to this queue
+  // (docs/semantics.md, "Receipts"). Empty: no receipts.
+  std::string receipt_to{};
+  // For a group publish: "each" (one receipt per member, the default) or
+  // "all" (one receipt once every member has settled the message).
+  std::string receipt{};
 };
 
 // The broker's answer to one publish.
@@ -186,6 +198,14 @@ struct SubscribeOptions {
   uint32_t credit = 100;
   // Redelivery deadline for an unacked delivery; zero: the broker's default.
   std::chrono::milliseconds ack_wait{0};
+  // Redelivery backoff for nacks without a delay and ack timeouts: a list
+  // of delays ("1s,5s,30s,2m") or "exp:BASE:CAP" (docs/semantics.md).
+  // Empty: the queue's.
+  std::string backoff{};
+  // Resume: every delivery up to this seq was processed, although its ack
+  // may have been lost with the connection; the broker settles those as
+  // acked instead of delivering them again. 0: none.
+  uint64_t resume_through = 0;
 };
 
 // Per-queue settings that override the broker's defaults. Fields left empty
