@@ -376,8 +376,8 @@ void Session::HandleQueueRequest(const wire::QueueRequest& request) {
   core::Broker& broker = sessions_->broker();
   proto::FrameEncoder& encoder = sessions_->encoder();
   std::string_view name = proto::View(request.queue());
-  static constexpr std::string_view kWhat[] = {"list queues", "show queue", "peek into queue",
-                                               "purge queue", "delete queue"};
+  static constexpr std::string_view kWhat[] = {"list queues", "show queue",   "peek into queue",
+                                               "purge queue", "delete queue", "redrive queue"};
   const auto op = static_cast<size_t>(request.op());
   if (Status s = PermitAdmin(op < std::size(kWhat) ? kWhat[op] : "administer queue", name);
       !s.ok()) {
@@ -444,6 +444,8 @@ void Session::HandleQueueRequest(const wire::QueueRequest& request) {
       return broker.PurgeQueue(client_id_, correlation_id, name, /*forget=*/false);
     case wire::QueueOp::Delete:
       return broker.PurgeQueue(client_id_, correlation_id, name, /*forget=*/true);
+    case wire::QueueOp::Redrive:
+      break;  // not yet
   }
   SendError(Status::InvalidArgument("unknown queue operation"), correlation_id, false);
 }
