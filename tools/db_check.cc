@@ -311,6 +311,7 @@ void Checker::CheckLogRecord(const LogRecord& record) {
       case LogOpType::kFanoutProgress:
       case LogOpType::kFanoutForward:
       case LogOpType::kFanoutForwarded:
+      case LogOpType::kReceiptTally:
       case LogOpType::kPartition:  // read by LogReader itself
       case LogOpType::kStage:      // applied at commit (never in the log)
       case LogOpType::kUnstage:
@@ -452,6 +453,12 @@ void Checker::CheckFanout() {
           Problem("a forward of fan-out job " + std::to_string(store::GetBig64(key.data())) +
                   " references message " + std::to_string(forward.msg_id) +
                   ", which is not stored");
+        }
+      } else if (store::IsReceiptTallyKey(key)) {
+        store::ReceiptTally tally;
+        if (!tally.DecodeValue(cursor->value()) || tally.remaining == 0) {
+          Problem("message " + std::to_string(store::GetBig64(key.data())) +
+                  " has a malformed receipt tally");
         }
       } else {
         Problem("fanout has a key of " + std::to_string(key.size()) + " bytes");

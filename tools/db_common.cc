@@ -140,6 +140,8 @@ const char* LogOpName(store::LogOpType type) {
       return "fanout_forward";
     case store::LogOpType::kFanoutForwarded:
       return "fanout_forwarded";
+    case store::LogOpType::kReceiptTally:
+      return "receipt_tally";
   }
   return "?";
 }

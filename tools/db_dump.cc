@@ -332,6 +332,12 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
         f.Num("job_id", op.job_id);
         f.Num("cursor", op.cursor);
         break;
+      case LogOpType::kReceiptTally:
+        f.Num("msg_id", op.msg_id);
+        f.Num("remaining", op.tally.remaining);
+        f.Num("delivered", op.tally.delivered);
+        f.Num("failed", op.tally.failed);
+        break;
       case LogOpType::kFanoutForward:
       case LogOpType::kFanoutForwarded:
         f.Num("job_id", op.job_id);
@@ -416,6 +422,10 @@ void Dumper::DumpOp(const store::LogOp& op, Json* ops_json) {
     case LogOpType::kFanoutProgress:
       out += "  fan-out job " + std::to_string(op.job_id) + " at member " +
              std::to_string(op.cursor) + (op.done ? ", done" : "") + "\n";
+      break;
+    case LogOpType::kReceiptTally:
+      out += "  receipt tally of message " + std::to_string(op.msg_id) + ": " +
+             std::to_string(op.tally.remaining) + " to settle\n";
       break;
     case LogOpType::kFanoutForward:
     case LogOpType::kFanoutForwarded:

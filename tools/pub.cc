@@ -33,9 +33,11 @@ struct PubOptions {
   uint64_t size = 0;   // bytes of each synthetic message
   bool has_size = false;
   uint32_t inflight = 1000;
-  uint32_t spread = 0;   // 0: every message to QUEUE
-  std::string ttl;       // DURATION; empty: no expiry
-  std::string dedup_id;  // empty: none (libhermod still makes its own for resends)
+  uint32_t spread = 0;     // 0: every message to QUEUE
+  std::string ttl;         // DURATION; empty: no expiry
+  std::string dedup_id;    // empty: none (libhermod still makes its own for resends)
+  std::string receipt_to;  // empty: no receipts
+  std::string receipt;     // "each" or "all" (group publishes); empty: each
 };
 
 // The --size of synthetic messages when --count is given without DATA.
@@ -71,6 +73,8 @@ Result<PublishOptions> MakePublishOptions(const PubOptions& options) {
   if (Status s = ParseHeaders(options.headers, &publish.headers); !s.ok()) return s;
   if (!options.ttl.empty()) publish.ttl = DurationValue(options.ttl);
   publish.dedup_id = options.dedup_id;
+  publish.receipt_to = options.receipt_to;
+  publish.receipt = options.receipt;
   return publish;
 }
 
@@ -261,6 +265,15 @@ void AddPubCommand(CLI::App& app, GlobalOptions& global) {
   pub->add_option("--dedup-id", options->dedup_id,
                   "Dedup id: a publish with an id seen recently is stored once (with --count, "
                   "message i gets ID-i)");
+  CLI::Option* receipt_to = pub->add_option(
+      "--receipt-to", options->receipt_to,
+      "Delivery receipts: the broker appends one to this queue when a recipient acks the "
+      "message (or it expires or dead-letters)");
+  pub->add_option("--receipt", options->receipt,
+                  "With --group: 'each' (a receipt per member, the default) or 'all' (one once "
+                  "every member has settled it)")
+      ->check(CLI::IsMember({"each", "all"}))
+      ->needs(receipt_to);
   pub->callback([options, &global, queue, data, group, size] {
     options->has_data = data->count() > 0;
     options->has_size = size->count() > 0;

@@ -122,6 +122,7 @@ void Broker::ApplyCommitted(const store::LogOp& op) {
     case store::LogOpType::kFanoutProgress:
     case store::LogOpType::kFanoutForward:
     case store::LogOpType::kFanoutForwarded:
+    case store::LogOpType::kReceiptTally:
     case store::LogOpType::kPartition:  // never returned by LogReader
     case store::LogOpType::kStage:      // node-local bookkeeping
     case store::LogOpType::kUnstage:

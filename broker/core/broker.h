@@ -75,6 +75,8 @@ struct BrokerStatistics {
   uint64_t fanout_entries = 0;
   uint64_t fanout_forwards = 0;    // forwards of group publishes to other partitions
   uint64_t forwards_received = 0;  // such forwards stored here (duplicates not counted)
+  uint64_t receipts = 0;           // receipts appended
+  uint64_t receipts_dropped = 0;   // receipts whose queue had no room
   uint64_t batches = 0;
   uint64_t batch_failures = 0;
 };
@@ -206,7 +208,10 @@ class Broker {
   // The end of a loop turn: the batch filled in this turn goes to storage
   // if storage is free. The server calls it once per turn, so one batch
   // holds everything read in a turn.
-  void EndOfTurn() { pipeline_.MaybeSubmit(); }
+  void EndOfTurn() {
+    if (!receipt_queues_.empty()) DispatchReceipts();
+    pipeline_.MaybeSubmit();
+  }
   // Storage reported (the server posts this to the loop).
   void OnStorageWake() { pipeline_.OnStorageWake(); }
 
@@ -338,6 +343,21 @@ class Broker {
   void SweepDedup(uint64_t now_ms);
   void ExpireIndexed(Queue* q, Seq seq);
 
+  // Receipts (receipts.cc). SettleReceipt: an entry left its queue for
+  // good; if its message asked for receipts, the receipt (or the tally's
+  // count) goes into the current batch.
+  void SettleReceipt(Queue* q, const Entry& entry, Removal why);
+  // A group fan-out could not give a member its entry (no room, gone).
+  void SettleSkippedMember(const FanoutJob& job, Queue* q);
+  void StartReceiptTally(const FanoutJob& job, std::string_view receipt_to);
+  // One member settled a `receipt: all` message (reason: why it failed;
+  // null: acked); the last one sends the receipt.
+  void CountTowardTally(MsgId msg_id, std::string_view receipt_to, const char* reason,
+                        bool member = true);
+  void AppendReceipt(std::string_view to, std::span<const Header> headers);
+  void DispatchReceipts();
+  void ForgetCommittedTallies(BatchNo through);
+
   // Groups and fan-out (groups.cc).
   void PublishToGroup(Client& client, const PublishRequest& publish,
                       const store::NewEnvelope& envelope, size_t envelope_bytes);
@@ -416,6 +436,16 @@ class Broker {
   std::function<void(OutboundForward)> forward_listener_;
   BatchNo fanout_batch_ = 0;  // the batch fanout_in_batch_ counts for
   uint64_t fanout_in_batch_ = 0;
+
+  // Receipt tallies being changed: in memory from their first change until
+  // the batch of their last one commits (then the store has them).
+  struct TallyState {
+    store::ReceiptTally tally;
+    BatchNo last_batch = 0;
+  };
+  std::unordered_map<MsgId, TallyState> tallies_;
+  std::deque<std::pair<BatchNo, MsgId>> tally_touches_;
+  std::vector<Queue*> receipt_queues_;  // got a receipt this turn, have consumers
 
   // Redelivery: consumers by the due time of their oldest deadline, and
   // queues by the due time of their first delayed entry. One timer serves

@@ -87,6 +87,7 @@ void Broker::OnBatchDone(BatchOutcome& batch) {
     }
   }
   FinishPurges(batch, failed);
+  if (!tally_touches_.empty() && failed == 0) ForgetCommittedTallies(batch.batch_no);
   for (Queue* q : batch.queues) {
     if (!q->deleted && !q->consumers.empty()) Dispatch(q);
   }
@@ -334,7 +335,8 @@ void Broker::RetryFailedBatch(BatchOutcome& batch, const std::unordered_set<MsgI
           (op.type == store::LogOpType::kPublish || op.type == store::LogOpType::kEntry ||
            op.type == store::LogOpType::kDedup || op.type == store::LogOpType::kFanoutStart ||
            op.type == store::LogOpType::kFanoutProgress ||
-           op.type == store::LogOpType::kFanoutForward) &&
+           op.type == store::LogOpType::kFanoutForward ||
+           op.type == store::LogOpType::kReceiptTally) &&
           lost.count(op.msg_id) != 0;
       if (op.type == store::LogOpType::kCreateQueue) {
         if (Queue* q = queues_.FindById(op.queue_id)) q->created_batch = into;

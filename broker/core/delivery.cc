@@ -280,6 +280,7 @@ void Broker::RemoveEntry(Queue* q, Entry& entry, Removal why) {
       ++stats_.dropped;
       break;
   }
+  if (why != Removal::kPurged) SettleReceipt(q, entry, why);
 }
 
 // Drops the deadline records of deliveries no longer in flight from the
@@ -386,7 +387,9 @@ void Broker::DeadLetter(Queue* q, Entry entry, ReturnReason why) {
   std::vector<Header> headers;
   headers.reserve(envelope.header_count());
   envelope.ForEachHeader([&](std::string_view k, std::string_view v) {
-    headers.push_back(Header{k, v});
+    // The dead letter settled the message (its receipt says so): its copy
+    // asks for no receipt, and is not scheduled.
+    if (!store::IsActionHeader(k)) headers.push_back(Header{k, v});
   });
   store::NewEnvelope copy;
   copy.publish_ms = envelope.publish_ms();
@@ -520,6 +523,7 @@ void Broker::ExpireIndexed(Queue* q, Seq seq) {
     entry.msg_id = read[0].value.msg_id;
     entry.bytes = read[0].value.bytes;
     entry.expires_ms = store::Store::EnvelopeExpiry(read[0].envelope);
+    entry.msg = MessageRef(Message::Create(entry.msg_id, read[0].envelope));  // for its receipt
     q->removed.insert(seq);  // ReadAhead must skip it until the delete commits
     RemoveEntry(q, entry, Removal::kExpired);
     return;

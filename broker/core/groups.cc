@@ -215,7 +215,16 @@ void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
     job.members = group->Snapshot();
   }
   start.members = *job.members;
+  if (publish.receipt == "all" && !group->remote().empty()) {
+    // Members elsewhere settle their copies at their partitions' leaders,
+    // which do not report back to this one.
+    return RefusePublish(client, correlation_id,
+                         Status(ErrorCode::kNotSupported,
+                                "receipt \"all\" needs every member of group " + std::string(name) +
+                                    " in its partition; use \"each\""));
+  }
   batch.log.In(job.partition).StartFanout(start);
+  if (publish.receipt == "all") StartReceiptTally(job, publish.receipt_to);
   if (!group->remote().empty()) ForwardFanout(*group, job, start.envelope);
   pipeline_.NotePublish(envelope_bytes);
   if (!dedup_id.empty()) {
@@ -247,8 +256,15 @@ void Broker::ExpandFanouts() {
     uint32_t added = 0;
     for (size_t i = job.cursor; i < end; ++i) {
       Result<Queue*> found = queues_.LoadById((*job.members)[i]);
-      if (!found.ok()) continue;  // the member queue is gone
-      if (AddFanoutEntry(*found, job.msg_id, job.msg, job.bytes, job.expires_ms)) ++added;
+      if (!found.ok()) {
+        SettleSkippedMember(job, nullptr);  // the member queue is gone
+        continue;
+      }
+      if (AddFanoutEntry(*found, job.msg_id, job.msg, job.bytes, job.expires_ms)) {
+        ++added;
+      } else {
+        SettleSkippedMember(job, *found);
+      }
     }
     fanout_in_batch_ += end - job.cursor;
     stats_.fanout_entries += added;

@@ -448,6 +448,10 @@ std::vector<StatValue> Broker::Stats() {
   counter("fanout_forwards_received_total",
           "Forwarded group publishes stored for this node's partitions (duplicates not counted).",
           c.forwards_received);
+  counter("receipts_total", "Delivery receipts appended to receipt queues.", c.receipts);
+  counter("receipts_dropped_total",
+          "Delivery receipts dropped because their queue had no room (or could not be loaded).",
+          c.receipts_dropped);
   gauge("publish_rate", "Publishes per second, recent.", publish_rate_.Rate(now));
   gauge("deliver_rate", "Deliveries per second, recent.", deliver_rate_.Rate(now));
   gauge("ack_rate", "Acks per second, recent.", ack_rate_.Rate(now));

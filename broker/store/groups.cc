@@ -138,6 +138,22 @@ Status Store::IndexGroupMembership(KvTxn& txn) {
   return txn.status();
 }
 
+Result<std::optional<ReceiptTally>> Store::ReadReceiptTally(MsgId msg_id) {
+  Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
+  if (!txn.ok()) return txn.status();
+  std::string_view value;
+  if (!(*txn)->Get(Table::kFanout, ReceiptTallyKey(msg_id), &value)) {
+    if (!(*txn)->status().ok()) return (*txn)->status();
+    return std::optional<ReceiptTally>();
+  }
+  ReceiptTally tally;
+  tally.msg_id = msg_id;
+  if (!tally.DecodeValue(value)) {
+    return Status::StorageError("corrupt receipt tally of message " + std::to_string(msg_id));
+  }
+  return std::optional<ReceiptTally>(tally);
+}
+
 Status Store::ReadFanoutJobs(std::vector<RecoveredFanout>* out) {
   Result<std::unique_ptr<KvTxn>> txn = env_->BeginRead();
   if (!txn.ok()) return txn.status();
@@ -150,7 +166,8 @@ Status Store::ReadFanoutJobs(std::vector<RecoveredFanout>* out) {
       job.job_id = GetBig64(key.data());
       if (!job.header.Decode(cursor->value())) return Status::StorageError("corrupt fan-out job");
       out->push_back(std::move(job));
-    } else if (key.size() == 9 && !out->empty() && out->back().job_id == GetBig64(key.data())) {
+    } else if (key.size() == 9 && key[8] == 'm' && !out->empty() &&
+               out->back().job_id == GetBig64(key.data())) {
       std::string_view blob = cursor->value();
       for (size_t i = 0; i + 8 <= blob.size(); i += 8) {
         out->back().members.push_back(DecodeFixed64(blob.data() + i));

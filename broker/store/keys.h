@@ -288,6 +288,46 @@ inline bool IsFanoutForwardKey(std::string_view key) {
   return key.size() == kFanoutForwardKeyBytes && key[8] == 'f';
 }
 
+// fanout: msg id · 'r': the tally of a group publish with `receipt: all`
+// (docs/semantics.md, "Receipts"), until its last member settles it.
+inline constexpr size_t kReceiptTallyKeyBytes = 9;
+inline std::string ReceiptTallyKey(MsgId msg_id) {
+  std::string key(kReceiptTallyKeyBytes, '\0');
+  PutBig64(key.data(), msg_id);
+  key[8] = 'r';
+  return key;
+}
+inline bool IsReceiptTallyKey(std::string_view key) {
+  return key.size() == kReceiptTallyKeyBytes && key[8] == 'r';
+}
+
+// A receipt tally: the members yet to settle the message, and how those
+// that did settled it. Its value: from u32 (the group's partition),
+// remaining u32, delivered u32, failed u32.
+struct ReceiptTally {
+  MsgId msg_id = 0;
+  PartitionId from = 0;
+  uint32_t remaining = 0;
+  uint32_t delivered = 0;
+  uint32_t failed = 0;
+  std::string EncodeValue() const {
+    std::string out;
+    AppendFixed32(&out, from);
+    AppendFixed32(&out, remaining);
+    AppendFixed32(&out, delivered);
+    AppendFixed32(&out, failed);
+    return out;
+  }
+  bool DecodeValue(std::string_view v) {
+    if (v.size() != 16) return false;
+    from = DecodeFixed32(v.data());
+    remaining = DecodeFixed32(v.data() + 4);
+    delivered = DecodeFixed32(v.data() + 8);
+    failed = DecodeFixed32(v.data() + 12);
+    return true;
+  }
+};
+
 // fanout forward value: msg_id u64, group_id u64, from u32 (the group's
 // partition, whose log holds the forward), then the member names as
 // kFanoutForward carries them.

@@ -102,6 +102,8 @@ void LogWriter::Copy(const LogOp& op) {
       return ForwardFanout(op.ToFanoutForward());
     case LogOpType::kFanoutForwarded:
       return FanoutForwarded(op.job_id, op.forward_partition, op.chunk, op.msg_id);
+    case LogOpType::kReceiptTally:
+      return SetReceiptTally(op.tally);
     case LogOpType::kStage:
       return Stage(op.log_partition, op.epoch, op.offset, op.part_record, op.part_commit_record);
     case LogOpType::kUnstage:
@@ -335,6 +337,12 @@ void LogWriter::FanoutForwarded(uint64_t job_id, PartitionId partition, uint32_t
   AppendFixed32(out, partition);
   AppendFixed32(out, chunk);
   AppendFixed64(out, msg_id);
+}
+
+void LogWriter::SetReceiptTally(const ReceiptTally& tally) {
+  std::string* out = Begin(LogOpType::kReceiptTally);
+  AppendFixed64(out, tally.msg_id);
+  out->append(tally.EncodeValue());
 }
 
 std::string EncodeNames(const std::vector<std::string>& names) {
@@ -596,6 +604,13 @@ bool LogReader::Next(LogOp* op) {
       op->forward_partition = DecodeFixed32(p + 8);
       op->chunk = DecodeFixed32(p + 12);
       op->msg_id = DecodeFixed64(p + 16);
+      p += 24;
+      break;
+    case LogOpType::kReceiptTally:
+      if (!need(24) || !op->tally.DecodeValue(std::string_view(p + 8, 16))) {
+        return Fail("short kReceiptTally");
+      }
+      op->msg_id = op->tally.msg_id = DecodeFixed64(p);
       p += 24;
       break;
     case LogOpType::kStage:

@@ -31,6 +31,9 @@
 //                 to its leader (holds a reference on the message)
 //   kFanoutForwarded job_id u64, partition u32, chunk u32, msg_id u64: that
 //                 leader has them (drops the forward and its reference)
+//   kReceiptTally msg_id u64, from u32, remaining u32, delivered u32,
+//                 failed u32: a receipt tally's new state (remaining 0:
+//                 settled, the row goes)
 //   kStage        partition u32, epoch u64, offset u64, record_len u32,
 //                 record, commit_len u32, commit record: a follower's
 //                 staged part (partition_log.h)
@@ -110,6 +113,8 @@ enum class LogOpType : uint8_t {
   // at commit.
   kFanoutForward = 24,
   kFanoutForwarded = 25,
+  // Receipts (docs/semantics.md): a `receipt: all` tally, applied at commit.
+  kReceiptTally = 26,
 };
 
 // Whether the commit that logs an operation of this type applies it to the
@@ -236,6 +241,8 @@ class LogWriter {
   // forward done.
   void ForwardFanout(const FanoutForward& forward);
   void FanoutForwarded(uint64_t job_id, PartitionId partition, uint32_t chunk, MsgId msg_id);
+  // A receipt tally's new state; remaining 0 removes it.
+  void SetReceiptTally(const ReceiptTally& tally);
   // A cluster node's partition logs (partition_log.h): a follower stages a
   // leader's part, moves staged parts up to `through` into its state, or
   // cuts its log of the partition back to `to`; a leader records where its
@@ -310,6 +317,8 @@ struct LogOp {
   PartitionId forward_partition = 0;
   uint32_t chunk = 0;
   std::string_view names;  // kFanoutForward: count u32, then (len u16, name)
+  // kReceiptTally (msg_id too; tally.from is its partition)
+  ReceiptTally tally;
 
   // kStage, kUnstage, kTruncatePartition, kPartitionEnd, kDropPartition,
   // kPutRows, kRebuiltPartition (offset: the offset, `through`, `to` or end

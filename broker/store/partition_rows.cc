@@ -214,6 +214,9 @@ Status PartitionScan::Next(size_t max_bytes, std::string* out, bool* done) {
               continue;
             }
             messages_.insert(forward.msg_id);
+          } else if (IsReceiptTallyKey(key)) {
+            ReceiptTally tally;
+            if (!tally.DecodeValue(cursor_->value()) || tally.from != partition_) continue;
           } else if (!job_ids_.contains(job_id)) {
             continue;
           }

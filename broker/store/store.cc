@@ -392,6 +392,13 @@ Status Store::ApplyAtCommit(KvTxn& txn, std::string_view record, std::vector<Pur
           ref_deltas_[op.msg_id] -= 1;
         }
         break;
+      case LogOpType::kReceiptTally:
+        if (op.tally.remaining == 0) {
+          txn.Del(Table::kFanout, ReceiptTallyKey(op.msg_id));
+        } else {
+          txn.Put(Table::kFanout, ReceiptTallyKey(op.msg_id), op.tally.EncodeValue());
+        }
+        break;
       case LogOpType::kStage:
         ApplyStage(txn, op.log_partition, op.epoch, op.offset, op.part_record,
                    op.part_commit_record);
@@ -512,6 +519,7 @@ Status Store::ApplyRecord(KvTxn& txn, const ApplyStep& step) {
       case LogOpType::kFanoutProgress:
       case LogOpType::kFanoutForward:
       case LogOpType::kFanoutForwarded:
+      case LogOpType::kReceiptTally:
       case LogOpType::kPartition:  // LogReader reads the markers itself
       case LogOpType::kStage:
       case LogOpType::kUnstage:

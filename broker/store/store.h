@@ -177,6 +177,9 @@ class Store {
   // leader takes over those of its partition).
   Status ReadFanoutJobs(std::vector<RecoveredFanout>* out);
   Status ReadFanoutForwards(std::vector<RecoveredForward>* out);
+  // The receipt tally of a group publish's message (keys.h ReceiptTally),
+  // if it has one that is not settled yet.
+  Result<std::optional<ReceiptTally>> ReadReceiptTally(MsgId msg_id);
 
   // The expiry time in an encoded envelope (0: none).
   static uint64_t EnvelopeExpiry(std::string_view envelope);
