@@ -336,7 +336,7 @@ Status Broker::TakeOverFanouts(store::PartitionId partition) {
     forward.job_id = f.job_id;
     forward.chunk = f.chunk;
     forward.msg_id = f.msg_id;
-    forward.envelope = std::move(f.envelope);
+    forward.envelope = ForwardedEnvelope(f.envelope, f.msg_id);
     forward.names = std::move(f.names);
     forward_listener_(std::move(forward));
   }

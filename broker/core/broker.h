@@ -354,7 +354,16 @@ class Broker {
   // null: acked); the last one sends the receipt.
   void CountTowardTally(MsgId msg_id, std::string_view receipt_to, const char* reason,
                         bool member = true);
-  void AppendReceipt(std::string_view to, std::span<const Header> headers);
+  // Appends a receipt to `to` in the current batch; in a cluster, one for
+  // a queue of another partition than `from` (the settled entry's) is
+  // forwarded to its leader instead.
+  void AppendReceipt(std::string_view to, std::span<const Header> headers, store::PartitionId from);
+  // Stores `envelope` in partition `from` and forwards it, once, to the
+  // leader of queue `to`'s partition, which appends it there.
+  void ForwardCopy(store::PartitionId from, std::string_view to, std::string_view envelope);
+  // A group publish's envelope as forwarded to another partition: with
+  // kReceiptMsgIdHeader added when it asks for receipts.
+  static std::string ForwardedEnvelope(std::string_view envelope, MsgId msg_id);
   void DispatchReceipts();
   void ForgetCommittedTallies(BatchNo through);
 

@@ -321,7 +321,7 @@ void Broker::ForwardFanout(Group& group, const FanoutJob& job, std::string_view 
       forward.job_id = job.job_id;
       forward.chunk = static_cast<uint32_t>(chunk);
       forward.msg_id = job.msg_id;
-      forward.envelope.assign(envelope);
+      forward.envelope = ForwardedEnvelope(envelope, job.msg_id);
       size_t last = std::min(names.size(), first + chunk_size);
       forward.names.assign(names.begin() + first, names.begin() + last);
       store::FanoutForward op;

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "broker.h"
 #include "envelope.h"
@@ -49,7 +50,11 @@ void Broker::SettleReceipt(Queue* q, const Entry& entry, Removal why) {
   if (envelope.FindHeader(store::kReceiptModeHeader, &mode) && mode == "all") {
     return CountTowardTally(entry.msg_id, to, reason);
   }
-  const std::string msg_id = std::to_string(entry.msg_id);
+  // A copy forwarded from a group's partition names its publisher's id.
+  std::string_view original;
+  const std::string msg_id = envelope.FindHeader(store::kReceiptMsgIdHeader, &original)
+                                 ? std::string(original)
+                                 : std::to_string(entry.msg_id);
   const std::string seq = std::to_string(entry.seq);
   const std::string time = std::to_string(Now());
   Header headers[6] = {
@@ -61,7 +66,7 @@ void Broker::SettleReceipt(Queue* q, const Entry& entry, Removal why) {
   };
   size_t n = 5;
   if (reason != nullptr) headers[n++] = Header{"reason", reason};
-  AppendReceipt(to, std::span<const Header>(headers, n));
+  AppendReceipt(to, std::span<const Header>(headers, n), q->partition);
 }
 
 void Broker::StartReceiptTally(const FanoutJob& job, std::string_view receipt_to) {
@@ -117,7 +122,7 @@ void Broker::CountTowardTally(MsgId msg_id, std::string_view receipt_to, const c
       {"failed", failed},
       {"time", time},
   };
-  AppendReceipt(receipt_to, headers);
+  AppendReceipt(receipt_to, headers, tally.from);
 }
 
 void Broker::SettleSkippedMember(const FanoutJob& job, Queue* q) {
@@ -136,10 +141,23 @@ void Broker::SettleSkippedMember(const FanoutJob& job, Queue* q) {
       {"kind", "failed"}, {"msg-id", msg_id},     {"queue", q->name()},
       {"time", time},     {"reason", "rejected"},
   };
-  AppendReceipt(to, headers);
+  AppendReceipt(to, headers, q->partition);
 }
 
-void Broker::AppendReceipt(std::string_view to, std::span<const Header> headers) {
+void Broker::AppendReceipt(std::string_view to, std::span<const Header> headers,
+                           store::PartitionId from) {
+  if (config_.cluster && PartitionOfName(to) != from) {
+    // Another partition's queue: forwarded to its leader, exactly once, as
+    // a group publish's copies are (ForwardCopy).
+    store::NewEnvelope receipt;
+    receipt.publish_ms = Now();
+    receipt.headers = headers;
+    std::string envelope;
+    receipt.Write(&envelope);
+    ForwardCopy(from, to, envelope);
+    ++stats_.receipts;
+    return;
+  }
   Result<Queue*> found = queues_.Load(to);
   if (!found.ok()) {
     ++stats_.receipts_dropped;
@@ -163,6 +181,63 @@ void Broker::AppendReceipt(std::string_view to, std::span<const Header> headers)
   // Delivered at the end of this turn, not here: the caller may be walking
   // a consumer's deliveries of this very queue (an ack of a range).
   if (!q->consumers.empty()) receipt_queues_.push_back(q);
+}
+
+void Broker::ForwardCopy(store::PartitionId from, std::string_view to, std::string_view envelope) {
+  // A one-off fan-out job of the `from` partition with no member of its
+  // own and one forward: the message is stored there with the forward's
+  // reference (the job's own goes with the job, in the same batch), and
+  // the forward machinery (replication gate, resends, takeover, the
+  // receiver's dedup by job) delivers it once to `to`'s leader.
+  store::WriteBatch& batch = pipeline_.batch();
+  store::FanoutStart start;
+  start.job_id = pipeline_.ids().next_job_id++;
+  start.msg_id = pipeline_.ids().next_msg_id++;
+  start.created_ms = Now();
+  start.envelope.assign(envelope);
+  batch.log.In(from).StartFanout(start);
+  OutboundForward forward;
+  forward.from = from;
+  forward.to = PartitionOfName(to);
+  forward.job_id = start.job_id;
+  forward.msg_id = start.msg_id;
+  forward.envelope = std::move(start.envelope);
+  forward.names.emplace_back(to);
+  store::FanoutForward op;
+  op.job_id = forward.job_id;
+  op.partition = forward.to;
+  op.msg_id = forward.msg_id;
+  op.names = store::EncodeNames(forward.names);
+  batch.log.In(from).ForwardFanout(op);
+  batch.log.In(from).AdvanceFanout(
+      store::FanoutProgress{start.job_id, start.msg_id, 0, 0, /*done=*/true});
+  pipeline_.NotePublish(forward.envelope.size());
+  awaiting_forwards_.emplace_back(batch.batch_no, std::move(forward));
+  ++stats_.fanout_forwards;
+}
+
+std::string Broker::ForwardedEnvelope(std::string_view envelope, MsgId msg_id) {
+  store::EnvelopeView view;
+  std::string_view ignored;
+  if (!view.Parse(envelope) || view.header_count() == 0 ||
+      !view.FindHeader(store::kReceiptToHeader, &ignored) ||
+      view.FindHeader(store::kReceiptMsgIdHeader, &ignored)) {
+    return std::string(envelope);
+  }
+  std::vector<Header> headers;
+  view.ForEachHeader([&](std::string_view k, std::string_view v) { headers.push_back({k, v}); });
+  const std::string id = std::to_string(msg_id);
+  const Header extra[] = {{store::kReceiptMsgIdHeader, id}};
+  store::NewEnvelope copy;
+  copy.publish_ms = view.publish_ms();
+  copy.expires_ms = view.expires_ms();
+  copy.headers = headers;
+  copy.extra_headers = extra;
+  copy.payload = view.payload();
+  std::string out;
+  if (!copy.Bytes().ok()) return std::string(envelope);
+  copy.Write(&out);
+  return out;
 }
 
 void Broker::DispatchReceipts() {

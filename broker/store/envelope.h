@@ -34,8 +34,12 @@ struct Header {
 inline constexpr std::string_view kDeliverAtHeader = "x-hermod-deliver-at";  // wall ms
 inline constexpr std::string_view kReceiptToHeader = "x-hermod-receipt-to";  // a queue
 inline constexpr std::string_view kReceiptModeHeader = "x-hermod-receipt";   // "all"
+// On a group publish's copy forwarded to another partition: the message id
+// its publisher was given, for the receipts made there.
+inline constexpr std::string_view kReceiptMsgIdHeader = "x-hermod-receipt-msg-id";
 inline bool IsActionHeader(std::string_view key) {
-  return key == kDeliverAtHeader || key == kReceiptToHeader || key == kReceiptModeHeader;
+  return key == kDeliverAtHeader || key == kReceiptToHeader || key == kReceiptModeHeader ||
+         key == kReceiptMsgIdHeader;
 }
 
 // What a new envelope holds: views of the publish's parts (and, for a

@@ -302,6 +302,123 @@ TEST(CoreGroupPartitions, MembersOfOtherPartitionsGetTheirEntriesByForward) {
   h.broker().Disconnect(forwarder);
 }
 
+// Receipts whose queue is in another partition go there by forward, once;
+// a group's copy forwarded to another partition names its publisher's
+// message id in its receipts; "all" is refused across partitions.
+TEST(CoreGroupPartitions, AReceiptForAnotherPartitionGoesByForwardOnce) {
+  CoreHarness h;
+  h.config().cluster = true;
+  h.config().partitions = kPartitions;
+  h.Start();
+  h.LeadAll();
+  const std::string inbox = "inbox:bob";
+  const store::PartitionId inbox_p = PartitionOf(inbox, kPartitions);
+  std::string receipts;
+  for (int i = 0; receipts.empty(); ++i) {
+    std::string name = "receipts:" + std::to_string(i);
+    if (PartitionOf(name, kPartitions) != inbox_p) receipts = name;
+  }
+  std::vector<core::OutboundForward> forwards;
+  h.broker().set_forward_listener(
+      [&](core::OutboundForward f) { forwards.push_back(std::move(f)); });
+  InternalReplyLog internal;
+  const ClientId forwarder = 1u << 30;
+  h.broker().ConnectInternal(forwarder, &internal);
+
+  ClientId c = h.Connect();
+  PublishRequest p;
+  p.correlation_id = 1;
+  p.queue = inbox;
+  p.payload = "hi";
+  p.receipt_to = receipts;
+  h.broker().Publish(c, p);
+  h.Turn();
+  ASSERT_EQ(h.out().confirms[c].size(), 1u);
+  ASSERT_TRUE(h.out().confirms[c][0].status.ok()) << h.out().confirms[c][0].status.ToString();
+  const MsgId msg_id = h.out().confirms[c][0].msg_id;
+  h.Subscribe(c, 1, inbox, 10);
+  h.Turn();
+  ASSERT_EQ(h.out().deliveries[c].size(), 1u);
+  h.broker().Ack(c, 1, 1, 1);
+  h.Turn();
+  ASSERT_EQ(forwards.size(), 1u) << "the receipt did not go by forward";
+  EXPECT_EQ(forwards[0].from, inbox_p);
+  EXPECT_EQ(forwards[0].to, PartitionOf(receipts, kPartitions));
+  EXPECT_EQ(forwards[0].names, std::vector<std::string>{receipts});
+  // Nothing was written into the receipt queue's partition by the ack.
+  EXPECT_EQ(h.Depth(receipts), 0u);
+
+  // Sent twice (a resend): stored once.
+  h.broker().PublishForwarded(forwarder, AsRequest(forwards[0], 1));
+  h.Turn();
+  h.broker().PublishForwarded(forwarder, AsRequest(forwards[0], 2));
+  h.Turn();
+  ASSERT_EQ(internal.replies.size(), 2u);
+  EXPECT_TRUE(internal.replies[1].second.ok()) << internal.replies[1].second.ToString();
+  h.broker().ForwardDone(forwards[0]);
+  h.Turn();
+  std::vector<store::RecoveredForward> open;
+  ASSERT_TRUE(h.store().ReadFanoutForwards(&open).ok());
+  EXPECT_TRUE(open.empty());
+  h.Subscribe(c, 2, receipts, 10);
+  h.Turn();
+  ASSERT_EQ(h.out().deliveries[c].size(), 2u);
+  const testing::Delivered& receipt = h.out().deliveries[c][1];
+  EXPECT_EQ(receipt.headers.at("kind"), "delivered");
+  EXPECT_EQ(receipt.headers.at("msg-id"), std::to_string(msg_id));
+  EXPECT_EQ(receipt.headers.at("queue"), inbox);
+  h.Advance(5000);
+  EXPECT_EQ(testing::ReadStoredQueue(h.store(), receipts).depth, 1u);
+
+  // A group publish: its copy forwarded to another partition asks for
+  // receipts under the publisher's message id.
+  const std::string group = "team";
+  const store::PartitionId group_p = PartitionOf(group, kPartitions);
+  std::string remote;
+  for (int i = 0; remote.empty(); ++i) {
+    std::string name = "m" + std::to_string(i);
+    store::PartitionId at = PartitionOf(name, kPartitions);
+    if (at != group_p && at != PartitionOf(receipts, kPartitions)) remote = name;
+  }
+  h.CreateGroup(c, group, {remote});
+  h.Turn();
+  PublishRequest g;
+  g.correlation_id = 2;
+  g.group = group;
+  g.payload = "to all";
+  g.receipt_to = receipts;
+  g.receipt = "all";
+  h.broker().Publish(c, g);
+  g.correlation_id = 3;
+  g.receipt = "each";
+  h.broker().Publish(c, g);
+  h.Turn();
+  ASSERT_EQ(h.out().confirms[c].size(), 3u);
+  EXPECT_EQ(h.out().confirms[c][1].status.code(), ErrorCode::kNotSupported);
+  ASSERT_TRUE(h.out().confirms[c][2].status.ok()) << h.out().confirms[c][2].status.ToString();
+  const MsgId group_msg = h.out().confirms[c][2].msg_id;
+  ASSERT_EQ(forwards.size(), 2u);
+  store::EnvelopeView copy;
+  ASSERT_TRUE(copy.Parse(forwards[1].envelope));
+  std::string_view named;
+  ASSERT_TRUE(copy.FindHeader(store::kReceiptMsgIdHeader, &named));
+  EXPECT_EQ(named, std::to_string(group_msg));
+  h.broker().PublishForwarded(forwarder, AsRequest(forwards[1], 3));
+  h.Turn();
+  h.Subscribe(c, 3, remote, 10);
+  h.Turn();
+  ASSERT_EQ(h.out().deliveries[c].size(), 3u);
+  h.broker().Ack(c, 3, 1, 1);
+  h.Turn();
+  ASSERT_EQ(forwards.size(), 3u);
+  store::EnvelopeView made;
+  ASSERT_TRUE(made.Parse(forwards[2].envelope));
+  std::string_view receipt_msg;
+  ASSERT_TRUE(made.FindHeader("msg-id", &receipt_msg));
+  EXPECT_EQ(receipt_msg, std::to_string(group_msg));
+  h.broker().Disconnect(forwarder);
+}
+
 // A batch that fails at storage: the forwards of a refused group publish
 // never leave; those of one whose publisher went away (so it is retried)
 // leave once the retry commits.
