@@ -127,6 +127,15 @@ int main(int argc, char** argv) {
                  "Default time a delivery may stay unacked before it is delivered again "
                  "(0: forever)")
       ->capture_default_str();
+  std::string redelivery_backoff;
+  app.add_option("--redelivery-backoff", redelivery_backoff,
+                 "Default wait before redelivery after a nack without a delay or an ack-wait "
+                 "expiry: a list of delays (1s,5s,30s) or exp:BASE:CAP (empty: at once)")
+      ->check([](const std::string& text) {
+        hermod::Result<hermod::core::RedeliveryBackoff> parsed = hermod::core::ParseBackoff(text);
+        return parsed.ok() ? std::string() : parsed.status().message();
+      })
+      ->capture_default_str();
   app.add_option("--dedup-window-ms", broker.dedup_window_ms,
                  "How long a dedup id keeps a repeated publish from being stored again")
       ->capture_default_str();
@@ -324,6 +333,7 @@ int main(int argc, char** argv) {
   }
   options.sync = *hermod::store::ParseSyncMode(sync);
   queues.overflow = *hermod::core::ParseOverflow(overflow);
+  queues.backoff = *hermod::core::ParseBackoff(redelivery_backoff);
   // libuv writes with writev(2) without MSG_NOSIGNAL: a peer that resets
   // would otherwise kill the process with SIGPIPE.
   signal(SIGPIPE, SIG_IGN);

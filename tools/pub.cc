@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "json.h"
+#include "timestamp.h"
 
 namespace hermod::cli {
 
@@ -38,6 +39,8 @@ struct PubOptions {
   std::string dedup_id;    // empty: none (libhermod still makes its own for resends)
   std::string receipt_to;  // empty: no receipts
   std::string receipt;     // "each" or "all" (group publishes); empty: each
+  std::string delay;       // DURATION; empty: deliverable at once
+  std::string deliver_at;  // TIME (timestamp.h); empty: deliverable at once
 };
 
 // The --size of synthetic messages when --count is given without DATA.
@@ -75,6 +78,12 @@ Result<PublishOptions> MakePublishOptions(const PubOptions& options) {
   publish.dedup_id = options.dedup_id;
   publish.receipt_to = options.receipt_to;
   publish.receipt = options.receipt;
+  if (!options.delay.empty()) publish.delay = DurationValue(options.delay);
+  if (!options.deliver_at.empty()) {
+    Result<uint64_t> at = ParseTimestamp(options.deliver_at);
+    if (!at.ok()) return at.status();
+    publish.deliver_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(*at));
+  }
   return publish;
 }
 
@@ -262,6 +271,18 @@ void AddPubCommand(CLI::App& app, GlobalOptions& global) {
   pub->add_option("--ttl", options->ttl, "Time to live: 250ms, 5s, 2m, 1h (default: no expiry)")
       ->type_name("DURATION")
       ->check(DurationValidator());
+  CLI::Option* delay =
+      pub->add_option("--delay", options->delay,
+                      "Scheduled delivery: deliverable DURATION after publish (stored and "
+                      "confirmed at once)")
+          ->type_name("DURATION")
+          ->check(DurationValidator());
+  pub->add_option("--deliver-at", options->deliver_at,
+                  "Scheduled delivery: deliverable at TIME, RFC 3339 (2026-12-06T10:00:00Z) or "
+                  "epoch milliseconds")
+      ->type_name("TIME")
+      ->check(CLI::Validator([](std::string& text) { return CheckTimestamp(text); }, ""))
+      ->excludes(delay);
   pub->add_option("--dedup-id", options->dedup_id,
                   "Dedup id: a publish with an id seen recently is stored once (with --count, "
                   "message i gets ID-i)");

@@ -1,7 +1,8 @@
 // `hermod queue ...`: commands about queues: `set` (a queue's settings:
-// limits, overflow, age, dead-lettering, ack wait), `ls` (queues with their
-// counters), `show` (one queue in detail), `peek` (entries without
-// delivering them), `purge` and `rm`. See docs/cli.md.
+// limits, overflow, age, dead-lettering, ack wait, backoff), `ls` (queues
+// with their counters), `show` (one queue in detail), `peek` (entries
+// without delivering them, scheduled ones marked), `purge` and `rm`. See
+// docs/cli.md.
 //
 // Each `queue` subcommand has its own Add...() below, called from
 // AddQueueCommand(), with its options struct and its run function beside
@@ -35,6 +36,7 @@ struct QueueSetOptions {
   uint32_t max_deliveries = 0;
   std::string dead_letter_queue;
   std::string ack_wait;  // DURATION
+  std::string backoff;   // a backoff spec; "": the broker's default
   bool reset = false;
   // The options given on the command line (an absent one is left as it is).
   CLI::Option* max_messages_option = nullptr;
@@ -44,6 +46,7 @@ struct QueueSetOptions {
   CLI::Option* max_deliveries_option = nullptr;
   CLI::Option* dead_letter_queue_option = nullptr;
   CLI::Option* ack_wait_option = nullptr;
+  CLI::Option* backoff_option = nullptr;
 };
 
 bool Given(const CLI::Option* option) { return option->count() > 0; }
@@ -66,9 +69,10 @@ int QueueSet(const QueueSetOptions& options, const GlobalOptions& global) {
     }
     settings.ack_wait = ack_wait;
   }
+  if (Given(options.backoff_option)) settings.backoff = options.backoff;
   if (!settings.reset && !settings.max_messages && !settings.max_bytes && !settings.overflow &&
       !settings.max_age && !settings.max_deliveries && !settings.dead_letter_queue &&
-      !settings.ack_wait) {
+      !settings.ack_wait && !settings.backoff) {
     return Fail("queue set " + options.queue + ": nothing to set (give --reset or a setting)");
   }
 
@@ -106,6 +110,12 @@ void AddQueueSetCommand(CLI::App& queue, GlobalOptions& global) {
                       "Redeliver a delivery not acked within DURATION, for this queue's consumers")
           ->type_name("DURATION")
           ->check(DurationValidator());
+  options->backoff_option =
+      set->add_option("--backoff", options->backoff,
+                      "Wait before redelivery after a nack without a delay or an ack-wait "
+                      "expiry: 1s,5s,30s or exp:BASE:CAP; none: at once; \"\": the broker's "
+                      "default")
+          ->type_name("SPEC");
   set->add_flag("--reset", options->reset,
                 "Drop every setting first, back to the broker's defaults (then apply the rest)");
   set->callback([options, &global] {
@@ -352,6 +362,7 @@ void AppendPeekJson(std::string* out, const std::string& queue, const PeekedEntr
   j["publish_time_ms"] = e.publish_time_ms;
   j["expires_ms"] = e.expires_ms;
   j["inflight"] = e.inflight;
+  if (e.deliver_at_ms != 0) j["deliver_at_ms"] = e.deliver_at_ms;
   WithBody(&j, e.headers, e.payload);
   *out += DumpJson(j) + "\n";
 }
@@ -385,8 +396,10 @@ int QueuePeek(const QueuePeekOptions& options, const GlobalOptions& global) {
       } else {
         table.AddRow({std::to_string(e.seq), std::to_string(e.msg_id),
                       std::to_string(e.delivery_count), FormatTime(e.publish_time_ms),
-                      e.inflight ? "in flight" : "ready", FormatBytes(e.payload.size()),
-                      PayloadCell(e.payload)});
+                      e.inflight             ? "in flight"
+                      : e.deliver_at_ms != 0 ? "scheduled " + FormatTime(e.deliver_at_ms)
+                                             : "ready",
+                      FormatBytes(e.payload.size()), PayloadCell(e.payload)});
       }
     }
     if ((options.raw || options.json) && !WriteOut(out)) return Fail("cannot write to stdout");

@@ -31,6 +31,7 @@ struct SubOptions {
   bool nack = false;       // nack each delivery instead of acking it
   std::string nack_delay;  // DURATION, with --nack
   std::string ack_wait;    // DURATION; empty: the broker's default
+  std::string backoff;     // redelivery backoff spec; empty: the queue's
 };
 
 // Shared by the main thread and the delivery handler (client thread).
@@ -130,6 +131,7 @@ int Subscribe(const SubOptions& options, const GlobalOptions& global) {
   SubscribeOptions subscribe;
   subscribe.credit = credit;
   subscribe.ack_wait = DurationValue(options.ack_wait);
+  subscribe.backoff = options.backoff;
   Result<SubscriptionId> subscription = client->Subscribe(options.queue, subscribe, handler);
   if (!subscription.ok()) {
     return Fail("cannot subscribe to '" + options.queue + "': " + subscription.status().ToString());
@@ -196,6 +198,11 @@ void AddSubCommand(CLI::App& app, GlobalOptions& global) {
                   "Redeliver a message not acked within DURATION (default: the broker's)")
       ->type_name("DURATION")
       ->check(DurationValidator());
+  sub->add_option("--backoff", options->backoff,
+                  "Wait before redelivery after a nack without a delay or an ack-wait expiry: "
+                  "1s,5s,30s (the Nth redelivery waits the Nth, the last repeats) or "
+                  "exp:BASE:CAP (default: the queue's)")
+      ->type_name("SPEC");
   sub->callback([options, &global] {
     global.run = [options, &global] { return Subscribe(*options, global); };
   });

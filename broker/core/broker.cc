@@ -29,7 +29,8 @@ Broker::Broker(Clock* clock, Scheduler* scheduler, store::Store* store, store::C
       follower_(store),
       // A single node serves its one partition; a cluster node, none yet.
       roles_(std::max<uint32_t>(config.partitions, 1),
-             config.cluster ? Role::kFollowing : Role::kServing) {}
+             config.cluster ? Role::kFollowing : Role::kServing),
+      random_state_(clock->WallMs() ^ (clock->MonotonicMs() << 32)) {}
 
 Broker::~Broker() = default;
 
@@ -584,6 +585,7 @@ void Broker::Publish(ClientId client_id, const PublishRequest& publish) {
   reply.kind = PendingReply::kPublish;
   AddReply(client, reply);
   ++stats_.published;
+  if (!extras.deliver_at.empty()) ++stats_.scheduled;
   publish_rate_.Add(now);
   q->publish_rate.Add(now);
   // Delivery does not wait for the commit; the confirm does.
@@ -635,6 +637,11 @@ void Broker::ConfigureQueue(ClientId client_id, const ConfigureRequest& configur
   std::string_view name = configure.queue;
   if (Status s = ValidateQueueName(name); !s.ok()) return fail(s);
   if (Status s = CheckServes(name); !s.ok()) return fail(s);
+  if (configure.changes.backoff.has_value()) {
+    if (Result<RedeliveryBackoff> b = ParseBackoff(*configure.changes.backoff); !b.ok()) {
+      return fail(b.status());
+    }
+  }
   if (configure.changes.dead_letter_queue.has_value()) {
     std::string_view dlq = *configure.changes.dead_letter_queue;
     if (!dlq.empty()) {
@@ -650,6 +657,8 @@ void Broker::ConfigureQueue(ClientId client_id, const ConfigureRequest& configur
   EnsureCreated(q);
   QueueOverrides overrides = configure.reset ? QueueOverrides() : q->overrides();
   overrides.Merge(configure.changes);
+  // An empty backoff resets the queue to the broker's default.
+  if (overrides.backoff && overrides.backoff->empty()) overrides.backoff.reset();
   queues_.SetOverrides(q, std::move(overrides));
   pipeline_.batch().log.In(q->partition).Configure(q->queue_id(), q->overrides().Encode());
   pipeline_.NoteLogQueue(q);

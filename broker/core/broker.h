@@ -71,6 +71,7 @@ struct BrokerStatistics {
   uint64_t purged = 0;
   uint64_t refused_full = 0;
   uint64_t refused_storage = 0;  // publishes refused while the store is full
+  uint64_t scheduled = 0;        // publishes with a delivery time ahead
   uint64_t group_publishes = 0;
   uint64_t fanout_entries = 0;
   uint64_t fanout_forwards = 0;    // forwards of group publishes to other partitions
@@ -327,9 +328,17 @@ class Broker {
   void Deliver(Consumer* c, Entry entry);
   // Takes an entry out of its queue for good, in the current batch.
   void RemoveEntry(Queue* q, Entry& entry, Removal why);
-  // A delivery came back: deliver it again, or dead-letter it past
-  // max_deliveries.
-  void ReturnEntry(Queue* q, Entry entry, ReturnReason why);
+  // A delivery came back: deliver it again (after backoff_ms of monotonic
+  // time; 0: at once), or dead-letter it past max_deliveries.
+  void ReturnEntry(Queue* q, Entry entry, ReturnReason why, uint64_t backoff_ms = 0);
+  // Holds an undelivered entry back until the monotonic clock reaches
+  // due_mono_ms; the redelivery timer then returns it.
+  void DelayEntry(Queue* q, Entry entry, uint64_t due_mono_ms);
+  // The wait before an entry that c's delivery gave back goes out again:
+  // the subscription's backoff, else its queue's (0: none).
+  uint64_t BackoffMs(const Consumer* c, const Entry& entry);
+  // A uniformly random number (splitmix64), for backoff jitter.
+  uint64_t NextRandom();
   void DeadLetter(Queue* q, Entry entry, ReturnReason why);
   void RemoveConsumer(Consumer* c);
   void ForgetDeadline(Consumer* c);
@@ -479,6 +488,9 @@ class Broker {
 
   uint64_t clock_mono_ms_ = 0;
   uint64_t clock_wall_ms_ = 0;
+  // Backoff jitter's generator state; seeded from the clocks, so each
+  // broker draws differently and a fake clock makes tests repeatable.
+  uint64_t random_state_ = 0;
 
   // For stats.
   uint64_t started_mono_ms_ = 0;

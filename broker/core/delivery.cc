@@ -40,6 +40,12 @@ void Broker::Subscribe(ClientId client_id, const SubscribeRequest& subscribe) {
     return fail(Status::AlreadyExists("subscription " + std::to_string(subscription_id) +
                                       " exists on this connection"));
   }
+  std::optional<RedeliveryBackoff> backoff;
+  if (!subscribe.backoff.empty()) {
+    Result<RedeliveryBackoff> parsed = ParseBackoff(subscribe.backoff);
+    if (!parsed.ok()) return fail(parsed.status());
+    backoff = std::move(*parsed);
+  }
   Result<Queue*> q = queues_.Load(name);
   if (!q.ok()) return fail(q.status());
 
@@ -50,6 +56,7 @@ void Broker::Subscribe(ClientId client_id, const SubscribeRequest& subscribe) {
   consumer->credit = subscribe.credit;
   consumer->ack_wait_ms =
       subscribe.ack_wait_ms != 0 ? subscribe.ack_wait_ms : (*q)->limits().ack_wait_ms;
+  if (backoff) consumer->backoff = std::move(*backoff);
   (*q)->consumers.push_back(consumer.get());
   client.AddConsumer(std::move(consumer));
   ++subscriptions_;
@@ -201,6 +208,14 @@ void Broker::Dispatch(Queue* q) {
       RemoveEntry(q, entry, Removal::kExpired);  // expired entries are never delivered
       continue;
     }
+    // A scheduled entry whose time has not come waits in `delayed`, and
+    // later entries go on. Due by the monotonic clock, so that a wall clock
+    // step cannot make the timer fire early or late by much; if it fires
+    // before the wall clock reaches the time, the entry waits again.
+    if (uint64_t at = store::EnvelopeView::DeliverAtOf(entry.msg->envelope()); at > now) {
+      DelayEntry(q, std::move(entry), clock_->MonotonicMs() + (at - now));
+      continue;
+    }
     Deliver(c, std::move(entry));
   }
 }
@@ -336,28 +351,49 @@ void Broker::Nack(ClientId client_id, SubscriptionId subscription_id, Seq seq, u
   bool exhausted =
       q->limits().max_deliveries != 0 && entry.delivery_count >= q->limits().max_deliveries;
   if (delay_ms == 0 || exhausted) {
-    ReturnEntry(q, std::move(entry), ReturnReason::kNacked);
+    // Without a delay of its own, a nack waits the backoff (if any).
+    uint64_t backoff_ms = exhausted ? 0 : BackoffMs(c, entry);
+    ReturnEntry(q, std::move(entry), ReturnReason::kNacked, backoff_ms);
   } else {
-    uint64_t due = clock_->MonotonicMs() + delay_ms;
-    if (q->delayed.empty()) {
-      delayed_queues_.emplace(due, q);
-    } else if (due < q->delayed.begin()->first) {
-      delayed_queues_.erase({q->delayed.begin()->first, q});
-      delayed_queues_.emplace(due, q);
-    }
-    q->delayed.emplace(due, std::move(entry));
-    ArmRedelivery(due);
+    DelayEntry(q, std::move(entry), clock_->MonotonicMs() + delay_ms);
   }
   Dispatch(q);
 }
 
-void Broker::ReturnEntry(Queue* q, Entry entry, ReturnReason why) {
+void Broker::ReturnEntry(Queue* q, Entry entry, ReturnReason why, uint64_t backoff_ms) {
+  // Dead-lettering wins over any backoff: an exhausted entry leaves now.
   if (q->limits().max_deliveries != 0 && entry.delivery_count >= q->limits().max_deliveries) {
     DeadLetter(q, std::move(entry), why);
     return;
   }
+  if (backoff_ms != 0) return DelayEntry(q, std::move(entry), clock_->MonotonicMs() + backoff_ms);
   Seq seq = entry.seq;
   q->returned.emplace(seq, std::move(entry));
+}
+
+void Broker::DelayEntry(Queue* q, Entry entry, uint64_t due_mono_ms) {
+  // delayed_queues_ holds each queue once, by its first due time.
+  if (q->delayed.empty()) {
+    delayed_queues_.emplace(due_mono_ms, q);
+  } else if (due_mono_ms < q->delayed.begin()->first) {
+    delayed_queues_.erase({q->delayed.begin()->first, q});
+    delayed_queues_.emplace(due_mono_ms, q);
+  }
+  q->delayed.emplace(due_mono_ms, std::move(entry));
+  ArmRedelivery(due_mono_ms);
+}
+
+uint64_t Broker::BackoffMs(const Consumer* c, const Entry& entry) {
+  const RedeliveryBackoff& backoff = c->backoff ? *c->backoff : c->queue->limits().backoff;
+  if (backoff.empty()) return 0;
+  return backoff.DelayMs(entry.delivery_count, NextRandom());
+}
+
+uint64_t Broker::NextRandom() {
+  uint64_t z = (random_state_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
 }
 
 void Broker::DeadLetter(Queue* q, Entry entry, ReturnReason why) {
@@ -421,7 +457,8 @@ void Broker::ForgetDeadline(Consumer* c) {
 }
 
 // ---------------------------------------------------------------------------
-// Redelivery timer: ack-wait deadlines and delayed nacks
+// Redelivery timer: ack-wait deadlines, and delayed entries (nacks with a
+// delay, backoff, scheduled delivery)
 
 void Broker::ArmRedelivery(uint64_t due_ms) {
   if (redelivery_due_ != 0 && redelivery_due_ <= due_ms) return;
@@ -448,7 +485,8 @@ void Broker::OnRedeliveryTimer() {
       c->inflight.erase(it);
       --c->queue->inflight;
       ++stats_.ack_timeouts;
-      ReturnEntry(c->queue, std::move(entry), ReturnReason::kAckWaitExpired);
+      uint64_t backoff_ms = BackoffMs(c, entry);
+      ReturnEntry(c->queue, std::move(entry), ReturnReason::kAckWaitExpired, backoff_ms);
       touched.push_back(c->queue);
     }
     if (!c->deadlines.empty()) ack_deadlines_.emplace(c->deadlines.front().due_ms, c);

@@ -240,6 +240,9 @@ void Broker::PublishToGroup(Client& client, const PublishRequest& publish,
   groups_.AddJob(std::move(job));
   ++stats_.group_publishes;
   ++stats_.published;
+  for (const Header& h : envelope.extra_headers) {
+    if (h.key == store::kDeliverAtHeader) ++stats_.scheduled;
+  }
 }
 
 void Broker::ExpandFanouts() {

@@ -247,6 +247,7 @@ Result<QueueDetail> Broker::ShowQueue(std::string_view name) {
   add("max_deliveries", std::to_string(limits.max_deliveries), o.max_deliveries.has_value());
   add("dead_letter_queue", limits.dead_letter_queue, o.dead_letter_queue.has_value());
   add("ack_wait_ms", std::to_string(limits.ack_wait_ms), o.ack_wait_ms.has_value());
+  add("backoff", limits.backoff.text, o.backoff.has_value());
   if (row.live != nullptr) {
     for (Consumer* c : row.live->consumers) {
       detail.consumers.push_back(
@@ -308,6 +309,7 @@ Result<std::vector<PeekedEntry>> Broker::PeekQueue(std::string_view name, Seq fr
     }
   }
   std::vector<PeekedEntry> entries;
+  uint64_t now = Now();
   // The reply must fit a frame the client accepts (max_peek_bytes; at
   // least one entry goes).
   size_t reply_bytes = 0;
@@ -317,8 +319,9 @@ Result<std::vector<PeekedEntry>> Broker::PeekQueue(std::string_view name, Seq fr
     reply_bytes += p.envelope.size() + 64;
     store::EnvelopeView envelope;
     if (!envelope.Parse(p.envelope)) continue;
-    entries.push_back(
-        PeekedEntry{seq, p.msg_id, p.delivery_count, p.inflight, std::move(p.envelope)});
+    uint64_t deliver_at = envelope.DeliverAt();
+    entries.push_back(PeekedEntry{seq, p.msg_id, p.delivery_count, p.inflight,
+                                  std::move(p.envelope), deliver_at > now ? deliver_at : 0});
   }
   return entries;
 }
@@ -440,6 +443,7 @@ std::vector<StatValue> Broker::Stats() {
   counter("refused_storage_total", "Publishes refused because the store is full.",
           c.refused_storage);
   counter("purged_total", "Entries removed by purge or delete.", c.purged);
+  counter("scheduled_total", "Publishes scheduled for later delivery.", c.scheduled);
   counter("group_publishes_total", "Publishes to groups.", c.group_publishes);
   counter("fanout_entries_total", "Member entries made by group fan-out.", c.fanout_entries);
   counter("fanout_forwards_total",

@@ -5,7 +5,10 @@
 // seq in [index_cursor, index_end) (read on demand, a few at a time, into
 // `index_ahead`), then `tail`: entries the loop created whose log record is
 // not yet applied, which it delivers from memory. Entries given back (nack,
-// a consumer gone) wait in `returned` and go out first. Delivered entries
+// a consumer gone) wait in `returned` and go out first; those that must wait
+// first (a nack's delay, a backoff, a scheduled time not reached when
+// delivery came to them) wait in `delayed` until the redelivery timer moves
+// them to `returned`. Delivered entries
 // sit in their consumer's `inflight` map until acked.
 //
 // A Queue object exists only while the queue is in use (consumers,
@@ -17,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -60,9 +64,10 @@ struct Consumer {
   SubscriptionId subscription_id = 0;
   Queue* queue = nullptr;
   uint32_t credit = 0;
-  uint32_t ack_wait_ms = 0;             // 0: deliveries never time out
-  Lazy<std::map<Seq, Entry>> inflight;  // allocated by the first delivery
-  Ring<Deadline> deadlines;             // may hold stale records of acked deliveries
+  uint32_t ack_wait_ms = 0;                  // 0: deliveries never time out
+  std::optional<RedeliveryBackoff> backoff;  // the subscription's own; none: the queue's
+  Lazy<std::map<Seq, Entry>> inflight;       // allocated by the first delivery
+  Ring<Deadline> deadlines;                  // may hold stale records of acked deliveries
 
   bool has_credit() const { return inflight.size() < credit; }
 };
@@ -100,7 +105,9 @@ class Queue {
   Ring<Entry> tail;         // in the log, not yet delivered, seq order
   // Rarely used, so allocated on first use (lazy.h).
   Lazy<std::map<Seq, Entry>> returned;
-  Lazy<std::multimap<uint64_t, Entry>> delayed;  // nacked with a delay, by due time
+  // Nacked with a delay, backing off, or scheduled for later, by monotonic
+  // due time.
+  Lazy<std::multimap<uint64_t, Entry>> delayed;
   Lazy<std::set<Seq>>
       removed;  // removed from the index range by the expiry sweep, not yet read past
   std::vector<Consumer*> consumers;

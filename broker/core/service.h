@@ -168,7 +168,8 @@ struct PeekedEntry {
   MsgId msg_id = 0;
   uint32_t delivery_count = 0;
   bool inflight = false;
-  std::string envelope;  // store/envelope.h
+  std::string envelope;        // store/envelope.h
+  uint64_t deliver_at_ms = 0;  // scheduled and not yet due: its time (wall ms); else 0
 };
 
 struct GroupSummary {

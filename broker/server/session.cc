@@ -236,6 +236,8 @@ void Session::HandleConfigure(const wire::ConfigureQueue& configure) {
     changes.dead_letter_queue = std::string(proto::View(configure.dead_letter_queue()));
   }
   if (configure.ack_wait_ms()) changes.ack_wait_ms = *configure.ack_wait_ms();
+  if (configure.backoff() != nullptr)
+    changes.backoff = std::string(proto::View(configure.backoff()));
   sessions_->broker().ConfigureQueue(client_id_, request);
 }
 
@@ -429,12 +431,12 @@ void Session::HandleQueueRequest(const wire::QueueRequest& request) {
       auto& fbb = encoder.Start();
       std::vector<flatbuffers::Offset<wire::PeekEntry>> entries;
       for (const core::PeekedEntry& e : *peeked) {
-        EncodeEnvelope(
-            fbb, e.envelope, [&](const store::EnvelopeView& envelope, auto headers, auto payload) {
-              entries.push_back(wire::CreatePeekEntry(fbb, e.seq, e.msg_id, e.delivery_count,
-                                                      envelope.publish_ms(), envelope.expires_ms(),
-                                                      e.inflight, headers, payload));
-            });
+        EncodeEnvelope(fbb, e.envelope,
+                       [&](const store::EnvelopeView& envelope, auto headers, auto payload) {
+                         entries.push_back(wire::CreatePeekEntry(
+                             fbb, e.seq, e.msg_id, e.delivery_count, envelope.publish_ms(),
+                             envelope.expires_ms(), e.inflight, headers, payload, e.deliver_at_ms));
+                       });
       }
       Send(encoder.Finish(
           wire::CreateQueueReplyDirect(fbb, correlation_id, nullptr, nullptr, &entries, 0)));

@@ -93,6 +93,9 @@ class EnvelopeView {
   bool FindHeader(std::string_view key, std::string_view* value) const;
   // The time a scheduled entry becomes deliverable (kDeliverAtHeader), or 0.
   uint64_t DeliverAt() const;
+  // The same, of an encoded envelope: delivery's hot path. An envelope
+  // without headers answers 0 without being parsed; a malformed one, 0.
+  static uint64_t DeliverAtOf(std::string_view bytes);
 
   // Calls fn(key, value) for each header, in order.
   template <typename Fn>

@@ -367,6 +367,7 @@ Result<std::vector<PeekedEntry>> Client::Impl::PeekQueue(std::string_view queue,
         entry.inflight = e->inflight();
         ReadHeaders(e->headers(), &entry.headers);
         entry.payload.assign(proto::View(e->payload()));
+        entry.deliver_at_ms = e->deliver_at_ms();
         entries->push_back(std::move(entry));
       }
     }

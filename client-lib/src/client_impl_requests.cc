@@ -552,6 +552,8 @@ Status Client::Impl::SendConfigureQueue(uint64_t correlation_id, const std::stri
   if (settings.overflow) overflow = fbb.CreateString(*settings.overflow);
   flatbuffers::Offset<flatbuffers::String> dead_letter_queue;
   if (settings.dead_letter_queue) dead_letter_queue = fbb.CreateString(*settings.dead_letter_queue);
+  flatbuffers::Offset<flatbuffers::String> backoff;
+  if (settings.backoff) backoff = fbb.CreateString(*settings.backoff);
   wire::ConfigureQueueBuilder builder(fbb);
   builder.add_correlation_id(correlation_id);
   builder.add_queue(queue_name);
@@ -564,6 +566,7 @@ Status Client::Impl::SendConfigureQueue(uint64_t correlation_id, const std::stri
   if (settings.max_deliveries) builder.add_max_deliveries(*settings.max_deliveries);
   if (settings.dead_letter_queue) builder.add_dead_letter_queue(dead_letter_queue);
   if (settings.ack_wait) builder.add_ack_wait_ms(static_cast<uint32_t>(settings.ack_wait->count()));
+  if (settings.backoff) builder.add_backoff(backoff);
   return SendChecked(builder.Finish(), "ConfigureQueue request");
 }
 

@@ -72,6 +72,7 @@ std::string Text(const JsonValue& object, const std::string& key) {
 // The names `hermod stats --json` must have (docs/cli.md).
 const std::vector<std::string> kStatNames = {"purged_total",
                                              "group_publishes_total",
+                                             "scheduled_total",
                                              "fanout_forwards_total",
                                              "fanout_forwards_received_total",
                                              "receipts_total",

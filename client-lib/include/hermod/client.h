@@ -219,6 +219,9 @@ struct QueueSettings {
   std::optional<uint32_t> max_deliveries{};             // 0: unlimited
   std::optional<std::string> dead_letter_queue{};       // "": the default, <queue>.dlq
   std::optional<std::chrono::milliseconds> ack_wait{};  // for this queue's consumers
+  // Redelivery backoff (SubscribeOptions::backoff; "none": redeliver at
+  // once); "": the broker's default.
+  std::optional<std::string> backoff{};
 };
 
 // Groups (named sets of member queues; a publish to a group reaches every
@@ -286,6 +289,9 @@ struct PeekedEntry {
   bool inflight = false;  // being delivered right now
   std::vector<Header> headers;
   std::string payload;
+  // Scheduled delivery: not deliverable before this wall-clock time, ms
+  // since the epoch; 0: not scheduled, or its time has come.
+  uint64_t deliver_at_ms = 0;
 };
 
 // One server-wide statistic (docs/cli.md lists the names).
