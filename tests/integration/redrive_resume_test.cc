@@ -199,5 +199,27 @@ TEST_F(RedriveResumeTest, AResumedSubscriptionGetsOnlyTheEntriesAboveItsSeq) {
   ASSERT_TRUE(test::PollUntil([&] { return Depth("inbox") == 0; }, kWait));
 }
 
+TEST_F(RedriveResumeTest, SubResumeThroughPrintsOnlyTheUnprocessedMessages) {
+  std::vector<uint64_t> seqs = Publish("phone", {"p1", "p2", "p3"});
+  {
+    std::unique_ptr<Client> lost = test::ConnectClient(broker_->address());
+    ASSERT_NE(lost, nullptr);
+    DeliveryLog log;
+    ASSERT_TRUE(lost->Subscribe("phone", {}, log.Handler()).ok());
+    ASSERT_TRUE(log.WaitForCount(3, kWait));
+  }
+  // --count 1 exits after one message; that p1 and p2 are gone for good
+  // shows in the depth: nothing is left once p3 is acked.
+  test::CommandResult r = Hermod(
+      {"sub", "phone", "--resume-through", std::to_string(seqs[1]), "--count", "1", "--json"});
+  EXPECT_TRUE(r.exit.ok()) << r.exit.ToString() << " " << r.err;
+  std::optional<test::JsonValue> j = test::ParseJson(r.out);
+  ASSERT_TRUE(j) << r.out;
+  EXPECT_EQ(j->Find("payload")->text, "p3");
+  EXPECT_EQ(j->Find("seq")->number, static_cast<double>(seqs[2]));
+  ASSERT_TRUE(test::PollUntil([&] { return Depth("phone") == 0; }, kWait));
+  EXPECT_EQ(test::StatOf(*client_, "resumed_acks_total"), 2);
+}
+
 }  // namespace
 }  // namespace hermod
