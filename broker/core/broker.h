@@ -8,7 +8,8 @@
 // broker.cc holds sessions, queues, publishing, configuration and shutdown;
 // commits.cc what happens when a storage batch comes back (confirms, the
 // full store, failed batches); delivery.cc holds subscriptions, delivery,
-// acks, redelivery, dead-lettering and the expiry sweep.
+// acks, redelivery, dead-lettering, resume and the expiry sweep; redrive.cc
+// moves dead letters back (redrive).
 //
 // The Broker knows no wire, loop or wall clock: requests come in as plain
 // structs (service.h), results and events leave through Output, time comes
