@@ -1,14 +1,15 @@
 // `hermod queue ...`: commands about queues: `set` (a queue's settings:
 // limits, overflow, age, dead-lettering, ack wait, backoff), `ls` (queues
 // with their counters), `show` (one queue in detail), `peek` (entries
-// without delivering them, scheduled ones marked), `purge` and `rm`. See
-// docs/cli.md.
+// without delivering them, scheduled ones marked), `purge`, `rm` and
+// `redrive` (dead letters back to their queue). See docs/cli.md.
 //
 // Each `queue` subcommand has its own Add...() below, called from
 // AddQueueCommand(), with its options struct and its run function beside
 // it. Everything runs on the main thread, with libhermod's blocking calls.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
@@ -499,6 +500,80 @@ void AddQueuePurgeCommand(CLI::App& queue, GlobalOptions& global, bool forget) {
   });
 }
 
+// ---------------------------------------------------------------------------
+// queue redrive
+
+struct QueueRedriveOptions {
+  std::string dlq;
+  std::string to;      // empty: each entry's origin
+  uint64_t limit = 0;  // 0: every dead letter
+  bool json = false;
+};
+
+int QueueRedrive(const QueueRedriveOptions& options, const GlobalOptions& global) {
+  std::unique_ptr<Client> client = Connect(global);
+  if (!client) return kExitError;
+  // The broker moves a bounded batch per request: ask again until the
+  // limit is reached, the queue is empty, or a request moves nothing (what
+  // is left is in flight, or has no origin).
+  uint64_t moved = 0;
+  uint64_t remaining = 0;
+  Status error;
+  for (;;) {
+    uint64_t want = options.limit == 0 ? 0 : options.limit - moved;
+    auto ask =
+        static_cast<uint32_t>(std::min<uint64_t>(want, std::numeric_limits<uint32_t>::max()));
+    Result<RedriveResult> got = client->Redrive(options.dlq, options.to, ask);
+    if (!got.ok()) {
+      error = got.status();
+      break;
+    }
+    moved += got->moved;
+    remaining = got->remaining;
+    if (got->moved == 0 || remaining == 0 || (options.limit != 0 && moved >= options.limit)) break;
+  }
+  const std::string what = "queue redrive " + options.dlq;
+  if (!error.ok() && moved == 0)
+    return Fail("cannot redrive " + options.dlq + ": " + error.ToString());
+  std::string line;
+  if (options.json) {
+    Json j;
+    j["queue"] = options.dlq;
+    j["moved"] = moved;
+    j["remaining"] = remaining;
+    if (!error.ok()) j["error"] = error.ToString();
+    line = DumpJson(j) + "\n";
+  } else {
+    line = "redrove " + std::to_string(moved) + (moved == 1 ? " entry" : " entries") + " from " +
+           options.dlq + (options.to.empty() ? " to their origin" : " to " + options.to) + "; " +
+           std::to_string(remaining) + " left\n";
+  }
+  if (!WriteOut(line)) return Fail("cannot write to stdout");
+  if (!error.ok()) return Fail(what + ": stopped: " + error.ToString());
+  if (remaining > 0 && (options.limit == 0 || moved < options.limit) && !options.json) {
+    std::string why = options.to.empty()
+                          ? "being delivered, nacked with a delay, or without an "
+                            "x-hermod-dead-letter-from header (name a target with --to)"
+                          : "being delivered, or nacked with a delay";
+    std::fputs(("note: the entries left in " + options.dlq + " are " + why + "\n").c_str(), stderr);
+  }
+  return kExitOk;
+}
+
+void AddQueueRedriveCommand(CLI::App& queue, GlobalOptions& global) {
+  auto options = std::make_shared<QueueRedriveOptions>();
+  CLI::App* cmd = queue.add_subcommand(
+      "redrive", "Move dead letters back to the queue they came from (or to --to)");
+  cmd->add_option("DLQ", options->dlq, "Dead-letter queue name")->required();
+  cmd->add_option("--to", options->to, "Move them to this queue instead of their origin");
+  cmd->add_option("--limit", options->limit, "Move at most N entries (default: all)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", options->json, "Print JSON");
+  cmd->callback([options, &global] {
+    global.run = [options, &global] { return QueueRedrive(*options, global); };
+  });
+}
+
 }  // namespace
 
 void AddQueueCommand(CLI::App& app, GlobalOptions& global) {
@@ -510,6 +585,7 @@ void AddQueueCommand(CLI::App& app, GlobalOptions& global) {
   AddQueuePurgeCommand(*queue, global, /*forget=*/false);
   AddQueuePurgeCommand(*queue, global, /*forget=*/true);
   AddQueueSetCommand(*queue, global);
+  AddQueueRedriveCommand(*queue, global);
 }
 
 }  // namespace hermod::cli

@@ -28,10 +28,14 @@ struct SubOptions {
   uint32_t credit = 100;
   bool json = false;
   bool raw = false;
-  bool nack = false;       // nack each delivery instead of acking it
-  std::string nack_delay;  // DURATION, with --nack
-  std::string ack_wait;    // DURATION; empty: the broker's default
-  std::string backoff;     // redelivery backoff spec; empty: the queue's
+  bool nack = false;            // nack each delivery instead of acking it
+  std::string nack_delay;       // DURATION, with --nack
+  std::string ack_wait;         // DURATION; empty: the broker's default
+  std::string backoff;          // redelivery backoff spec; empty: the queue's
+  bool nack = false;            // nack each delivery instead of acking it
+  std::string nack_delay;       // DURATION, with --nack
+  std::string ack_wait;         // DURATION; empty: the broker's default
+  uint64_t resume_through = 0;  // 0: no resume
 };
 
 // Shared by the main thread and the delivery handler (client thread).
@@ -132,6 +136,7 @@ int Subscribe(const SubOptions& options, const GlobalOptions& global) {
   subscribe.credit = credit;
   subscribe.ack_wait = DurationValue(options.ack_wait);
   subscribe.backoff = options.backoff;
+  subscribe.resume_through = options.resume_through;
   Result<SubscriptionId> subscription = client->Subscribe(options.queue, subscribe, handler);
   if (!subscription.ok()) {
     return Fail("cannot subscribe to '" + options.queue + "': " + subscription.status().ToString());
@@ -203,6 +208,10 @@ void AddSubCommand(CLI::App& app, GlobalOptions& global) {
                   "1s,5s,30s (the Nth redelivery waits the Nth, the last repeats) or "
                   "exp:BASE:CAP (default: the queue's)")
       ->type_name("SPEC");
+  sub->add_option("--resume-through", options->resume_through,
+                  "Deliveries up to seq N were processed (their acks were lost): settle those "
+                  "instead of receiving them again")
+      ->type_name("N");
   sub->callback([options, &global] {
     global.run = [options, &global] { return Subscribe(*options, global); };
   });

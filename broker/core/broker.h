@@ -8,7 +8,8 @@
 // broker.cc holds sessions, queues, publishing, configuration and shutdown;
 // commits.cc what happens when a storage batch comes back (confirms, the
 // full store, failed batches); delivery.cc holds subscriptions, delivery,
-// acks, redelivery, dead-lettering and the expiry sweep.
+// acks, redelivery, dead-lettering, resume and the expiry sweep; redrive.cc
+// moves dead letters back (redrive).
 //
 // The Broker knows no wire, loop or wall clock: requests come in as plain
 // structs (service.h), results and events leave through Output, time comes
@@ -80,10 +81,12 @@ struct BrokerStatistics {
   uint64_t receipts_dropped = 0;   // receipts whose queue had no room
   uint64_t batches = 0;
   uint64_t batch_failures = 0;
+  uint64_t redriven = 0;      // dead letters moved back by redrive
+  uint64_t resumed_acks = 0;  // deliveries settled as acked by a resume
 };
 
 // Why an entry leaves its queue without an ack.
-enum class Removal { kAcked, kExpired, kDeadLettered, kDropped, kPurged };
+enum class Removal { kAcked, kExpired, kDeadLettered, kDropped, kPurged, kRedriven };
 // Why a delivery comes back unacked.
 enum class ReturnReason { kNacked, kAckWaitExpired, kConsumerGone };
 const char* ReturnReasonName(ReturnReason reason);
@@ -248,6 +251,17 @@ class Broker {
   // queue too (refused while it has consumers). Output::QueuePurged once
   // durable.
   void PurgeQueue(ClientId client_id, uint64_t correlation_id, std::string_view name, bool forget);
+  // Redrive (redrive.cc): moves up to min(limit, redrive_batch) undelivered
+  // entries of the dead-letter queue `name` (0: redrive_batch), in delivery
+  // order, each as a new entry (delivery count 0, the dead-lettering's
+  // headers gone) into `to`, or, with `to` empty, into the queue named by
+  // its x-hermod-dead-letter-from header; an entry without one is left in
+  // place. Each move is an append and a removal in one batch.
+  // Deliveries in flight (or nacked with a delay) stay. Output::QueueRedriven
+  // once durable, with the moves and the entries left; an error when nothing
+  // moved and a target refused (full, or led by another node).
+  void Redrive(ClientId client_id, uint64_t correlation_id, std::string_view name,
+               std::string_view to, uint32_t limit);
 
   // Inspection: answers at once, from the store with the live state of the
   // queues in memory laid over it (inspect.cc).
@@ -340,6 +354,12 @@ class Broker {
   // A uniformly random number (splitmix64), for backoff jitter.
   uint64_t NextRandom();
   void DeadLetter(Queue* q, Entry entry, ReturnReason why);
+  // Resume (delivery.cc): raises q's settled_through to resume_through and
+  // settles the entries waiting in returned and delayed that it covers.
+  void Resume(Queue* q, Seq resume_through);
+  // Whether entry was delivered before a resume that covers its seq; then
+  // it has been removed as acked (the caller drops it).
+  bool SettleResumed(Queue* q, Entry& entry);
   void RemoveConsumer(Consumer* c);
   void ForgetDeadline(Consumer* c);
 
@@ -390,6 +410,15 @@ class Broker {
   void ForwardFanout(Group& group, const FanoutJob& job, std::string_view envelope);
   // Hands the forwards whose batch is replicated to the listener.
   void ReleaseForwards(BatchNo through);
+
+  // Redrive (redrive.cc): where a dead letter goes (`to`, or its origin),
+  // loaded; kNotFound when it names none, kNotSupported for a queue of a
+  // partition led elsewhere. One moved; see Redrive().
+  Result<Queue*> RedriveTarget(const Queue& dlq, const store::EnvelopeView& envelope,
+                               std::string_view to);
+  enum class Moved { kMoved, kSkipped, kStop };
+  Moved RedriveEntry(Queue* dlq, Entry& entry, std::string_view to, std::vector<Queue*>* targets,
+                     Status* refused);
 
   // Inspection (inspect.cc).
   Status FillRow(std::string_view name, QueueId queue_id, const store::QueueState& state, Row* row);

@@ -18,12 +18,13 @@ namespace hermod::core {
 
 // A reply waiting for its batch to commit.
 struct PendingReply {
-  enum Kind : uint8_t { kPublish, kDuplicate, kConfigure, kGroup };
+  enum Kind : uint8_t { kPublish, kDuplicate, kConfigure, kGroup, kRedrive };
   BatchNo batch_no = 0;
   uint64_t correlation_id = 0;
-  MsgId msg_id = 0;      // kPublish, kDuplicate
-  Seq seq = 0;           // kPublish, kDuplicate (0 for a group publish)
-  uint64_t changed = 0;  // kGroup: members (or groups) changed
+  MsgId msg_id = 0;        // kPublish, kDuplicate
+  Seq seq = 0;             // kPublish, kDuplicate (0 for a group publish)
+  uint64_t changed = 0;    // kGroup: members (or groups) changed; kRedrive: entries moved
+  uint64_t remaining = 0;  // kRedrive: entries left in the dead-letter queue
   Kind kind = kPublish;
   bool failed = false;  // its batch failed: the reply is an error (Broker::batch_failure_)
 };

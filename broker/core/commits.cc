@@ -25,7 +25,8 @@ void Broker::SendReplies(Client& client, BatchNo through) {
     if (client.internal != nullptr) {
       client.internal->Replied(r.correlation_id, r.failed ? batch_failure_ : Status::OK());
     } else if (r.failed) {
-      if (r.kind == PendingReply::kConfigure || r.kind == PendingReply::kGroup) {
+      if (r.kind == PendingReply::kConfigure || r.kind == PendingReply::kGroup ||
+          r.kind == PendingReply::kRedrive) {
         out_->Error(client_id, batch_failure_, r.correlation_id, false);
       } else {
         out_->PublishFailed(client_id, r.correlation_id, batch_failure_);
@@ -34,6 +35,8 @@ void Broker::SendReplies(Client& client, BatchNo through) {
       out_->QueueConfigured(client_id, r.correlation_id);
     } else if (r.kind == PendingReply::kGroup) {
       out_->GroupChanged(client_id, r.correlation_id, r.changed);
+    } else if (r.kind == PendingReply::kRedrive) {
+      out_->QueueRedriven(client_id, r.correlation_id, r.changed, r.remaining);
     } else {
       out_->PublishConfirmed(client_id, r.correlation_id, r.msg_id, r.seq,
                              r.kind == PendingReply::kDuplicate);
@@ -236,6 +239,7 @@ void Broker::OnBatchFailed(BatchOutcome& batch) {
           [[fallthrough]];  // its original may be retried: wait for that
         case PendingReply::kConfigure:
         case PendingReply::kGroup:
+        case PendingReply::kRedrive:
           // Retried: the reply waits for the retry's batch.
           if (retry) {
             r.batch_no = into;

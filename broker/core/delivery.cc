@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <iterator>
 
 #include "broker.h"
 #include "check.h"
@@ -60,6 +61,8 @@ void Broker::Subscribe(ClientId client_id, const SubscribeRequest& subscribe) {
   (*q)->consumers.push_back(consumer.get());
   client.AddConsumer(std::move(consumer));
   ++subscriptions_;
+
+  if (subscribe.resume_through != 0) Resume(*q, subscribe.resume_through);
 
   // The reply goes before the first delivery.
   out_->Subscribed(client_id, correlation_id, subscription_id);
@@ -208,6 +211,7 @@ void Broker::Dispatch(Queue* q) {
       RemoveEntry(q, entry, Removal::kExpired);  // expired entries are never delivered
       continue;
     }
+    if (SettleResumed(q, entry)) continue;
     // A scheduled entry whose time has not come waits in `delayed`, and
     // later entries go on. Due by the monotonic clock, so that a wall clock
     // step cannot make the timer fire early or late by much; if it fires
@@ -294,8 +298,12 @@ void Broker::RemoveEntry(Queue* q, Entry& entry, Removal why) {
     case Removal::kDropped:
       ++stats_.dropped;
       break;
+    case Removal::kRedriven:
+      ++stats_.redriven;
+      break;
   }
-  if (why != Removal::kPurged) SettleReceipt(q, entry, why);
+  // A purge is an operator's, a redriven dead letter asks for none.
+  if (why != Removal::kPurged && why != Removal::kRedriven) SettleReceipt(q, entry, why);
 }
 
 // Drops the deadline records of deliveries no longer in flight from the
@@ -361,6 +369,9 @@ void Broker::Nack(ClientId client_id, SubscriptionId subscription_id, Seq seq, u
 }
 
 void Broker::ReturnEntry(Queue* q, Entry entry, ReturnReason why, uint64_t backoff_ms) {
+  // A delivery back from a connection that died after its consumer
+  // processed it (a resume says so) is settled; a nack asks for it again.
+  if (why != ReturnReason::kNacked && SettleResumed(q, entry)) return;
   // Dead-lettering wins over any backoff: an exhausted entry leaves now.
   if (q->limits().max_deliveries != 0 && entry.delivery_count >= q->limits().max_deliveries) {
     DeadLetter(q, std::move(entry), why);
@@ -449,6 +460,39 @@ void Broker::DeadLetter(Queue* q, Entry entry, ReturnReason why) {
   RemoveEntry(q, entry, Removal::kDeadLettered);
   spdlog::debug("queue {}: entry {} dead-lettered to {} after {} deliveries ({})", q->name(),
                 entry.seq, dlq->name(), entry.delivery_count, ReturnReasonName(why));
+}
+
+// ---------------------------------------------------------------------------
+// Resume after a dropped connection
+
+void Broker::Resume(Queue* q, Seq resume_through) {
+  if (resume_through < q->settled_through) return;
+  q->settled_through = resume_through;
+  // Deliveries recorded from this batch on are made after the resume: the
+  // consumer cannot have processed them yet.
+  q->settled_batch = pipeline_.batch_no();
+  for (auto it = q->returned.begin(); it != q->returned.end() && it->first <= resume_through;) {
+    it = SettleResumed(q, it->second) ? q->returned.erase(it) : std::next(it);
+  }
+  if (q->delayed.empty()) return;
+  uint64_t first_due = q->delayed.begin()->first;
+  for (auto it = q->delayed.begin(); it != q->delayed.end();) {
+    it = SettleResumed(q, it->second) ? q->delayed.erase(it) : std::next(it);
+  }
+  if (q->delayed.empty() || q->delayed.begin()->first != first_due) {
+    delayed_queues_.erase({first_due, q});
+    if (!q->delayed.empty()) delayed_queues_.emplace(q->delayed.begin()->first, q);
+  }
+}
+
+bool Broker::SettleResumed(Queue* q, Entry& entry) {
+  if (entry.seq > q->settled_through || entry.delivery_count == 0 ||
+      entry.delivered_batch >= q->settled_batch) {
+    return false;
+  }
+  RemoveEntry(q, entry, Removal::kAcked);
+  ++stats_.resumed_acks;
+  return true;
 }
 
 void Broker::ForgetDeadline(Consumer* c) {

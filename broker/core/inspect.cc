@@ -444,6 +444,10 @@ std::vector<StatValue> Broker::Stats() {
           c.refused_storage);
   counter("purged_total", "Entries removed by purge or delete.", c.purged);
   counter("scheduled_total", "Publishes scheduled for later delivery.", c.scheduled);
+  counter("redriven_total", "Dead letters moved back by redrive.", c.redriven);
+  counter("resumed_acks_total",
+          "Deliveries settled as acked by a subscribe's resume_through instead of redelivered.",
+          c.resumed_acks);
   counter("group_publishes_total", "Publishes to groups.", c.group_publishes);
   counter("fanout_entries_total", "Member entries made by group fan-out.", c.fanout_entries);
   counter("fanout_forwards_total",

@@ -111,8 +111,14 @@ class Queue {
   Lazy<std::set<Seq>>
       removed;  // removed from the index range by the expiry sweep, not yet read past
   std::vector<Consumer*> consumers;
-  uint32_t next_consumer = 0;        // round robin among consumers
-  uint32_t inflight = 0;             // deliveries awaiting ack, over all consumers
+  uint32_t next_consumer = 0;  // round robin among consumers
+  uint32_t inflight = 0;       // deliveries awaiting ack, over all consumers
+  // Resume: entries up to settled_through whose last delivery was recorded
+  // in a batch before settled_batch are settled as acked instead of
+  // delivered again (the highest resume_through of a subscribe, and the
+  // batch being filled then; docs/semantics.md).
+  Seq settled_through = 0;
+  BatchNo settled_batch = 0;
   bool deleted = false;              // being deleted: refuses every use
   store::PartitionId partition = 0;  // of its name (hermod/partition.h)
 

@@ -33,6 +33,7 @@ const char* FailureReason(Removal why) {
       return "dropped";
     case Removal::kAcked:
     case Removal::kPurged:
+    case Removal::kRedriven:
       break;
   }
   return nullptr;

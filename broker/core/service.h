@@ -238,6 +238,8 @@ class Output {
   virtual void QueueConfigured(ClientId client, uint64_t correlation_id) = 0;
   virtual void GroupChanged(ClientId client, uint64_t correlation_id, uint64_t changed) = 0;
   virtual void QueuePurged(ClientId client, uint64_t correlation_id, uint64_t removed) = 0;
+  virtual void QueueRedriven(ClientId client, uint64_t correlation_id, uint64_t moved,
+                             uint64_t remaining) = 0;
   // A request failed (fatal: the client is closed after the error).
   virtual void Error(ClientId client, const Status& status, uint64_t correlation_id,
                      bool fatal) = 0;

@@ -447,7 +447,8 @@ void Session::HandleQueueRequest(const wire::QueueRequest& request) {
     case wire::QueueOp::Delete:
       return broker.PurgeQueue(client_id_, correlation_id, name, /*forget=*/true);
     case wire::QueueOp::Redrive:
-      break;  // not yet
+      return broker.Redrive(client_id_, correlation_id, name, proto::View(request.to()),
+                            request.limit());
   }
   SendError(Status::InvalidArgument("unknown queue operation"), correlation_id, false);
 }

@@ -450,6 +450,18 @@ void Sessions::QueuePurged(core::ClientId client, uint64_t correlation_id, uint6
   s->Send(encoder_.Finish(wire::CreateQueueReply(fbb, correlation_id, 0, 0, 0, removed)));
 }
 
+void Sessions::QueueRedriven(core::ClientId client, uint64_t correlation_id, uint64_t moved,
+                             uint64_t remaining) {
+  Session* s = Find(client);
+  if (s == nullptr) return;
+  auto& fbb = encoder_.Start();
+  wire::QueueReplyBuilder reply(fbb);
+  reply.add_correlation_id(correlation_id);
+  reply.add_moved(moved);
+  reply.add_remaining(remaining);
+  s->Send(encoder_.Finish(reply.Finish()));
+}
+
 void Sessions::Error(core::ClientId client, const Status& status, uint64_t correlation_id,
                      bool fatal) {
   Session* s = Find(client);

@@ -160,6 +160,8 @@ class Sessions final : public core::Output {
   void QueueConfigured(core::ClientId client, uint64_t correlation_id) override;
   void GroupChanged(core::ClientId client, uint64_t correlation_id, uint64_t changed) override;
   void QueuePurged(core::ClientId client, uint64_t correlation_id, uint64_t removed) override;
+  void QueueRedriven(core::ClientId client, uint64_t correlation_id, uint64_t moved,
+                     uint64_t remaining) override;
   void Error(core::ClientId client, const Status& status, uint64_t correlation_id,
              bool fatal) override;
   void PauseReading(core::ClientId client) override;

@@ -210,6 +210,14 @@ Result<uint64_t> Client::DeleteQueue(std::string_view queue) {
   return impl_->PurgeQueue(queue, /*forget=*/true);
 }
 
+Result<RedriveResult> Client::Redrive(std::string_view dlq, std::string_view to, uint32_t limit) {
+  if (router_) {
+    return router_->OnLeaderOf<Result<RedriveResult>>(
+        dlq, "Redrive", [&](Impl& impl) { return impl.Redrive(dlq, to, limit); });
+  }
+  return impl_->Redrive(dlq, to, limit);
+}
+
 Result<std::vector<ServerStat>> Client::Stats() {
   // Per node in a cluster: the seed's statistics.
   Impl& impl = router_ ? router_->seed() : *impl_;

@@ -111,6 +111,7 @@ class [[gnu::visibility("hidden")]] Client::Impl final : public net::Connection:
   Result<std::vector<PeekedEntry>> PeekQueue(std::string_view queue, uint64_t from_seq,
                                              uint32_t limit);
   Result<uint64_t> PurgeQueue(std::string_view queue, bool forget);
+  Result<RedriveResult> Redrive(std::string_view dlq, std::string_view to, uint32_t limit);
   Result<std::vector<ServerStat>> Stats();
   // Asks the node for the partition map; waits at most `wait` for a
   // connection to carry the request. Any thread but the loop thread.
@@ -316,6 +317,7 @@ class [[gnu::visibility("hidden")]] Client::Impl final : public net::Connection:
     uint32_t limit = 0;
     std::string sort;
     uint64_t from_seq = 0;
+    std::string to;
   };
   Status SendGroupRequest(uint64_t correlation_id, const GroupRequestArgs& args);
   Status SendQueueRequest(uint64_t correlation_id, const QueueRequestArgs& args);

@@ -288,8 +288,9 @@ Status Client::Impl::SendQueueRequest(uint64_t correlation_id, const QueueReques
   auto prefix = StringOrNull(fbb, args.prefix);
   auto after = StringOrNull(fbb, args.after);
   auto sort = StringOrNull(fbb, args.sort);
+  auto to = StringOrNull(fbb, args.to);
   return SendChecked(wire::CreateQueueRequest(fbb, correlation_id, args.op, queue, prefix, after,
-                                              args.limit, sort, args.from_seq),
+                                              args.limit, sort, args.from_seq, to),
                      "queue request");
 }
 
@@ -393,6 +394,27 @@ Result<uint64_t> Client::Impl::PurgeQueue(std::string_view queue, bool forget) {
   Status s = CallRequest(std::move(request), forget ? "DeleteQueue" : "PurgeQueue");
   if (!s.ok()) return s;
   return *removed;
+}
+
+Result<RedriveResult> Client::Impl::Redrive(std::string_view dlq, std::string_view to,
+                                            uint32_t limit) {
+  QueueRequestArgs args;
+  args.op = wire::QueueOp::Redrive;
+  args.queue.assign(dlq);
+  args.to.assign(to);
+  args.limit = limit;
+  auto result = std::make_shared<RedriveResult>();
+  auto request = MakeQueueRequest(std::move(args), [result](const wire::QueueReply& reply) {
+    result->moved = reply.moved();
+    result->remaining = reply.remaining();
+    return Status::OK();
+  });
+  // Sent once: a resend after the first moved a batch would move another,
+  // and the count returned would be the second's alone.
+  request->max_sends = 1;
+  Status s = CallRequest(std::move(request), "Redrive");
+  if (!s.ok()) return s;
+  return *result;
 }
 
 // ---------------------------------------------------------------------------

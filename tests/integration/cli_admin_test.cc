@@ -71,6 +71,8 @@ std::string Text(const JsonValue& object, const std::string& key) {
 
 // The names `hermod stats --json` must have (docs/cli.md).
 const std::vector<std::string> kStatNames = {"purged_total",
+                                             "redriven_total",
+                                             "resumed_acks_total",
                                              "group_publishes_total",
                                              "scheduled_total",
                                              "fanout_forwards_total",

@@ -294,6 +294,12 @@ struct PeekedEntry {
   uint64_t deliver_at_ms = 0;
 };
 
+// What one redrive request did (Client::Redrive).
+struct RedriveResult {
+  uint64_t moved = 0;      // dead letters moved back
+  uint64_t remaining = 0;  // entries left in the dead-letter queue
+};
+
 // One server-wide statistic (docs/cli.md lists the names).
 struct ServerStat {
   std::string name;
@@ -452,6 +458,17 @@ class HERMOD_EXPORT Client {
   // how many entries went. Refused (kInvalidArgument) while it has
   // consumers or deliveries in flight. Durable when it returns.
   Result<uint64_t> DeleteQueue(std::string_view queue);
+  // Moves dead letters of the dead-letter queue `dlq` back, as new entries
+  // with their delivery count reset and the dead-lettering's headers
+  // removed: to `to`, or (empty) to the queue each came from. One request:
+  // at most `limit` entries (0: no bound of its own) and at most the
+  // broker's --redrive-batch; call it again while moved > 0 for more.
+  // Deliveries in flight and entries without an origin (when `to` is
+  // empty) stay, counted in remaining. Durable when it returns. An error
+  // when nothing moved because a target refused (kLimitExceeded when full,
+  // kNotSupported when led by another node of a cluster). Not resent after
+  // a lost connection (kUnavailable): the first send may have moved a batch.
+  Result<RedriveResult> Redrive(std::string_view dlq, std::string_view to = {}, uint32_t limit = 0);
   // The broker's statistics, in the broker's order (docs/cli.md names them).
   Result<std::vector<ServerStat>> Stats();
 

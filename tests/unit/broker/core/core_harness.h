@@ -168,9 +168,10 @@ struct Delivered {
 };
 struct Reply {
   uint64_t correlation_id = 0;
-  std::string kind;  // "subscribed", "configured", "group", "purged", "error"
+  std::string kind;  // "subscribed", "configured", "group", "purged", "redriven", "error"
   uint64_t count = 0;
   Status status;
+  uint64_t remaining = 0;  // "redriven"
 };
 
 class RecordingOutput final : public Output {
@@ -214,6 +215,10 @@ class RecordingOutput final : public Output {
   }
   void QueuePurged(ClientId client, uint64_t correlation_id, uint64_t removed) override {
     replies[client].push_back(Reply{correlation_id, "purged", removed, Status::OK()});
+  }
+  void QueueRedriven(ClientId client, uint64_t correlation_id, uint64_t moved,
+                     uint64_t remaining) override {
+    replies[client].push_back(Reply{correlation_id, "redriven", moved, Status::OK(), remaining});
   }
   void Error(ClientId client, const Status& status, uint64_t correlation_id, bool) override {
     replies[client].push_back(Reply{correlation_id, "error", 0, status});
