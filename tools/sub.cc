@@ -32,9 +32,6 @@ struct SubOptions {
   std::string nack_delay;       // DURATION, with --nack
   std::string ack_wait;         // DURATION; empty: the broker's default
   std::string backoff;          // redelivery backoff spec; empty: the queue's
-  bool nack = false;            // nack each delivery instead of acking it
-  std::string nack_delay;       // DURATION, with --nack
-  std::string ack_wait;         // DURATION; empty: the broker's default
   uint64_t resume_through = 0;  // 0: no resume
 };
 
