@@ -411,11 +411,11 @@ class Broker {
   // Hands the forwards whose batch is replicated to the listener.
   void ReleaseForwards(BatchNo through);
 
-  // Redrive (redrive.cc): where a dead letter goes (`to`, or its origin),
-  // loaded; kNotFound when it names none, kNotSupported for a queue of a
-  // partition led elsewhere. One moved; see Redrive().
-  Result<Queue*> RedriveTarget(const Queue& dlq, const store::EnvelopeView& envelope,
-                               std::string_view to);
+  // Redrive (redrive.cc): where a dead letter goes (`to`, or its origin);
+  // kNotFound when it names none. One moved (into a queue of another
+  // partition of a cluster by ForwardCopy); see Redrive().
+  Result<std::string_view> RedriveTarget(const Queue& dlq, const store::EnvelopeView& envelope,
+                                         std::string_view to);
   enum class Moved { kMoved, kSkipped, kStop };
   Moved RedriveEntry(Queue* dlq, Entry& entry, std::string_view to, std::vector<Queue*>* targets,
                      Status* refused);

@@ -408,7 +408,12 @@ uint64_t Broker::NextRandom() {
 }
 
 void Broker::DeadLetter(Queue* q, Entry entry, ReturnReason why) {
-  Result<Queue*> found = queues_.Load(queues_.DeadLetterQueue(*q));
+  const std::string dlq_name = queues_.DeadLetterQueue(*q);
+  // In a cluster, a dead-letter queue of another partition gets the copy by
+  // forward (ForwardCopy), never by an operation of a partition this
+  // node's batch does not own.
+  const bool forward = config_.cluster && PartitionOfName(dlq_name) != q->partition;
+  Result<Queue*> found = forward ? Result<Queue*>(nullptr) : queues_.Load(dlq_name);
   store::EnvelopeView envelope;
   if (!found.ok() || !envelope.Parse(entry.msg->envelope()) ||
       envelope.header_count() > UINT16_MAX - 5) {
@@ -417,7 +422,6 @@ void Broker::DeadLetter(Queue* q, Entry entry, ReturnReason why) {
     q->returned.emplace(seq, std::move(entry));
     return;
   }
-  Queue* dlq = *found;
   // The dead-lettered copy says where it came from, why, and after how many
   // attempts; its original headers and payload follow unchanged. It does
   // not expire: it is kept for someone to look at.
@@ -444,6 +448,16 @@ void Broker::DeadLetter(Queue* q, Entry entry, ReturnReason why) {
   copy.extra_headers = extra;
   copy.payload = envelope.payload();
   size_t bytes = *copy.Bytes();  // checked above: header_count() + 5 fit
+  if (forward) {
+    // The other leader refuses it while its queue is full: it waits in the
+    // forward, resent, instead of being dropped.
+    std::string stored;
+    copy.Write(&stored);
+    ForwardCopy(q->partition, dlq_name, stored);
+    RemoveEntry(q, entry, Removal::kDeadLettered);
+    return;
+  }
+  Queue* dlq = *found;
   // The dead-letter queue is an ordinary queue, limits included:
   // drop-oldest makes room by dropping its oldest undelivered entries; when
   // it rejects (or only deliveries in flight are left), the entry is dropped

@@ -413,6 +413,14 @@ void Broker::PublishForwarded(ClientId client_id, const ForwardedPublish& forwar
     if (!q.ok()) return refuse(q.status());
     members.push_back(*q);
   }
+  // A copy of one message for one queue (a receipt, a redriven dead letter:
+  // ForwardCopy) waits at its sender while the queue has no room, rather
+  // than be dropped as a group member's entry is: it is resent later.
+  if (forward.group_id == 0 && members.size() == 1) {
+    if (Status room = MakeRoom(members[0], forward.envelope.size()); !room.ok()) {
+      return refuse(room);
+    }
+  }
   store::WriteBatch& batch = pipeline_.batch();
   store::FanoutStart start;
   start.job_id = pipeline_.ids().next_job_id++;

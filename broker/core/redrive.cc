@@ -35,8 +35,9 @@ constexpr uint64_t kLooksPerMove = 4;
 
 }  // namespace
 
-Result<Queue*> Broker::RedriveTarget(const Queue& dlq, const store::EnvelopeView& envelope,
-                                     std::string_view to) {
+Result<std::string_view> Broker::RedriveTarget(const Queue& dlq,
+                                               const store::EnvelopeView& envelope,
+                                               std::string_view to) {
   std::string_view name = to;
   if (name.empty()) {
     // The last one: DeadLetter() writes it after the message's own headers.
@@ -53,15 +54,7 @@ Result<Queue*> Broker::RedriveTarget(const Queue& dlq, const store::EnvelopeView
   if (name == dlq.name()) {
     return Status::InvalidArgument("queue " + dlq.name() + " cannot be redriven into itself");
   }
-  // TODO(redrive): forward a move into a partition led elsewhere to its
-  // leader, as group fan-out does (issue 14); until then it stays.
-  if (store::PartitionId partition = PartitionOfName(name); !serves(partition)) {
-    return Status(ErrorCode::kNotSupported,
-                  "queue " + std::string(name) + " is in partition " + std::to_string(partition) +
-                      ", which this node does not lead; redrive across partitions is not "
-                      "supported yet");
-  }
-  return queues_.Load(name);
+  return name;
 }
 
 Broker::Moved Broker::RedriveEntry(Queue* dlq, Entry& entry, std::string_view to,
@@ -71,14 +64,27 @@ Broker::Moved Broker::RedriveEntry(Queue* dlq, Entry& entry, std::string_view to
     spdlog::error("queue {}: entry {} does not read; it is not redriven", dlq->name(), entry.seq);
     return Moved::kSkipped;
   }
-  Result<Queue*> found = RedriveTarget(*dlq, envelope, to);
-  if (!found.ok()) {
+  Result<std::string_view> name = RedriveTarget(*dlq, envelope, to);
+  if (!name.ok()) {
     // Left in place; said in the reply only when nothing moved.
-    if (!found.status().IsNotFound() && refused->ok()) *refused = found.status();
+    if (!name.status().IsNotFound() && refused->ok()) *refused = name.status();
     return Moved::kSkipped;
   }
-  Queue* target = *found;
-  targets->push_back(target);
+  // In a cluster, a target of another partition gets the copy by forward
+  // (ForwardCopy), as group fan-out's members do: stored here with the
+  // removal, sent once replicated, resent until that partition's leader
+  // has stored it once (it refuses while the target has no room).
+  const bool forward = config_.cluster && PartitionOfName(*name) != dlq->partition;
+  Queue* target = nullptr;
+  if (!forward) {
+    Result<Queue*> found = queues_.Load(*name);
+    if (!found.ok()) {
+      if (refused->ok()) *refused = found.status();
+      return Moved::kSkipped;
+    }
+    target = *found;
+    targets->push_back(target);
+  }
   std::vector<Header> headers;
   headers.reserve(envelope.header_count());
   envelope.ForEachHeader([&](std::string_view k, std::string_view v) {
@@ -95,6 +101,13 @@ Broker::Moved Broker::RedriveEntry(Queue* dlq, Entry& entry, std::string_view to
   copy.payload = envelope.payload();
   Result<size_t> bytes = copy.Bytes();
   if (!bytes.ok()) return Moved::kSkipped;  // fewer headers than the dead letter: cannot happen
+  if (forward) {
+    std::string envelope_bytes;
+    copy.Write(&envelope_bytes);
+    ForwardCopy(dlq->partition, *name, envelope_bytes);
+    RemoveEntry(dlq, entry, Removal::kRedriven);
+    return Moved::kMoved;
+  }
   if (Status room = MakeRoom(target, *bytes); !room.ok()) {
     *refused = room;
     return Moved::kStop;  // the next one would not fit either

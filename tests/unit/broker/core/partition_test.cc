@@ -419,6 +419,89 @@ TEST(CoreGroupPartitions, AReceiptForAnotherPartitionGoesByForwardOnce) {
   h.broker().Disconnect(forwarder);
 }
 
+// A dead letter whose dead-letter queue is in another partition goes there
+// by forward, and a redrive back goes by forward too; a forwarded copy
+// waits (refused, resent) while its queue is full.
+TEST(CoreGroupPartitions, DeadLettersAndRedrivesCrossPartitionsByForward) {
+  CoreHarness h;
+  h.config().cluster = true;
+  h.config().partitions = kPartitions;
+  h.Start();
+  h.LeadAll();
+  std::string q;
+  for (int i = 0; q.empty(); ++i) {
+    std::string name = "orders" + std::to_string(i);
+    if (PartitionOf(name, kPartitions) != PartitionOf(name + ".dlq", kPartitions)) q = name;
+  }
+  const std::string dlq = q + ".dlq";
+  std::vector<core::OutboundForward> forwards;
+  h.broker().set_forward_listener(
+      [&](core::OutboundForward f) { forwards.push_back(std::move(f)); });
+  InternalReplyLog internal;
+  const ClientId forwarder = 1u << 30;
+  h.broker().ConnectInternal(forwarder, &internal);
+
+  ClientId c = h.Connect();
+  QueueOverrides o;
+  o.max_deliveries = 1;
+  h.Configure(c, q, o);
+  h.Publish(c, q, "poison");
+  h.Subscribe(c, 1, q, 10);
+  h.Turn();
+  ASSERT_EQ(h.out().deliveries[c].size(), 1u);
+  h.broker().Nack(c, 1, 1, 0);
+  h.Turn();
+  EXPECT_EQ(h.Depth(q), 0u);
+  ASSERT_EQ(forwards.size(), 1u) << "the dead letter did not go by forward";
+  EXPECT_EQ(forwards[0].from, PartitionOf(q, kPartitions));
+  EXPECT_EQ(forwards[0].names, std::vector<std::string>{dlq});
+  EXPECT_EQ(h.Depth(dlq), 0u) << "written into the other partition directly";
+
+  // The dead-letter queue is full: refused, nothing stored; later stored.
+  QueueOverrides full;
+  full.max_messages = 1;
+  h.Configure(c, dlq, full);
+  h.Publish(c, dlq, "filler");
+  h.Turn();
+  h.broker().PublishForwarded(forwarder, AsRequest(forwards[0], 1));
+  h.Turn();
+  ASSERT_EQ(internal.replies.size(), 1u);
+  EXPECT_EQ(internal.replies[0].second.code(), ErrorCode::kLimitExceeded);
+  EXPECT_EQ(h.Depth(dlq), 1u);
+  QueueOverrides unlimited;
+  unlimited.max_messages = 0;
+  h.Configure(c, dlq, unlimited);
+  h.Turn();
+  h.broker().PublishForwarded(forwarder, AsRequest(forwards[0], 2));
+  h.Turn();
+  ASSERT_EQ(internal.replies.size(), 2u);
+  EXPECT_TRUE(internal.replies[1].second.ok()) << internal.replies[1].second.ToString();
+  h.broker().ForwardDone(forwards[0]);
+  h.Turn();
+  EXPECT_EQ(h.Depth(dlq), 2u);
+
+  // Redrive: the dead letter goes home by forward; the filler has no origin.
+  h.broker().Redrive(c, 77, dlq, "", 0);
+  h.Turn();
+  const testing::Reply& r = h.out().replies[c].back();
+  EXPECT_EQ(r.kind, "redriven") << r.status.ToString();
+  EXPECT_EQ(r.count, 1u);
+  ASSERT_EQ(forwards.size(), 2u);
+  EXPECT_EQ(forwards[1].names, std::vector<std::string>{q});
+  EXPECT_EQ(h.Depth(dlq), 1u);
+  h.broker().PublishForwarded(forwarder, AsRequest(forwards[1], 3));
+  h.Turn();
+  EXPECT_EQ(h.Depth(q), 1u);
+  h.Subscribe(c, 2, q, 10);
+  h.Turn();
+  ASSERT_EQ(h.out().deliveries[c].size(), 2u);
+  const testing::Delivered& back = h.out().deliveries[c][1];
+  EXPECT_EQ(back.payload, "poison");
+  EXPECT_EQ(back.delivery_count, 1u);
+  EXPECT_EQ(back.headers.count("x-hermod-dead-letter-from"), 0u);
+  h.broker().Disconnect(forwarder);
+}
+
 // A batch that fails at storage: the forwards of a refused group publish
 // never leave; those of one whose publisher went away (so it is retried)
 // leave once the retry commits.
