@@ -17,6 +17,8 @@
 # names a bench run made first on each fresh broker, e.g. for W2:
 #   PREFILL="publish --queues 1000 --count 100000 --size 256 --inflight 1000" \
 #     FIELD=deliveries_per_s bench/ab.sh OLD NEW 5 -- consume --queues 1000 --credit 1000 --count 100000
+# PREFILL_NEW, when set, is NEW's prefill instead (one build, two
+# workloads: e.g. the same binary twice, NEW's prefill asking for receipts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=${1:?usage: bench/ab.sh OLD_BIN NEW_BIN [PAIRS] [-- BENCH ARGS...]}
@@ -43,13 +45,15 @@ source bench/lib.sh
 
 field=${FIELD:-msgs_per_s}
 
-# one BIN: a fresh broker from BIN, the workload with BIN's CLI; prints the field.
+# one BIN PREFILL: a fresh broker from BIN, the prefill and the workload
+# with BIN's CLI; prints the field.
 one() {
   HERMOD_BIN=$1
+  local prefill=$2
   start_broker "$state/b"
-  if [ -n "${PREFILL:-}" ]; then
-    # shellcheck disable=SC2086  # PREFILL is a list of words
-    "$HERMOD_BIN/hermod" --server "$addr" bench $PREFILL --json >/dev/null
+  if [ -n "$prefill" ]; then
+    # shellcheck disable=SC2086  # a prefill is a list of words
+    "$HERMOD_BIN/hermod" --server "$addr" bench $prefill --json >/dev/null
   fi
   local json
   json=$("$HERMOD_BIN/hermod" --server "$addr" bench "${args[@]}" --json)
@@ -71,11 +75,11 @@ for i in $(seq 1 "$pairs"); do
   # Alternate which side goes first, so a drift in the machine's speed
   # does not favour one side.
   if [ $((i % 2)) -eq 1 ]; then
-    o=$(one "$old")
-    n=$(one "$new")
+    o=$(one "$old" "${PREFILL:-}")
+    n=$(one "$new" "${PREFILL_NEW:-${PREFILL:-}}")
   else
-    n=$(one "$new")
-    o=$(one "$old")
+    n=$(one "$new" "${PREFILL_NEW:-${PREFILL:-}}")
+    o=$(one "$old" "${PREFILL:-}")
   fi
   olds+=("$o")
   news+=("$n")

@@ -27,6 +27,7 @@ struct Options {
   uint32_t size = 256;
   uint32_t publishers = 1;
   uint32_t inflight = 1000;
+  std::string receipt_to;  // every message asks for receipts to this queue
 };
 
 // How long the last confirms may take once sending stopped.
@@ -67,7 +68,8 @@ void OnConfirm(Publisher* pub, int64_t sent_ns, const PublishResult& result) {
 // refused publish stops it.
 void Send(const Options& o, Publisher* pub, uint32_t p, const std::string& payload,
           Clock::time_point deadline) {
-  const PublishOptions options;
+  PublishOptions options;
+  options.receipt_to = o.receipt_to;
   std::string queue = o.common.prefix + ".";
   const size_t prefix = queue.size();
   for (uint64_t i = p; i < o.count; i += o.publishers) {
@@ -158,6 +160,7 @@ int Run(const Options& o, const cli::GlobalOptions& global) {
       .Add("size", o.size)
       .Add("publishers", o.publishers)
       .Add("inflight", o.inflight)
+      .Add("receipt_to", o.receipt_to)
       .Add("duration", o.common.duration)
       .Add("prefix", o.common.prefix)
       .Add("dedup_resends", ClientOptions{}.dedup_resends);
@@ -204,6 +207,9 @@ void AddPublishBench(CLI::App& bench, cli::GlobalOptions& global) {
   c->add_option("--count", o->count, "Messages in all")->capture_default_str();
   c->add_option("--size", o->size, "Payload bytes")->capture_default_str();
   c->add_option("--publishers", o->publishers, "Publishing connections")->capture_default_str();
+  c->add_option("--receipt-to", o->receipt_to,
+                "Every message asks for delivery receipts to this queue (the cost of receipts, "
+                "with a consume run after it)");
   c->add_option("--inflight", o->inflight, "Unconfirmed publishes per publisher at most")
       ->capture_default_str();
   AddCommonOptions(c, &o->common, "5m");
