@@ -682,5 +682,125 @@ TEST_F(FailoverTest, AGroupReachesMembersOfEveryPartitionAcrossAKilledLeader) {
   c->Close();
 }
 
+// Receipts for a queue of another partition go by forward; the inbox's
+// leader is SIGKILLed halfway through the acks: every message gets exactly
+// one receipt (an ack lost with the leader is acked again after the
+// redelivery, and its receipt never left unreplicated).
+TEST_F(FailoverTest, ReceiptsCrossPartitionsOnceAcrossAKilledLeader) {
+  const uint32_t inbox_p = 0;
+  const std::string inbox = QueueIn(inbox_p, 300);
+  // The receipts' partition is led by another node: they go by forward.
+  uint32_t receipts_p = 1;
+  while (receipts_p + 1 < kPartitions && Leader(receipts_p).first == Leader(inbox_p).first) {
+    ++receipts_p;
+  }
+  ASSERT_NE(Leader(receipts_p).first, Leader(inbox_p).first);
+  const std::string receipts = QueueIn(receipts_p, 301);
+  // Seeded at a node that stays up; it routes to the inbox's leader.
+  std::unique_ptr<Client> c = ConnectTo(Leader(receipts_p).second);
+  ASSERT_TRUE(c);
+  constexpr int kMessages = 20;
+  std::set<std::string> ids;  // the msg ids the publishes were given
+  for (int i = 0; i < kMessages; ++i) {
+    PublishOptions send;
+    send.receipt_to = receipts;
+    send.dedup_id = "r-" + std::to_string(i);  // a retry is the same message
+    uint64_t id = 0;
+    ASSERT_TRUE(WaitUntil(30s, [&] {
+      std::future<PublishResult> f = c->Publish(inbox, "m" + std::to_string(i), send);
+      if (f.wait_for(10s) != std::future_status::ready) return false;
+      PublishResult r = f.get();
+      id = r.msg_id;
+      return r.status.ok();
+    })) << DumpLogs();
+    ids.insert(std::to_string(id));
+  }
+  ASSERT_EQ(ids.size(), static_cast<size_t>(kMessages));
+
+  // Half the inbox is consumed and acked, then its leader dies at once
+  // (those acks and their receipts may not be replicated yet). A fresh
+  // client consumes the rest from the new leader.
+  // TODO: one long-lived client whose subscription moves with the
+  // partition; in this test its subscription never moved off the killed
+  // node (client-lib/src/router.cc: the move unsubscribes at the dead
+  // node first), a client bug left for the next stop.
+  std::mutex mu;
+  std::set<std::string> acked;
+  auto consume = [&](Client* client, size_t until) {
+    SubscribeOptions one_by_one;
+    one_by_one.credit = 1;
+    Result<SubscriptionId> sub =
+        client->Subscribe(inbox, one_by_one, [&, client](const Delivery& d) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (acked.size() >= until) return;  // held, unacked
+          acked.insert(d.payload);
+          (void)client->Ack(d.subscription, d.seq);
+        });
+    if (!sub.ok()) return false;
+    return WaitUntil(20s, [&] {
+      std::lock_guard<std::mutex> lock(mu);
+      return acked.size() >= until;
+    });
+  };
+  std::string victim;
+  {
+    std::unique_ptr<Client> first = ConnectTo(Leader(receipts_p).second);
+    ASSERT_TRUE(first);
+    ASSERT_TRUE(consume(first.get(), kMessages / 2));
+    victim = Leader(inbox_p).first;
+    nodes_[victim]->Kill(SIGKILL);
+    first->Close();
+  }
+  // Kept until the receipts are in: its last acks must not die with it.
+  std::unique_ptr<Client> rest;
+  ASSERT_TRUE(WaitUntil(60s, [&] {
+    rest = ConnectTo(Leader(receipts_p).second);
+    return rest && consume(rest.get(), kMessages);
+  })) << DumpLogs();
+  Client* client = c.get();
+
+  // Every message's receipt, once (the same client: it follows the leaders).
+  std::multiset<std::string> got;
+  SubscribeOptions wide;
+  wide.credit = 1000;
+  Result<SubscriptionId> rsub = c->Subscribe(receipts, wide, [&](const Delivery& d) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (const Header& h : d.headers) {
+      if (h.key == "msg-id") got.insert(h.value);
+    }
+    (void)client->Ack(d.subscription, d.seq);
+  });
+  ASSERT_TRUE(rsub.ok()) << rsub.status().ToString();
+  auto all_in = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::all_of(ids.begin(), ids.end(),
+                       [&](const std::string& id) { return got.count(id) > 0; });
+  };
+  EXPECT_TRUE(WaitUntil(60s, all_in)) << DumpLogs();
+  nodes_[victim]->Stop();
+  ASSERT_TRUE(nodes_[victim]->Restart().ok());
+  ASSERT_TRUE(WaitForFullIsr(30s)) << DumpLogs();
+  // A late duplicate would show within a second: none may.
+  EXPECT_FALSE(WaitUntil(1s, [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return got.size() > static_cast<size_t>(kMessages);
+  }));
+  c->Close();
+  size_t duplicates = 0, missing = 0;
+  for (const std::string& id : ids) {
+    size_t n = got.count(id);
+    if (n == 0) ++missing;
+    if (n > 1) duplicates += n - 1;
+  }
+  std::printf(
+      "receipts across partitions, inbox leader %s killed after half the acks: %d messages, "
+      "%zu receipts missing, %zu duplicates; forwards sent %.0f, resent %.0f\n",
+      victim.c_str(), kMessages, missing, duplicates, SumStat("cluster_forwards_sent_total"),
+      SumStat("cluster_forwards_resent_total"));
+  EXPECT_EQ(missing, 0u);
+  EXPECT_EQ(duplicates, 0u) << "a receipt was stored twice";
+  EXPECT_EQ(got.size(), static_cast<size_t>(kMessages));
+}
+
 }  // namespace
 }  // namespace hermod
