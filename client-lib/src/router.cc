@@ -619,7 +619,15 @@ bool Client::Router::Reconcile() {
         settled = false;
         continue;
       }
-      if (leader == sub.node) continue;
+      if (leader == sub.node) {
+        // On a node that is down while the map still names it (the map
+        // lags the failover): look again later, as for publishes, or the
+        // subscription would stay with the dead node until some other
+        // event fetched the map again.
+        std::shared_ptr<Impl> current = FindLocked(sub.node);
+        if (current == nullptr || !current->connected()) settled = false;
+        continue;
+      }
       sub.moving = true;
       moves.push_back(subscription);
     }
