@@ -42,10 +42,15 @@ const char* FailureReason(Removal why) {
 }  // namespace
 
 void Broker::SettleReceipt(Queue* q, const Entry& entry, Removal why) {
+  // Every removal comes here: most messages have no headers, and cost one
+  // read of their header count.
+  if (!entry.msg || !store::EnvelopeView::HasHeaders(entry.msg->envelope())) return;
   store::EnvelopeView envelope;
-  if (!entry.msg || !envelope.Parse(entry.msg->envelope()) || envelope.header_count() == 0) return;
   std::string_view to;
-  if (!envelope.FindHeader(store::kReceiptToHeader, &to)) return;
+  if (!envelope.Parse(entry.msg->envelope()) ||
+      !envelope.FindHeader(store::kReceiptToHeader, &to)) {
+    return;
+  }
   const char* reason = FailureReason(why);
   std::string_view mode;
   if (envelope.FindHeader(store::kReceiptModeHeader, &mode) && mode == "all") {

@@ -92,11 +92,13 @@ bool EnvelopeView::FindHeader(std::string_view key, std::string_view* value) con
   return found;
 }
 
-uint64_t EnvelopeView::DeliverAtOf(std::string_view bytes) {
+bool EnvelopeView::HasHeaders(std::string_view bytes) {
   // n_headers sits after publish_ms and expires_ms.
-  if (bytes.size() < EnvelopeWriter::FixedBytes() || DecodeFixed16(bytes.data() + 16) == 0) {
-    return 0;
-  }
+  return bytes.size() >= EnvelopeWriter::FixedBytes() && DecodeFixed16(bytes.data() + 16) != 0;
+}
+
+uint64_t EnvelopeView::DeliverAtOf(std::string_view bytes) {
+  if (!HasHeaders(bytes)) return 0;
   EnvelopeView view;
   return view.Parse(bytes) ? view.DeliverAt() : 0;
 }

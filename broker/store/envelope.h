@@ -96,6 +96,9 @@ class EnvelopeView {
   // The same, of an encoded envelope: delivery's hot path. An envelope
   // without headers answers 0 without being parsed; a malformed one, 0.
   static uint64_t DeliverAtOf(std::string_view bytes);
+  // Whether encoded envelope bytes carry any header, without parsing them:
+  // the per-message paths (delivery, ack) look no further when not.
+  static bool HasHeaders(std::string_view bytes);
 
   // Calls fn(key, value) for each header, in order.
   template <typename Fn>
