@@ -5,8 +5,8 @@
 namespace hermod::core {
 
 void ReplicationTracker::Lead(PartitionId partition, uint64_t epoch, std::vector<NodeId> followers,
-                              std::vector<NodeId> in_sync, uint32_t min_insync,
-                              uint64_t end_offset) {
+                              std::vector<NodeId> in_sync, uint32_t min_insync, uint64_t end_offset,
+                              std::vector<NodeId> joining) {
   Partition& p = partitions_[partition];
   if (epoch != p.epoch) {
     p.acked.clear();  // acks count for the epoch they were made under
@@ -14,6 +14,7 @@ void ReplicationTracker::Lead(PartitionId partition, uint64_t epoch, std::vector
   }
   p.followers = std::move(followers);
   p.in_sync = std::move(in_sync);
+  p.joining = std::move(joining);
   p.min_insync = std::max<uint32_t>(min_insync, 1);
   p.end_offset = std::max(p.end_offset, end_offset);
   Recompute(partition, p);
@@ -119,9 +120,11 @@ void ReplicationTracker::Recompute(PartitionId, Partition& p) {
   // replicated until the set grows back.
   if (p.in_sync.size() + 1 < p.min_insync) return;
   uint64_t mark = p.end_offset;
-  for (const NodeId& follower : p.in_sync) {
-    auto it = p.acked.find(follower);
-    mark = std::min(mark, it == p.acked.end() ? 0 : it->second);
+  for (const std::vector<NodeId>* set : {&p.in_sync, &p.joining}) {
+    for (const NodeId& follower : *set) {
+      auto it = p.acked.find(follower);
+      mark = std::min(mark, it == p.acked.end() ? 0 : it->second);
+    }
   }
   p.high_watermark = std::max(p.high_watermark, mark);
 }

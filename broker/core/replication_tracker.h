@@ -59,9 +59,15 @@ class ReplicationTracker {
   // but itself), of which `in_sync` are in the ISR, and needs `min_insync`
   // members in sync (itself included) to confirm. `end_offset`: where its
   // log of the partition ends (0 for a new one). Called again on every map
-  // change; a new epoch keeps the offsets.
+  // change; a new epoch keeps the offsets. `joining`: followers this leader
+  // has asked the control plane to add to the ISR, not yet in the map.
+  // Their acks are needed too (Kafka's "maximal ISR", KIP-841): once the
+  // change lands the controller may elect one, so it must already hold
+  // everything confirmed. They do not count towards `min_insync`, which
+  // only the map's ISR meets.
   void Lead(PartitionId partition, uint64_t epoch, std::vector<NodeId> followers,
-            std::vector<NodeId> in_sync, uint32_t min_insync, uint64_t end_offset);
+            std::vector<NodeId> in_sync, uint32_t min_insync, uint64_t end_offset,
+            std::vector<NodeId> joining = {});
   // This node no longer leads it: batches waiting on it can never be
   // confirmed by this node; they leave in TakeFailed().
   void StopLeading(PartitionId partition);
@@ -97,6 +103,7 @@ class ReplicationTracker {
     uint64_t epoch = 0;
     std::vector<NodeId> followers;
     std::vector<NodeId> in_sync;
+    std::vector<NodeId> joining;  // asked into the ISR, not in the map yet
     uint32_t min_insync = 1;
     uint64_t end_offset = 0;
     uint64_t high_watermark = 0;

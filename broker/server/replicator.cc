@@ -213,9 +213,10 @@ void Replicator::BecomeLeader(PartitionId p, const cluster::PartitionState& stat
     if (progress.isr_change_pending && Contains(led.in_sync, node) == progress.in_sync_asked) {
       progress.isr_change_pending = false;
     }
+    if (Contains(led.in_sync, node)) progress.joining = false;  // joined
   }
   if (!led.leading) return TryPromote(p, led);
-  tracker_.Lead(p, led.epoch, led.followers, led.in_sync, led.min_insync, tracker_.end_offset(p));
+  Track(p, led, tracker_.end_offset(p));
   if (new_epoch) {
     led.since_ms = loop_.now_ms();
     for (const NodeId& f : led.followers) {
@@ -268,13 +269,25 @@ void Replicator::StartLeading(PartitionId p, Led& led) {
   led.since_ms = loop_.now_ms();
   uint64_t end = broker_->follower_log().state(p).end_offset;
   led.committed_end = end;
-  tracker_.Lead(p, led.epoch, led.followers, led.in_sync, led.min_insync, end);
+  Track(p, led, end);
   spdlog::info("cluster: partition {}: leading at epoch {} from offset {}", p, led.epoch, end);
   // Asks each follower where its log ends.
   for (const NodeId& f : led.followers) {
     led.progress[f].silent_since_ms = led.since_ms;
     SendCommit(p, led, f, /*always=*/true);
   }
+}
+
+void Replicator::Track(PartitionId p, const Led& led, uint64_t end) {
+  // Followers asked into the ISR and not yet in the map: a confirm waits
+  // for them too (ReplicationTracker::Lead).
+  std::vector<NodeId> joining;
+  for (const auto& [node, progress] : led.progress) {
+    if (progress.joining && !Contains(led.in_sync, node)) {
+      joining.push_back(node);
+    }
+  }
+  tracker_.Lead(p, led.epoch, led.followers, led.in_sync, led.min_insync, end, std::move(joining));
 }
 
 void Replicator::StopLeading(PartitionId p, const char* why) {
@@ -524,6 +537,10 @@ void Replicator::CheckIsr(PartitionId p, Led& led) {
     }
     progress.isr_change_pending = true;
     progress.in_sync_asked = expand;
+    if (expand) {
+      progress.joining = true;
+      Track(p, led, tracker_.end_offset(p));
+    }
     spdlog::info("cluster: partition {}: {} follower {} ({} ms behind, acked {} of {})", p,
                  expand ? "adding caught-up" : "removing lagging", node,
                  lag_ms == UINT64_MAX ? -1 : static_cast<int64_t>(lag_ms), progress.acked, end);
@@ -537,6 +554,16 @@ void Replicator::CheckIsr(PartitionId p, Led& led) {
                            progress.isr_change_pending = false;
                            if (!state.ok()) {
                              progress.isr_retry_at_ms = loop_.now_ms() + options_.isr_retry_ms;
+                           }
+                           // Refused: not joining after all. (Joined: it
+                           // stays needed as a joiner until the map, with
+                           // it in the ISR, arrives.)
+                           if (expand && !state.ok()) {
+                             progress.joining = false;
+                             if (it->second.leading) {
+                               Track(p, it->second, tracker_.end_offset(p));
+                               Settle();
+                             }
                            }
                          }
                          if (!state.ok()) {

@@ -138,7 +138,10 @@ class Replicator final : private core::InternalReplies {
     uint64_t silent_since_ms = 0;  // !known: since when
     bool behind_window = false;    // needs a part the window no longer holds
     bool isr_change_pending = false;
-    bool in_sync_asked = false;    // what the pending change asked for
+    bool in_sync_asked = false;  // what the pending change asked for
+    // Asked into the ISR and not refused: a confirm needs its ack until
+    // the map shows it in the ISR (Track).
+    bool joining = false;
     uint64_t isr_retry_at_ms = 0;  // after a failed change
   };
   // A partition this node leads or is taking over.
@@ -208,6 +211,9 @@ class Replicator final : private core::InternalReplies {
   void BecomeLeader(PartitionId p, const cluster::PartitionState& state, uint32_t min_insync);
   void BecomeFollower(PartitionId p, const cluster::PartitionState& state);
   void StopLeading(PartitionId p, const char* why);
+  // Gives the tracker p's followers, ISR and joiners (Lead), `end` its
+  // log's end.
+  void Track(PartitionId p, const Led& led, uint64_t end);
   void Tick();
   void TryPromote(PartitionId p, Led& led);
   // A partition this node stopped leading: reads its log again once every

@@ -447,6 +447,12 @@ void Client::Impl::OnAttemptFailed(const Status& why) {
     return;
   }
   phase_.store(Phase::kReconnecting, std::memory_order_release);
+  // A cluster node that could not be reached, maybe never: the router
+  // looks at the map again, as when a connection drops. Else a publish
+  // placed on a node that died before this client ever reached it would
+  // wait for that node alone, however the partition moved.
+  if (routed_ && mode_.on_state) mode_.on_state(ConnectionState::kReconnecting, why);
+  if (Finished()) return;  // the callback closed the client
   ScheduleReconnect();
 }
 

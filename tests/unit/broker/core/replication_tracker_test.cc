@@ -123,6 +123,33 @@ TEST(ReplicationTracker, AFailedBatchGivesUpItsPartitions) {
   EXPECT_EQ(t.replicated_through(), 2u);
 }
 
+// A follower asked into the ISR may be elected as soon as the change
+// lands, before this leader sees the new map: from the moment it is asked
+// for, a confirm needs its ack too. It does not make up min_insync.
+TEST(ReplicationTracker, AJoiningFollowerMustHoldEveryConfirmBeforeItCounts) {
+  ReplicationTracker t;
+  t.Lead(1, 1, {"b", "c"}, {"b"}, 2, 0);
+  ASSERT_TRUE(Commit(t, Batch(1, {1})).ok());
+  t.OnAck("b", 1, 1, 1);
+  t.OnAck("c", 1, 1, 1);
+  EXPECT_EQ(t.replicated_through(), 1u);
+  // c caught up and is asked into the ISR.
+  t.Lead(1, 1, {"b", "c"}, {"b"}, 2, 0, {"c"});
+  ASSERT_TRUE(Commit(t, Batch(2, {1})).ok());
+  t.OnAck("b", 1, 1, 2);
+  EXPECT_EQ(t.replicated_through(), 1u) << "confirmed without the joining follower";
+  t.OnAck("c", 1, 1, 2);
+  EXPECT_EQ(t.replicated_through(), 2u);
+  // A joiner alone is not in sync: with b gone, the leader and c are not
+  // min_insync 2 until the map says c joined.
+  t.Lead(1, 1, {"b", "c"}, {}, 2, 0, {"c"});
+  ASSERT_TRUE(Commit(t, Batch(3, {1})).ok());
+  t.OnAck("c", 1, 1, 3);
+  EXPECT_EQ(t.replicated_through(), 2u);
+  t.Lead(1, 1, {"b", "c"}, {"c"}, 2, 0);
+  EXPECT_EQ(t.replicated_through(), 3u);
+}
+
 TEST(ReplicationTracker, TooFewInSyncConfirmsNothingUntilTheSetGrowsBack) {
   ReplicationTracker t;
   t.Lead(1, 1, {"b", "c"}, {"b", "c"}, 2, 0);
