@@ -5,6 +5,7 @@ BUILD      ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= $(shell nproc)
 LISTEN     ?= 127.0.0.1:7400
+HTTP       ?= 127.0.0.1:7401
 DATA_DIR   ?= ./hermod-data
 
 .PHONY: all deps configure build run test bench format clean
@@ -21,7 +22,7 @@ build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	$(BUILD)/bin/hermodd --listen $(LISTEN) --data-dir $(DATA_DIR)
+	$(BUILD)/bin/hermodd --listen $(LISTEN) --http-listen $(HTTP) --data-dir $(DATA_DIR)
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

@@ -19,6 +19,9 @@
 #     FIELD=deliveries_per_s bench/ab.sh OLD NEW 5 -- consume --queues 1000 --credit 1000 --count 100000
 # PREFILL_NEW, when set, is NEW's prefill instead (one build, two
 # workloads: e.g. the same binary twice, NEW's prefill asking for receipts).
+# HERMODD_ARGS_NEW, when set, is NEW's hermodd arguments instead of
+# HERMODD_ARGS (one build, two configurations: e.g. the console's HTTP
+# listener on, HERMODD_ARGS_NEW="--http-listen 127.0.0.1:0").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=${1:?usage: bench/ab.sh OLD_BIN NEW_BIN [PAIRS] [-- BENCH ARGS...]}
@@ -50,6 +53,7 @@ field=${FIELD:-msgs_per_s}
 one() {
   HERMOD_BIN=$1
   local prefill=$2
+  HERMODD_ARGS=$3
   start_broker "$state/b"
   if [ -n "$prefill" ]; then
     # shellcheck disable=SC2086  # a prefill is a list of words
@@ -69,17 +73,19 @@ one() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+old_args=${HERMODD_ARGS:-}
+new_args=${HERMODD_ARGS_NEW:-${HERMODD_ARGS:-}}
 olds=()
 news=()
 for i in $(seq 1 "$pairs"); do
   # Alternate which side goes first, so a drift in the machine's speed
   # does not favour one side.
   if [ $((i % 2)) -eq 1 ]; then
-    o=$(one "$old" "${PREFILL:-}")
-    n=$(one "$new" "${PREFILL_NEW:-${PREFILL:-}}")
+    o=$(one "$old" "${PREFILL:-}" "$old_args")
+    n=$(one "$new" "${PREFILL_NEW:-${PREFILL:-}}" "$new_args")
   else
-    n=$(one "$new" "${PREFILL_NEW:-${PREFILL:-}}")
-    o=$(one "$old" "${PREFILL:-}")
+    n=$(one "$new" "${PREFILL_NEW:-${PREFILL:-}}" "$new_args")
+    o=$(one "$old" "${PREFILL:-}" "$old_args")
   fi
   olds+=("$o")
   news+=("$n")

@@ -226,9 +226,17 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", options.insecure,
                "Allow --listen on an address other machines reach without --auth-token-file "
                "or principals");
-  app.add_option("--metrics-listen", options.metrics_listen,
-                 "Serve /metrics (Prometheus) and /healthz on HOST:PORT; empty: off")
+  app.add_option("--http-listen,--metrics-listen", options.http_listen,
+                 "Serve the web console, its /api, /metrics (Prometheus) and /healthz on "
+                 "HOST:PORT; empty: off (--metrics-listen: its name before the console)")
       ->capture_default_str();
+  app.add_option("--console", options.http.console,
+                 "Serve the web console and its /api on the HTTP listener (false: only /metrics "
+                 "and /healthz)")
+      ->capture_default_str();
+  app.add_option("--console-assets", options.http.assets_dir,
+                 "Development: serve the console's files from this directory instead of the "
+                 "copy compiled in");
   app.add_option("--metrics-top-queues", broker.metrics_top_queues,
                  "Per-queue series in /metrics for this many of the deepest queues")
       ->capture_default_str();

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <set>
 
 #include "broker.h"
 #include "hermod/partition.h"
@@ -227,56 +228,23 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
       net::Listener listener(loop, conn_options,
                              [&sessions](net::Connection& conn) { return sessions.Accept(conn); });
       result = listener.Listen(options_.listen);
+      server::HttpService http(&loop, &sessions, &broker, options_.http);
       net::HttpServer metrics(
-          loop, [&](const net::HttpServer::Request& request, net::HttpServer::Reply reply) {
-            net::HttpServer::Response response;
-            if (request.method != "GET") {
-              response.status = 405;
-              response.body = "only GET\n";
-            } else if (request.path == "/metrics") {
-              // With credentials configured, the figures (queue names among
-              // them) are for admins: the bearer token of one, or a token of
-              // --auth-token-file.
-              constexpr std::string_view kBearer = "Bearer ";
-              std::string_view authorization = request.authorization;
-              std::string_view token = authorization.substr(0, kBearer.size()) == kBearer
-                                           ? authorization.substr(kBearer.size())
-                                           : std::string_view();
-              std::string host(request.peer.substr(0, request.peer.rfind(':')));
-              sessions.authenticator().CheckBearer(
-                  token, [&sessions, &broker, reply, host](const server::AuthVerdict& verdict) {
-                    net::HttpServer::Response answer;
-                    if (!verdict.ok) {
-                      // Slowed down per address, as a refused Hello is.
-                      sessions.CountAuthFailure();
-                      answer.status = 401;
-                      answer.body = "/metrics needs Authorization: Bearer <token of an admin>\n";
-                      sessions.RunLater(sessions.authenticator().RecordFailure(host),
-                                        [reply, answer] { reply(answer); });
-                      return;
-                    }
-                    answer.content_type = "text/plain; version=0.0.4; charset=utf-8";
-                    answer.body = server::MetricsText(sessions.Stats(), broker.DeepestQueues());
-                    reply(std::move(answer));
-                  });
-              return;
-            } else if (request.path == "/healthz") {
-              bool healthy = broker.Healthy();
-              response.status = healthy ? 200 : 503;
-              response.body = healthy ? "ok\n" : "unhealthy\n";
-            } else {
-              response.status = 404;
-              response.body = "not found\n";
-            }
-            reply(std::move(response));
+          loop, [&http](const net::HttpServer::Request& request, net::HttpServer::Reply reply) {
+            http.Handle(request, std::move(reply));
           });
-      if (result.ok() && !options_.metrics_listen.empty()) {
+      if (result.ok() && !options_.http_listen.empty()) {
         // HTTPS with the client port's certificate (and its client CA).
         metrics.set_tls(*tls);
-        result = metrics.Listen(options_.metrics_listen);
+        result = metrics.Listen(options_.http_listen);
         if (result.ok()) {
-          spdlog::info("metrics on {}://{}/metrics", *tls != nullptr ? "https" : "http",
-                       metrics.address());
+          http.Start();
+          const char* scheme = *tls != nullptr ? "https" : "http";
+          if (options_.http.console) {
+            spdlog::info("console on {}://{}/ (metrics at /metrics)", scheme, metrics.address());
+          } else {
+            spdlog::info("metrics on {}://{}/metrics", scheme, metrics.address());
+          }
           if (on_metrics) on_metrics(metrics.address());
         }
       }
@@ -354,6 +322,36 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
                                                        const std::vector<cluster::RoleChange>&) {
               replicator->OnView(view);
             });
+            http.set_cluster_status(options_.cluster.node_id, [this, &replicator] {
+              server::ClusterStatusInfo info;
+              const cluster::ClusterMember* member = cluster_member_;
+              info.node = options_.cluster.node_id;
+              if (member == nullptr) return info;
+              const cluster::ClusterView& view = member->view();
+              info.controller = view.controller;
+              std::set<std::string> known;
+              for (const auto& [id, node] : view.nodes) {
+                info.nodes.push_back({id, node.client_address, true});
+                known.insert(id);
+              }
+              for (uint32_t p = 0; p < view.partitions.size(); ++p) {
+                const cluster::PartitionState& state = view.partitions[p];
+                server::ClusterStatusInfo::Partition partition;
+                partition.id = p;
+                partition.leader = state.leader;
+                partition.epoch = state.epoch;
+                partition.replicas = state.replicas;
+                partition.isr = state.isr;
+                for (const auto& f : replicator->Followers(p)) {
+                  partition.followers.push_back({f.node, f.acked, f.lag});
+                }
+                for (const std::string& r : state.replicas) {
+                  if (known.insert(r).second) info.nodes.push_back({r, "", false});
+                }
+                info.partitions.push_back(std::move(partition));
+              }
+              return info;
+            });
             sessions.set_cluster_map([this]() -> Result<server::ClusterMapInfo> {
               const cluster::ClusterMember* member = cluster_member_;
               if (member == nullptr || !member->view().config) {
@@ -373,6 +371,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
         auto close_cluster = [&] {
           broker.set_leader_hint(nullptr);
           sessions.set_extra_stats(nullptr);
+          http.set_cluster_status("", nullptr);
           if (cluster_node) cluster_node->Close();
           if (replicator) replicator->Close();
         };
@@ -382,6 +381,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           close_cluster();
           listener.Close();
           metrics.Close();
+          http.Close();
           signals.Close();
           reload.Close();
           sessions.Shutdown([] {});
@@ -402,6 +402,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
           close_cluster();
           listener.Close();
           metrics.Close();
+          http.Close();
           signals.Close();
           reload.Close();
           sessions.Shutdown([] {});
@@ -421,6 +422,7 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
       }
       listener.Close();
       metrics.Close();
+      http.Close();
       memory.Close();
       storage.Stop();  // commits anything still queued, then joins
     } else {

@@ -14,6 +14,7 @@
 #include "cluster/cluster_node.h"
 #include "config.h"
 #include "hermod/status.h"
+#include "http_service.h"
 #include "net/listener.h"
 #include "net/tls_context.h"
 #include "sessions.h"
@@ -37,7 +38,8 @@ struct ServerOptions {
   uint32_t sync_interval_ms = 50;  // how often --sync batch flushes
   uint64_t initial_map_bytes = 1ull << 30;
   uint64_t max_store_bytes = 0;  // 0: the disk is the limit
-  std::string metrics_listen;    // HOST:PORT for /metrics and /healthz; empty: off
+  std::string http_listen;       // HOST:PORT for the console, /metrics and /healthz; empty: off
+  server::HttpServiceOptions http;
   // Read again on SIGHUP (sessions.auth_tokens holds what was read at
   // start); empty: no authentication.
   std::string auth_token_file;

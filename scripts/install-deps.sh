@@ -20,7 +20,15 @@ packages=(
   libsodium-dev libtomlplusplus-dev
   # scripts/local-cluster.sh and bench scripts: JSON, HTTP, free ports.
   jq curl iproute2
+  # The web console's browser test (tests/console/): Debian's Chromium,
+  # driven headless by playwright-core from web/node_modules.
+  chromium
 )
+# Node.js and npm fetch the console's uPlot and the test's playwright-core
+# (web/package-lock.json). A machine that has node from elsewhere keeps it.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -29,7 +37,20 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# The console's npm packages, exactly as web/package-lock.json pins them:
+# installed again only when the lock file changed since the last install.
+install_web() {
+  local web
+  web="$(cd "$(dirname "$0")/.." && pwd)/web"
+  if ! cmp -s "$web/package-lock.json" "$web/node_modules/.hermod-installed-lock" 2>/dev/null; then
+    echo "install-deps: npm ci in $web" >&2
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$web/package-lock.json" "$web/node_modules/.hermod-installed-lock"
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  install_web
   exit 0
 fi
 
@@ -45,3 +66,5 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recomme
 if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
   $sudo systemctl disable --now etcd || true
 fi
+
+install_web

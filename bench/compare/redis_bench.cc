@@ -154,18 +154,18 @@ bool WaitFor(const std::atomic<uint64_t>& value, uint64_t target, Clock::time_po
 // uses (tools/json.h), so `hermod bench` and this report read alike.
 class Json {
  public:
-  Json& Num(const std::string& key, double v) { return Set(key, hermod::cli::JsonNumber(v)); }
-  Json& Bool(const std::string& key, bool v) { return Set(key, hermod::cli::Json(v)); }
-  Json& Str(const std::string& key, const std::string& v) { return Set(key, hermod::cli::Json(v)); }
+  Json& Num(const std::string& key, double v) { return Set(key, hermod::JsonNumber(v)); }
+  Json& Bool(const std::string& key, bool v) { return Set(key, hermod::Json(v)); }
+  Json& Str(const std::string& key, const std::string& v) { return Set(key, hermod::Json(v)); }
   Json& Obj(const std::string& key, const Json& v) { return Set(key, v.j_); }
-  std::string ToString() const { return hermod::cli::DumpJson(j_); }
+  std::string ToString() const { return hermod::DumpJson(j_); }
 
  private:
-  Json& Set(const std::string& key, hermod::cli::Json v) {
+  Json& Set(const std::string& key, hermod::Json v) {
     j_[key] = std::move(v);
     return *this;
   }
-  hermod::cli::Json j_ = hermod::cli::Json::object();
+  hermod::Json j_ = hermod::Json::object();
 };
 
 double Micros(uint64_t nanos) { return std::round(static_cast<double>(nanos) / 10.0) / 100.0; }

@@ -269,6 +269,8 @@ class Broker {
   Result<QueueDetail> ShowQueue(std::string_view name);
   Result<std::vector<PeekedEntry>> PeekQueue(std::string_view name, Seq from_seq, uint32_t limit);
   Result<GroupPage> ListGroups(const PageRequest& page);
+  // A client's subscriptions, by id (none for an unknown client).
+  std::vector<SubscriptionInfo> ClientSubscriptions(ClientId client_id) const;
   Result<GroupMembers> ShowGroup(std::string_view name, const PageRequest& page);
   // Every statistic of the core, one table for `stats` and /metrics.
   std::vector<StatValue> Stats();

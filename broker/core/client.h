@@ -65,6 +65,7 @@ class Client {
     return c;
   }
   std::vector<std::unique_ptr<Consumer>>& consumers() { return consumers_; }
+  const std::vector<std::unique_ptr<Consumer>>& consumers() const { return consumers_; }
 
  private:
   std::vector<std::unique_ptr<Consumer>>::iterator LowerBound(SubscriptionId subscription_id) {

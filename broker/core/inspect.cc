@@ -171,8 +171,12 @@ Result<QueuePage> Broker::ListQueues(const PageRequest& request, std::string_vie
     // A full pass over the queue counters, keeping only the top `limit` in
     // a heap: memory stays O(limit). For "age", the oldest entry comes from
     // the lowest message id (ids grow with publish time).
+    // Ties rank by queue id, so that the ranking is the same on every
+    // call: pages of it (the console's offsets) neither repeat nor skip.
     using Item = std::pair<uint64_t, QueueId>;  // key, queue
-    auto cmp = [](const Item& a, const Item& b) { return a.first > b.first; };
+    auto cmp = [](const Item& a, const Item& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    };
     std::priority_queue<Item, std::vector<Item>, decltype(cmp)> top(cmp);
     std::unordered_map<QueueId, store::QueueState> states;
     Status s = store_->ForEachQueue([&](QueueId id, const store::QueueState& state) {
@@ -214,6 +218,17 @@ Result<QueuePage> Broker::ListQueues(const PageRequest& request, std::string_vie
                                    std::string(sort));
   }
   return result;
+}
+
+std::vector<SubscriptionInfo> Broker::ClientSubscriptions(ClientId client_id) const {
+  std::vector<SubscriptionInfo> out;
+  auto it = clients_.find(client_id);
+  if (it == clients_.end()) return out;
+  for (const std::unique_ptr<Consumer>& c : it->second->consumers()) {
+    out.push_back(SubscriptionInfo{c->subscription_id, c->queue->name(), c->credit,
+                                   static_cast<uint32_t>(c->inflight.size())});
+  }
+  return out;
 }
 
 Result<QueueDetail> Broker::ShowQueue(std::string_view name) {

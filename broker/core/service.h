@@ -137,6 +137,14 @@ struct QueueConsumerInfo {
   uint32_t ack_wait_ms = 0;
 };
 
+// One subscription of a client, for the console's connections page.
+struct SubscriptionInfo {
+  SubscriptionId id = 0;
+  std::string queue;
+  uint32_t credit = 0;
+  uint32_t inflight = 0;
+};
+
 struct QueueRow {
   std::string name;
   uint64_t depth = 0, bytes = 0, inflight = 0, oldest_age_ms = 0, dlq_depth = 0;

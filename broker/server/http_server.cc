@@ -34,7 +34,11 @@ class HttpServer::Conn {
     settings_.on_header_value = [](http_parser* p, const char* at, size_t n) noexcept {
       auto* self = static_cast<Conn*>(p->data);
       self->in_value_ = true;
-      if (IsAuthorization(self->field_)) self->authorization_.append(at, n);
+      if (std::string* kept = self->KeptHeader(self->field_)) kept->append(at, n);
+      return 0;
+    };
+    settings_.on_body = [](http_parser* p, const char* at, size_t n) noexcept {
+      static_cast<Conn*>(p->data)->body_.append(at, n);
       return 0;
     };
     settings_.on_message_complete = [](http_parser* p) noexcept {
@@ -101,7 +105,7 @@ class HttpServer::Conn {
     if (!tls_->Feed(data, size).ok()) {
       // Plain HTTP at an HTTPS port: say so in plain HTTP.
       tls_.reset();
-      Respond({400, "text/plain; charset=utf-8", "this endpoint takes HTTPS only\n"});
+      Respond({400, "text/plain; charset=utf-8", "this endpoint takes HTTPS only\n", {}});
       return;
     }
     char plain[16 * 1024];
@@ -128,20 +132,26 @@ class HttpServer::Conn {
     received_ += size;
     size_t parsed = http_parser_execute(&parser_, &settings_, data, size);
     if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK || parsed != size) {
-      Respond({400, "text/plain; charset=utf-8", "bad request\n"});
+      Respond({400, "text/plain; charset=utf-8", "bad request\n", {}});
       return;
     }
     if (received_ > kMaxRequestBytes) {
-      Respond({431, "text/plain; charset=utf-8", "request too large\n"});
+      Respond({431, "text/plain; charset=utf-8", "request too large\n", {}});
       return;
     }
     if (complete_ && !dispatched_) {
       dispatched_ = true;
       Request request;
       request.method = http_method_str(static_cast<http_method>(parser_.method));
-      request.path = url_;
-      request.path = request.path.substr(0, request.path.find('?'));
+      std::string_view url = url_;
+      const size_t question = url.find('?');
+      request.path = url.substr(0, question);
+      if (question != std::string_view::npos) request.query = url.substr(question + 1);
       request.authorization = authorization_;
+      request.content_type = content_type_;
+      request.origin = origin_;
+      request.host = host_;
+      request.body = body_;
       request.peer = peer_;
       uv_read_stop(stream());
       HttpServer* server = server_;
@@ -154,13 +164,20 @@ class HttpServer::Conn {
     }
   }
 
-  static bool IsAuthorization(std::string_view field) {
-    constexpr std::string_view kName = "authorization";
-    if (field.size() != kName.size()) return false;
-    for (size_t i = 0; i < field.size(); ++i) {
-      if ((field[i] | 0x20) != kName[i]) return false;
-    }
-    return true;
+  // Where the value of header `field` is kept; null: one not kept.
+  std::string* KeptHeader(std::string_view field) {
+    auto is = [field](std::string_view name) {  // name: lower case
+      if (field.size() != name.size()) return false;
+      for (size_t i = 0; i < field.size(); ++i) {
+        if ((field[i] | 0x20) != name[i]) return false;
+      }
+      return true;
+    };
+    if (is("authorization")) return &authorization_;
+    if (is("content-type")) return &content_type_;
+    if (is("origin")) return &origin_;
+    if (is("host")) return &host_;
+    return nullptr;
   }
 
   void Respond(const Response& response) {
@@ -171,7 +188,10 @@ class HttpServer::Conn {
                         http_status_str(static_cast<http_status>(response.status)) +
                         "\r\nContent-Type: " + response.content_type +
                         "\r\nContent-Length: " + std::to_string(response.body.size()) +
-                        "\r\nConnection: close\r\n\r\n" + response.body;
+                        "\r\nConnection: close\r\n";
+    for (const std::string& header : response.headers) bytes += header + "\r\n";
+    bytes += "\r\n";
+    bytes += response.body;
     if (tls_ != nullptr) {
       std::string wire;
       if (tls_->handshake_done() && tls_->Write(bytes).ok()) tls_->TakeOutput(&wire);
@@ -220,7 +240,11 @@ class HttpServer::Conn {
   std::string field_;          // the header field being read
   bool in_value_ = false;      // its value has started
   std::string authorization_;  // the Authorization header's value
-  std::string peer_;           // HOST:PORT of the client
+  std::string content_type_;
+  std::string origin_;
+  std::string host_;
+  std::string body_;
+  std::string peer_;  // HOST:PORT of the client
   size_t received_ = 0;
   bool complete_ = false;
   bool dispatched_ = false;  // the request went to the handler

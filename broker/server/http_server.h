@@ -1,7 +1,8 @@
-// HttpServer: a minimal HTTP/1.1 server on a Loop, for /metrics and
-// /healthz. Requests are parsed by http-parser (Debian's libhttp-parser,
-// the parser made for Node.js), not by hand. One request per connection
-// (the reply says Connection: close); requests are bounded in size. With a
+// HttpServer: a minimal HTTP/1.1 server on a Loop, for /metrics, /healthz
+// and the web console (http_service.h). Requests are parsed by http-parser
+// (Debian's libhttp-parser, the parser made for Node.js), not by hand. One
+// request per connection (the reply says Connection: close); requests are
+// bounded in size, body included. With a
 // TLS context (set_tls) it serves HTTPS only, through net::TlsStream as
 // client connections do.
 //
@@ -16,6 +17,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hermod/status.h"
 #include "net/tcp_listener.h"
@@ -31,13 +33,20 @@ class HttpServer {
     int status = 200;
     std::string content_type = "text/plain; charset=utf-8";
     std::string body;
+    // More header lines, each "Name: value" (no CR LF).
+    std::vector<std::string> headers;
   };
   // A complete request; the views live until the handler returns.
   struct Request {
     std::string_view method;
     std::string_view path;           // without the query
+    std::string_view query;          // after '?', still percent-encoded; empty: none
     std::string_view authorization;  // the Authorization header's value; empty: none
-    std::string_view peer;           // the client's address, HOST:PORT ([v6]:PORT)
+    std::string_view content_type;   // the Content-Type header's value; empty: none
+    std::string_view origin;         // the Origin header's value; empty: none
+    std::string_view host;           // the Host header's value; empty: none
+    std::string_view body;
+    std::string_view peer;  // the client's address, HOST:PORT ([v6]:PORT)
   };
   // Answers a request, at once or later (on the loop thread). Does nothing
   // once the connection is gone (the server closed).

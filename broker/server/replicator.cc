@@ -195,6 +195,19 @@ void Replicator::OnView(const cluster::ClusterView& view) {
   }
 }
 
+std::vector<Replicator::FollowerLag> Replicator::Followers(PartitionId p) const {
+  std::vector<FollowerLag> out;
+  auto it = led_.find(p);
+  if (it == led_.end() || !it->second.leading) return out;
+  const uint64_t end = tracker_.end_offset(p);
+  for (const NodeId& node : it->second.followers) {
+    auto progress = it->second.progress.find(node);
+    const uint64_t acked = progress == it->second.progress.end() ? 0 : progress->second.acked;
+    out.push_back(FollowerLag{node, acked, end - std::min(end, acked)});
+  }
+  return out;
+}
+
 void Replicator::BecomeLeader(PartitionId p, const cluster::PartitionState& state,
                               uint32_t min_insync) {
   followed_.erase(p);

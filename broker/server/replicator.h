@@ -124,6 +124,15 @@ class Replicator final : private core::InternalReplies {
   const ReplicatorStats& stats() const { return stats_; }
   // For `hermod stats` and /metrics (names start with cluster_).
   std::vector<core::StatValue> Stats() const;
+  // For the console: each follower of partition p, with the offset it holds
+  // durably and how far behind this leader's end that is; empty unless
+  // this node leads p.
+  struct FollowerLag {
+    cluster::NodeId node;
+    uint64_t acked = 0;
+    uint64_t lag = 0;
+  };
+  std::vector<FollowerLag> Followers(store::PartitionId p) const;
 
  private:
   using NodeId = cluster::NodeId;

@@ -31,6 +31,7 @@ class Session final : public net::Connection::Handler, public core::ClientPort {
   core::ClientId client_id() const { return client_id_; }
   // Loop time of the last frame from the client (or of the accept).
   uint64_t last_heard_ms = 0;
+  uint64_t opened_ms = 0;  // the loop's clock when accepted
   // Which token of --auth-token-file let it in (a hash, so no secret is
   // kept per connection); 0 otherwise.
   uint64_t token_id = 0;

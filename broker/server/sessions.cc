@@ -69,6 +69,46 @@ Session* Sessions::Find(core::ClientId client_id) const {
   return it == sessions_.end() ? nullptr : it->second.get();
 }
 
+core::ClientId Sessions::AddLocalClient(LocalAnswerFn answer) {
+  core::ClientId client_id = next_client_id_++;
+  local_.emplace(client_id, std::move(answer));
+  return client_id;
+}
+
+bool Sessions::AnswerLocal(core::ClientId client, uint64_t correlation_id, LocalAnswer answer) {
+  auto it = local_.find(client);
+  if (it == local_.end()) return false;
+  it->second(correlation_id, answer);
+  return true;
+}
+
+std::vector<Sessions::ConnectionInfo> Sessions::ListConnections(core::ClientId after,
+                                                                size_t limit) const {
+  std::vector<core::ClientId> ids;
+  for (const auto& [id, session] : sessions_) {
+    if (id > after) ids.push_back(id);
+  }
+  const size_t n = std::min(limit, ids.size());
+  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end());
+  std::vector<ConnectionInfo> out;
+  out.reserve(n);
+  const uint64_t now = loop_->now_ms();
+  for (size_t i = 0; i < n; ++i) {
+    Session& session = *sessions_.at(ids[i]);
+    const net::Connection& conn = *session.connection();
+    ConnectionInfo info;
+    info.id = ids[i];
+    info.peer = conn.peer();
+    if (session.principal() != nullptr) info.principal = session.principal()->name;
+    info.tls = conn.tls();
+    info.age_ms = now - std::min(now, session.opened_ms);
+    info.pending_output_bytes = conn.pending_output();
+    if (session.greeted()) info.subscriptions = broker_->ClientSubscriptions(info.id);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 std::string Sessions::PeerOf(core::ClientId client_id) const {
   Session* s = Find(client_id);
   return s != nullptr ? s->connection()->peer() : std::string();
@@ -89,6 +129,7 @@ net::Connection::Handler* Sessions::Accept(net::Connection& conn) {
     over_ip = ++per_ip_[std::string(PeerHost(conn))] > options_.max_connections_per_ip;
   }
   session->last_heard_ms = loop_->now_ms();
+  session->opened_ms = session->last_heard_ms;
   Session* raw = session.get();
   sessions_.emplace(client_id, std::move(session));
   raw->list_index = session_list_.size();
@@ -404,14 +445,20 @@ std::vector<core::StatValue> Sessions::Stats() {
 void Sessions::PublishConfirmed(core::ClientId client, uint64_t correlation_id, core::MsgId msg_id,
                                 core::Seq seq, bool duplicate) {
   Session* s = Find(client);
-  if (s == nullptr) return;
+  if (s == nullptr) {
+    AnswerLocal(client, correlation_id, {});
+    return;
+  }
   auto& fbb = encoder_.Start();
   s->Send(encoder_.Finish(wire::CreatePublishOk(fbb, correlation_id, msg_id, seq, duplicate)));
 }
 
 void Sessions::PublishFailed(core::ClientId client, uint64_t correlation_id, const Status& status) {
   Session* s = Find(client);
-  if (s == nullptr) return;
+  if (s == nullptr) {
+    AnswerLocal(client, correlation_id, {status});
+    return;
+  }
   auto& fbb = encoder_.Start();
   auto message = fbb.CreateString(status.message());
   s->Send(encoder_.Finish(wire::CreatePublishError(fbb, correlation_id,
@@ -428,14 +475,20 @@ void Sessions::Subscribed(core::ClientId client, uint64_t correlation_id,
 
 void Sessions::QueueConfigured(core::ClientId client, uint64_t correlation_id) {
   Session* s = Find(client);
-  if (s == nullptr) return;
+  if (s == nullptr) {
+    AnswerLocal(client, correlation_id, {});
+    return;
+  }
   auto& fbb = encoder_.Start();
   s->Send(encoder_.Finish(wire::CreateConfigureQueueOk(fbb, correlation_id)));
 }
 
 void Sessions::GroupChanged(core::ClientId client, uint64_t correlation_id, uint64_t changed) {
   Session* s = Find(client);
-  if (s == nullptr) return;
+  if (s == nullptr) {
+    AnswerLocal(client, correlation_id, {Status::OK(), changed});
+    return;
+  }
   auto& fbb = encoder_.Start();
   wire::GroupReplyBuilder reply(fbb);
   reply.add_correlation_id(correlation_id);
@@ -445,7 +498,10 @@ void Sessions::GroupChanged(core::ClientId client, uint64_t correlation_id, uint
 
 void Sessions::QueuePurged(core::ClientId client, uint64_t correlation_id, uint64_t removed) {
   Session* s = Find(client);
-  if (s == nullptr) return;
+  if (s == nullptr) {
+    AnswerLocal(client, correlation_id, {Status::OK(), removed});
+    return;
+  }
   auto& fbb = encoder_.Start();
   s->Send(encoder_.Finish(wire::CreateQueueReply(fbb, correlation_id, 0, 0, 0, removed)));
 }
@@ -453,7 +509,10 @@ void Sessions::QueuePurged(core::ClientId client, uint64_t correlation_id, uint6
 void Sessions::QueueRedriven(core::ClientId client, uint64_t correlation_id, uint64_t moved,
                              uint64_t remaining) {
   Session* s = Find(client);
-  if (s == nullptr) return;
+  if (s == nullptr) {
+    AnswerLocal(client, correlation_id, {Status::OK(), moved, remaining});
+    return;
+  }
   auto& fbb = encoder_.Start();
   wire::QueueReplyBuilder reply(fbb);
   reply.add_correlation_id(correlation_id);
@@ -465,7 +524,11 @@ void Sessions::QueueRedriven(core::ClientId client, uint64_t correlation_id, uin
 void Sessions::Error(core::ClientId client, const Status& status, uint64_t correlation_id,
                      bool fatal) {
   Session* s = Find(client);
-  if (s != nullptr) s->SendError(status, correlation_id, fatal);
+  if (s != nullptr) {
+    s->SendError(status, correlation_id, fatal);
+  } else {
+    AnswerLocal(client, correlation_id, {status});
+  }
 }
 
 void Sessions::PauseReading(core::ClientId client) {

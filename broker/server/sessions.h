@@ -137,6 +137,32 @@ class Sessions final : public core::Output {
     extra_stats_ = std::move(extra);
   }
 
+  // Clients of the core that are not connections (the web console's
+  // operations, http_service.h): the core's answers to them go to their
+  // function instead of a connection. The caller connects the returned id
+  // to the core, and removes it after disconnecting it.
+  struct LocalAnswer {
+    Status status;           // not OK: the request failed
+    uint64_t count = 0;      // removed (purge, delete), moved (redrive), changed (group)
+    uint64_t remaining = 0;  // redrive: entries left
+  };
+  using LocalAnswerFn = std::function<void(uint64_t correlation_id, const LocalAnswer& answer)>;
+  core::ClientId AddLocalClient(LocalAnswerFn answer);
+  void RemoveLocalClient(core::ClientId client_id) { local_.erase(client_id); }
+
+  // One open connection, for the console's connections page.
+  struct ConnectionInfo {
+    core::ClientId id = 0;
+    std::string peer;
+    std::string principal;  // empty: none (no authentication, or the token file's)
+    bool tls = false;
+    uint64_t age_ms = 0;
+    uint64_t pending_output_bytes = 0;
+    std::vector<core::SubscriptionInfo> subscriptions;
+  };
+  // Up to `limit` open connections with ids above `after`, by id.
+  std::vector<ConnectionInfo> ListConnections(core::ClientId after, size_t limit) const;
+
   core::Broker& broker() { return *broker_; }
   proto::FrameEncoder& encoder() { return encoder_; }
   const SessionOptions& options() const { return options_; }
@@ -169,6 +195,8 @@ class Sessions final : public core::Output {
 
  private:
   Session* Find(core::ClientId client_id) const;
+  // Answers a local client; false when `client` is not one.
+  bool AnswerLocal(core::ClientId client, uint64_t correlation_id, LocalAnswer answer);
   void OnHeartbeatTimer();
   void MaybeFinishShutdown();
   void Refuse(Session& session, bool no_token);
@@ -212,6 +240,7 @@ class Sessions final : public core::Output {
   std::function<void()> shutdown_done_;
   net::Timer shutdown_timer_;
   std::function<std::vector<core::StatValue>()> extra_stats_;
+  std::unordered_map<core::ClientId, LocalAnswerFn> local_;
 };
 
 }  // namespace hermod::server

@@ -83,17 +83,17 @@ class Progress {
   std::thread thread_;
 };
 
-// A JSON object built field by field, in order (cli::Json, the one writer:
+// A JSON object built field by field, in order (Json, the one writer:
 // whole numbers without a fraction, NaN as null).
 class JsonObject {
  public:
-  JsonObject& Add(std::string_view key, double value) { return Set(key, cli::JsonNumber(value)); }
-  JsonObject& Add(std::string_view key, uint64_t value) { return Set(key, cli::Json(value)); }
+  JsonObject& Add(std::string_view key, double value) { return Set(key, JsonNumber(value)); }
+  JsonObject& Add(std::string_view key, uint64_t value) { return Set(key, Json(value)); }
   JsonObject& Add(std::string_view key, int value) { return Add(key, uint64_t(value)); }
   JsonObject& Add(std::string_view key, uint32_t value) { return Add(key, uint64_t(value)); }
-  JsonObject& Add(std::string_view key, bool value) { return Set(key, cli::Json(value)); }
+  JsonObject& Add(std::string_view key, bool value) { return Set(key, Json(value)); }
   JsonObject& Add(std::string_view key, std::string_view value) {
-    return Set(key, cli::Json(std::string(value)));
+    return Set(key, Json(std::string(value)));
   }
   JsonObject& Add(std::string_view key, const char* value) {
     return Add(key, std::string_view(value));
@@ -102,14 +102,14 @@ class JsonObject {
     return Add(key, std::string_view(value));
   }
   JsonObject& Add(std::string_view key, const JsonObject& value) { return Set(key, value.j_); }
-  std::string ToString() const { return cli::DumpJson(j_); }
+  std::string ToString() const { return DumpJson(j_); }
 
  private:
-  JsonObject& Set(std::string_view key, cli::Json value) {
+  JsonObject& Set(std::string_view key, Json value) {
     j_[std::string(key)] = std::move(value);
     return *this;
   }
-  cli::Json j_ = cli::Json::object();
+  Json j_ = Json::object();
 };
 
 // {"count","mean_us","p50_us","p99_us","p999_us","max_us"} of a histogram.

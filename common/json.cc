@@ -1,11 +1,11 @@
-// JSON output helpers of the CLI (see json.h).
+// JSON output helpers (see json.h).
 #include "json.h"
 
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 
-namespace hermod::cli {
+namespace hermod {
 
 namespace {
 
@@ -105,4 +105,4 @@ void AppendBase64(std::string* out, std::string_view bytes) {
   out->push_back('=');
 }
 
-}  // namespace hermod::cli
+}  // namespace hermod

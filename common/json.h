@@ -1,19 +1,20 @@
-// JSON for the CLI's --json modes, the db tools and the benchmarks: one
+// JSON for the CLI's --json modes, the db tools, the benchmarks and the
+// broker's console API (broker/server/http_service.h): one
 // writer, nlohmann::ordered_json (Debian's nlohmann-json3-dev), with the
 // rules every command shares: members in the order they were set, one line,
 // bytes that are not valid UTF-8 as U+FFFD (never an exception), numbers
 // that JSON cannot hold (NaN, infinities) as null. Plus the two things that
 // are not JSON: the base64 of binary payloads and the test for payloads
 // that print as text. Pure functions; any thread.
-#ifndef HERMOD_TOOLS_JSON_H_
-#define HERMOD_TOOLS_JSON_H_
+#ifndef HERMOD_COMMON_JSON_H_
+#define HERMOD_COMMON_JSON_H_
 
 #include <nlohmann/json.hpp>
 
 #include <string>
 #include <string_view>
 
-namespace hermod::cli {
+namespace hermod {
 
 using Json = nlohmann::ordered_json;
 
@@ -38,6 +39,6 @@ bool IsPrintableUtf8(std::string_view s);
 // Appends the standard base64 (RFC 4648, with padding) of bytes.
 void AppendBase64(std::string* out, std::string_view bytes);
 
-}  // namespace hermod::cli
+}  // namespace hermod
 
-#endif  // HERMOD_TOOLS_JSON_H_
+#endif  // HERMOD_COMMON_JSON_H_
