@@ -71,7 +71,9 @@ class FailoverTest : public ::testing::Test {
                             "--cluster-lease-ttl-s",
                             "1",
                             "--cluster-replica-lag-ms",
-                            "500"};
+                            "500",
+                            "--http-listen",
+                            "127.0.0.1:0"};
       for (const std::string& arg : NodeArgs()) options.extra_args.push_back(arg);
       nodes_[id] = std::make_unique<test::BrokerProcess>(options);
       ASSERT_TRUE(nodes_[id]->Start().ok()) << id;
@@ -641,6 +643,48 @@ TEST_F(FailoverTest, AResumedStaleLeaderConfirmsNothingAndItsWriteNeverAppears) 
   std::multiset<std::string> got = Drain(queue, {"fresh"}, 10s);
   EXPECT_EQ(got.count("fresh"), 1u);
   EXPECT_EQ(got.count("stale"), 0u) << "the stale leader's write reached the new leader";
+}
+
+// The console's cluster page (/api/cluster) of a node says what etcd says
+// of every partition, and, for the partitions the node leads, how far each
+// follower is behind: nothing, once what was confirmed is on every replica.
+TEST_F(FailoverTest, TheConsoleShowsEachPartitionsLeaderIsrAndFollowerLag) {
+  const uint32_t p = 1;
+  auto [leader, address] = Leader(p);
+  ASSERT_GE(PublishUntilConfirmed(QueueIn(p, 5), "x", 20s), 0);
+  std::string http;
+  for (const std::string& line : nodes_[leader]->startup_lines()) {
+    if (line.rfind("metrics on ", 0) == 0) http = line.substr(11);
+  }
+  ASSERT_FALSE(http.empty());
+  const json status = Status();
+  json cluster;
+  ASSERT_TRUE(WaitUntil(10s, [&] {
+    Result<std::unique_ptr<test::RawSocket>> socket = test::RawSocket::Connect(http);
+    if (!socket.ok()) return false;
+    if (!(*socket)->Write("GET /api/cluster HTTP/1.1\r\nHost: " + http + "\r\n\r\n").ok()) {
+      return false;
+    }
+    Result<std::string> all = (*socket)->ReadUntilClosed(5s);
+    if (!all.ok() || all->find("\r\n\r\n") == std::string::npos) return false;
+    cluster = json::parse(all->substr(all->find("\r\n\r\n") + 4), nullptr, false);
+    if (!cluster.is_object() || cluster["partitions"].size() != kPartitions) return false;
+    // Replicas ack shortly after the confirm's commit: until then, lag.
+    for (const json& f : cluster["partitions"][p]["followers"]) {
+      if (f["lag"] != 0) return false;
+    }
+    return true;
+  })) << cluster.dump();
+  EXPECT_EQ(cluster["enabled"], true);
+  EXPECT_EQ(cluster["node"], leader);
+  EXPECT_EQ(cluster["nodes"].size(), static_cast<size_t>(kNodes));
+  for (uint32_t q = 0; q < kPartitions; ++q) {
+    EXPECT_EQ(cluster["partitions"][q]["leader"], status["partitions"][q]["leader"]) << q;
+    EXPECT_EQ(cluster["partitions"][q]["isr"], status["partitions"][q]["isr"]) << q;
+  }
+  const json& followers = cluster["partitions"][p]["followers"];
+  ASSERT_EQ(followers.size(), static_cast<size_t>(kNodes - 1));
+  EXPECT_GE(followers[0]["acked"].get<uint64_t>(), 1u);
 }
 
 // A client that starts while a partition's leader is dead, before the map
