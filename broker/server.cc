@@ -425,6 +425,9 @@ Status Server::Run(const std::function<void(const std::string&)>& on_listening,
       http.Close();
       memory.Close();
       storage.Stop();  // commits anything still queued, then joins
+      // A listener that could not start (a port in use) never ran the loop:
+      // its close callbacks run now, before the listeners are destroyed.
+      uv_run(loop.uv(), UV_RUN_NOWAIT);
     } else {
       broker.Close();
     }

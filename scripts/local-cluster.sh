@@ -178,19 +178,31 @@ cmd_up() {
     --replicas "$replicas" --min-insync "$min_insync" >/dev/null
 
   for i in $(seq 1 "$nodes"); do
-    local port peer
-    port=$(free_port)
-    peer=$(free_port)
+    local port peer attempt pid
     mkdir -p "$dir/node-$i"
-    # Kept for `restart`.
-    # A 1 s lease (etcd runs with a 500 ms election timeout, so it allows
-    # one) makes failover take under 2 s; arguments after -- may set another.
-    local ttl=(--cluster-lease-ttl-s 1)
-    case " ${extra[*]-} " in *" --cluster-lease-ttl-s "*) ttl=() ;; esac
-    printf '%q ' --listen "127.0.0.1:$port" --data-dir "$dir/node-$i/data" \
-      --cluster-etcd "$urls" --node-id "node-$i" --peer-listen "127.0.0.1:$peer" \
-      ${ttl[@]+"${ttl[@]}"} ${extra[@]+"${extra[@]}"} >"$dir/node-$i/args"
-    start_node "$dir" "node-$i"
+    # A port found free can be taken by another process before hermodd
+    # binds it (tests run side by side): a node that stops at once saying
+    # so is started again on new ports, 5 times at most.
+    for attempt in 1 2 3 4 5; do
+      port=$(free_port)
+      peer=$(free_port)
+      # Kept for `restart`.
+      # A 1 s lease (etcd runs with a 500 ms election timeout, so it allows
+      # one) makes failover take under 2 s; arguments after -- may set another.
+      local ttl=(--cluster-lease-ttl-s 1)
+      case " ${extra[*]-} " in *" --cluster-lease-ttl-s "*) ttl=() ;; esac
+      printf '%q ' --listen "127.0.0.1:$port" --data-dir "$dir/node-$i/data" \
+        --cluster-etcd "$urls" --node-id "node-$i" --peer-listen "127.0.0.1:$peer" \
+        ${ttl[@]+"${ttl[@]}"} ${extra[@]+"${extra[@]}"} >"$dir/node-$i/args"
+      start_node "$dir" "node-$i"
+      pid=$(awk -v id="node-$i" '$1 == "node" && $2 == id {print $4}' "$dir/cluster.txt")
+      wait_for "grep -q 'listening on' '$dir/node-$i/log' || ! kill -0 $pid" 30 || true
+      if kill -0 "$pid" 2>/dev/null || ! grep -q 'address already in use' "$dir/node-$i/log"; then
+        break
+      fi
+      echo "local-cluster: node-$i found a port taken (attempt $attempt); new ports" >&2
+      : >"$dir/node-$i/log"
+    done
   done
   # Every partition led, with an ISR of R.
   wait_for "'$bin/hermod' cluster status --etcd '$urls' --json | jq -e '

@@ -123,48 +123,6 @@ std::optional<std::string> Unescape(std::string_view s) {
   return out;
 }
 
-// The query's parameters, decoded; a malformed escape: an error.
-class Query {
- public:
-  static Result<Query> Parse(std::string_view query) {
-    Query q;
-    while (!query.empty()) {
-      const size_t amp = query.find('&');
-      std::string_view pair = query.substr(0, amp);
-      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-      if (pair.empty()) continue;
-      const size_t eq = pair.find('=');
-      std::optional<std::string> key = Unescape(pair.substr(0, eq));
-      std::optional<std::string> value =
-          Unescape(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
-      if (!key || !value) return Status::InvalidArgument("a malformed %-escape in the query");
-      q.params_.emplace_back(std::move(*key), std::move(*value));
-    }
-    return q;
-  }
-  // The first value of `key`; empty when absent.
-  std::string Get(std::string_view key) const {
-    for (const auto& [k, v] : params_) {
-      if (k == key) return v;
-    }
-    return {};
-  }
-  // A number parameter: `fallback` when absent, an error when not a number.
-  Result<uint64_t> Number(std::string_view key, uint64_t fallback) const {
-    std::string text = Get(key);
-    if (text.empty()) return fallback;
-    uint64_t value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size()) {
-      return Status::InvalidArgument(std::string(key) + " must be a number, not " + text);
-    }
-    return value;
-  }
-
- private:
-  std::vector<std::pair<std::string, std::string>> params_;
-};
-
 Json RowJson(const core::QueueRow& row) {
   Json j;
   j["name"] = row.name;
@@ -214,6 +172,57 @@ uint64_t WallMs() {
 }
 
 }  // namespace
+
+// The query's parameters, decoded; a malformed escape: an error.
+class HttpService::Query {
+ public:
+  static Result<Query> Parse(std::string_view query) {
+    Query q;
+    while (!query.empty()) {
+      const size_t amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+      if (pair.empty()) continue;
+      const size_t eq = pair.find('=');
+      std::optional<std::string> key = Unescape(pair.substr(0, eq));
+      std::optional<std::string> value =
+          Unescape(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+      if (!key || !value) return Status::InvalidArgument("a malformed %-escape in the query");
+      q.params_.emplace_back(std::move(*key), std::move(*value));
+    }
+    return q;
+  }
+  // The first value of `key`; empty when absent.
+  std::string Get(std::string_view key) const {
+    for (const auto& [k, v] : params_) {
+      if (k == key) return v;
+    }
+    return {};
+  }
+  // A number parameter: `fallback` when absent, an error when not a number.
+  Result<uint64_t> Number(std::string_view key, uint64_t fallback) const {
+    std::string text = Get(key);
+    if (text.empty()) return fallback;
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+      return Status::InvalidArgument(std::string(key) + " must be a number, not " + text);
+    }
+    return value;
+  }
+  // A page size, "limit": `fallback` when absent, else 1 to `max`.
+  Result<uint32_t> Limit(uint64_t fallback, uint64_t max) const {
+    Result<uint64_t> limit = Number("limit", fallback);
+    if (!limit.ok()) return limit.status();
+    if (*limit == 0 || *limit > max) {
+      return Status::InvalidArgument("limit: 1 to " + std::to_string(max));
+    }
+    return *limit;
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> params_;
+};
 
 HttpService::HttpService(net::Loop* loop, Sessions* sessions, core::Broker* broker,
                          HttpServiceOptions options)
@@ -362,9 +371,10 @@ void HttpService::ServeApi(const Request& request, Reply reply) {
     return reply(ErrorResponse(405, "InvalidArgument", "GET or POST only"));
   }
   std::string path(request.path.substr(5));
-  std::string query(request.query);
+  Result<Query> query = Query::Parse(request.query);
+  if (!query.ok()) return reply(ErrorResponse(query.status()));
   std::string body(request.body);
-  Authorized(request, reply, [this, post, path, query, body, reply]() mutable {
+  Authorized(request, reply, [this, post, path, query = std::move(*query), body, reply]() mutable {
     static constexpr std::string_view kOperations[] = {"queue/purge", "queue/delete",
                                                        "queue/redrive", "queue/configure"};
     for (std::string_view op : kOperations) {
@@ -407,25 +417,20 @@ Response HttpService::Overview() const {
   return JsonResponse(200, j);
 }
 
-Response HttpService::Queues(std::string_view query_text) {
-  Result<Query> query = Query::Parse(query_text);
-  if (!query.ok()) return ErrorResponse(query.status());
-  Result<uint64_t> limit = query->Number("limit", kDefaultQueuePage);
-  Result<uint64_t> offset = query->Number("offset", 0);
+Response HttpService::Queues(const Query& query) {
+  Result<uint32_t> limit = query.Limit(kDefaultQueuePage, kMaxQueuePage);
   if (!limit.ok()) return ErrorResponse(limit.status());
+  Result<uint64_t> offset = query.Number("offset", 0);
   if (!offset.ok()) return ErrorResponse(offset.status());
-  if (*limit == 0 || *limit > kMaxQueuePage) {
-    return ErrorResponse(Status::InvalidArgument("limit: 1 to " + std::to_string(kMaxQueuePage)));
-  }
-  std::string sort = query->Get("sort");
+  std::string sort = query.Get("sort");
   if (sort.empty()) sort = "name";
   const bool by_name = sort == "name";
   if (!by_name && *offset + *limit > kMaxRanked) {
     return ErrorResponse(Status::InvalidArgument(
         "offset + limit: at most " + std::to_string(kMaxRanked) + " when sorted by " + sort));
   }
-  std::string prefix = query->Get("prefix");
-  std::string after = query->Get("after");
+  std::string prefix = query.Get("prefix");
+  std::string after = query.Get("after");
   core::PageRequest page;
   page.prefix = prefix;
   page.after = after;
@@ -442,10 +447,8 @@ Response HttpService::Queues(std::string_view query_text) {
   return JsonResponse(200, j);
 }
 
-Response HttpService::QueueDetail(std::string_view query_text) {
-  Result<Query> query = Query::Parse(query_text);
-  if (!query.ok()) return ErrorResponse(query.status());
-  Result<core::QueueDetail> detail = broker_->ShowQueue(query->Get("name"));
+Response HttpService::QueueDetail(const Query& query) {
+  Result<core::QueueDetail> detail = broker_->ShowQueue(query.Get("name"));
   if (!detail.ok()) return ErrorResponse(detail.status());
   Json j = RowJson(detail->row);
   Json limits = Json::array();
@@ -470,18 +473,13 @@ Response HttpService::QueueDetail(std::string_view query_text) {
   return JsonResponse(200, j);
 }
 
-Response HttpService::Peek(std::string_view query_text) {
-  Result<Query> query = Query::Parse(query_text);
-  if (!query.ok()) return ErrorResponse(query.status());
-  Result<uint64_t> from = query->Number("from", 0);
-  Result<uint64_t> limit = query->Number("limit", kDefaultPeek);
+Response HttpService::Peek(const Query& query) {
+  Result<uint64_t> from = query.Number("from", 0);
+  Result<uint32_t> limit = query.Limit(kDefaultPeek, kMaxPeek);
   if (!from.ok()) return ErrorResponse(from.status());
   if (!limit.ok()) return ErrorResponse(limit.status());
-  if (*limit == 0 || *limit > kMaxPeek) {
-    return ErrorResponse(Status::InvalidArgument("limit: 1 to " + std::to_string(kMaxPeek)));
-  }
   Result<std::vector<core::PeekedEntry>> peeked =
-      broker_->PeekQueue(query->Get("name"), *from, static_cast<uint32_t>(*limit));
+      broker_->PeekQueue(query.Get("name"), *from, *limit);
   if (!peeked.ok()) return ErrorResponse(peeked.status());
   Json entries = Json::array();
   uint64_t next_from = *from;
@@ -518,18 +516,12 @@ Response HttpService::Peek(std::string_view query_text) {
   return JsonResponse(200, j);
 }
 
-Response HttpService::Groups(std::string_view query_text) {
-  Result<Query> query = Query::Parse(query_text);
-  if (!query.ok()) return ErrorResponse(query.status());
-  Result<uint64_t> limit = query->Number("limit", kDefaultQueuePage);
+Response HttpService::Groups(const Query& query) {
+  Result<uint32_t> limit = query.Limit(kDefaultQueuePage, kMaxQueuePage);
   if (!limit.ok()) return ErrorResponse(limit.status());
-  if (*limit == 0 || *limit > kMaxQueuePage) {
-    return ErrorResponse(Status::InvalidArgument("limit: 1 to " + std::to_string(kMaxQueuePage)));
-  }
-  std::string prefix = query->Get("prefix");
-  std::string after = query->Get("after");
-  Result<core::GroupPage> groups =
-      broker_->ListGroups({prefix, after, static_cast<uint32_t>(*limit)});
+  std::string prefix = query.Get("prefix");
+  std::string after = query.Get("after");
+  Result<core::GroupPage> groups = broker_->ListGroups({prefix, after, *limit});
   if (!groups.ok()) return ErrorResponse(groups.status());
   Json list = Json::array();
   for (const core::GroupSummary& g : groups->groups) {
@@ -541,18 +533,13 @@ Response HttpService::Groups(std::string_view query_text) {
   return JsonResponse(200, j);
 }
 
-Response HttpService::Group(std::string_view query_text) {
-  Result<Query> query = Query::Parse(query_text);
-  if (!query.ok()) return ErrorResponse(query.status());
-  Result<uint64_t> limit = query->Number("limit", kDefaultQueuePage);
+Response HttpService::Group(const Query& query) {
+  Result<uint32_t> limit = query.Limit(kDefaultQueuePage, kMaxQueuePage);
   if (!limit.ok()) return ErrorResponse(limit.status());
-  if (*limit == 0 || *limit > kMaxQueuePage) {
-    return ErrorResponse(Status::InvalidArgument("limit: 1 to " + std::to_string(kMaxQueuePage)));
-  }
-  std::string name = query->Get("name");
-  std::string after = query->Get("after");
+  std::string name = query.Get("name");
+  std::string after = query.Get("after");
   Result<core::GroupMembers> members =
-      broker_->ShowGroup(name, {std::string_view(), after, static_cast<uint32_t>(*limit)});
+      broker_->ShowGroup(name, {std::string_view(), after, *limit});
   if (!members.ok()) return ErrorResponse(members.status());
   Json j;
   j["name"] = name;
@@ -562,16 +549,11 @@ Response HttpService::Group(std::string_view query_text) {
   return JsonResponse(200, j);
 }
 
-Response HttpService::Connections(std::string_view query_text) const {
-  Result<Query> query = Query::Parse(query_text);
-  if (!query.ok()) return ErrorResponse(query.status());
-  Result<uint64_t> after = query->Number("after", 0);
-  Result<uint64_t> limit = query->Number("limit", kDefaultQueuePage);
+Response HttpService::Connections(const Query& query) const {
+  Result<uint64_t> after = query.Number("after", 0);
+  Result<uint32_t> limit = query.Limit(kDefaultQueuePage, kMaxQueuePage);
   if (!after.ok()) return ErrorResponse(after.status());
   if (!limit.ok()) return ErrorResponse(limit.status());
-  if (*limit == 0 || *limit > kMaxQueuePage) {
-    return ErrorResponse(Status::InvalidArgument("limit: 1 to " + std::to_string(kMaxQueuePage)));
-  }
   std::vector<Sessions::ConnectionInfo> conns =
       sessions_->ListConnections(*after, static_cast<size_t>(*limit) + 1);
   const bool more = conns.size() > *limit;

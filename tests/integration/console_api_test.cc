@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -277,6 +278,32 @@ TEST_F(ConsoleApiTest, ServesItsPagesFromTheBinary) {
   EXPECT_NE(chart.head.find("text/javascript"), std::string::npos);
   EXPECT_EQ(Request(http_, "GET", "/assets/none.js").status, 404);
   EXPECT_EQ(Request(http_, "POST", "/").status, 405);
+}
+
+// A port another process holds, for the client port or the HTTP one: a
+// clear error and exit code 1, not an abort (a listener that never started
+// used to be destroyed before its close ran).
+TEST(ListenerStartTest, APortInUseIsAClearErrorForEitherListener) {
+  TempDir dir;
+  BrokerProcess holder({.data_dir = dir.Join("holder")});
+  ASSERT_TRUE(holder.Start().ok());
+  const std::string taken = holder.address();
+  const std::vector<std::vector<std::string>> cases = {{"--http-listen", "127.0.0.1:0"},
+                                                       {"--http-listen", taken}};
+  for (size_t i = 0; i < cases.size(); ++i) {
+    BrokerProcess::Options options;
+    options.data_dir = dir.Join("data");
+    options.listen = i == 0 ? taken : "127.0.0.1:0";
+    options.extra_args = cases[i];
+    options.stderr_path = dir.Join("stderr" + std::to_string(i));
+    BrokerProcess broker(options);
+    ASSERT_FALSE(broker.Start().ok()) << "case " << i;
+    EXPECT_EQ(broker.exit_status().code, 1)
+        << "case " << i << ": " << broker.exit_status().ToString();
+    std::ifstream in(options.stderr_path);
+    std::string err((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(err.find("address already in use"), std::string::npos) << err;
+  }
 }
 
 }  // namespace
