@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http_query.h"
 #include "http_server.h"
 #include "net/timer.h"
 #include "sessions.h"
@@ -98,7 +99,6 @@ class HttpService {
   using Request = net::HttpServer::Request;
   using Reply = net::HttpServer::Reply;
   using Response = net::HttpServer::Response;
-  class Query;  // a request's query parameters, decoded
 
   // Answers with the request's admin check passed, or refuses it.
   void Authorized(const Request& request, Reply reply, std::function<void()> then);
@@ -106,12 +106,12 @@ class HttpService {
   void ServeApi(const Request& request, Reply reply);
   // The answers of the API, by path.
   Response Overview() const;
-  Response Queues(const Query& query);
-  Response QueueDetail(const Query& query);
-  Response Peek(const Query& query);
-  Response Groups(const Query& query);
-  Response Group(const Query& query);
-  Response Connections(const Query& query) const;
+  Response Queues(const HttpQuery& query);
+  Response QueueDetail(const HttpQuery& query);
+  Response Peek(const HttpQuery& query);
+  Response Groups(const HttpQuery& query);
+  Response Group(const HttpQuery& query);
+  Response Connections(const HttpQuery& query) const;
   Response Cluster() const;
   // An operation for the core; the reply waits for its answer.
   void Operate(std::string_view what, std::string_view body, Reply reply);
